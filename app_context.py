@@ -1,0 +1,48 @@
+"""Composition root shared by Home.py and manage.py: settings, database, cipher, catalog, services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from core import db
+from core.crypto import FieldCipher
+from core.http import HttpPolicy, make_session
+from core.integrations import IntegrationService
+from core.keys import verify_key
+from core.settings import Settings, load_settings
+from core.users import UserService
+from providers import CATALOG
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker
+    cipher: FieldCipher
+    users: UserService
+    integrations: IntegrationService
+
+
+def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
+    """Open the database (migrating it), check the key against it, and wire the services."""
+    settings = settings or load_settings()
+    if migrate:
+        db.upgrade(settings.database_url)
+    engine = db.make_engine(settings.database_url)
+    factory = db.make_session_factory(engine)
+    cipher = FieldCipher([settings.encryption_key])
+    verify_key(factory, cipher)
+    policy = HttpPolicy(settings.http_connect_timeout, settings.http_read_timeout, settings.http_max_retries)
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        factory=factory,
+        cipher=cipher,
+        users=UserService(factory),
+        integrations=IntegrationService(factory, cipher, CATALOG, partial(make_session, policy)),
+    )

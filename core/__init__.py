@@ -1,0 +1,1 @@
+"""Plain-Python services of the Integrations Console. Never imports streamlit, pages or providers."""

@@ -1,0 +1,111 @@
+"""The vocabulary providers fill in: Provider, TestResult, and the catalog the services are given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import requests
+
+from core.fields import FieldSpec
+from core.tiers import Tier
+
+ProviderStatus = Literal["available", "coming_soon"]
+
+
+@dataclass
+class TestResult:
+    success: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    __test__ = False  # not a pytest test class
+
+    def as_dict(self) -> dict:
+        return {
+            "success": self.success,
+            "message": self.message,
+            "details": self.details,
+            "error": self.error,
+        }
+
+
+ConnectionTest = Callable[[dict, requests.Session], TestResult]
+
+
+@dataclass(frozen=True)
+class Provider:
+    key: str  # stored in integrations.provider, e.g. CHATWOOT
+    name: str
+    description: str
+    category: str  # integration type: CRM, DATABASE, API, WEBHOOK
+    fields: tuple[FieldSpec, ...]
+    test: ConnectionTest | None = None
+    status: ProviderStatus = "available"
+    min_tier: Tier = Tier.FREE
+    docs_url: str | None = None
+    # Rules across fields, beyond what one FieldSpec can say: {field name: message}.
+    check: Callable[[dict], dict[str, str]] | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.status == "available" and self.test is not None
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+class Catalog:
+    """Providers by key, in display order."""
+
+    def __init__(self, providers: Iterable[Provider]):
+        self._providers = {p.key: p for p in providers}
+
+    def __iter__(self):
+        return iter(self._providers.values())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._providers
+
+    def get(self, key: str) -> Provider:
+        try:
+            return self._providers[key]
+        except KeyError as exc:
+            raise UnknownProviderError(f"There is no provider called {key!r}.") from exc
+
+    def in_category(self, category: str) -> list[Provider]:
+        return [p for p in self if p.category == category]
+
+
+class UnknownProviderError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class IntegrationType:
+    """A card on the Integrations page: what can be connected, and from which tier."""
+
+    key: str
+    name: str
+    description: str
+    available: bool
+    note: str = ""
+
+
+INTEGRATION_TYPES = (
+    IntegrationType("CRM", "CRM Integration", "Chatwoot, Salesforce, HubSpot, Zoho, Pipedrive or any REST CRM.", True),
+    IntegrationType(
+        "HELPDESK", "Helpdesk Setup", "Create Chatwoot agents and assign them to inboxes.", False, "Coming soon"
+    ),
+    IntegrationType(
+        "CHAT_WIDGET", "Chat Widget Script", "The live-chat script for a customer's website.", False, "Coming soon"
+    ),
+    IntegrationType("DATABASE", "Database", "PostgreSQL and MySQL connections.", False, "Coming soon"),
+    IntegrationType("API", "API", "Generic REST or GraphQL endpoints.", False, "Coming soon"),
+    IntegrationType("WEBHOOK", "Webhook", "Signed outgoing webhooks.", False, "Coming soon"),
+)

@@ -1,0 +1,21 @@
+"""Errors the services raise. Every message is a sentence a person can act on, with no secret in it."""
+
+from core.tiers import TierLimitError  # noqa: F401 - re-exported for callers
+
+
+class NotFoundError(Exception):
+    """The record does not exist, or belongs to someone the actor may not see."""
+
+
+class PermissionDeniedError(Exception):
+    pass
+
+
+class ConflictError(Exception):
+    """Someone else changed the record since it was loaded."""
+
+
+class ValidationError(Exception):
+    def __init__(self, errors: dict[str, str], message: str | None = None):
+        self.errors = errors
+        super().__init__(message or "Some fields need attention: " + "; ".join(errors.values()))

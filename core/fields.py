@@ -1,0 +1,178 @@
+"""Field definitions a provider declares, their validation, nested names and masking."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+FieldType = Literal["text", "password", "url", "number", "checkbox", "select", "json", "textarea"]
+MASK = "••••••••"
+MAX_TEXT_LENGTH = 4096
+MAX_JSON_LENGTH = 16384
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One configuration field. A dotted name (features.syncContacts) is a nested value."""
+
+    name: str
+    label: str
+    type: FieldType = "text"
+    required: bool = False
+    pattern: str | None = None
+    pattern_message: str | None = None
+    min_length: int | None = None
+    help: str | None = None
+    placeholder: str | None = None
+    default: Any = None
+    options: tuple[str, ...] = ()
+    sensitive: bool = False
+    # Show the field only when another field has one of these values, e.g. ("authType", ("API_KEY",)).
+    shown_when: tuple[str, tuple[str, ...]] | None = None
+
+    def is_shown(self, config: dict) -> bool:
+        if self.shown_when is None:
+            return True
+        other, values = self.shown_when
+        return get_path(config, other) in values
+
+
+def get_path(config: dict, dotted: str, default: Any = None) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def set_path(config: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = config
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def delete_path(config: dict, dotted: str) -> None:
+    parts = dotted.split(".")
+    node = config
+    for part in parts[:-1]:
+        node = node.get(part)
+        if not isinstance(node, dict):
+            return
+    node.pop(parts[-1], None)
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _check_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Enter a full web address starting with http:// or https://."
+    if parts.username or parts.password:
+        return "Leave user names and passwords out of the address; use the credential fields."
+    return None
+
+
+def _check_number(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "Enter a number."
+    if isinstance(value, int | float):
+        return None
+    try:
+        float(str(value))
+    except ValueError:
+        return "Enter a number."
+    return None
+
+
+def _check_value(spec: FieldSpec, value: Any) -> str | None:
+    """The message for one present value, or None when it is valid."""
+    if spec.type == "checkbox":
+        return None if isinstance(value, bool) else "Choose on or off."
+    if spec.type == "number":
+        return _check_number(value)
+    if not isinstance(value, str):
+        return "Enter text."
+    limit = MAX_JSON_LENGTH if spec.type == "json" else MAX_TEXT_LENGTH
+    if len(value) > limit:
+        return f"Keep this under {limit} characters."
+    if spec.min_length and len(value) < spec.min_length:
+        return f"{spec.label} must be at least {spec.min_length} characters long."
+    if spec.type == "url" and (problem := _check_url(value.strip())):
+        return problem
+    if spec.type == "select" and spec.options and value not in spec.options:
+        return f"Choose one of: {', '.join(spec.options)}."
+    if spec.type == "json":
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            return f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
+        if not isinstance(parsed, dict):
+            return 'Enter a JSON object, for example {"token": "..."}.'
+    if spec.pattern and not re.fullmatch(spec.pattern, value.strip()):
+        return spec.pattern_message or f"{spec.label} is not in the expected format."
+    return None
+
+
+def validate(specs: Iterable[FieldSpec], config: dict, keep_secrets: Iterable[str] = ()) -> dict:
+    """Return {field name: message} for every problem. Fields in keep_secrets are already stored."""
+    keep = set(keep_secrets)
+    errors: dict[str, str] = {}
+    for spec in specs:
+        if not spec.is_shown(config):
+            continue
+        value = get_path(config, spec.name)
+        if is_blank(value) or (spec.sensitive and value == MASK):
+            if spec.required and spec.name not in keep:
+                errors[spec.name] = f"{spec.label} is required."
+            continue
+        if problem := _check_value(spec, value):
+            errors[spec.name] = problem
+    return errors
+
+
+def normalise(specs: Iterable[FieldSpec], config: dict) -> dict:
+    """Trim text, convert numbers, apply defaults, and drop keys no field declares."""
+    clean: dict = {}
+    for spec in specs:
+        if not spec.is_shown(config):
+            continue  # a field the chosen options hide is not kept
+        value = get_path(config, spec.name)
+        if value is None:
+            value = spec.default
+        if value is None:
+            continue
+        if spec.type == "number" and not is_blank(value):
+            number = float(value)
+            value = int(number) if number.is_integer() else number
+        elif isinstance(value, str) and spec.type not in ("password", "json", "textarea"):
+            value = value.strip()
+        if spec.type == "url" and isinstance(value, str):
+            value = value.rstrip("/")
+        set_path(clean, spec.name, value)
+    return clean
+
+
+def sensitive_names(specs: Iterable[FieldSpec]) -> list[str]:
+    return [spec.name for spec in specs if spec.sensitive]
+
+
+def masked(specs: Iterable[FieldSpec], config: dict) -> dict:
+    """A copy safe to show: every stored sensitive value becomes the mask."""
+    copy = json.loads(json.dumps(config))
+    for name in sensitive_names(specs):
+        if not is_blank(get_path(copy, name)):
+            set_path(copy, name, MASK)
+    return copy

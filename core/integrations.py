@@ -1,0 +1,432 @@
+"""IntegrationService: the only path to integrations, for pages, CLI and tests alike.
+
+Ownership, tier limits, validation, encryption, optimistic locking and auditing live here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from core import audit, fields, tiers
+from core.audit import Actor
+from core.catalog import Catalog, Provider, TestResult
+from core.crypto import DecryptionError, FieldCipher, is_encrypted
+from core.errors import ConflictError, NotFoundError, TierLimitError, ValidationError
+from core.http import redact
+from core.models import Integration, User, utcnow
+
+MAX_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class IntegrationView:
+    """What callers see: the configuration with every sensitive value masked."""
+
+    id: int
+    name: str
+    type: str
+    provider: str
+    provider_name: str
+    configuration: dict
+    is_active: bool
+    status: str
+    status_message: str | None
+    last_checked_at: datetime | None
+    version: int
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Stats:
+    total: int
+    active: int
+    inactive: int
+    error: int
+
+
+class IntegrationService:
+    def __init__(
+        self,
+        factory: sessionmaker,
+        cipher: FieldCipher,
+        catalog: Catalog,
+        http_session: Callable[[], requests.Session],
+    ):
+        self._factory = factory
+        self._cipher = cipher
+        self._catalog = catalog
+        self._http_session = http_session
+
+    # ----- reading -------------------------------------------------------------------------
+
+    def _visible(self, actor: Actor):
+        query = select(Integration, User.username).join(User, Integration.owner_id == User.id)
+        return query if actor.is_admin else query.where(Integration.owner_id == actor.id)
+
+    def _view(self, row: Integration, owner: str) -> IntegrationView:
+        provider = self._catalog.get(row.provider) if row.provider in self._catalog else None
+        specs = provider.fields if provider else ()
+        return IntegrationView(
+            id=row.id,
+            name=row.name,
+            type=row.type,
+            provider=row.provider,
+            provider_name=provider.name if provider else row.provider,
+            configuration=fields.masked(specs, row.configuration or {}),
+            is_active=row.is_active,
+            status=row.status,
+            status_message=row.status_message,
+            last_checked_at=row.last_checked_at,
+            version=row.version,
+            owner=owner,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def list(self, actor: Actor) -> list[IntegrationView]:
+        with self._factory() as session:
+            rows = session.execute(self._visible(actor).order_by(Integration.name, Integration.id))
+            return [self._view(row, owner) for row, owner in rows]
+
+    def get(self, actor: Actor, integration_id: int) -> IntegrationView:
+        with self._factory() as session:
+            row, owner = self._load(session, actor, integration_id)
+            return self._view(row, owner)
+
+    def stats(self, actor: Actor) -> Stats:
+        """Total, active, inactive and in-error counts from one aggregate query."""
+        query = select(
+            func.count(Integration.id),
+            func.coalesce(func.sum(case((Integration.is_active.is_(True), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Integration.status == "error", 1), else_=0)), 0),
+        )
+        if not actor.is_admin:
+            query = query.where(Integration.owner_id == actor.id)
+        with self._factory() as session:
+            total, active, error = session.execute(query).one()
+        return Stats(total=int(total), active=int(active), inactive=int(total) - int(active), error=int(error))
+
+    def counts_by_provider_and_status(self, actor: Actor) -> list[tuple[str, str, int]]:
+        query = select(Integration.provider, Integration.status, func.count(Integration.id)).group_by(
+            Integration.provider, Integration.status
+        )
+        if not actor.is_admin:
+            query = query.where(Integration.owner_id == actor.id)
+        with self._factory() as session:
+            return [
+                (self._provider_name(p), status, int(n)) for p, status, n in session.execute(query.order_by(Integration.provider))
+            ]
+
+    def _provider_name(self, key: str) -> str:
+        return self._catalog.get(key).name if key in self._catalog else key
+
+    def _load(self, session: Session, actor: Actor, integration_id: int) -> tuple[Integration, str]:
+        found = session.execute(self._visible(actor).where(Integration.id == integration_id)).first()
+        if found is None:
+            # Someone else's integration is reported exactly like a missing one.
+            raise NotFoundError(f"Integration {integration_id} was not found.")
+        return found[0], found[1]
+
+    # ----- rules ---------------------------------------------------------------------------
+
+    def _provider_for_create(self, actor: Actor, provider_key: str) -> Provider:
+        provider = self._catalog.get(provider_key)
+        tier = tiers.Tier.parse(actor.tier)
+        if not provider.available:
+            raise ValidationError({"provider": f"{provider.name} is coming soon and cannot be connected yet."})
+        if provider.category in tiers.FEATURE_MIN_TIER:
+            tiers.check_feature(provider.category, tier, f"A {provider.category.title()} integration")
+        if not tiers.allows(tier, provider.min_tier):
+            raise TierLimitError(f"{provider.name} needs the {provider.min_tier.label} tier or higher; yours is {tier.label}.")
+        return provider
+
+    def _check_name(self, name: str) -> str:
+        name = (name or "").strip()
+        if not name:
+            raise ValidationError({"name": "Give the integration a name."})
+        if len(name) > MAX_NAME_LENGTH:
+            raise ValidationError({"name": f"Keep the name under {MAX_NAME_LENGTH} characters."})
+        return name
+
+    def _sealed(self, provider: Provider, submitted: dict, stored: dict | None) -> dict:
+        """Validate, normalise and encrypt a submitted configuration, merged with what is stored.
+
+        A sensitive field that comes back as the mask or empty keeps its stored ciphertext; one whose
+        new value equals the stored plaintext is not re-encrypted.
+        """
+        stored = stored or {}
+        merged, kept = copy.deepcopy(stored), set()
+        for spec in provider.fields:
+            value = fields.get_path(submitted, spec.name)
+            unchanged_secret = spec.sensitive and (fields.is_blank(value) or value == fields.MASK)
+            if unchanged_secret and not fields.is_blank(fields.get_path(stored, spec.name)):
+                kept.add(spec.name)
+                continue
+            fields.set_path(merged, spec.name, None if unchanged_secret else value)
+        as_submitted = copy.deepcopy(merged)
+        for name in kept:
+            fields.delete_path(as_submitted, name)  # stored ciphertext is not input to validate
+        errors = fields.validate(provider.fields, as_submitted, keep_secrets=kept)
+        if not errors and provider.check:
+            errors = {k: v for k, v in provider.check(as_submitted).items() if k not in kept}
+        if errors:
+            raise ValidationError(errors)
+        clean = fields.normalise(provider.fields, merged)
+        for name in fields.sensitive_names(provider.fields):
+            value = fields.get_path(clean, name)
+            if fields.is_blank(value):
+                fields.delete_path(clean, name)
+            else:
+                fields.set_path(clean, name, self._seal_value(name, value, fields.get_path(stored, name)))
+        return clean
+
+    def _seal_value(self, name: str, value: str, stored_value: str | None) -> str:
+        if value == stored_value and is_encrypted(value):
+            return value
+        if is_encrypted(value):
+            # An imported ciphertext is accepted only if our key opens it.
+            try:
+                self._cipher.decrypt(value)
+            except DecryptionError as exc:
+                raise ValidationError({name: "This encrypted value cannot be opened with the configured key."}) from exc
+            return value
+        if is_encrypted(stored_value):
+            try:
+                if self._cipher.decrypt(stored_value) == value:
+                    return stored_value
+            except DecryptionError:
+                pass
+        return self._cipher.encrypt(value)
+
+    def _plain(self, provider: Provider, config: dict) -> dict:
+        """A decrypted copy, only ever handed to a connection test."""
+        plain = copy.deepcopy(config)
+        for name in fields.sensitive_names(provider.fields):
+            value = fields.get_path(plain, name)
+            if isinstance(value, str) and is_encrypted(value):
+                fields.set_path(plain, name, self._cipher.decrypt(value))
+        return plain
+
+    # ----- writing -------------------------------------------------------------------------
+
+    def create(self, actor: Actor, name: str, provider_key: str, configuration: dict) -> IntegrationView:
+        provider = self._provider_for_create(actor, provider_key)
+        name = self._check_name(name)
+        sealed = self._sealed(provider, configuration, None)
+        with self._factory.begin() as session:
+            used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
+            try:
+                tiers.check_limit("integrations", tiers.Tier.parse(actor.tier), used, "integrations")
+            except TierLimitError:
+                audit.record_now(self._factory, actor, "integration.create", "denied", details={"provider": provider.key, "reason": "tier limit"})
+                raise
+            row = Integration(
+                owner_id=actor.id,
+                name=name,
+                type=provider.category,
+                provider=provider.key,
+                configuration=sealed,
+                is_active=True,
+                status="unknown",
+            )
+            session.add(row)
+            session.flush()
+            audit.record(session, actor, "integration.create", "success", row.id, {"name": name, "provider": provider.key})
+            view = self._view(row, actor.username)
+        return view
+
+    def update(
+        self,
+        actor: Actor,
+        integration_id: int,
+        expected_version: int,
+        name: str | None = None,
+        configuration: dict | None = None,
+    ) -> IntegrationView:
+        try:
+            with self._factory.begin() as session:
+                row, owner = self._load(session, actor, integration_id)
+                self._check_version(row, expected_version)
+                provider = self._catalog.get(row.provider)
+                changed = []
+                if name is not None and self._check_name(name) != row.name:
+                    row.name = self._check_name(name)
+                    changed.append("name")
+                if configuration is not None:
+                    sealed = self._sealed(provider, configuration, row.configuration)
+                    changed += _changed_fields(row.configuration or {}, sealed)
+                    if sealed != row.configuration:
+                        row.configuration = sealed
+                        row.status, row.status_message = "unknown", "Configuration changed since the last test."
+                if changed:
+                    audit.record(session, actor, "integration.update", "success", row.id, {"fields": changed})
+                session.flush()
+                return self._view(row, owner)
+        except StaleDataError as exc:
+            raise ConflictError(_CONFLICT) from exc
+
+    def set_active(self, actor: Actor, integration_id: int, active: bool) -> IntegrationView:
+        try:
+            with self._factory.begin() as session:
+                row, owner = self._load(session, actor, integration_id)
+                if row.is_active != active:
+                    row.is_active = active
+                    action = "integration.activate" if active else "integration.deactivate"
+                    audit.record(session, actor, action, "success", row.id, {"name": row.name})
+                session.flush()
+                return self._view(row, owner)
+        except StaleDataError as exc:
+            raise ConflictError(_CONFLICT) from exc
+
+    def delete(self, actor: Actor, integration_id: int, expected_version: int | None = None) -> None:
+        try:
+            with self._factory.begin() as session:
+                row, _ = self._load(session, actor, integration_id)
+                if expected_version is not None:
+                    self._check_version(row, expected_version)
+                audit.record(session, actor, "integration.delete", "success", row.id, {"name": row.name, "provider": row.provider})
+                session.delete(row)
+        except StaleDataError as exc:
+            raise ConflictError(_CONFLICT) from exc
+
+    @staticmethod
+    def _check_version(row: Integration, expected_version: int) -> None:
+        if row.version != expected_version:
+            raise ConflictError(_CONFLICT)
+
+    # ----- testing -------------------------------------------------------------------------
+
+    def test(self, actor: Actor, integration_id: int) -> TestResult:
+        """Test a saved integration with its stored secrets and record the outcome on it."""
+        with self._factory() as session:
+            row, _ = self._load(session, actor, integration_id)
+            provider = self._catalog.get(row.provider)
+            config = copy.deepcopy(row.configuration or {})
+        result = self._run_test(provider, config)
+        with self._factory.begin() as session:
+            # A plain UPDATE: a test must not bump the version and make someone's open edit conflict.
+            session.execute(
+                update(Integration)
+                .where(Integration.id == integration_id)
+                .values(
+                    status="connected" if result.success else "error",
+                    status_message=result.message if result.success else (result.error or result.message),
+                    last_checked_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            self._audit_test(session, actor, provider, result, integration_id)
+        return result
+
+    def test_configuration(
+        self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
+    ) -> TestResult:
+        """Test what a form holds before it is saved. Masked or empty secrets come from storage."""
+        provider = self._catalog.get(provider_key)
+        stored = None
+        if integration_id is not None:
+            with self._factory() as session:
+                row, _ = self._load(session, actor, integration_id)
+                stored = copy.deepcopy(row.configuration or {})
+        if not provider.available:
+            return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
+        try:
+            sealed = self._sealed(provider, configuration, stored)
+        except ValidationError as exc:
+            return TestResult(False, "Fix the highlighted fields, then test again.", {"field_errors": exc.errors}, str(exc))
+        result = self._run_test(provider, sealed)
+        with self._factory.begin() as session:
+            self._audit_test(session, actor, provider, result, integration_id)
+        return result
+
+    def _run_test(self, provider: Provider, sealed: dict) -> TestResult:
+        if not provider.available:
+            return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
+        try:
+            plain = self._plain(provider, sealed)
+        except DecryptionError as exc:
+            return TestResult(False, "A stored secret could not be decrypted. Re-enter it and save.", error=str(exc))
+        secrets = _secret_values(provider, plain)
+        session = self._http_session()
+        try:
+            result = provider.test(plain, session)
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not become a traceback on a page
+            result = TestResult(False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc))
+        finally:
+            session.close()
+        return _redacted(result, secrets)
+
+    def _audit_test(self, session: Session, actor: Actor, provider: Provider, result: TestResult, integration_id: int | None) -> None:
+        audit.record(
+            session,
+            actor,
+            "integration.test",
+            "success" if result.success else "failure",
+            integration_id,
+            {"provider": provider.key, "message": result.message},
+        )
+
+
+_CONFLICT = (
+    "Someone else changed this integration after you opened it. Close the form, reopen it to see "
+    "their changes, and apply yours again."
+)
+
+
+def _leaf_names(config: dict, prefix: str = "") -> set[str]:
+    names = set()
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        names |= _leaf_names(value, name + ".") if isinstance(value, dict) else {name}
+    return names
+
+
+def _changed_fields(before: dict, after: dict) -> list[str]:
+    names = _leaf_names(before) | _leaf_names(after)
+    return sorted(n for n in names if fields.get_path(before, n) != fields.get_path(after, n))
+
+
+def _secret_values(provider: Provider, plain: dict) -> list[str]:
+    values = []
+    for spec in provider.fields:
+        if not spec.sensitive:
+            continue
+        value = fields.get_path(plain, spec.name)
+        if not isinstance(value, str):
+            continue
+        values.append(value)
+        if spec.type == "json":
+            try:
+                values += [v for v in _json_strings(json.loads(value))]
+            except ValueError:
+                pass
+    return values
+
+
+def _json_strings(node) -> list[str]:  # noqa: ANN001
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _json_strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _json_strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def _redacted(result: TestResult, secrets: list[str]) -> TestResult:
+    scrub = lambda text: redact(text, secrets) if isinstance(text, str) else text  # noqa: E731
+    details = json.loads(redact(json.dumps(result.details, default=str), secrets))
+    return TestResult(result.success, scrub(result.message), details, scrub(result.error))
+
+
+__all__ = ["IntegrationService", "IntegrationView", "Stats", "SQLAlchemyError"]

@@ -1,0 +1,37 @@
+"""The stored key check: detects at start that the configured key cannot open the stored data."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import sessionmaker
+
+from core.crypto import DecryptionError, FieldCipher
+from core.models import AppMeta
+
+KEY_CHECK = "key_check"
+KEY_CHECK_PLAINTEXT = "integrations-console key check"
+
+
+class KeyMismatchError(Exception):
+    pass
+
+
+def verify_key(factory: sessionmaker, cipher: FieldCipher) -> None:
+    """Store a check value on first start; on later starts prove the key still opens it.
+
+    Nothing is ever overwritten when the check fails.
+    """
+    with factory.begin() as session:
+        meta = session.get(AppMeta, KEY_CHECK)
+        if meta is None:
+            session.add(AppMeta(key=KEY_CHECK, value=cipher.encrypt(KEY_CHECK_PLAINTEXT)))
+            return
+        try:
+            ok = cipher.decrypt(meta.value) == KEY_CHECK_PLAINTEXT
+        except DecryptionError:
+            ok = False
+    if not ok:
+        raise KeyMismatchError(
+            "The configured INTEGRATION_ENCRYPTION_KEY does not open the data already stored in this "
+            "database. Set the key this database was created with (check your backups of "
+            "INTEGRATION_ENCRYPTION_KEY or .secrets/encryption.key) and restart. Nothing was changed."
+        )

@@ -1,0 +1,123 @@
+"""Every setting, read once from the environment (and .streamlit/secrets.toml), validated at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'data' / 'console.db'}"
+DEFAULT_SECRETS_DIR = PROJECT_ROOT / ".secrets"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    encryption_key: str
+    encryption_key_source: str  # "environment", "secrets.toml" or the generated file's path
+    cookie_key: str
+    cookie_name: str
+    cookie_expiry_days: float
+    http_connect_timeout: float
+    http_read_timeout: float
+    http_max_retries: int
+    production: bool
+
+
+def _secrets_toml(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML ({exc}). Fix or remove the file.") from exc
+
+
+def _lookup(name: str, env: dict, toml: dict) -> tuple[str | None, str]:
+    if env.get(name):
+        return env[name], "environment"
+    if toml.get(name):
+        return str(toml[name]), "secrets.toml"
+    return None, ""
+
+
+def _generated_secret(path: Path, what: str, announce: bool) -> str:
+    """Read a secret from a git-ignored file, creating it (with a warning) on first use."""
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    if announce:
+        print(
+            f"WARNING: no {what} was set, so one was generated into {path}. "
+            "Back this file up: without it the stored secrets cannot be read.",
+            file=sys.stderr,
+        )
+    return value
+
+
+def _number(name: str, raw: str | None, default: float, low: float, high: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}.") from exc
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {value:g}.")
+    return value
+
+
+def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> Settings:
+    """Read and validate every setting. Missing keys are generated only outside production."""
+    env = dict(os.environ if env is None else env)
+    toml = _secrets_toml(PROJECT_ROOT / ".streamlit" / "secrets.toml")
+    secrets_dir = Path(env.get("CONSOLE_SECRETS_DIR") or secrets_dir or DEFAULT_SECRETS_DIR)
+    production = env.get("CONSOLE_ENV", "development").lower() == "production"
+
+    key, key_source = _lookup("INTEGRATION_ENCRYPTION_KEY", env, toml)
+    if key is None and env.get("INTEGRATION_ENCRYPTION_KEY_FILE"):
+        key_file = Path(env["INTEGRATION_ENCRYPTION_KEY_FILE"])
+        key, key_source = _generated_secret(key_file, "INTEGRATION_ENCRYPTION_KEY", True), str(key_file)
+    if key is None:
+        if production:
+            raise SettingsError(
+                "INTEGRATION_ENCRYPTION_KEY is not set. Generate one with "
+                "`python manage.py keys generate` and set it in the environment or in "
+                ".streamlit/secrets.toml, then restart."
+            )
+        key_file = secrets_dir / "encryption.key"
+        key, key_source = _generated_secret(key_file, "INTEGRATION_ENCRYPTION_KEY", True), str(key_file)
+
+    cookie_key, _ = _lookup("COOKIE_KEY", env, toml)
+    if cookie_key is None:
+        if production:
+            raise SettingsError("COOKIE_KEY is not set. Set a long random value and restart.")
+        cookie_key = _generated_secret(secrets_dir / "cookie.key", "COOKIE_KEY", False)
+    if len(cookie_key) < 32:
+        raise SettingsError("COOKIE_KEY must be at least 32 characters long.")
+
+    database_url, _ = _lookup("DATABASE_URL", env, toml)
+    return Settings(
+        database_url=database_url or DEFAULT_DATABASE_URL,
+        encryption_key=key,
+        encryption_key_source=key_source,
+        cookie_key=cookie_key,
+        cookie_name=env.get("COOKIE_NAME", "integrations_console_auth"),
+        cookie_expiry_days=_number("COOKIE_EXPIRY_DAYS", env.get("COOKIE_EXPIRY_DAYS"), 1, 0.01, 30),
+        http_connect_timeout=_number("HTTP_CONNECT_TIMEOUT", env.get("HTTP_CONNECT_TIMEOUT"), 5, 0.1, 60),
+        http_read_timeout=_number("HTTP_READ_TIMEOUT", env.get("HTTP_READ_TIMEOUT"), 15, 0.1, 120),
+        http_max_retries=int(_number("HTTP_MAX_RETRIES", env.get("HTTP_MAX_RETRIES"), 2, 0, 5)),
+        production=production,
+    )

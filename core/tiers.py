@@ -1,0 +1,97 @@
+"""Subscription tiers, in order, and the one table of limits and feature gates."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+UNLIMITED = -1
+
+
+class Tier(IntEnum):
+    FREE = 0
+    STARTER = 1
+    TEAM = 2
+    PRO_PLUS = 3
+    BUSINESS = 4
+    ENTERPRISE = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").title()
+
+    @classmethod
+    def parse(cls, value: str | Tier) -> Tier:
+        if isinstance(value, Tier):
+            return value
+        try:
+            return cls[str(value).strip().upper().replace(" ", "_").replace("-", "_")]
+        except KeyError as exc:
+            names = ", ".join(t.name for t in cls)
+            raise ValueError(f"Unknown tier {value!r}; choose one of {names}.") from exc
+
+
+# The one table. UNLIMITED means no limit.
+LIMITS: dict[str, dict[Tier, int]] = {
+    "integrations": {
+        Tier.FREE: 3,
+        Tier.STARTER: 10,
+        Tier.TEAM: 25,
+        Tier.PRO_PLUS: 50,
+        Tier.BUSINESS: 200,
+        Tier.ENTERPRISE: UNLIMITED,
+    },
+    "helpdesk_agents": {
+        Tier.FREE: 1,
+        Tier.STARTER: 2,
+        Tier.TEAM: 3,
+        Tier.PRO_PLUS: 4,
+        Tier.BUSINESS: 5,
+        Tier.ENTERPRISE: UNLIMITED,
+    },
+}
+
+# Lowest tier that opens each feature.
+FEATURE_MIN_TIER: dict[str, Tier] = {
+    "CRM": Tier.FREE,
+    "HELPDESK": Tier.FREE,
+    "CHAT_WIDGET": Tier.STARTER,
+    "DATABASE": Tier.PRO_PLUS,
+    "API": Tier.PRO_PLUS,
+    "WEBHOOK": Tier.PRO_PLUS,
+}
+
+
+class TierLimitError(Exception):
+    """An action is over the user's tier; the message names the tier that allows it."""
+
+
+def limit(name: str, tier: Tier) -> int:
+    return LIMITS[name][tier]
+
+
+def allows(tier: Tier, minimum: Tier) -> bool:
+    return tier >= minimum
+
+
+def first_tier_above(name: str, count: int) -> Tier | None:
+    """The lowest tier whose limit allows more than `count`."""
+    for tier in Tier:
+        value = LIMITS[name][tier]
+        if value == UNLIMITED or value > count:
+            return tier
+    return None
+
+
+def check_limit(name: str, tier: Tier, used: int, what: str) -> None:
+    allowed = limit(name, tier)
+    if allowed == UNLIMITED or used < allowed:
+        return
+    upgrade = first_tier_above(name, used)
+    hint = f" The {upgrade.label} tier allows more." if upgrade else ""
+    raise TierLimitError(f"Your {tier.label} tier allows {allowed} {what}, and you have {used}.{hint}")
+
+
+def check_feature(feature: str, tier: Tier, what: str) -> None:
+    minimum = FEATURE_MIN_TIER[feature]
+    if not allows(tier, minimum):
+        raise TierLimitError(f"{what} needs the {minimum.label} tier or higher; yours is {tier.label}.")

@@ -1,0 +1,182 @@
+"""Staff accounts: bcrypt hashes in the database, roles and tiers."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+import bcrypt
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+
+from core import audit
+from core.audit import Actor
+from core.errors import NotFoundError, PermissionDeniedError, ValidationError
+from core.models import User
+from core.tiers import Tier
+
+ROLES = ("admin", "member")
+MIN_PASSWORD_LENGTH = 10
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    name: str
+    email: str
+    role: str
+    tier: str
+    active: bool
+
+    def actor(self) -> Actor:
+        return Actor(self.id, self.username, self.role, self.tier)
+
+
+def _view(user: User) -> UserView:
+    return UserView(user.id, user.username, user.name, user.email, user.role, user.tier, user.active)
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+
+
+def password_problems(password: str) -> list[str]:
+    problems = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password.encode("utf-8")) > 72:
+        problems.append("at most 72 bytes (bcrypt ignores the rest)")
+    return problems
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class UserService:
+    def __init__(self, factory: sessionmaker):
+        self._factory = factory
+
+    def count(self) -> int:
+        with self._factory() as session:
+            return session.scalar(select(func.count(User.id))) or 0
+
+    def ensure_first_admin(self) -> str | None:
+        """On an empty database create `admin` with a random password, returned to print once."""
+        if self.count():
+            return None
+        password = random_password()
+        self.create(None, "admin", "Administrator", "admin@example.com", password, "admin", "ENTERPRISE")
+        return password
+
+    def create(
+        self,
+        actor: Actor | None,
+        username: str,
+        name: str,
+        email: str,
+        password: str,
+        role: str = "member",
+        tier: str = "FREE",
+    ) -> UserView:
+        if actor is not None and not actor.is_admin:
+            raise PermissionDeniedError("Only an administrator can add staff accounts.")
+        username = username.strip().lower()
+        errors = {}
+        if not _USERNAME.match(username):
+            errors["username"] = "Use 2-64 lower-case letters, digits, dots, dashes or underscores."
+        if not name.strip():
+            errors["name"] = "Enter the person's name."
+        if not _EMAIL.match(email.strip()):
+            errors["email"] = "Enter a valid e-mail address."
+        if role not in ROLES:
+            errors["role"] = f"Choose one of: {', '.join(ROLES)}."
+        if problems := password_problems(password):
+            errors["password"] = "The password needs " + " and ".join(problems) + "."
+        try:
+            tier = Tier.parse(tier).name
+        except ValueError as exc:
+            errors["tier"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+        user = User(
+            username=username,
+            name=name.strip(),
+            email=email.strip(),
+            password_hash=hash_password(password),
+            role=role,
+            tier=tier,
+            active=True,
+        )
+        try:
+            with self._factory.begin() as session:
+                session.add(user)
+                session.flush()
+                audit.record(session, actor, "user.create", "success", details={"username": username, "role": role})
+        except IntegrityError as exc:
+            raise ValidationError({"username": f"The user name {username!r} is taken."}) from exc
+        return _view(user)
+
+    def list(self) -> list[UserView]:
+        with self._factory() as session:
+            return [_view(u) for u in session.scalars(select(User).order_by(User.username))]
+
+    def get_by_username(self, username: str) -> UserView:
+        with self._factory() as session:
+            user = session.scalar(select(User).where(User.username == username.strip().lower()))
+            if user is None:
+                raise NotFoundError(f"There is no user called {username!r}.")
+            return _view(user)
+
+    def credentials(self) -> dict:
+        """Active users in the shape streamlit-authenticator expects (hashes only)."""
+        with self._factory() as session:
+            users = session.scalars(select(User).where(User.active.is_(True)))
+            return {
+                "usernames": {
+                    u.username: {"name": u.name, "email": u.email, "password": u.password_hash, "roles": [u.role]}
+                    for u in users
+                }
+            }
+
+    def verify_password(self, username: str, password: str) -> bool:
+        with self._factory() as session:
+            user = session.scalar(select(User).where(User.username == username.strip().lower()))
+            if user is None or not user.active:
+                return False
+            return bcrypt.checkpw(password.encode("utf-8"), user.password_hash.encode("ascii"))
+
+    def _change(self, actor: Actor | None, username: str, action: str, **values) -> UserView:
+        if actor is not None and not actor.is_admin:
+            raise PermissionDeniedError("Only an administrator can change staff accounts.")
+        with self._factory.begin() as session:
+            user = session.scalar(select(User).where(User.username == username.strip().lower()))
+            if user is None:
+                raise NotFoundError(f"There is no user called {username!r}.")
+            for key, value in values.items():
+                setattr(user, key, value)
+            shown = {k: v for k, v in values.items() if k != "password_hash"}
+            audit.record(session, actor, action, "success", details={"username": user.username, **shown})
+            session.flush()
+            return _view(user)
+
+    def set_tier(self, actor: Actor | None, username: str, tier: str) -> UserView:
+        return self._change(actor, username, "user.set_tier", tier=Tier.parse(tier).name)
+
+    def set_role(self, actor: Actor | None, username: str, role: str) -> UserView:
+        if role not in ROLES:
+            raise ValidationError({"role": f"Choose one of: {', '.join(ROLES)}."})
+        return self._change(actor, username, "user.set_role", role=role)
+
+    def set_active(self, actor: Actor | None, username: str, active: bool) -> UserView:
+        return self._change(actor, username, "user.set_active", active=active)
+
+    def reset_password(self, actor: Actor | None, username: str, password: str) -> UserView:
+        if problems := password_problems(password):
+            raise ValidationError({"password": "The password needs " + " and ".join(problems) + "."})
+        return self._change(actor, username, "user.reset_password", password_hash=hash_password(password))

@@ -1,0 +1,96 @@
+"""Chatwoot: a helpdesk whose Application API is reached with a user's access token."""
+
+from __future__ import annotations
+
+import requests
+
+from core.catalog import Provider, TestResult
+from core.chatwoot import ChatwootClient, ChatwootError
+from core.fields import FieldSpec
+
+FIELDS = (
+    FieldSpec(
+        "baseUrl",
+        "Chatwoot Base URL",
+        "url",
+        required=True,
+        pattern=r"https?://.+",
+        placeholder="https://app.chatwoot.com",
+        help="The address of your Chatwoot server, without a path.",
+    ),
+    FieldSpec(
+        "accountId",
+        "Account ID",
+        "text",
+        required=True,
+        pattern=r"[1-9][0-9]{0,9}",
+        pattern_message="The account ID is the number after /accounts/ in Chatwoot's address bar.",
+        placeholder="1",
+        help="Shown in Chatwoot's address bar: /app/accounts/<ID>/dashboard.",
+    ),
+    FieldSpec(
+        "apiKey",
+        "API Access Token",
+        "password",
+        required=True,
+        min_length=10,
+        sensitive=True,
+        help="Profile settings > Access token. An administrator's token is needed for helpdesk work.",
+    ),
+    FieldSpec("features.autoCreateInboxes", "Auto-create inboxes", "checkbox", default=True),
+    FieldSpec("features.autoCreateBots", "Auto-create bots", "checkbox", default=True),
+    FieldSpec("features.syncContacts", "Sync contacts", "checkbox", default=True),
+)
+
+
+def test_connection(config: dict, session: requests.Session) -> TestResult:
+    account_id = int(config["accountId"])
+    client = ChatwootClient(config["baseUrl"], config["apiKey"], session)
+    try:
+        profile = client.profile()
+    except ChatwootError as exc:
+        return TestResult(False, str(exc), error=str(exc))
+    access = profile.access_to(account_id)
+    if access is None:
+        listed = ", ".join(str(a.account_id) for a in profile.accounts) or "none"
+        message = (
+            f"The token works, but its user ({profile.email}) is not a member of account {account_id}. "
+            f"Accounts this token can reach: {listed}."
+        )
+        return TestResult(False, message, error=message)
+    features = [name.split(".")[-1] for name, on in _features(config).items() if on]
+    details = {
+        "accountInfo": {
+            "id": access.account_id,
+            "name": access.account_name,
+            "role": access.role,
+            "user": profile.name,
+            "email": profile.email,
+        },
+        "features": features,
+        "limited": not access.is_administrator,
+    }
+    if access.is_administrator:
+        message = f"Connected to {access.account_name} as {profile.name}, an administrator."
+    else:
+        message = (
+            f"Connected to {access.account_name} as {profile.name}, but with the role '{access.role}': "
+            "the helpdesk features (agents, inboxes) need an administrator's token."
+        )
+    return TestResult(True, message, details)
+
+
+def _features(config: dict) -> dict:
+    feats = config.get("features") or {}
+    return {f"features.{k}": bool(v) for k, v in feats.items()}
+
+
+PROVIDER = Provider(
+    key="CHATWOOT",
+    name="Chatwoot",
+    description="Open-source customer engagement: conversations, contacts and inboxes.",
+    category="CRM",
+    fields=FIELDS,
+    test=test_connection,
+    docs_url="https://developers.chatwoot.com/api-reference/introduction",
+)

@@ -1,0 +1,184 @@
+"""Custom CRM: any REST API, reached with an API key header, Bearer token, Basic auth or OAuth2."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urljoin
+
+import requests
+
+from core.catalog import Provider, TestResult
+from core.fields import FieldSpec
+from core.http import describe_exception, read_json, retry_after_seconds
+
+AUTH_TYPES = ("API_KEY", "BEARER", "BASIC", "OAUTH2")
+CLIENT_AUTH = ("header", "body")
+# Which keys each auth type needs inside the Credentials JSON.
+CREDENTIAL_KEYS = {
+    "API_KEY": ("apiKey",),
+    "BEARER": ("token",),
+    "BASIC": ("username", "password"),
+    "OAUTH2": ("clientId", "clientSecret"),
+}
+CREDENTIALS_HELP = (
+    'API_KEY: {"apiKey": "..."}; BEARER: {"token": "..."}; BASIC: {"username": "...", "password": "..."}; '
+    'OAUTH2: {"clientId": "...", "clientSecret": "..."}'
+)
+
+FIELDS = (
+    FieldSpec("name", "CRM Name", "text", required=True, placeholder="Acme CRM"),
+    FieldSpec(
+        "apiEndpoint", "API Base URL", "url", required=True, pattern=r"https?://.+", placeholder="https://api.example.com"
+    ),
+    FieldSpec("authType", "Authentication Type", "select", required=True, options=AUTH_TYPES, default="BEARER"),
+    FieldSpec(
+        "apiKeyHeader",
+        "API Key Header",
+        "text",
+        required=True,
+        default="X-API-Key",
+        pattern=r"[A-Za-z0-9-]{1,64}",
+        pattern_message="A header name uses letters, digits and dashes only.",
+        shown_when=("authType", ("API_KEY",)),
+    ),
+    FieldSpec(
+        "tokenUrl",
+        "Token URL",
+        "url",
+        required=True,
+        pattern=r"https?://.+",
+        placeholder="https://auth.example.com/oauth/token",
+        help="Where the OAuth2 client-credentials token is requested.",
+        shown_when=("authType", ("OAUTH2",)),
+    ),
+    FieldSpec(
+        "clientAuth",
+        "Send client credentials in",
+        "select",
+        options=CLIENT_AUTH,
+        default="header",
+        help="header: HTTP Basic (client_secret_basic); body: form fields (client_secret_post).",
+        shown_when=("authType", ("OAUTH2",)),
+    ),
+    FieldSpec("scope", "Scope", "text", placeholder="read", shown_when=("authType", ("OAUTH2",))),
+    FieldSpec(
+        "healthPath",
+        "Health Check Path",
+        "text",
+        default="/",
+        pattern=r"/[^\s]*",
+        pattern_message="Start the path with /, for example /api/health.",
+        help="A cheap, read-only GET that needs authentication.",
+    ),
+    FieldSpec(
+        "credentials", "Credentials", "json", required=True, sensitive=True, help=CREDENTIALS_HELP, placeholder='{"token": "..."}'
+    ),
+)
+
+
+def check(config: dict) -> dict[str, str]:
+    """The credentials must hold what the chosen auth type needs."""
+    raw = config.get("credentials")
+    if not isinstance(raw, str):
+        return {}
+    try:
+        creds = json.loads(raw)
+    except ValueError:
+        return {}
+    needed = CREDENTIAL_KEYS.get(config.get("authType"), ())
+    missing = [k for k in needed if not isinstance(creds.get(k), str) or not creds.get(k)]
+    if missing:
+        return {"credentials": f"For {config.get('authType')} the credentials need: {', '.join(missing)}."}
+    return {}
+
+
+class _Refused(Exception):
+    pass
+
+
+def _oauth2_token(config: dict, creds: dict, session: requests.Session) -> str:
+    data = {"grant_type": "client_credentials"}
+    if config.get("scope"):
+        data["scope"] = config["scope"]
+    auth = None
+    if config.get("clientAuth", "header") == "header":
+        auth = (creds["clientId"], creds["clientSecret"])
+    else:
+        data.update(client_id=creds["clientId"], client_secret=creds["clientSecret"])
+    try:
+        response = session.post(config["tokenUrl"], data=data, auth=auth, headers={"Accept": "application/json"})
+    except requests.RequestException as exc:
+        raise _Refused(describe_exception(exc, "The token endpoint")) from None
+    body = read_json(response)
+    if response.status_code >= 400 or not isinstance(body, dict) or not body.get("access_token"):
+        reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
+        raise _Refused(
+            f"The token endpoint did not issue a token (status {response.status_code}"
+            f"{', ' + str(reason)[:200] if reason else ''}). Check the client id, secret and token URL."
+        )
+    return str(body["access_token"])
+
+
+def _authenticate(config: dict, creds: dict, session: requests.Session) -> tuple[dict, tuple | None]:
+    auth_type = config["authType"]
+    if auth_type == "API_KEY":
+        return {config.get("apiKeyHeader") or "X-API-Key": creds["apiKey"]}, None
+    if auth_type == "BEARER":
+        return {"Authorization": f"Bearer {creds['token']}"}, None
+    if auth_type == "BASIC":
+        return {}, (creds["username"], creds["password"])
+    return {"Authorization": f"Bearer {_oauth2_token(config, creds, session)}"}, None
+
+
+def _explain(response: requests.Response, name: str) -> str:
+    status = response.status_code
+    if status == 401:
+        return f"{name} refused the credentials (401). Check them and the authentication type."
+    if status == 403:
+        return f"{name} accepted the credentials but they lack permission for the health check path (403)."
+    if status == 404:
+        return f"{name} has nothing at the health check path (404). Check the base URL and path."
+    if status == 429:
+        return f"{name} is rate limiting requests. Wait {retry_after_seconds(response) or 60} seconds and try again."
+    if status >= 500:
+        return f"{name} is unavailable ({status}). Try again later."
+    return f"{name} answered with status {status}."
+
+
+def test_connection(config: dict, session: requests.Session) -> TestResult:
+    name = config.get("name") or "The CRM"
+    if problems := check(config):
+        message = next(iter(problems.values()))
+        return TestResult(False, message, {"field_errors": problems}, error=message)
+    creds = json.loads(config["credentials"])
+    url = urljoin(config["apiEndpoint"].rstrip("/") + "/", (config.get("healthPath") or "/").lstrip("/"))
+    try:
+        headers, auth = _authenticate(config, creds, session)
+        started = time.monotonic()
+        response = session.get(url, headers={"Accept": "application/json", **headers}, auth=auth)
+    except _Refused as exc:
+        return TestResult(False, str(exc), error=str(exc))
+    except requests.RequestException as exc:
+        message = describe_exception(exc, name)
+        return TestResult(False, message, error=message)
+    elapsed_ms = round((time.monotonic() - started) * 1000)
+    if response.status_code >= 400:
+        message = _explain(response, name)
+        return TestResult(False, message, {"status": response.status_code}, error=message)
+    details = {"status": response.status_code, "latencyMs": elapsed_ms, "authType": config["authType"]}
+    version = response.headers.get("X-API-Version") or response.headers.get("Server")
+    if version:
+        details["version"] = version[:100]
+    return TestResult(True, f"Connected to {name}: {url} answered {response.status_code} in {elapsed_ms} ms.", details)
+
+
+PROVIDER = Provider(
+    key="CUSTOM",
+    name="Custom CRM",
+    description="Any REST API: API key header, Bearer token, Basic auth or OAuth2 client credentials.",
+    category="CRM",
+    fields=FIELDS,
+    test=test_connection,
+    check=check,
+)

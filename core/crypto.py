@@ -118,9 +118,9 @@ class FieldCipher:
             raise DecryptionError(
                 f"The value was encrypted with key {kid}, which is not in the configured key ring."
             )
-        blob = _b64decode(token)
-        nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
         try:
+            blob = _b64decode(token)  # a truncated token may not even be valid base64
+            nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
             return AESGCM(key.raw).decrypt(nonce, sealed, None).decode("utf-8")
         except (InvalidTag, ValueError) as exc:
             raise DecryptionError(

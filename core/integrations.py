@@ -118,6 +118,12 @@ class IntegrationService:
             total, active, error = session.execute(query).one()
         return Stats(total=int(total), active=int(active), inactive=int(total) - int(active), error=int(error))
 
+    def usage(self, actor: Actor) -> tuple[int, int]:
+        """(integrations the actor owns, what their tier allows; tiers.UNLIMITED for no limit)."""
+        with self._factory() as session:
+            used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
+        return int(used), tiers.limit("integrations", tiers.Tier.parse(actor.tier))
+
     def counts_by_provider_and_status(self, actor: Actor) -> list[tuple[str, str, int]]:
         query = select(Integration.provider, Integration.status, func.count(Integration.id)).group_by(
             Integration.provider, Integration.status

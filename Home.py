@@ -1,0 +1,92 @@
+"""Integrations Console: page config, settings and key check, sign-in gate, navigation by role."""
+
+from __future__ import annotations
+
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from core.keys import KeyMismatchError
+from core.settings import SettingsError, load_settings
+from core.tiers import Tier
+from ui import state
+
+st.set_page_config(page_title="Integrations Console", page_icon="🔌", layout="wide")
+
+
+def stop_with_setup_problem(title: str, message: str) -> None:
+    st.title("Integrations Console")
+    st.error(f"**{title}**\n\n{message}")
+    st.markdown(
+        "Settings are read from the environment or `.streamlit/secrets.toml`; "
+        "the README lists every one. Generate a key with `python manage.py keys generate`."
+    )
+    st.stop()
+
+
+try:
+    settings = load_settings()
+    ctx = state.context()
+except SettingsError as exc:
+    stop_with_setup_problem("The app is not configured yet", str(exc))
+except KeyMismatchError as exc:
+    stop_with_setup_problem("The encryption key does not match this database", str(exc))
+
+authenticator = stauth.Authenticate(
+    ctx.users.credentials(),
+    settings.cookie_name,
+    settings.cookie_key,
+    settings.cookie_expiry_days,
+    login_sleep_time=0,
+)
+
+
+def sign_in_page() -> None:
+    st.title("🔌 Integrations Console")
+    st.caption("Connect customers' CRMs and Chatwoot helpdesks. Sign in with your staff account.")
+    authenticator.login(
+        location="main",
+        fields={"Form name": "Sign in", "Username": "User name", "Password": "Password", "Login": "Sign in"},
+        max_login_attempts=10,
+    )
+    if st.session_state.get("authentication_status") is False:
+        st.error("That user name and password do not match an active account. Check them and try again.")
+
+
+def sign_out() -> None:
+    st.session_state.pop("actor", None)
+
+
+if not st.session_state.get("authentication_status"):
+    st.session_state.pop("actor", None)
+    st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")], position="hidden").run()
+    if st.session_state.get("authentication_status"):
+        st.rerun()
+    st.stop()
+
+try:
+    user = ctx.users.get_by_username(st.session_state["username"])
+except Exception:  # noqa: BLE001 - an account removed while signed in: sign out cleanly
+    user = None
+if user is None or not user.active:
+    authenticator.logout(location="unrendered")
+    sign_out()
+    st.rerun()
+
+st.session_state["actor"] = user.actor()
+
+with st.sidebar:
+    st.markdown(f"**{user.name}**  \n{user.email}")
+    st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
+    authenticator.logout(button_name="Sign out", location="sidebar", callback=lambda _: sign_out())
+
+pages = {
+    "Workspace": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/integrations.py", title="Integrations", icon=":material/hub:"),
+    ]
+}
+if user.role == "admin":
+    pages["Administration"] = [st.Page("pages/admin.py", title="Staff accounts", icon=":material/group:")]
+
+state.show_flash()
+st.navigation(pages).run()

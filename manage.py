@@ -1,0 +1,540 @@
+#!/usr/bin/env python
+"""Integrations Console command line: database, staff accounts, integrations and keys.
+
+It reads the same settings as the web app (core.settings) and calls the same services through
+app_context.build(); it holds no SQL, no cryptography and no HTTP of its own. Run
+`python manage.py --help`, or `--help` after any command, for usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+import app_context
+from core import db
+from core.audit import Actor
+from core.catalog import UnknownProviderError
+from core.crypto import generate_key
+from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from core.keys import KeyMismatchError
+from core.settings import Settings, SettingsError, load_settings
+from core.tiers import Tier, TierLimitError
+from core.users import ROLES, UserService, random_password
+from providers import CATALOG
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+SERVICE_ERRORS = (
+    ValidationError,
+    NotFoundError,
+    ConflictError,
+    PermissionDeniedError,
+    TierLimitError,
+    SettingsError,
+    KeyMismatchError,
+    UnknownProviderError,
+)
+
+
+class CommandError(Exception):
+    """A problem with what was typed or piped in; the message says what to do."""
+
+
+# ----- the start-up sequence, shared with the web app ----------------------------------------------
+
+
+def prepare_database(settings: Settings | None = None) -> tuple[app_context.AppContext, str | None]:
+    """Migrate the database, check the key against it, and create the first administrator if it is empty.
+
+    Safe to run on every start and from more than one process. Returns the wired services and, only
+    when the administrator was created just now, its one-time password (for the caller to show once).
+    """
+    settings = settings or load_settings()
+    # make_engine creates the SQLite file's folder (data/ on a fresh clone); db.upgrade does not.
+    db.make_engine(settings.database_url).dispose()
+    db.upgrade(settings.database_url)
+    context = open_context(settings)
+    return context, _ensure_first_admin(context.users)
+
+
+def open_context(settings: Settings | None = None) -> app_context.AppContext:
+    """The services over an already migrated database, after the key check."""
+    settings = settings or load_settings()
+    try:
+        return app_context.build(settings, migrate=False)
+    except IntegrityError:
+        # Another process stored the key check value between our read and our write: check against it.
+        return app_context.build(settings, migrate=False)
+
+
+def _ensure_first_admin(users: UserService) -> str | None:
+    try:
+        return users.ensure_first_admin()
+    except ValidationError:
+        if users.count():  # another process created it between the count and the insert
+            return None
+        raise
+
+
+# ----- small helpers --------------------------------------------------------------------------------
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, default=_json_default))
+
+
+def _print_table(headers: list[str], rows: list[list[object]]) -> None:
+    cells = [headers] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(sep=" ", timespec="seconds") if value else "never"
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(db.normalise_url(url)).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the database layer itself
+        return "the configured DATABASE_URL"
+
+
+def _tier_argument(value: str) -> str:
+    try:
+        return Tier.parse(value).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _read_password_stdin() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CommandError("No password arrived on standard input.")
+    return password
+
+
+def _prompt_password(username: str) -> str:
+    first = getpass.getpass(f"Password for {username}: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise CommandError("The two passwords differ. Nothing was changed.")
+    return first
+
+
+def _new_password(args: argparse.Namespace) -> str | None:
+    """From --password-stdin, else from a prompt on a terminal, else None."""
+    if args.password_stdin:
+        return _read_password_stdin()
+    if sys.stdin.isatty():
+        return _prompt_password(args.username)
+    return None
+
+
+def _read_configuration(source: str) -> dict:
+    if source == "-":
+        if sys.stdin.isatty():
+            print("Paste the configuration as JSON, then press Ctrl-D:", file=sys.stderr)
+        text, where = sys.stdin.read(), "standard input"
+    else:
+        try:
+            text, where = Path(source).read_text(encoding="utf-8"), source
+        except OSError as exc:
+            raise CommandError(f"Cannot read the configuration file {source}: {exc.strerror}.") from exc
+    try:
+        configuration = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(
+            f"The configuration on {where} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})."
+        ) from exc
+    if not isinstance(configuration, dict):
+        raise CommandError(f'The configuration on {where} must be a JSON object, like {{"baseUrl": ...}}.')
+    return configuration
+
+
+def _actor(context: app_context.AppContext, username: str | None) -> Actor:
+    """The named user, or the first administrator when no --as was given."""
+    if username:
+        user = context.users.get_by_username(username)
+        if not user.active:
+            raise PermissionDeniedError(f"The account {user.username!r} is deactivated.")
+        return user.actor()
+    admins = [u for u in context.users.list() if u.role == "admin" and u.active]
+    if not admins:
+        raise NotFoundError("There is no active administrator. Run `python manage.py db upgrade`, or pass --as.")
+    return min(admins, key=lambda u: u.id).actor()
+
+
+def _flatten(config: dict, prefix: str = "") -> list[tuple[str, object]]:
+    pairs = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        pairs += _flatten(value, name + ".") if isinstance(value, dict) else [(name, value)]
+    return pairs
+
+
+# ----- commands: one function each ------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    context, password = prepare_database(settings)
+    context.engine.dispose()
+    print(f"The database is up to date: {_safe_url(settings.database_url)}")
+    if password:
+        print(f"Created the first administrator: user name admin, password {password} — sign in and change it.")
+    return EXIT_OK
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    password = _new_password(args)
+    if password is None:
+        raise CommandError("There is no terminal to ask for the password: pipe it in with --password-stdin.")
+    user = open_context().users.create(None, args.username, args.name, args.email, password, args.role, args.tier)
+    print(f"Added {user.username} ({user.role}, {Tier.parse(user.tier).label} tier).")
+    return EXIT_OK
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    users = open_context().users.list()
+    if args.json:
+        _print_json(users)
+        return EXIT_OK
+    rows = [[u.username, u.name, u.email, u.role, u.tier, "yes" if u.active else "no"] for u in users]
+    _print_table(["USERNAME", "NAME", "EMAIL", "ROLE", "TIER", "ACTIVE"], rows)
+    return EXIT_OK
+
+
+def cmd_users_set_tier(args: argparse.Namespace) -> int:
+    user = open_context().users.set_tier(None, args.username, args.tier)
+    print(f"{user.username} is now on the {Tier.parse(user.tier).label} tier.")
+    return EXIT_OK
+
+
+def cmd_users_set_role(args: argparse.Namespace) -> int:
+    user = open_context().users.set_role(None, args.username, args.role)
+    print(f"{user.username} is now {'an' if user.role == 'admin' else 'a'} {user.role}.")
+    return EXIT_OK
+
+
+def cmd_users_reset_password(args: argparse.Namespace) -> int:
+    password = _new_password(args)
+    generated = password is None
+    password = random_password() if generated else password
+    user = open_context().users.reset_password(None, args.username, password)
+    if generated:
+        print(f"New password for {user.username}: {password} — pass it on safely; it is not shown again.")
+    else:
+        print(f"The password of {user.username} was changed.")
+    return EXIT_OK
+
+
+def cmd_integrations_add(args: argparse.Namespace) -> int:
+    configuration = _read_configuration(args.config)
+    context = open_context()
+    view = context.integrations.create(_actor(context, args.as_user), args.name, args.provider, configuration)
+    if args.json:
+        _print_json(view)
+    else:
+        print(f"Added integration {view.id}: {view.name} ({view.provider_name}), owned by {view.owner}.")
+    return EXIT_OK
+
+
+def cmd_integrations_list(args: argparse.Namespace) -> int:
+    context = open_context()
+    views = context.integrations.list(_actor(context, args.as_user))
+    if args.json:
+        _print_json(views)
+        return EXIT_OK
+    rows = [
+        [v.id, v.name, v.provider_name, v.owner, "yes" if v.is_active else "no", v.status, _when(v.last_checked_at)]
+        for v in views
+    ]
+    _print_table(["ID", "NAME", "PROVIDER", "OWNER", "ACTIVE", "STATUS", "LAST CHECKED"], rows)
+    return EXIT_OK
+
+
+def cmd_integrations_show(args: argparse.Namespace) -> int:
+    context = open_context()
+    view = context.integrations.get(_actor(context, args.as_user), args.id)
+    if args.json:
+        _print_json(view)
+        return EXIT_OK
+    print(f"Integration {view.id}: {view.name}")
+    print(f"  provider: {view.provider_name} ({view.type}), owner: {view.owner}, version {view.version}")
+    print(f"  active: {'yes' if view.is_active else 'no'}, status: {view.status} ({_when(view.last_checked_at)})")
+    if view.status_message:
+        print(f"  message: {view.status_message}")
+    print("  configuration:")
+    for name, value in _flatten(view.configuration):
+        print(f"    {name}: {json.dumps(value, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def cmd_integrations_test(args: argparse.Namespace) -> int:
+    context = open_context()
+    result = context.integrations.test(_actor(context, args.as_user), args.id)
+    if args.json:
+        _print_json(result.as_dict())
+    elif result.success:
+        print(f"Connection test passed: {result.message}")
+    else:
+        print(f"Connection test failed: {result.message}", file=sys.stderr)
+    return EXIT_OK if result.success else EXIT_FAILED
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    print(generate_key())
+    print(
+        "Set it as INTEGRATION_ENCRYPTION_KEY in the environment or .streamlit/secrets.toml, and back it up. "
+        "Only for a new database: an existing one needs the key it was created with.",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+# ----- the parser -----------------------------------------------------------------------------------
+
+_FORMATTER = argparse.RawDescriptionHelpFormatter
+EXAMPLES = """\
+examples:
+  python manage.py db upgrade
+  printf '%s' "$PASSWORD" | python manage.py users add alice --name "Alice Doe" --email alice@example.com \\
+      --tier STARTER --password-stdin
+  python manage.py integrations add --as alice --name "Support desk" --provider CHATWOOT --config chatwoot.json
+  python manage.py integrations test 1
+
+Settings come from the environment or .streamlit/secrets.toml (DATABASE_URL, INTEGRATION_ENCRYPTION_KEY,
+COOKIE_KEY, ...), exactly as for the web app. Errors exit with status 2."""
+
+
+def _group(parent: argparse._SubParsersAction, name: str, summary: str, description: str) -> argparse._SubParsersAction:
+    parser = parent.add_parser(name, help=summary, description=description, formatter_class=_FORMATTER)
+    return parser.add_subparsers(title="commands", dest=f"{name}_command", required=True, metavar="COMMAND")
+
+
+def _command(
+    group: argparse._SubParsersAction, name: str, func: Callable, summary: str, description: str = ""
+) -> argparse.ArgumentParser:
+    parser = group.add_parser(name, help=summary, description=description or summary, formatter_class=_FORMATTER)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text (times as ISO 8601)")
+
+
+def _add_as(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USERNAME",
+        help="act as this user: a member sees only their own integrations, an administrator sees all "
+        "(default: the first administrator)",
+    )
+
+
+def _add_password_stdin(parser: argparse.ArgumentParser, otherwise: str) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read the password from standard input (one line) instead of a prompt; {otherwise}",
+    )
+
+
+def _db_parser(commands: argparse._SubParsersAction) -> None:
+    group = _group(commands, "db", "database migrations", "Create or update the database schema.")
+    _command(
+        group,
+        "upgrade",
+        cmd_db_upgrade,
+        "apply every pending migration (safe to run on every start)",
+        "Apply every pending migration to DATABASE_URL, then check INTEGRATION_ENCRYPTION_KEY against the\n"
+        "stored data. On an empty database it also creates the administrator 'admin' and prints its\n"
+        "random password once; sign in with it and change it.",
+    )
+
+
+def _users_parser(commands: argparse._SubParsersAction) -> None:
+    group = _group(
+        commands,
+        "users",
+        "staff accounts",
+        "Add and change the staff accounts that sign in to the console. Passwords are never taken\n"
+        "from the command line: they are prompted for, or piped in with --password-stdin.",
+    )
+    add = _command(
+        group,
+        "add",
+        cmd_users_add,
+        "add a staff account",
+        "Add a staff account. The password (10 characters or more) is asked for twice on a terminal,\n"
+        "or read from standard input with --password-stdin.",
+    )
+    add.add_argument("username", metavar="USERNAME", help="2-64 lower-case letters, digits, '.', '-' or '_'")
+    add.add_argument("--name", required=True, help="the person's full name")
+    add.add_argument("--email", required=True, help="the person's e-mail address")
+    add.add_argument("--role", choices=ROLES, default="member", help="admin or member (default: member)")
+    add.add_argument("--tier", type=_tier_argument, default="FREE", help=f"one of {_tiers()} (default: FREE)")
+    _add_password_stdin(add, "needed when there is no terminal")
+
+    _add_json(_command(group, "list", cmd_users_list, "list every staff account"))
+
+    tier = _command(group, "set-tier", cmd_users_set_tier, "change a user's subscription tier")
+    tier.add_argument("username", metavar="USERNAME")
+    tier.add_argument("tier", metavar="TIER", type=_tier_argument, help=f"one of {_tiers()}")
+
+    role = _command(group, "set-role", cmd_users_set_role, "make a user an administrator or a member")
+    role.add_argument("username", metavar="USERNAME")
+    role.add_argument("role", metavar="ROLE", choices=ROLES, help="admin or member")
+
+    reset = _command(
+        group,
+        "reset-password",
+        cmd_users_reset_password,
+        "set a new password for a user",
+        "Set a new password: asked for twice on a terminal, read from standard input with\n"
+        "--password-stdin, or else generated at random and printed once.",
+    )
+    reset.add_argument("username", metavar="USERNAME")
+    _add_password_stdin(reset, "without it and without a terminal, a random password is generated and printed once")
+
+
+def _integrations_parser(commands: argparse._SubParsersAction) -> None:
+    group = _group(
+        commands,
+        "integrations",
+        "customers' CRM and helpdesk connections",
+        "Add, list, show and test integrations with the same rules as the web app (ownership, tier\n"
+        "limits, validation, encryption of secrets, audit). Secrets are always shown masked.",
+    )
+    add = _command(
+        group,
+        "add",
+        cmd_integrations_add,
+        "add an integration from a JSON configuration",
+        "Add an integration. The configuration is a JSON object read from a file or from standard input,\n"
+        'never from the command line, e.g. for Chatwoot: {"baseUrl": "https://app.chatwoot.com",\n'
+        '"accountId": "1", "apiKey": "..."}. Secret values are encrypted before they are stored.',
+    )
+    add.add_argument("--name", required=True, help="a name to recognise the integration by")
+    add.add_argument(
+        "--provider",
+        required=True,
+        type=str.upper,
+        help=f"provider key: {', '.join(p.key for p in CATALOG if p.available)}",
+    )
+    add.add_argument("--config", default="-", metavar="FILE", help="JSON file; '-' or omitted: standard input")
+    _add_as(add)
+    _add_json(add)
+
+    listing = _command(group, "list", cmd_integrations_list, "list the integrations the actor can see")
+    _add_as(listing)
+    _add_json(listing)
+
+    show = _command(group, "show", cmd_integrations_show, "show one integration, secrets masked")
+    show.add_argument("id", metavar="ID", type=int)
+    _add_as(show)
+    _add_json(show)
+
+    test = _command(
+        group,
+        "test",
+        cmd_integrations_test,
+        "test a saved integration's connection",
+        "Test a saved integration with its stored secrets and record the outcome on it.\n"
+        "Exit status: 0 when the test passes, 1 when it fails, 2 on an error.",
+    )
+    test.add_argument("id", metavar="ID", type=int)
+    _add_as(test)
+    _add_json(test)
+
+
+def _keys_parser(commands: argparse._SubParsersAction) -> None:
+    group = _group(commands, "keys", "encryption keys", "Encryption keys for the integrations' secret values.")
+    _command(
+        group,
+        "generate",
+        cmd_keys_generate,
+        "print a new random INTEGRATION_ENCRYPTION_KEY",
+        "Print a new random 256-bit key as 64 hexadecimal characters (the hint goes to standard error,\n"
+        "so KEY=$(python manage.py keys generate) captures only the key).",
+    )
+
+
+def _tiers() -> str:
+    return ", ".join(t.name for t in Tier)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="manage.py",
+        description="Integrations Console administration: database, staff accounts, integrations and keys.",
+        epilog=EXAMPLES,
+        formatter_class=_FORMATTER,
+    )
+    commands = parser.add_subparsers(title="command groups", dest="command", required=True, metavar="GROUP")
+    _db_parser(commands)
+    _users_parser(commands)
+    _integrations_parser(commands)
+    _keys_parser(commands)
+    return parser
+
+
+# ----- errors and the entry point -------------------------------------------------------------------
+
+
+def _error_message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "Some values need attention:\n" + "\n".join(f"  {name}: {text}" for name, text in exc.errors.items())
+    if isinstance(exc, UnknownProviderError):
+        return f"{exc} Choose one of: {', '.join(p.key for p in CATALOG if p.available)}."
+    if isinstance(exc, SQLAlchemyError):
+        detail = str(exc.orig).splitlines()[0] if isinstance(exc, DBAPIError) and exc.orig else type(exc).__name__
+        # The driver's own message only: SQLAlchemy's text would add the statement's parameters.
+        return (
+            f"The database refused the operation ({detail}). Check DATABASE_URL, and run "
+            "`python manage.py db upgrade` if the database is new."
+        )
+    return str(exc)
+
+
+def _fail(message: str) -> int:
+    print(f"Error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal must not crash on the mask
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (*SERVICE_ERRORS, CommandError, SQLAlchemyError) as exc:
+        return _fail(_error_message(exc))
+    except KeyboardInterrupt:
+        print("\nInterrupted; nothing more was changed.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

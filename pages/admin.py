@@ -1,0 +1,63 @@
+"""Staff accounts (administrators only): add people, set their tier and role, reset passwords."""
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import NotFoundError, PermissionDeniedError, ValidationError
+from core.tiers import Tier
+from core.users import ROLES, random_password
+from ui import state
+
+ctx, actor = state.context(), state.actor()
+if not actor.is_admin:
+    st.error("Only administrators can manage staff accounts.")
+    st.stop()
+
+st.title("Staff accounts")
+users = ctx.users.list()
+st.dataframe(
+    pd.DataFrame([{"User": u.username, "Name": u.name, "E-mail": u.email, "Role": u.role, "Tier": u.tier, "Active": u.active} for u in users]),
+    hide_index=True,
+    width="stretch",
+)
+
+tiers = [t.name for t in Tier]
+left, right = st.columns(2)
+with left, st.form("add_user", clear_on_submit=True):
+    st.subheader("Add a staff member")
+    username = st.text_input("User name")
+    name = st.text_input("Full name")
+    email = st.text_input("E-mail")
+    role = st.selectbox("Role", ROLES, index=1)
+    tier = st.selectbox("Tier", tiers)
+    if st.form_submit_button("Add account", type="primary"):
+        password = random_password()
+        try:
+            ctx.users.create(actor, username, name, email, password, role, tier)
+        except (ValidationError, PermissionDeniedError) as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Added {username}. Their first password, shown once: `{password}`. Ask them to keep it safe.")
+
+with right, st.form("change_user"):
+    st.subheader("Change an account")
+    who = st.selectbox("User", [u.username for u in users])
+    current = next(u for u in users if u.username == who)
+    new_tier = st.selectbox("Tier", tiers, index=tiers.index(current.tier))
+    new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role))
+    active = st.checkbox("Active (may sign in)", value=current.active)
+    reset = st.checkbox("Reset the password")
+    if st.form_submit_button("Save changes"):
+        try:
+            ctx.users.set_tier(actor, who, new_tier)
+            ctx.users.set_role(actor, who, new_role)
+            ctx.users.set_active(actor, who, active)
+            message = f"Saved {who}."
+            if reset:
+                password = random_password()
+                ctx.users.reset_password(actor, who, password)
+                message += f" New password, shown once: `{password}`."
+        except (ValidationError, NotFoundError, PermissionDeniedError) as exc:
+            st.error(str(exc))
+        else:
+            st.success(message)

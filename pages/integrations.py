@@ -1,0 +1,261 @@
+"""Integrations: the catalog of types with tier gates, the user's integrations, add/edit/test/toggle/delete."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.catalog import INTEGRATION_TYPES, TestResult
+from core.errors import ConflictError, NotFoundError, TierLimitError, ValidationError
+from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
+from providers import CATALOG
+from ui import state
+from ui.forms import controlling_fields, render_fields
+
+ctx, actor = state.context(), state.actor()
+service = ctx.integrations
+tier = Tier.parse(actor.tier)
+DIALOG = "integration_dialog"
+STATUS_LABELS = {"connected": "Connected", "error": "Error", "unknown": "Not tested"}
+
+
+# ----- dialog state ------------------------------------------------------------------------
+
+
+def open_dialog(kind: str, integration_id: int | None = None) -> None:
+    nonce = st.session_state.get("dialog_nonce", 0) + 1
+    st.session_state["dialog_nonce"] = nonce
+    st.session_state[DIALOG] = {"kind": kind, "id": integration_id, "prefix": f"dlg{nonce}"}
+
+
+def close_dialog() -> None:
+    st.session_state.pop(DIALOG, None)
+
+
+def show_result(result: TestResult) -> None:
+    if result.success:
+        st.success(result.message, icon=":material/check_circle:")
+        if result.details.get("limited"):
+            st.warning("This token connects, but helpdesk features need an administrator's token.")
+        if result.details:
+            with st.expander("What the test found"):
+                st.json({k: v for k, v in result.details.items() if k != "field_errors"})
+    else:
+        st.error(result.message, icon=":material/error:")
+
+
+# ----- add / edit dialog -------------------------------------------------------------------
+
+
+def choose_provider(existing):
+    if existing is not None:
+        provider = CATALOG.get(existing.provider)
+        st.caption(f"Provider: **{provider.name}**")
+        return provider
+    crm = CATALOG.in_category("CRM")
+    return st.selectbox(
+        "Provider",
+        crm,
+        format_func=lambda p: p.name if p.available else f"{p.name} (coming soon)",
+        key=f"{st.session_state[DIALOG]['prefix']}:provider",
+    )
+
+
+def save(provider, existing, name: str, config: dict):
+    if existing is None:
+        return service.create(actor, name, provider.key, config)
+    return service.update(actor, existing.id, existing.version, name=name, configuration=config)
+
+
+def integration_form(provider, existing, prefix: str) -> None:
+    stored = existing.configuration if existing else {}
+    errors = st.session_state.get(f"{prefix}:errors", {})
+    name = st.text_input(
+        "Integration name *",
+        value=existing.name if existing else "",
+        placeholder=f"e.g. Acme — {provider.name}",
+        key=f"{prefix}:{provider.key}:name",
+    )
+    if errors.get("name"):
+        st.markdown(f":red[{errors['name']}]")
+    controlling = controlling_fields(provider.fields)
+    key_prefix = f"{prefix}:{provider.key}"
+    controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})
+    with st.form(f"{key_prefix}:form", border=False):
+        rest = render_fields([f for f in provider.fields if f.name not in controlling], stored, key_prefix, errors, controls)
+        left, right = st.columns(2)
+        tested = left.form_submit_button("Test connection", width="stretch")
+        saved = right.form_submit_button("Save integration", type="primary", width="stretch")
+    config = {**rest, **controls}
+    if tested:
+        with st.spinner(f"Testing the connection to {provider.name}…"):
+            result = service.test_configuration(actor, provider.key, config, existing.id if existing else None)
+        st.session_state[f"{prefix}:errors"] = result.details.get("field_errors", {})
+        st.session_state[f"{prefix}:result"] = result
+        st.rerun()
+    if saved:
+        try:
+            view = save(provider, existing, name, config)
+        except ValidationError as exc:
+            st.session_state[f"{prefix}:errors"] = exc.errors
+            st.rerun()
+        except (TierLimitError, ConflictError, NotFoundError) as exc:
+            st.error(str(exc))
+        else:
+            close_dialog()
+            state.flash(f"Saved {view.name}.")
+            st.rerun()
+    if errors:
+        st.error("Some fields need attention; see the messages above.")
+    if result := st.session_state.get(f"{prefix}:result"):
+        show_result(result)
+
+
+def dialog_body() -> None:
+    current = st.session_state.get(DIALOG)
+    if not current:
+        return
+    existing = None
+    if current["id"] is not None:
+        try:
+            existing = service.get(actor, current["id"])
+        except NotFoundError as exc:
+            st.error(str(exc))
+            return
+    provider = choose_provider(existing)
+    st.caption(provider.description)
+    if not provider.available:
+        st.info(
+            f"{provider.name} is coming soon: its connection test is not built yet, so it cannot be "
+            "connected today. Chatwoot and Custom CRM work now."
+        )
+        return
+    integration_form(provider, existing, current["prefix"])
+
+
+add_dialog = st.dialog("Add a CRM integration", width="large", on_dismiss=close_dialog)(dialog_body)
+edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dialog)(dialog_body)
+
+
+@st.dialog("Delete integration", on_dismiss=lambda: st.session_state.pop("confirm_delete", None))
+def delete_dialog(view) -> None:
+    st.write(f"Delete **{view.name}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone.")
+    left, right = st.columns(2)
+    if left.button("Delete permanently", type="primary", width="stretch"):
+        try:
+            service.delete(actor, view.id, view.version)
+        except (NotFoundError, ConflictError) as exc:
+            st.error(str(exc))
+            return
+        st.session_state.pop("confirm_delete", None)
+        state.flash(f"Deleted {view.name}.", "🗑️")
+        st.rerun()
+    if right.button("Cancel", width="stretch"):
+        st.session_state.pop("confirm_delete", None)
+        st.rerun()
+
+
+# ----- page sections -----------------------------------------------------------------------
+
+
+def type_card(kind) -> None:
+    minimum = FEATURE_MIN_TIER[kind.key]
+    with st.container(border=True):
+        st.markdown(f"**{kind.name}**")
+        st.caption(kind.description)
+        if tier < minimum:
+            st.markdown(f"🔒 Needs the **{minimum.label}** tier (yours: {tier.label}).")
+        elif not kind.available:
+            st.markdown(f":gray[{kind.note}]")
+        elif st.button("Add CRM integration", key=f"add-{kind.key}", type="primary"):
+            open_dialog("add")
+            st.rerun()
+
+
+def catalog_section() -> None:
+    used, allowed = service.usage(actor)
+    st.subheader("Connect something new")
+    limit_text = "no limit" if allowed == UNLIMITED else f"{used} of {allowed} integrations used"
+    st.caption(f"{tier.label} tier: {limit_text}.")
+    columns = st.columns(3)
+    for index, kind in enumerate(INTEGRATION_TYPES):
+        with columns[index % 3]:
+            type_card(kind)
+
+
+def integrations_table(views) -> None:
+    frame = pd.DataFrame(
+        [
+            {
+                "Name": v.name,
+                "Provider": v.provider_name,
+                "Status": STATUS_LABELS.get(v.status, v.status),
+                "Last checked": v.last_checked_at,
+                "Active": v.is_active,
+                "Message": v.status_message or "",
+                **({"Owner": v.owner} if actor.is_admin else {}),
+            }
+            for v in views
+        ]
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Last checked": st.column_config.DatetimeColumn("Last checked (UTC)", format="YYYY-MM-DD HH:mm"),
+            "Active": st.column_config.CheckboxColumn("Active"),
+        },
+    )
+
+
+def actions(views) -> None:
+    by_id = {v.id: v for v in views}
+    chosen = st.selectbox(
+        "Manage an integration",
+        list(by_id),
+        format_func=lambda i: f"{by_id[i].name} · {by_id[i].provider_name} · #{i}",
+        key="manage_choice",
+    )
+    view = by_id[chosen]
+    cols = st.columns(4)
+    if cols[0].button("Test connection", key="act-test", width="stretch"):
+        with st.spinner(f"Testing {view.name}…"):
+            result = service.test(actor, view.id)
+        st.session_state["last_test"] = (view.id, result)
+        st.rerun()
+    if cols[1].button("Edit", key="act-edit", width="stretch"):
+        open_dialog("edit", view.id)
+        st.rerun()
+    toggle_label = "Deactivate" if view.is_active else "Activate"
+    if cols[2].button(toggle_label, key="act-toggle", width="stretch"):
+        service.set_active(actor, view.id, not view.is_active)
+        state.flash(f"{view.name} is now {'active' if not view.is_active else 'inactive'}.")
+        st.rerun()
+    if cols[3].button("Delete", key="act-delete", width="stretch"):
+        st.session_state["confirm_delete"] = view.id
+        st.rerun()
+    last = st.session_state.get("last_test")
+    if last and last[0] == view.id:
+        show_result(last[1])
+    if st.session_state.get("confirm_delete") == view.id:
+        delete_dialog(view)
+
+
+def integrations_section() -> None:
+    st.subheader("All integrations" if actor.is_admin else "Your integrations")
+    views = service.list(actor)
+    if not views:
+        st.info("No integrations yet. Use **Add CRM integration** above to connect a Chatwoot account or any REST CRM.")
+        return
+    integrations_table(views)
+    actions(views)
+
+
+st.title("Integrations")
+catalog_section()
+st.divider()
+integrations_section()
+
+if current := st.session_state.get(DIALOG):
+    (add_dialog if current["kind"] == "add" else edit_dialog)()

@@ -1,0 +1,194 @@
+"""Every page through Streamlit's AppTest, signed out and signed in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sqlalchemy import select
+
+from core.crypto import is_encrypted
+from core.fields import MASK
+from core.models import Integration
+from tests.app.conftest import button, new_app, sign_in, text_input, texts
+
+TOKEN = "cw-token-canary-0123456789"
+CHATWOOT = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": TOKEN}
+
+
+def stored_row(ctx, integration_id):
+    with ctx.factory() as session:
+        return session.scalar(select(Integration).where(Integration.id == integration_id))
+
+
+def test_signed_out_sees_only_sign_in(app_env, member):
+    at = new_app()
+    at.run()
+    assert [t.value for t in at.title] == ["🔌 Integrations Console"]
+    assert [t.label for t in at.text_input] == ["User name", "Password"]
+    assert not at.metric
+    # Signed out, the only registered page is the sign-in page: no other page can be reached.
+    with pytest.raises(ValueError, match="Known pages: \\['Sign in'\\]"):
+        at.switch_page("pages/integrations.py")
+
+
+def test_wrong_password_is_refused_plainly(app_env, member):
+    at = sign_in("alice", "not-the-password")
+    assert "do not match an active account" in texts(at)
+    assert not at.metric
+
+
+def test_member_signs_in_to_overview_without_admin_pages(app_env, member):
+    at = sign_in("alice", "alice-password-1")
+    assert [t.value for t in at.title] == ["Overview"]
+    assert [m.label for m in at.metric] == ["Total", "Active", "Inactive", "With errors"]
+    assert "No integrations yet" in texts(at)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("pages/admin.py")
+
+
+def test_overview_counts_by_provider_and_status(app_env, member):
+    for n in range(2):
+        app_env.integrations.create(member, f"CW {n}", "CHATWOOT", CHATWOOT)
+    at = sign_in("alice", "alice-password-1")
+    assert [m.value for m in at.metric] == ["2", "2", "0", "0"]
+    table = at.dataframe[0].value
+    assert table.loc["Chatwoot", "Not tested"] == 2
+
+
+def open_add_dialog(at):
+    at.switch_page("pages/integrations.py")
+    at.run()
+    at.button(key="add-CRM").click()
+    at.run()
+    return at
+
+
+def fill_chatwoot(at, name="Acme helpdesk", config=CHATWOOT):
+    text_input(at, "Integration name").input(name)
+    text_input(at, "Chatwoot Base URL").input(config["baseUrl"])
+    text_input(at, "Account ID").input(config["accountId"])
+    text_input(at, "API Access Token").input(config["apiKey"])
+
+
+def test_add_chatwoot_integration_stores_token_encrypted(app_env, member):
+    at = open_add_dialog(sign_in("alice", "alice-password-1"))
+    fill_chatwoot(at)
+    button(at, "Save integration").click()
+    at.run()
+    assert not at.exception
+    [view] = app_env.integrations.list(member)
+    assert view.name == "Acme helpdesk" and view.provider == "CHATWOOT"
+    raw = stored_row(app_env, view.id).configuration
+    assert is_encrypted(raw["apiKey"]) and TOKEN not in json.dumps(raw)
+    assert raw["features"] == {"autoCreateInboxes": True, "autoCreateBots": True, "syncContacts": True}
+    assert at.dataframe[0].value.iloc[0]["Name"] == "Acme helpdesk"
+    assert TOKEN not in texts(at)
+
+
+def test_invalid_fields_get_inline_messages(app_env, member):
+    at = open_add_dialog(sign_in("alice", "alice-password-1"))
+    fill_chatwoot(at, config={"baseUrl": "ftp://x", "accountId": "abc", "apiKey": "short"})
+    button(at, "Save integration").click()
+    at.run()
+    shown = texts(at)
+    assert "Enter a full web address" in shown
+    assert "number after /accounts/" in shown
+    assert "at least 10 characters" in shown
+    assert app_env.integrations.list(member) == []
+
+
+def test_test_connection_in_dialog_reports_failure_plainly(app_env, member):
+    at = open_add_dialog(sign_in("alice", "alice-password-1"))
+    fill_chatwoot(at)
+    button(at, "Test connection").click()
+    at.run()
+    assert "refused the connection" in " ".join(e.value for e in at.error)
+    assert TOKEN not in texts(at)
+
+
+def test_coming_soon_provider_cannot_be_saved(app_env, member):
+    at = open_add_dialog(sign_in("alice", "alice-password-1"))
+    at.selectbox[0].select_index(2)  # HubSpot
+    at.run()
+    assert "coming soon" in " ".join(i.value for i in at.info)
+    assert not [b for b in at.button if b.label == "Save integration"]
+
+
+def select_integration(at, view):
+    at.switch_page("pages/integrations.py")
+    at.run()
+    box = at.selectbox(key="manage_choice")
+    box.set_value(view.id)
+    at.run()
+    return at
+
+
+def test_edit_shows_mask_and_keeps_stored_secret(app_env, member):
+    view = app_env.integrations.create(member, "Old name", "CHATWOOT", CHATWOOT)
+    before = stored_row(app_env, view.id).configuration["apiKey"]
+    at = select_integration(sign_in("alice", "alice-password-1"), view)
+    button(at, "Edit").click()
+    at.run()
+    assert text_input(at, "API Access Token").value == MASK
+    text_input(at, "Integration name").input("New name")
+    button(at, "Save integration").click()
+    at.run()
+    assert not at.exception
+    row = stored_row(app_env, view.id)
+    assert row.name == "New name" and row.configuration["apiKey"] == before
+
+
+def test_toggle_and_delete(app_env, member):
+    view = app_env.integrations.create(member, "Toggle me", "CHATWOOT", CHATWOOT)
+    at = select_integration(sign_in("alice", "alice-password-1"), view)
+    button(at, "Deactivate").click()
+    at.run()
+    assert stored_row(app_env, view.id).is_active is False
+    button(at, "Activate").click()
+    at.run()
+    assert stored_row(app_env, view.id).is_active is True
+    button(at, "Delete").click()
+    at.run()
+    assert "cannot be undone" in texts(at)
+    assert stored_row(app_env, view.id) is not None  # nothing is deleted before the confirmation
+    button(at, "Delete permanently").click()
+    at.run()
+    assert stored_row(app_env, view.id) is None
+
+
+def test_member_cannot_reach_another_members_integration(app_env, member, other_member):
+    theirs = app_env.integrations.create(other_member, "Bob's CRM", "CHATWOOT", CHATWOOT)
+    at = sign_in("alice", "alice-password-1")
+    at.switch_page("pages/integrations.py")
+    at.run()
+    assert "Bob's CRM" not in texts(at) and not at.dataframe
+    at.session_state["integration_dialog"] = {"kind": "edit", "id": theirs.id, "prefix": "forged"}
+    at.run()
+    assert f"Integration {theirs.id} was not found" in " ".join(e.value for e in at.error)
+    assert not [t for t in at.text_input if t.label.startswith("API Access Token")]
+
+
+def test_tier_gates_name_the_tier(app_env, member):
+    at = sign_in("alice", "alice-password-1")
+    at.switch_page("pages/integrations.py")
+    at.run()
+    shown = texts(at)
+    assert "Needs the **Starter** tier" in shown  # chat widget, FREE member
+    assert "Needs the **Pro Plus** tier" in shown  # database / API / webhook
+    assert "0 of 3 integrations used" in shown
+
+
+def test_admin_adds_staff_member(app_env, admin):
+    at = sign_in("root", "admin-password-1")
+    at.switch_page("pages/admin.py")
+    at.run()
+    assert [t.value for t in at.title] == ["Staff accounts"]
+    text_input(at, "User name").input("carol")
+    text_input(at, "Full name").input("Carol New")
+    text_input(at, "E-mail").input("carol@example.com")
+    button(at, "Add account").click()
+    at.run()
+    assert "Added carol" in " ".join(s.value for s in at.success)
+    assert app_env.users.get_by_username("carol").role == "member"

@@ -1,0 +1,84 @@
+"""Shared fixtures: one migrated database per run (SQLite, or TEST_DATABASE_URL), emptied per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+
+import app_context
+from core import db
+from core.models import AppMeta, AuditEvent, Integration, User
+from core.settings import Settings
+
+TEST_KEY = "0f" * 32
+TEST_COOKIE_KEY = "test-cookie-key-" + "c" * 32
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    engine = db.make_engine(url)
+    from core.models import Base
+
+    Base.metadata.drop_all(engine)  # a PostgreSQL test database may hold a previous run
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    engine.dispose()
+    db.upgrade(url)
+    return url
+
+
+def make_settings(database_url: str, **overrides) -> Settings:
+    values = dict(
+        database_url=database_url,
+        encryption_key=TEST_KEY,
+        encryption_key_source="test",
+        cookie_key=TEST_COOKIE_KEY,
+        cookie_name="integrations_console_test",
+        cookie_expiry_days=1,
+        http_connect_timeout=2,
+        http_read_timeout=2,
+        http_max_retries=1,
+        production=False,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def empty_database(factory) -> None:
+    with factory.begin() as session:
+        for model in (AuditEvent, Integration, User, AppMeta):
+            session.execute(delete(model))
+
+
+@pytest.fixture
+def ctx(database_url):
+    """The services, wired as the app wires them, over an empty database."""
+    context = app_context.build(make_settings(database_url), migrate=False)
+    empty_database(context.factory)
+    context = app_context.build(make_settings(database_url), migrate=False)  # stores the key check anew
+    yield context
+    context.engine.dispose()
+
+
+@pytest.fixture
+def admin(ctx):
+    return ctx.users.create(None, "root", "Root Admin", "root@example.com", "admin-password-1", "admin", "ENTERPRISE").actor()
+
+
+@pytest.fixture
+def member(ctx):
+    return ctx.users.create(None, "alice", "Alice Member", "alice@example.com", "alice-password-1", "member", "FREE").actor()
+
+
+@pytest.fixture
+def other_member(ctx):
+    return ctx.users.create(None, "bob", "Bob Member", "bob@example.com", "bob-password-12", "member", "STARTER").actor()
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"

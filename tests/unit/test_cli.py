@@ -1,0 +1,274 @@
+"""manage.py end to end: every command runs as a subprocess against its own SQLite file.
+
+Every run goes through `Cli.__call__`, which also checks that no output ever holds the canary
+secret or a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+import manage
+from core.crypto import is_encrypted
+from core.errors import ValidationError
+from core.fields import MASK
+
+MANAGE = Path(manage.__file__).resolve()
+CANARY = "canary-SECRET-token-123"
+KEY = "0f" * 32
+COOKIE_KEY = "cli-test-cookie-key-" + "k" * 32
+OUR_SETTINGS = ("DATABASE_URL", "INTEGRATION_", "COOKIE_", "CONSOLE_", "HTTP_")
+FIRST_ADMIN = re.compile(r"^Created the first administrator: user name admin, password (\S+) — sign in and change it")
+
+
+class Cli:
+    def __init__(self, root: Path):
+        self.root = root
+        self.db_path = root / "data" / "console.db"  # data/ does not exist yet, as on a fresh clone
+        env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_SETTINGS)}
+        env.update(
+            DATABASE_URL=f"sqlite:///{self.db_path}",
+            INTEGRATION_ENCRYPTION_KEY=KEY,
+            COOKIE_KEY=COOKIE_KEY,
+            CONSOLE_SECRETS_DIR=str(root / "secrets"),
+            HTTP_MAX_RETRIES="0",
+            PYTHONIOENCODING="utf-8",
+        )
+        self.env = env
+
+    def __call__(self, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, str(MANAGE), *args],
+            input=stdin,
+            capture_output=True,
+            encoding="utf-8",
+            env={**self.env, **env},
+            cwd=self.root,
+            timeout=60,
+        )
+        for text in (proc.stdout, proc.stderr):
+            assert CANARY not in text
+            assert "Traceback" not in text
+        return proc
+
+    def rows(self, sql: str, *params: object) -> list[tuple]:
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def password_works(self, username: str, password: str) -> bool:
+        [(hashed,)] = self.rows("SELECT password_hash FROM users WHERE username = ?", username)
+        return bcrypt.checkpw(password.encode(), hashed.encode())
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Cli:
+    cli = Cli(tmp_path_factory.mktemp("cli"))
+    cli.first_upgrade = cli("db", "upgrade")
+    cli.second_upgrade = cli("db", "upgrade")
+    cli.add_alice = cli(
+        "users", "add", "alice", "--name", "Alice Member", "--email", "alice@example.com", "--password-stdin",
+        stdin="alice-password-1\n",
+    )  # fmt: skip
+    return cli
+
+
+@pytest.fixture(scope="module")
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def integrations(cli, closed_port) -> dict[str, int]:
+    """One Chatwoot integration added from a file by the default admin, one from stdin as alice."""
+    config = {"baseUrl": f"http://127.0.0.1:{closed_port}", "accountId": "7", "apiKey": CANARY}
+    path = cli.root / "chatwoot.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    from_file = cli("integrations", "add", "--name", "Admin desk", "--provider", "CHATWOOT", "--config", str(path), "--json")
+    from_stdin = cli(
+        "integrations", "add", "--as", "alice", "--name", "Alice desk", "--provider", "chatwoot", "--json",
+        stdin=json.dumps(config),
+    )  # fmt: skip
+    assert from_file.returncode == 0, from_file.stderr
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    return {"admin": json.loads(from_file.stdout)["id"], "alice": json.loads(from_stdin.stdout)["id"]}
+
+
+def _command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _command_paths(sub, (*prefix, name))
+
+
+def test_help_of_every_command_exits_0(capsys):
+    top = subprocess.run([sys.executable, str(MANAGE), "--help"], capture_output=True, text=True, timeout=60)
+    assert top.returncode == 0
+    assert "users" in top.stdout and "integrations" in top.stdout
+
+    paths = dict(_command_paths(manage.build_parser()))
+    expected = {
+        ("db", "upgrade"),
+        ("users", "add"),
+        ("users", "list"),
+        ("users", "set-tier"),
+        ("users", "set-role"),
+        ("users", "reset-password"),
+        ("integrations", "add"),
+        ("integrations", "list"),
+        ("integrations", "show"),
+        ("integrations", "test"),
+        ("keys", "generate"),
+    }
+    assert expected <= set(paths)
+    for path, parser in paths.items():
+        with pytest.raises(SystemExit) as exited:
+            manage.main([*path, "--help"])
+        assert exited.value.code == 0, path
+        assert parser.description, f"{' '.join(path)} has no description"
+        assert capsys.readouterr().out.startswith(f"usage: {' '.join(('manage.py', *path))}")
+
+
+def test_db_upgrade_creates_the_first_admin_once(cli):
+    assert cli.first_upgrade.returncode == 0, cli.first_upgrade.stderr
+    lines = [m for line in cli.first_upgrade.stdout.splitlines() if (m := FIRST_ADMIN.match(line))]
+    assert len(lines) == 1
+    password = lines[0].group(1)
+    assert cli.password_works("admin", password)
+    assert cli.first_upgrade.stdout.count(password) == 1
+
+    assert cli.second_upgrade.returncode == 0, cli.second_upgrade.stderr
+    assert "administrator" not in cli.second_upgrade.stdout
+    assert password not in cli.second_upgrade.stdout + cli.second_upgrade.stderr
+
+
+def test_first_admin_created_by_another_process_meanwhile_is_not_an_error():
+    class Raced:
+        def ensure_first_admin(self):
+            raise ValidationError({"username": "The user name 'admin' is taken."})
+
+        def count(self):
+            return 1
+
+    assert manage._ensure_first_admin(Raced()) is None
+
+
+def test_users_add_from_stdin_and_list_json(cli):
+    assert cli.add_alice.returncode == 0, cli.add_alice.stderr
+    assert cli.password_works("alice", "alice-password-1")
+
+    listed = cli("users", "list", "--json")
+    assert listed.returncode == 0
+    users = {u["username"]: u for u in json.loads(listed.stdout)}
+    assert {"admin", "alice"} <= set(users)
+    assert users["alice"] | {"id": 0} == {
+        "id": 0,
+        "username": "alice",
+        "name": "Alice Member",
+        "email": "alice@example.com",
+        "role": "member",
+        "tier": "FREE",
+        "active": True,
+    }
+    assert "$2b$" not in listed.stdout  # no bcrypt hash
+
+
+def test_account_lifecycle_tier_role_and_passwords(cli):
+    add = ["users", "add", "bob", "--name", "Bob", "--email", "bob@example.com", "--password-stdin"]
+    assert cli(*add, stdin="bob-password-1\n").returncode == 0
+
+    tier = cli("users", "set-tier", "bob", "team")
+    assert (tier.returncode, tier.stdout.strip()) == (0, "bob is now on the Team tier.")
+    role = cli("users", "set-role", "bob", "admin")
+    assert (role.returncode, role.stdout.strip()) == (0, "bob is now an admin.")
+
+    chosen = cli("users", "reset-password", "bob", "--password-stdin", stdin="bob-password-2\n")
+    assert chosen.returncode == 0 and "bob-password-2" not in chosen.stdout
+    assert cli.password_works("bob", "bob-password-2")
+
+    generated = cli("users", "reset-password", "bob")  # stdin is not a terminal: generate and print once
+    assert generated.returncode == 0
+    password = re.search(r"New password for bob: (\S+) ", generated.stdout).group(1)
+    assert cli.password_works("bob", password)
+
+    [(tier_value, role_value)] = cli.rows("SELECT tier, role FROM users WHERE username = 'bob'")
+    assert (tier_value, role_value) == ("TEAM", "admin")
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "env", "expected"),
+    [
+        (["users", "set-tier", "alice", "GOLD"], "", {}, "Unknown tier 'GOLD'"),
+        (["users", "set-role", "nobody", "admin"], "", {}, "There is no user called 'nobody'"),
+        (["users", "add", "carol", "--name", "C", "--email", "nope", "--password-stdin"], "carol-password-1", {}, "email:"),
+        (["users", "add", "carol", "--name", "C", "--email", "c@example.com"], "", {}, "--password-stdin"),
+        (["integrations", "add", "--name", "X", "--provider", "CHATWOOT"], '{"baseUrl": ', {}, "not valid JSON"),
+        (["integrations", "add", "--name", "X", "--provider", "NOPE"], "{}", {}, "There is no provider called 'NOPE'"),
+        (["integrations", "show", "999"], "", {}, "Integration 999 was not found"),
+        (["users", "list"], "", {"INTEGRATION_ENCRYPTION_KEY": "ab" * 32}, "does not open the data already stored"),
+        (["users", "list"], "", {"COOKIE_KEY": "short"}, "COOKIE_KEY must be at least 32 characters"),
+    ],
+    ids=["bad-tier", "no-user", "bad-email", "no-password", "bad-json", "no-provider", "no-id", "wrong-key", "setting"],
+)
+def test_errors_exit_2_with_a_plain_message(cli, args, stdin, env, expected):
+    proc = cli(*args, stdin=stdin, **env)
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_integrations_from_file_and_stdin_show_only_the_mask(cli, integrations):
+    everything = json.loads(cli("integrations", "list", "--json").stdout)
+    assert {i["id"]: i["owner"] for i in everything} == {integrations["admin"]: "admin", integrations["alice"]: "alice"}
+    assert all(i["configuration"]["apiKey"] == MASK for i in everything)
+    assert all(i["configuration"]["accountId"] == "7" for i in everything)
+    assert isinstance(everything[0]["created_at"], str)
+
+    hers = json.loads(cli("integrations", "list", "--as", "alice", "--json").stdout)
+    assert [i["id"] for i in hers] == [integrations["alice"]]
+    assert cli("integrations", "show", str(integrations["admin"]), "--as", "alice").returncode == 2
+
+    shown = cli("integrations", "show", str(integrations["alice"]), "--json")
+    assert json.loads(shown.stdout)["configuration"]["apiKey"] == MASK
+    text = cli("integrations", "show", str(integrations["alice"]), "--as", "alice")
+    assert text.returncode == 0 and f'apiKey: "{MASK}"' in text.stdout
+
+
+def test_secrets_are_only_ciphertext_in_the_database(cli, integrations):
+    rows = cli.rows("SELECT * FROM integrations")
+    assert len(rows) == 2
+    assert not any(CANARY in str(value) for row in rows for value in row)
+    for (configuration,) in cli.rows("SELECT configuration FROM integrations"):
+        assert is_encrypted(json.loads(configuration)["apiKey"])
+    for file in cli.db_path.parent.glob("console.db*"):  # the database and its WAL
+        assert CANARY.encode() not in file.read_bytes()
+
+
+def test_integration_test_against_a_closed_port_exits_1(cli, integrations):
+    failed = cli("integrations", "test", str(integrations["alice"]), "--as", "alice")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("Connection test failed: ") and failed.stderr.count("\n") == 1
+
+    as_json = cli("integrations", "test", str(integrations["admin"]), "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["success"] is False
+
+
+def test_keys_generate_prints_64_hex(cli):
+    proc = cli("keys", "generate")
+    assert proc.returncode == 0
+    assert re.fullmatch(r"[0-9a-f]{64}\n", proc.stdout)
+    assert "INTEGRATION_ENCRYPTION_KEY" in proc.stderr

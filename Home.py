@@ -46,7 +46,6 @@ def sign_in_page() -> None:
     authenticator.login(
         location="main",
         fields={"Form name": "Sign in", "Username": "User name", "Password": "Password", "Login": "Sign in"},
-        max_login_attempts=10,
     )
     if st.session_state.get("authentication_status") is False:
         st.error("That user name and password do not match an active account. Check them and try again.")
@@ -78,6 +77,8 @@ with st.sidebar:
     st.markdown(f"**{user.name}**  \n{user.email}")
     st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
     authenticator.logout(button_name="Sign out", location="sidebar", callback=lambda _: sign_out())
+if not st.session_state.get("authentication_status"):
+    st.rerun()  # signed out just now: show the sign-in page, nothing else
 
 pages = {
     "Workspace": [

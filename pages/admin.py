@@ -61,3 +61,18 @@ with right, st.form("change_user"):
             st.error(str(exc))
         else:
             st.success(message)
+
+st.divider()
+st.subheader("Installation")
+settings = ctx.settings
+st.markdown(
+    f"- Database: `{ctx.engine.url.render_as_string(hide_password=True)}`\n"
+    f"- Encryption key: id `{ctx.cipher.current_key_id}`, from {settings.encryption_key_source}\n"
+    f"- Outbound timeouts: connect {settings.http_connect_timeout:g} s, read {settings.http_read_timeout:g} s, "
+    f"{settings.http_max_retries} retries"
+)
+if settings.encryption_key_source not in ("environment", "secrets.toml"):
+    st.warning(
+        "The encryption key was generated into a file on this machine. Back that file up: without it "
+        "no stored credential can be read. For production, set INTEGRATION_ENCRYPTION_KEY instead."
+    )

@@ -40,6 +40,9 @@ authenticator = stauth.Authenticate(
 )
 
 
+PAGE_PATHS = ("overview", "integrations", "admin")
+
+
 def sign_in_page() -> None:
     st.title("🔌 Integrations Console")
     st.caption("Connect customers' CRMs and Chatwoot helpdesks. Sign in with your staff account.")
@@ -57,14 +60,17 @@ def sign_out() -> None:
 
 if not st.session_state.get("authentication_status"):
     st.session_state.pop("actor", None)
-    st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")], position="hidden").run()
+    # Every page's address leads to the sign-in form, so a deep link works once signed in.
+    gate = [st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True)]
+    gate += [st.Page(sign_in_page, title="Sign in", url_path=path) for path in PAGE_PATHS]
+    st.navigation(gate, position="hidden").run()
     if st.session_state.get("authentication_status"):
         st.rerun()
     st.stop()
 
 try:
     user = ctx.users.get_by_username(st.session_state["username"])
-except Exception:  # noqa: BLE001 - an account removed while signed in: sign out cleanly
+except Exception:
     user = None
 if user is None or not user.active:
     authenticator.logout(location="unrendered")
@@ -82,12 +88,12 @@ if not st.session_state.get("authentication_status"):
 
 pages = {
     "Workspace": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-        st.Page("pages/integrations.py", title="Integrations", icon=":material/hub:"),
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("app_pages/integrations.py", title="Integrations", icon=":material/hub:"),
     ]
 }
 if user.role == "admin":
-    pages["Administration"] = [st.Page("pages/admin.py", title="Staff accounts", icon=":material/group:")]
+    pages["Administration"] = [st.Page("app_pages/admin.py", title="Staff accounts", icon=":material/group:")]
 
 state.show_flash()
 st.navigation(pages).run()

@@ -28,6 +28,15 @@ class AppContext:
     integrations: IntegrationService
 
 
+def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
+    """Migrate, check the key, wire the services, and create the first administrator on an empty database.
+
+    Returns the services and, only when the administrator was created just now, its one-time password.
+    """
+    context = build(settings, migrate=True)
+    return context, context.users.ensure_first_admin()
+
+
 def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     """Open the database (migrating it), check the key against it, and wire the services."""
     settings = settings or load_settings()

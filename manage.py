@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import app_context
 from core import db
@@ -29,7 +29,7 @@ from core.errors import ConflictError, NotFoundError, PermissionDeniedError, Val
 from core.keys import KeyMismatchError
 from core.settings import Settings, SettingsError, load_settings
 from core.tiers import Tier, TierLimitError
-from core.users import ROLES, UserService, random_password
+from core.users import ROLES, random_password
 from providers import CATALOG
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -53,36 +53,13 @@ class CommandError(Exception):
 
 
 def prepare_database(settings: Settings | None = None) -> tuple[app_context.AppContext, str | None]:
-    """Migrate the database, check the key against it, and create the first administrator if it is empty.
-
-    Safe to run on every start and from more than one process. Returns the wired services and, only
-    when the administrator was created just now, its one-time password (for the caller to show once).
-    """
-    settings = settings or load_settings()
-    # make_engine creates the SQLite file's folder (data/ on a fresh clone); db.upgrade does not.
-    db.make_engine(settings.database_url).dispose()
-    db.upgrade(settings.database_url)
-    context = open_context(settings)
-    return context, _ensure_first_admin(context.users)
+    """Migrate, check the key and create the first administrator on an empty database (app_context.prepare)."""
+    return app_context.prepare(settings or load_settings())
 
 
 def open_context(settings: Settings | None = None) -> app_context.AppContext:
     """The services over an already migrated database, after the key check."""
-    settings = settings or load_settings()
-    try:
-        return app_context.build(settings, migrate=False)
-    except IntegrityError:
-        # Another process stored the key check value between our read and our write: check against it.
-        return app_context.build(settings, migrate=False)
-
-
-def _ensure_first_admin(users: UserService) -> str | None:
-    try:
-        return users.ensure_first_admin()
-    except ValidationError:
-        if users.count():  # another process created it between the count and the insert
-            return None
-        raise
+    return app_context.build(settings or load_settings(), migrate=False)
 
 
 # ----- small helpers --------------------------------------------------------------------------------

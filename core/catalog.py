@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import requests
 
+from core.errors import NotFoundError
 from core.fields import FieldSpec
 from core.tiers import Tier
 
@@ -82,7 +83,7 @@ class Catalog:
         return [p for p in self if p.category == category]
 
 
-class UnknownProviderError(Exception):
+class UnknownProviderError(NotFoundError):
     pass
 
 

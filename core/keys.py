@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from core.crypto import DecryptionError, FieldCipher
@@ -18,8 +19,15 @@ class KeyMismatchError(Exception):
 def verify_key(factory: sessionmaker, cipher: FieldCipher) -> None:
     """Store a check value on first start; on later starts prove the key still opens it.
 
-    Nothing is ever overwritten when the check fails.
+    Nothing is ever overwritten when the check fails. Safe when several processes start at once.
     """
+    try:
+        _verify(factory, cipher)
+    except IntegrityError:
+        _verify(factory, cipher)  # another process stored the check value first: compare with it
+
+
+def _verify(factory: sessionmaker, cipher: FieldCipher) -> None:
     with factory.begin() as session:
         meta = session.get(AppMeta, KEY_CHECK)
         if meta is None:

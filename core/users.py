@@ -71,7 +71,12 @@ class UserService:
         if self.count():
             return None
         password = random_password()
-        self.create(None, "admin", "Administrator", "admin@example.com", password, "admin", "ENTERPRISE")
+        try:
+            self.create(None, "admin", "Administrator", "admin@example.com", password, "admin", "ENTERPRISE")
+        except ValidationError:
+            if self.count():  # another process created it between the count and the insert
+                return None
+            raise
         return password
 
     def create(
@@ -166,7 +171,11 @@ class UserService:
             return _view(user)
 
     def set_tier(self, actor: Actor | None, username: str, tier: str) -> UserView:
-        return self._change(actor, username, "user.set_tier", tier=Tier.parse(tier).name)
+        try:
+            tier = Tier.parse(tier).name
+        except ValueError as exc:
+            raise ValidationError({"tier": str(exc)}) from exc
+        return self._change(actor, username, "user.set_tier", tier=tier)
 
     def set_role(self, actor: Actor | None, username: str, role: str) -> UserView:
         if role not in ROLES:

@@ -13,8 +13,8 @@ from core.settings import load_settings
 
 @st.cache_resource(show_spinner=False)
 def _context_for(database_url: str, key_fingerprint: str) -> app_context.AppContext:
-    ctx = app_context.build(load_settings(), migrate=True)
-    if password := ctx.users.ensure_first_admin():
+    ctx, password = app_context.prepare(load_settings())
+    if password:
         # Printed once, on the console of whoever started the app; never shown on a page.
         print(f"Created the first administrator: user name admin, password {password} (change it after signing in)")
     return ctx
@@ -36,7 +36,7 @@ def actor() -> Actor:
     return current
 
 
-def flash(message: str, icon: str = "✅") -> None:
+def flash(message: str, icon: str = ":material/check_circle:") -> None:
     """A toast that survives the rerun that follows a write."""
     st.session_state["flash"] = (message, icon)
 

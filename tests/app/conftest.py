@@ -53,6 +53,17 @@ def text_input(at: AppTest, label: str):
 def texts(at: AppTest) -> str:
     """Everything the page shows as text, for assertions about what a person reads."""
     parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "error", "warning", "exception"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "info",
+        "success",
+        "error",
+        "warning",
+        "exception",
+    ):
         parts += [str(getattr(e, "value", "")) for e in getattr(at, kind)]
     return "\n".join(parts)

@@ -30,7 +30,7 @@ def test_signed_out_sees_only_sign_in(app_env, member):
     assert not at.metric
     # Signed out, the only registered page is the sign-in page: no other page can be reached.
     with pytest.raises(ValueError, match="Known pages: \\['Sign in'\\]"):
-        at.switch_page("pages/integrations.py")
+        at.switch_page("app_pages/integrations.py")
 
 
 def test_wrong_password_is_refused_plainly(app_env, member):
@@ -45,7 +45,7 @@ def test_member_signs_in_to_overview_without_admin_pages(app_env, member):
     assert [m.label for m in at.metric] == ["Total", "Active", "Inactive", "With errors"]
     assert "No integrations yet" in texts(at)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/admin.py")
+        at.switch_page("app_pages/admin.py")
 
 
 def test_overview_counts_by_provider_and_status(app_env, member):
@@ -58,7 +58,7 @@ def test_overview_counts_by_provider_and_status(app_env, member):
 
 
 def open_add_dialog(at):
-    at.switch_page("pages/integrations.py")
+    at.switch_page("app_pages/integrations.py")
     at.run()
     at.button(key="add-CRM").click()
     at.run()
@@ -117,7 +117,7 @@ def test_coming_soon_provider_cannot_be_saved(app_env, member):
 
 
 def select_integration(at, view):
-    at.switch_page("pages/integrations.py")
+    at.switch_page("app_pages/integrations.py")
     at.run()
     box = at.selectbox(key="manage_choice")
     box.set_value(view.id)
@@ -161,7 +161,7 @@ def test_toggle_and_delete(app_env, member):
 def test_member_cannot_reach_another_members_integration(app_env, member, other_member):
     theirs = app_env.integrations.create(other_member, "Bob's CRM", "CHATWOOT", CHATWOOT)
     at = sign_in("alice", "alice-password-1")
-    at.switch_page("pages/integrations.py")
+    at.switch_page("app_pages/integrations.py")
     at.run()
     assert "Bob's CRM" not in texts(at) and not at.dataframe
     at.session_state["integration_dialog"] = {"kind": "edit", "id": theirs.id, "prefix": "forged"}
@@ -172,7 +172,7 @@ def test_member_cannot_reach_another_members_integration(app_env, member, other_
 
 def test_tier_gates_name_the_tier(app_env, member):
     at = sign_in("alice", "alice-password-1")
-    at.switch_page("pages/integrations.py")
+    at.switch_page("app_pages/integrations.py")
     at.run()
     shown = texts(at)
     assert "Needs the **Starter** tier" in shown  # chat widget, FREE member
@@ -182,7 +182,7 @@ def test_tier_gates_name_the_tier(app_env, member):
 
 def test_admin_adds_staff_member(app_env, admin):
     at = sign_in("root", "admin-password-1")
-    at.switch_page("pages/admin.py")
+    at.switch_page("app_pages/admin.py")
     at.run()
     assert [t.value for t in at.title] == ["Staff accounts"]
     text_input(at, "User name").input("carol")

@@ -82,7 +82,9 @@ def integration_form(provider, existing, prefix: str) -> None:
     key_prefix = f"{prefix}:{provider.key}"
     controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})
     with st.form(f"{key_prefix}:form", border=False):
-        rest = render_fields([f for f in provider.fields if f.name not in controlling], stored, key_prefix, errors, controls)
+        rest = render_fields(
+            [f for f in provider.fields if f.name not in controlling], stored, key_prefix, errors, controls
+        )
         left, right = st.columns(2)
         tested = left.form_submit_button("Test connection", width="stretch")
         saved = right.form_submit_button("Save integration", type="primary", width="stretch")
@@ -104,6 +106,10 @@ def integration_form(provider, existing, prefix: str) -> None:
         else:
             close_dialog()
             state.flash(f"Saved {view.name}.")
+            if st.session_state.get(f"{prefix}:result"):
+                # It was tested in the form: record the status of what was actually stored.
+                with st.spinner("Checking the saved connection…"):
+                    st.session_state["last_test"] = (view.id, service.test(actor, view.id))
             st.rerun()
     if errors:
         st.error("Some fields need attention; see the messages above.")
@@ -139,7 +145,9 @@ edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dial
 
 @st.dialog("Delete integration", on_dismiss=lambda: st.session_state.pop("confirm_delete", None))
 def delete_dialog(view) -> None:
-    st.write(f"Delete **{view.name}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone.")
+    st.write(
+        f"Delete **{view.name}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
+    )
     left, right = st.columns(2)
     if left.button("Delete permanently", type="primary", width="stretch"):
         try:
@@ -148,7 +156,7 @@ def delete_dialog(view) -> None:
             st.error(str(exc))
             return
         st.session_state.pop("confirm_delete", None)
-        state.flash(f"Deleted {view.name}.", "🗑️")
+        state.flash(f"Deleted {view.name}.", ":material/delete:")
         st.rerun()
     if right.button("Cancel", width="stretch"):
         st.session_state.pop("confirm_delete", None)

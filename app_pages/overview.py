@@ -19,7 +19,7 @@ cols[3].metric("With errors", stats.error)
 rows = ctx.integrations.counts_by_provider_and_status(actor)
 if not rows:
     st.info("No integrations yet. Open **Integrations** to connect a Chatwoot account or another CRM.")
-    st.page_link("pages/integrations.py", label="Go to Integrations", icon=":material/hub:")
+    st.page_link("app_pages/integrations.py", label="Go to Integrations", icon=":material/hub:")
     st.stop()
 
 frame = pd.DataFrame(rows, columns=["Provider", "Status", "Count"])

@@ -16,7 +16,12 @@ if not actor.is_admin:
 st.title("Staff accounts")
 users = ctx.users.list()
 st.dataframe(
-    pd.DataFrame([{"User": u.username, "Name": u.name, "E-mail": u.email, "Role": u.role, "Tier": u.tier, "Active": u.active} for u in users]),
+    pd.DataFrame(
+        [
+            {"User": u.username, "Name": u.name, "E-mail": u.email, "Role": u.role, "Tier": u.tier, "Active": u.active}
+            for u in users
+        ]
+    ),
     hide_index=True,
     width="stretch",
 )

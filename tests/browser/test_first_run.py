@@ -1,0 +1,75 @@
+"""A new staff member's first run, in real Chromium: sign in, connect Chatwoot, token stored encrypted."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from core.crypto import is_encrypted
+from tests.fakes.chatwoot import FakeChatwoot
+
+pytestmark = pytest.mark.browser
+TOKEN = "cw-browser-canary-token-42"
+
+
+def first_admin_password(log_path, seconds: float = 20) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = re.search(r"user name admin, password (\S+)", log_path.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError("the first start did not print the administrator's password")
+
+
+@pytest.fixture
+def chatwoot():
+    with FakeChatwoot() as fake:
+        account = fake.add_account("Acme Support")
+        user = fake.add_user("Ada Admin", "ada@acme.test", token=TOKEN)
+        fake.add_account_user(account.id, user.id, "administrator")
+        yield fake
+        assert not fake.contract_violations, fake.contract_violations
+
+
+def test_sign_in_and_add_chatwoot_integration(browser, app_server, chatwoot):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.set_default_timeout(20_000)
+
+    page.goto(app_server["url"] + "/integrations")  # a deep link while signed out shows only sign-in
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_role("heading", name="Integrations", exact=True).count() == 0
+
+    password = first_admin_password(app_server["log"])
+    page.get_by_label("User name").fill("admin")
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    # The deep link is honoured once signed in.
+    page.get_by_role("heading", name="Integrations", exact=True).wait_for()
+    page.get_by_role("button", name="Add CRM integration").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
+    dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(chatwoot.url)
+    dialog.get_by_role("textbox", name="Account ID").fill("1")
+    dialog.get_by_role("textbox", name="API Access Token").fill(TOKEN)
+    dialog.get_by_role("button", name="Test connection").click()
+    dialog.get_by_text("Connected to Acme Support as Ada Admin, an administrator.").wait_for()
+
+    dialog.get_by_role("button", name="Save integration").click()
+    page.get_by_role("dialog").wait_for(state="detached")
+    page.get_by_text("Connected to Acme Support as Ada Admin").wait_for()
+    page.screenshot(path=str(app_server["tmp"] / "integrations.png"), full_page=True)
+    assert TOKEN not in page.content()
+
+    assert len(chatwoot.requests_to("/api/v1/profile")) == 2  # the form's test and the saved one's check
+    engine = create_engine(app_server["env"]["DATABASE_URL"])
+    with engine.connect() as connection:
+        stored, status = connection.execute(text("SELECT configuration, status FROM integrations")).one()
+    engine.dispose()
+    assert TOKEN not in str(stored)
+    assert status == "connected"
+    config = stored if isinstance(stored, dict) else __import__("json").loads(stored)
+    assert is_encrypted(config["apiKey"])

@@ -65,6 +65,9 @@ if not st.session_state.get("authentication_status"):
     gate += [st.Page(sign_in_page, title="Sign in", url_path=path) for path in PAGE_PATHS]
     st.navigation(gate, position="hidden").run()
     if st.session_state.get("authentication_status"):
+        # The sign-in cookie is set on the next run: a component rendered just before st.rerun()
+        # never reaches the browser, and the sign-in would not survive a reload.
+        st.session_state["persist_sign_in"] = True
         st.rerun()
     st.stop()
 
@@ -78,6 +81,8 @@ if user is None or not user.active:
     st.rerun()
 
 st.session_state["actor"] = user.actor()
+if st.session_state.pop("persist_sign_in", False):
+    authenticator.cookie_controller.set_cookie()
 
 with st.sidebar:
     st.markdown(f"**{user.name}**  \n{user.email}")

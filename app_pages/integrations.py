@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.catalog import INTEGRATION_TYPES, TestResult
 from core.errors import ConflictError, NotFoundError, TierLimitError, ValidationError
@@ -103,6 +104,8 @@ def integration_form(provider, existing, prefix: str) -> None:
             st.rerun()
         except (TierLimitError, ConflictError, NotFoundError) as exc:
             st.error(str(exc))
+        except SQLAlchemyError:
+            st.error("The database did not accept the change, so nothing was saved. Try again in a moment.")
         else:
             close_dialog()
             state.flash(f"Saved {view.name}.")

@@ -368,7 +368,7 @@ class IntegrationService:
         session = self._http_session()
         try:
             result = provider.test(plain, session)
-        except Exception as exc:  # noqa: BLE001 - a provider bug must not become a traceback on a page
+        except Exception as exc:
             result = TestResult(False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc))
         finally:
             session.close()
@@ -421,7 +421,7 @@ def _secret_values(provider: Provider, plain: dict) -> list[str]:
     return values
 
 
-def _json_strings(node) -> list[str]:  # noqa: ANN001
+def _json_strings(node) -> list[str]:
     if isinstance(node, dict):
         return [s for v in node.values() for s in _json_strings(v)]
     if isinstance(node, list):
@@ -435,4 +435,4 @@ def _redacted(result: TestResult, secrets: list[str]) -> TestResult:
     return TestResult(result.success, scrub(result.message), details, scrub(result.error))
 
 
-__all__ = ["IntegrationService", "IntegrationView", "Stats", "SQLAlchemyError"]
+__all__ = ["IntegrationService", "IntegrationView", "SQLAlchemyError", "Stats"]

@@ -52,7 +52,12 @@ def _lookup(name: str, env: dict, toml: dict) -> tuple[str | None, str]:
 def _generated_secret(path: Path, what: str, announce: bool) -> str:
     """Read a secret from a git-ignored file, creating it (with a warning) on first use."""
     if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
+        value = path.read_text(encoding="utf-8").strip()
+        if not value:  # an empty key would silently become SHA-256 of the empty string
+            raise SettingsError(
+                f"{path} is empty. Restore the {what} from your backup, or delete the file to generate a new one."
+            )
+        return value
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -72,7 +72,9 @@ def test_field_patterns_compile_and_accept_their_placeholder(provider: Provider)
                 assert re.fullmatch(spec.pattern, spec.placeholder), (provider.key, spec.name)
 
 
-@pytest.mark.parametrize("provider", [p for p in PROVIDERS if p.available], ids=[p.key for p in PROVIDERS if p.available])
+@pytest.mark.parametrize(
+    "provider", [p for p in PROVIDERS if p.available], ids=[p.key for p in PROVIDERS if p.available]
+)
 def test_available_providers_have_a_connection_test(provider: Provider):
     assert provider.status == "available"
     assert callable(provider.test)

@@ -156,7 +156,9 @@ def test_url_accepts_web_addresses(value):
     assert errors_for(BASE_URL, value) == {}
 
 
-@pytest.mark.parametrize("value", ["crm.example.com", "ftp://crm.example.com", "https://", "javascript:alert(1)", "https:///path"])
+@pytest.mark.parametrize(
+    "value", ["crm.example.com", "ftp://crm.example.com", "https://", "javascript:alert(1)", "https:///path"]
+)
 def test_url_refuses_non_web_addresses(value):
     assert errors_for(BASE_URL, value) == {"baseUrl": "Enter a full web address starting with http:// or https://."}
 

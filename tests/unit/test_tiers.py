@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from core import tiers
@@ -15,7 +17,7 @@ def test_tiers_are_ordered():
     assert Tier.FREE < Tier.STARTER < Tier.TEAM < Tier.PRO_PLUS < Tier.BUSINESS < Tier.ENTERPRISE
 
 
-@pytest.mark.parametrize(("lower", "higher"), list(zip(ORDER, ORDER[1:], strict=False)))
+@pytest.mark.parametrize(("lower", "higher"), list(itertools.pairwise(ORDER)))
 def test_each_tier_allows_what_the_one_below_allows(lower, higher):
     assert tiers.allows(Tier[higher], Tier[lower])
     assert not tiers.allows(Tier[lower], Tier[higher])

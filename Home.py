@@ -89,7 +89,11 @@ with st.sidebar:
     st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
     authenticator.logout(button_name="Sign out", location="sidebar", callback=lambda _: sign_out())
 if not st.session_state.get("authentication_status"):
-    st.rerun()  # signed out just now: show the sign-in page, nothing else
+    # Signed out just now. End this run normally so the cookie deletion reaches the browser.
+    st.title("Signed out")
+    st.info("You are signed out. Close this tab, or sign in again.")
+    st.button("Sign in again", type="primary")
+    st.stop()
 
 pages = {
     "Workspace": [

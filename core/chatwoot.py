@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import requests
 
-from core.http import describe_exception, read_json, redact, retry_after_seconds
+from core.http import describe_exception, read_json, redact, wait_phrase
 
 SERVICE = "Chatwoot"
 
@@ -55,6 +55,11 @@ def explain_status(response: requests.Response) -> str:
     status = response.status_code
     said = _error_text(read_json(response))
     if status == 401:
+        if "access this account" in said.lower():  # "You are not authorized to access this account"
+            return (
+                "Chatwoot accepted the token but its user is not a member of this account. Check the "
+                "account ID, or use a token of a user in that account."
+            )
         if "not authorized" in said.lower():
             return (
                 "Chatwoot accepted the token but refused this action: the token's user is not an "
@@ -76,8 +81,7 @@ def explain_status(response: requests.Response) -> str:
     if status == 422:
         return f"Chatwoot refused the request: {said or 'the data was not accepted'}."
     if status == 429:
-        wait = retry_after_seconds(response)
-        return f"Chatwoot is rate limiting requests. Wait {wait or 60} seconds and try again."
+        return f"Chatwoot is rate limiting requests. {wait_phrase(response)}"
     if status >= 500:
         return f"The Chatwoot server had an internal problem ({status}). Try again in a few minutes."
     return f"Chatwoot answered with an unexpected status {status}{': ' + said if said else ''}."

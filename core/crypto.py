@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 CURRENT_PREFIX = "enc:v1:"
-_CURRENT = re.compile(r"^enc:v1:([0-9a-f]{8}):([A-Za-z0-9_-]+)$")
-_LEGACY = re.compile(r"^([0-9a-f]{32}):([0-9a-f]{32}):((?:[0-9a-f]{2})*)$")
-_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
+_CURRENT = re.compile(r"^enc:v1:([0-9a-f]{8}):([A-Za-z0-9_-]+)\Z")
+_LEGACY = re.compile(r"^([0-9a-f]{32}):([0-9a-f]{32}):((?:[0-9a-f]{2})*)\Z")
+_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 
@@ -115,21 +115,17 @@ class FieldCipher:
     def _decrypt_current(self, kid: str, token: str) -> str:
         key = self._by_id.get(kid)
         if key is None:
-            raise DecryptionError(
-                f"The value was encrypted with key {kid}, which is not in the configured key ring."
-            )
+            raise DecryptionError(f"The value was encrypted with key {kid}, which is not in the configured key ring.")
         try:
             blob = _b64decode(token)  # a truncated token may not even be valid base64
             nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
             return AESGCM(key.raw).decrypt(nonce, sealed, None).decode("utf-8")
         except (InvalidTag, ValueError) as exc:
-            raise DecryptionError(
-                "The value failed its integrity check: it was altered or the key is wrong."
-            ) from exc
+            raise DecryptionError("The value failed its integrity check: it was altered or the key is wrong.") from exc
 
     def _decrypt_legacy(self, iv_hex: str, tag_hex: str, ct_hex: str) -> str:
         iv, tag, ciphertext = bytes.fromhex(iv_hex), bytes.fromhex(tag_hex), bytes.fromhex(ct_hex)
-        # The original system used a 16-byte IV, which AESGCM (12-byte nonces only) refuses.
+        # The original system's 16-byte IV goes through the GCM mode object, which takes the tag apart.
         for key in self._keys:
             decryptor = Cipher(algorithms.AES(key.raw), modes.GCM(iv, tag)).decryptor()
             try:

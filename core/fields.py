@@ -150,11 +150,11 @@ def normalise(specs: Iterable[FieldSpec], config: dict) -> dict:
         if not spec.is_shown(config):
             continue  # a field the chosen options hide is not kept
         value = get_path(config, spec.name)
-        if value is None:
+        if value is None or (spec.type == "number" and is_blank(value)):
             value = spec.default
         if value is None:
             continue
-        if spec.type == "number" and not is_blank(value):
+        if spec.type == "number":
             number = float(value)
             value = int(number) if number.is_integer() else number
         elif isinstance(value, str) and spec.type not in ("password", "json", "textarea"):

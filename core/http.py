@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,7 +35,7 @@ class HttpPolicy:
 class _CappedRetry(Retry):
     """Honours Retry-After, but never waits longer than a page can afford."""
 
-    def get_retry_after(self, response):  # noqa: ANN001 - urllib3's signature
+    def get_retry_after(self, response):
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
 
@@ -43,7 +46,9 @@ class _TimeoutAdapter(HTTPAdapter):
         retry = _CappedRetry(
             total=policy.max_retries,
             connect=policy.max_retries,
-            read=0,  # a read timeout is not retried: it already cost the whole read budget
+            # A read timeout is not retried (it already cost the whole read budget). False, not 0: with 0
+            # urllib3 wraps it in MaxRetryError and requests reports a ConnectionError, not a ReadTimeout.
+            read=False,
             status=policy.max_retries,
             status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset({"GET", "HEAD", "OPTIONS"}),
@@ -53,16 +58,60 @@ class _TimeoutAdapter(HTTPAdapter):
         )
         super().__init__(max_retries=retry)
 
-    def send(self, request, **kwargs):  # noqa: ANN001
+    def send(self, request, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._policy.timeout
         return super().send(request, **kwargs)
 
 
+# Headers a redirect to another origin keeps. requests drops only Authorization there; a credential in
+# any other header (Chatwoot's api_access_token, a CRM's X-API-Key) would be handed to the new host.
+_CROSS_ORIGIN_SAFE_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "user-agent", "connection"}
+    | {"content-type", "content-length", "transfer-encoding"}
+)
+
+
+class ResponseTooLargeError(requests.RequestException):
+    """The answer was larger than any answer we ask for can be."""
+
+
+class _Session(requests.Session):
+    def __init__(self, policy: HttpPolicy):
+        super().__init__()
+        self._policy = policy
+
+    def request(self, method, url, **kwargs):
+        # Read the body here, bounded in size and in total time: a server that drips one byte
+        # every few seconds never trips the read timeout, and a huge answer must not fill memory.
+        kwargs["stream"] = True
+        response = super().request(method, url, **kwargs)
+        deadline = time.monotonic() + self._policy.connect_timeout + 2 * self._policy.read_timeout
+        chunks, size = [], 0
+        try:
+            while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what has arrived, no more
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ResponseTooLargeError(f"answer larger than {MAX_BODY_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise requests.exceptions.ReadTimeout("the answer took too long to arrive")
+                chunks.append(chunk)
+        finally:
+            response.close()
+        response._content = b"".join(chunks)
+        return response
+
+    def rebuild_auth(self, prepared_request, response):
+        super().rebuild_auth(prepared_request, response)
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in [n for n in prepared_request.headers if n.lower() not in _CROSS_ORIGIN_SAFE_HEADERS]:
+                del prepared_request.headers[name]
+
+
 def make_session(policy: HttpPolicy | None = None) -> requests.Session:
     """Every outbound call goes through a session made here."""
     policy = policy or HttpPolicy()
-    session = requests.Session()
+    session = _Session(policy)
     adapter = _TimeoutAdapter(policy)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -95,6 +144,8 @@ def describe_exception(exc: requests.RequestException, service: str) -> str:
         return f"{service} did not accept a connection in time. Check the address and that the server is up."
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return f"{service} accepted the connection but did not answer in time. Try again later."
+    if isinstance(exc, ResponseTooLargeError):
+        return f"{service} sent a far larger answer than expected. Check the address points at its API."
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return f"{service} redirected too many times. Check the base address."
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
@@ -111,8 +162,6 @@ def describe_exception(exc: requests.RequestException, service: str) -> str:
 
 def read_json(response: requests.Response) -> object | None:
     """The response body as JSON, or None when it is not JSON (an HTML error page, say)."""
-    if len(response.content) > MAX_BODY_BYTES:
-        return None
     try:
         return response.json()
     except ValueError:
@@ -120,5 +169,22 @@ def read_json(response: requests.Response) -> object | None:
 
 
 def retry_after_seconds(response: requests.Response) -> int | None:
-    value = response.headers.get("Retry-After", "")
-    return int(value) if value.isdigit() else None
+    """Retry-After in seconds, from either of its forms (delta-seconds or an HTTP date)."""
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0, round((when - datetime.now(UTC)).total_seconds()))
+
+
+def wait_phrase(response: requests.Response) -> str:
+    """'Wait 30 seconds and try again.', from the server's Retry-After when it gives one."""
+    seconds = retry_after_seconds(response)
+    if seconds is None:
+        return "Wait a minute and try again."
+    if seconds <= 1:
+        return "Try again in a moment."
+    return f"Wait {seconds} seconds and try again."

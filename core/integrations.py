@@ -5,6 +5,7 @@ Ownership, tier limits, validation, encryption, optimistic locking and auditing 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Callable
@@ -132,7 +133,8 @@ class IntegrationService:
             query = query.where(Integration.owner_id == actor.id)
         with self._factory() as session:
             return [
-                (self._provider_name(p), status, int(n)) for p, status, n in session.execute(query.order_by(Integration.provider))
+                (self._provider_name(p), status, int(n))
+                for p, status, n in session.execute(query.order_by(Integration.provider))
             ]
 
     def _provider_name(self, key: str) -> str:
@@ -155,7 +157,9 @@ class IntegrationService:
         if provider.category in tiers.FEATURE_MIN_TIER:
             tiers.check_feature(provider.category, tier, f"A {provider.category.title()} integration")
         if not tiers.allows(tier, provider.min_tier):
-            raise TierLimitError(f"{provider.name} needs the {provider.min_tier.label} tier or higher; yours is {tier.label}.")
+            raise TierLimitError(
+                f"{provider.name} needs the {provider.min_tier.label} tier or higher; yours is {tier.label}."
+            )
         return provider
 
     def _check_name(self, name: str) -> str:
@@ -202,12 +206,9 @@ class IntegrationService:
         if value == stored_value and is_encrypted(value):
             return value
         if is_encrypted(value):
-            # An imported ciphertext is accepted only if our key opens it.
-            try:
-                self._cipher.decrypt(value)
-            except DecryptionError as exc:
-                raise ValidationError({name: "This encrypted value cannot be opened with the configured key."}) from exc
-            return value
+            # Never accept someone's ciphertext as input: a test would decrypt it and send the
+            # plaintext wherever the form points.
+            raise ValidationError({name: "Enter the secret itself, not an encrypted value."})
         if is_encrypted(stored_value):
             try:
                 if self._cipher.decrypt(stored_value) == value:
@@ -232,11 +233,18 @@ class IntegrationService:
         name = self._check_name(name)
         sealed = self._sealed(provider, configuration, None)
         with self._factory.begin() as session:
+            session.execute(select(User.id).where(User.id == actor.id).with_for_update())
             used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
             try:
                 tiers.check_limit("integrations", tiers.Tier.parse(actor.tier), used, "integrations")
             except TierLimitError:
-                audit.record_now(self._factory, actor, "integration.create", "denied", details={"provider": provider.key, "reason": "tier limit"})
+                audit.record_now(
+                    self._factory,
+                    actor,
+                    "integration.create",
+                    "denied",
+                    details={"provider": provider.key, "reason": "tier limit"},
+                )
                 raise
             row = Integration(
                 owner_id=actor.id,
@@ -249,7 +257,9 @@ class IntegrationService:
             )
             session.add(row)
             session.flush()
-            audit.record(session, actor, "integration.create", "success", row.id, {"name": name, "provider": provider.key})
+            audit.record(
+                session, actor, "integration.create", "success", row.id, {"name": name, "provider": provider.key}
+            )
             view = self._view(row, actor.username)
         return view
 
@@ -284,17 +294,19 @@ class IntegrationService:
             raise ConflictError(_CONFLICT) from exc
 
     def set_active(self, actor: Actor, integration_id: int, active: bool) -> IntegrationView:
-        try:
-            with self._factory.begin() as session:
-                row, owner = self._load(session, actor, integration_id)
-                if row.is_active != active:
-                    row.is_active = active
-                    action = "integration.activate" if active else "integration.deactivate"
-                    audit.record(session, actor, action, "success", row.id, {"name": row.name})
-                session.flush()
-                return self._view(row, owner)
-        except StaleDataError as exc:
-            raise ConflictError(_CONFLICT) from exc
+        with self._factory.begin() as session:
+            row, _ = self._load(session, actor, integration_id)
+            if row.is_active != active:
+                # A plain UPDATE: switching on or off is not an edit and must not bump the version.
+                session.execute(
+                    update(Integration)
+                    .where(Integration.id == integration_id)
+                    .values(is_active=active)
+                    .execution_options(synchronize_session=False)
+                )
+                action = "integration.activate" if active else "integration.deactivate"
+                audit.record(session, actor, action, "success", row.id, {"name": row.name})
+        return self.get(actor, integration_id)
 
     def delete(self, actor: Actor, integration_id: int, expected_version: int | None = None) -> None:
         try:
@@ -302,7 +314,14 @@ class IntegrationService:
                 row, _ = self._load(session, actor, integration_id)
                 if expected_version is not None:
                     self._check_version(row, expected_version)
-                audit.record(session, actor, "integration.delete", "success", row.id, {"name": row.name, "provider": row.provider})
+                audit.record(
+                    session,
+                    actor,
+                    "integration.delete",
+                    "success",
+                    row.id,
+                    {"name": row.name, "provider": row.provider},
+                )
                 session.delete(row)
         except StaleDataError as exc:
             raise ConflictError(_CONFLICT) from exc
@@ -351,7 +370,9 @@ class IntegrationService:
         try:
             sealed = self._sealed(provider, configuration, stored)
         except ValidationError as exc:
-            return TestResult(False, "Fix the highlighted fields, then test again.", {"field_errors": exc.errors}, str(exc))
+            return TestResult(
+                False, "Fix the highlighted fields, then test again.", {"field_errors": exc.errors}, str(exc)
+            )
         result = self._run_test(provider, sealed)
         with self._factory.begin() as session:
             self._audit_test(session, actor, provider, result, integration_id)
@@ -369,12 +390,16 @@ class IntegrationService:
         try:
             result = provider.test(plain, session)
         except Exception as exc:
-            result = TestResult(False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc))
+            result = TestResult(
+                False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc)
+            )
         finally:
             session.close()
         return _redacted(result, secrets)
 
-    def _audit_test(self, session: Session, actor: Actor, provider: Provider, result: TestResult, integration_id: int | None) -> None:
+    def _audit_test(
+        self, session: Session, actor: Actor, provider: Provider, result: TestResult, integration_id: int | None
+    ) -> None:
         audit.record(
             session,
             actor,
@@ -414,10 +439,8 @@ def _secret_values(provider: Provider, plain: dict) -> list[str]:
             continue
         values.append(value)
         if spec.type == "json":
-            try:
+            with contextlib.suppress(ValueError):
                 values += [v for v in _json_strings(json.loads(value))]
-            except ValueError:
-                pass
     return values
 
 

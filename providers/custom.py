@@ -10,7 +10,7 @@ import requests
 
 from core.catalog import Provider, TestResult
 from core.fields import FieldSpec
-from core.http import describe_exception, read_json, retry_after_seconds
+from core.http import describe_exception, read_json, wait_phrase
 
 AUTH_TYPES = ("API_KEY", "BEARER", "BASIC", "OAUTH2")
 CLIENT_AUTH = ("header", "body")
@@ -29,7 +29,12 @@ CREDENTIALS_HELP = (
 FIELDS = (
     FieldSpec("name", "CRM Name", "text", required=True, placeholder="Acme CRM"),
     FieldSpec(
-        "apiEndpoint", "API Base URL", "url", required=True, pattern=r"https?://.+", placeholder="https://api.example.com"
+        "apiEndpoint",
+        "API Base URL",
+        "url",
+        required=True,
+        pattern=r"https?://.+",
+        placeholder="https://api.example.com",
     ),
     FieldSpec("authType", "Authentication Type", "select", required=True, options=AUTH_TYPES, default="BEARER"),
     FieldSpec(
@@ -72,7 +77,13 @@ FIELDS = (
         help="A cheap, read-only GET that needs authentication.",
     ),
     FieldSpec(
-        "credentials", "Credentials", "json", required=True, sensitive=True, help=CREDENTIALS_HELP, placeholder='{"token": "..."}'
+        "credentials",
+        "Credentials",
+        "json",
+        required=True,
+        sensitive=True,
+        help=CREDENTIALS_HELP,
+        placeholder='{"token": "..."}',
     ),
 )
 
@@ -140,7 +151,7 @@ def _explain(response: requests.Response, name: str) -> str:
     if status == 404:
         return f"{name} has nothing at the health check path (404). Check the base URL and path."
     if status == 429:
-        return f"{name} is rate limiting requests. Wait {retry_after_seconds(response) or 60} seconds and try again."
+        return f"{name} is rate limiting requests. {wait_phrase(response)}"
     if status >= 500:
         return f"{name} is unavailable ({status}). Try again later."
     return f"{name} answered with status {status}."

@@ -59,26 +59,33 @@ def empty_database(factory) -> None:
 @pytest.fixture
 def ctx(database_url):
     """The services, wired as the app wires them, over an empty database."""
+    engine = db.make_engine(database_url)
+    empty_database(db.make_session_factory(engine))  # before the key check: a test may have left a bad one
+    engine.dispose()
     context = app_context.build(make_settings(database_url), migrate=False)
-    empty_database(context.factory)
-    context = app_context.build(make_settings(database_url), migrate=False)  # stores the key check anew
     yield context
     context.engine.dispose()
 
 
 @pytest.fixture
 def admin(ctx):
-    return ctx.users.create(None, "root", "Root Admin", "root@example.com", "admin-password-1", "admin", "ENTERPRISE").actor()
+    return ctx.users.create(
+        None, "root", "Root Admin", "root@example.com", "admin-password-1", "admin", "ENTERPRISE"
+    ).actor()
 
 
 @pytest.fixture
 def member(ctx):
-    return ctx.users.create(None, "alice", "Alice Member", "alice@example.com", "alice-password-1", "member", "FREE").actor()
+    return ctx.users.create(
+        None, "alice", "Alice Member", "alice@example.com", "alice-password-1", "member", "FREE"
+    ).actor()
 
 
 @pytest.fixture
 def other_member(ctx):
-    return ctx.users.create(None, "bob", "Bob Member", "bob@example.com", "bob-password-12", "member", "STARTER").actor()
+    return ctx.users.create(
+        None, "bob", "Bob Member", "bob@example.com", "bob-password-12", "member", "STARTER"
+    ).actor()
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from sqlalchemy import select
 
 from core.crypto import is_encrypted
@@ -29,7 +28,7 @@ def test_signed_out_sees_only_sign_in(app_env, member):
     assert [t.label for t in at.text_input] == ["User name", "Password"]
     assert not at.metric
     # Signed out, the only registered page is the sign-in page: no other page can be reached.
-    with pytest.raises(ValueError, match="Known pages: \\['Sign in'\\]"):
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("app_pages/integrations.py")
 
 

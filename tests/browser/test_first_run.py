@@ -48,7 +48,7 @@ def test_sign_in_and_add_chatwoot_integration(browser, app_server, chatwoot):
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     # The deep link is honoured once signed in.
-    page.get_by_role("heading", name="Integrations", exact=True).wait_for()
+    page.get_by_role("heading", name="Integrations", exact=True).first.wait_for()
     page.get_by_role("button", name="Add CRM integration").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")

@@ -21,7 +21,6 @@ import pytest
 
 import manage
 from core.crypto import is_encrypted
-from core.errors import ValidationError
 from core.fields import MASK
 
 MANAGE = Path(manage.__file__).resolve()
@@ -164,17 +163,6 @@ def test_db_upgrade_creates_the_first_admin_once(cli):
     assert cli.second_upgrade.returncode == 0, cli.second_upgrade.stderr
     assert "administrator" not in cli.second_upgrade.stdout
     assert password not in cli.second_upgrade.stdout + cli.second_upgrade.stderr
-
-
-def test_first_admin_created_by_another_process_meanwhile_is_not_an_error():
-    class Raced:
-        def ensure_first_admin(self):
-            raise ValidationError({"username": "The user name 'admin' is taken."})
-
-        def count(self):
-            return 1
-
-    assert manage._ensure_first_admin(Raced()) is None
 
 
 def test_users_add_from_stdin_and_list_json(cli):

@@ -258,3 +258,11 @@ def test_list_is_sorted_and_has_no_hashes(ctx, admin, member, other_member):
     listed = ctx.users.list()
     assert [u.username for u in listed] == ["alice", "bob", "root"]
     assert all(not hasattr(u, "password_hash") for u in listed)
+
+
+def test_first_admin_created_by_another_process_meanwhile_is_not_an_error(ctx, monkeypatch):
+    """Two processes start on an empty database: the one that loses the insert race returns None."""
+    counts = iter([0, 1])  # empty when this process looked, filled by the other before its insert
+    ctx.users.create(None, "admin", "Other Process", "other@example.com", "other-password-1", "admin")
+    monkeypatch.setattr(ctx.users, "count", lambda: next(counts))
+    assert ctx.users.ensure_first_admin() is None

@@ -1,0 +1,273 @@
+"""The Custom CRM provider, through the integration service, against pytest-httpserver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import parse_qs
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from core.errors import ValidationError
+from core.fields import MASK
+
+API_KEY = "ak-live-7Hq2Lm9Xw3Rt5Yz1"
+BEARER_TOKEN = "bt-live-Qw8Er6Ty4Ui2Op0A"
+USERNAME = "crm-robot"
+PASSWORD = "pw-S3cr3t-Basic-Pass"
+CLIENT_ID = "client-4f7a9c"
+CLIENT_SECRET = "cs-Zx9Cv7Bn5Mm3Kk1J"
+ISSUED_TOKEN = "issued-access-token-0123456789"
+SECRETS = (API_KEY, BEARER_TOKEN, PASSWORD, CLIENT_SECRET, ISSUED_TOKEN)
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def crm_config(httpserver, auth_type: str, credentials: dict, **extra) -> dict:
+    config = {
+        "name": "Acme CRM",
+        "apiEndpoint": httpserver.url_for("/api"),
+        "authType": auth_type,
+        "healthPath": "/health",
+        "credentials": json.dumps(credentials),
+    }
+    if auth_type == "API_KEY":
+        config["apiKeyHeader"] = "X-Acme-Key"
+    if auth_type == "OAUTH2":
+        config |= {"tokenUrl": httpserver.url_for("/oauth/token"), "clientAuth": "header", "scope": "read"}
+    return config | extra
+
+
+@pytest.fixture
+def run(ctx, admin, audit_texts, assert_no_secret):
+    """Test a configuration through the service; no secret may reach the result or the audit trail."""
+
+    def test(config: dict):
+        result = ctx.integrations.test_configuration(admin, "CUSTOM", config)
+        for secret in SECRETS:
+            assert_no_secret(secret, result.as_dict(), *audit_texts())
+        return result
+
+    return test
+
+
+def health_requests(httpserver):
+    return [request for request, _ in httpserver.log if request.path == "/api/health"]
+
+
+def token_requests(httpserver):
+    return [request for request, _ in httpserver.log if request.path == "/oauth/token"]
+
+
+# ----- each authentication type -----------------------------------------------------------------------
+
+
+def test_api_key_in_a_custom_header(httpserver, run):
+    httpserver.expect_request("/api/health", method="GET").respond_with_json(
+        {"ok": True}, headers={"X-API-Version": "2024-06"}
+    )
+    result = run(crm_config(httpserver, "API_KEY", {"apiKey": API_KEY}))
+
+    assert result.success, result.message
+    assert result.message.startswith("Connected to Acme CRM")
+    assert result.details["status"] == 200
+    assert result.details["authType"] == "API_KEY"
+    assert result.details["version"] == "2024-06"
+    assert isinstance(result.details["latencyMs"], int)
+    (request,) = health_requests(httpserver)
+    assert request.headers["X-Acme-Key"] == API_KEY
+    assert "Authorization" not in request.headers
+    assert "X-API-Key" not in request.headers  # the configured name, not the default
+
+
+def test_bearer_token(httpserver, run):
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    result = run(crm_config(httpserver, "BEARER", {"token": BEARER_TOKEN}))
+
+    assert result.success, result.message
+    (request,) = health_requests(httpserver)
+    assert request.headers["Authorization"] == f"Bearer {BEARER_TOKEN}"
+
+
+def test_basic_auth(httpserver, run):
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    result = run(crm_config(httpserver, "BASIC", {"username": USERNAME, "password": PASSWORD}))
+
+    assert result.success, result.message
+    (request,) = health_requests(httpserver)
+    assert request.headers["Authorization"] == basic(USERNAME, PASSWORD)
+
+
+def _token_endpoint(httpserver, status: int = 200, body: dict | None = None) -> None:
+    body = {"access_token": ISSUED_TOKEN, "token_type": "Bearer", "expires_in": 3600} if body is None else body
+    httpserver.expect_request("/oauth/token", method="POST").respond_with_json(body, status=status)
+
+
+def test_oauth2_client_credentials_in_a_basic_header(httpserver, run):
+    _token_endpoint(httpserver)
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    result = run(crm_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}))
+
+    assert result.success, result.message
+    (token_request,) = token_requests(httpserver)
+    assert token_request.headers["Authorization"] == basic(CLIENT_ID, CLIENT_SECRET)
+    assert token_request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(token_request.get_data(as_text=True)) == {"grant_type": ["client_credentials"], "scope": ["read"]}
+    (health,) = health_requests(httpserver)
+    assert health.headers["Authorization"] == f"Bearer {ISSUED_TOKEN}"
+
+
+def test_oauth2_client_credentials_in_the_body(httpserver, run):
+    _token_endpoint(httpserver)
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    config = crm_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}, clientAuth="body")
+    del config["scope"]
+    result = run(config)
+
+    assert result.success, result.message
+    (token_request,) = token_requests(httpserver)
+    assert "Authorization" not in token_request.headers
+    assert token_request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(token_request.get_data(as_text=True)) == {
+        "grant_type": ["client_credentials"],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+    }
+    (health,) = health_requests(httpserver)
+    assert health.headers["Authorization"] == f"Bearer {ISSUED_TOKEN}"
+
+
+# ----- answers mapped to sentences ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "attempts"),
+    [
+        (401, "refused the credentials (401)", 1),
+        (403, "lack permission for the health check path (403)", 1),
+        (404, "nothing at the health check path (404)", 1),
+        (429, "rate limiting requests. Try again in a moment", 2),  # retried once after Retry-After
+        (500, "unavailable (500)", 2),  # retried once
+    ],
+)
+def test_status_mapping(httpserver, run, status, expected, attempts):
+    # The body echoes the secret, as some servers do; it must not reach the message.
+    httpserver.expect_request("/api/health").respond_with_json(
+        {"error": f"bad token {BEARER_TOKEN}"}, status=status, headers={"Retry-After": "1"} if status == 429 else {}
+    )
+    result = run(crm_config(httpserver, "BEARER", {"token": BEARER_TOKEN}))
+
+    assert not result.success
+    assert expected in result.message
+    assert result.message.startswith("Acme CRM")
+    assert result.error == result.message
+    assert result.details == {"status": status}
+    assert len(health_requests(httpserver)) == attempts
+
+
+def test_saved_integration_records_the_outcome(httpserver, ctx, admin):
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    created = ctx.integrations.create(
+        admin, "Acme", "CUSTOM", crm_config(httpserver, "BEARER", {"token": BEARER_TOKEN})
+    )
+    assert created.configuration["credentials"] == MASK
+
+    result = ctx.integrations.test(admin, created.id)
+    view = ctx.integrations.get(admin, created.id)
+    assert result.success, result.message
+    assert (view.status, view.status_message) == ("connected", result.message)
+    assert view.last_checked_at is not None
+
+    httpserver.clear()
+    httpserver.expect_request("/api/health").respond_with_json({}, status=401)
+    result = ctx.integrations.test(admin, created.id)
+    view = ctx.integrations.get(admin, created.id)
+    assert not result.success
+    assert (view.status, view.status_message) == ("error", result.error)
+    assert health_requests(httpserver)[0].headers["Authorization"] == f"Bearer {BEARER_TOKEN}"  # decrypted for the call
+
+
+def test_redirects_keep_the_key_on_the_same_server_only(httpserver, run):
+    other = HTTPServer(host="127.0.0.1", port=0)
+    other.start()
+    try:
+        other.expect_request("/elsewhere").respond_with_json({"error": "unauthorised"}, status=401)
+        httpserver.expect_request("/api/health").respond_with_data(
+            "", status=302, headers={"Location": httpserver.url_for("/api/v2/health")}
+        )
+        httpserver.expect_request("/api/v2/health").respond_with_json({"ok": True})
+        same = run(crm_config(httpserver, "API_KEY", {"apiKey": API_KEY}))
+        kept = [request for request, _ in httpserver.log if request.path == "/api/v2/health"]
+        httpserver.clear()
+        httpserver.expect_request("/api/health").respond_with_data(
+            "", status=302, headers={"Location": other.url_for("/elsewhere")}
+        )
+        moved = run(crm_config(httpserver, "API_KEY", {"apiKey": API_KEY}))
+        followed = [request for request, _ in other.log]
+    finally:
+        other.clear()
+        other.stop()
+
+    assert same.success, same.message
+    assert [request.headers.get("X-Acme-Key") for request in kept] == [API_KEY]
+    assert not moved.success
+    assert "refused the credentials (401)" in moved.message
+    assert len(followed) == 1
+    assert "X-Acme-Key" not in followed[0].headers  # the key stayed with the configured server
+
+
+# ----- the token endpoint ------------------------------------------------------------------------------
+
+
+def test_token_endpoint_refusing(httpserver, run):
+    # The description echoes the client secret, as a careless server might; the service redacts it.
+    _token_endpoint(
+        httpserver,
+        401,
+        {"error": "invalid_client", "error_description": f"Client authentication failed: {CLIENT_SECRET}"},
+    )
+    result = run(crm_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}))
+
+    assert not result.success
+    assert "The token endpoint did not issue a token (status 401, Client authentication failed" in result.message
+    assert "[redacted]" in result.message
+    assert "client id, secret and token URL" in result.message
+    assert len(token_requests(httpserver)) == 1  # a POST is not retried
+    assert health_requests(httpserver) == []
+
+
+def test_token_endpoint_answer_without_a_token(httpserver, run):
+    _token_endpoint(httpserver, 200, {"token_type": "Bearer"})
+    result = run(crm_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}))
+
+    assert not result.success
+    assert "did not issue a token (status 200)" in result.message
+    assert health_requests(httpserver) == []
+
+
+# ----- credentials that do not fit the auth type --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("auth_type", "credentials", "missing"),
+    [
+        ("BASIC", {"username": USERNAME}, "password"),
+        ("API_KEY", {"token": BEARER_TOKEN}, "apiKey"),
+        ("OAUTH2", {"clientId": CLIENT_ID}, "clientSecret"),
+        ("BEARER", {"token": ""}, "token"),
+    ],
+)
+def test_credentials_missing_a_key_for_the_auth_type(httpserver, run, ctx, admin, auth_type, credentials, missing):
+    config = crm_config(httpserver, auth_type, credentials)
+    result = run(config)
+
+    assert not result.success
+    message = f"For {auth_type} the credentials need: {missing}."
+    assert result.details["field_errors"] == {"credentials": message}
+    assert httpserver.log == []  # nothing was sent
+    with pytest.raises(ValidationError) as raised:
+        ctx.integrations.create(admin, "Acme", "CUSTOM", config)
+    assert raised.value.errors == {"credentials": message}

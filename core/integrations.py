@@ -226,6 +226,43 @@ class IntegrationService:
                 fields.set_path(plain, name, self._cipher.decrypt(value))
         return plain
 
+    def credentials_for(self, actor: Actor, integration_id: int, provider_key: str) -> dict:
+        """The decrypted configuration of the actor's active integration, for core services only.
+
+        Used by services such as the helpdesk that call the integration's API on the actor's behalf.
+        Never hand the result to a page, a log or an audit record.
+        """
+        with self._factory() as session:
+            row, _ = self._load(session, actor, integration_id)
+            if row.provider != provider_key:
+                raise NotFoundError(
+                    f"Integration {integration_id} is not a {self._provider_name(provider_key)} integration."
+                )
+            if not row.is_active:
+                raise ValidationError(
+                    {"integration": f"{row.name} is inactive. Activate it on the Integrations page first."}
+                )
+            config = copy.deepcopy(row.configuration or {})
+        try:
+            return self._plain(self._catalog.get(provider_key), config)
+        except DecryptionError as exc:
+            raise ValidationError(
+                {"integration": "A stored secret could not be decrypted. Re-enter it and save."}
+            ) from exc
+
+    def list_for_provider(self, actor: Actor, provider_key: str, active_only: bool = True) -> list[IntegrationView]:
+        """The actor's own integrations of one provider (admins too: helpdesk work acts as oneself)."""
+        query = (
+            select(Integration, User.username)
+            .join(User, Integration.owner_id == User.id)
+            .where(Integration.owner_id == actor.id, Integration.provider == provider_key)
+            .order_by(Integration.name, Integration.id)
+        )
+        if active_only:
+            query = query.where(Integration.is_active.is_(True))
+        with self._factory() as session:
+            return [self._view(row, owner) for row, owner in session.execute(query)]
+
     # ----- writing -------------------------------------------------------------------------
 
     def create(self, actor: Actor, name: str, provider_key: str, configuration: dict) -> IntegrationView:

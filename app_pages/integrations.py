@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from core.catalog import INTEGRATION_TYPES, TestResult
-from core.errors import ConflictError, NotFoundError, TierLimitError, ValidationError
+from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
 from ui import state
@@ -102,10 +101,8 @@ def integration_form(provider, existing, prefix: str) -> None:
         except ValidationError as exc:
             st.session_state[f"{prefix}:errors"] = exc.errors
             st.rerun()
-        except (TierLimitError, ConflictError, NotFoundError) as exc:
+        except (TierLimitError, ConflictError, NotFoundError, StorageError) as exc:
             st.error(str(exc))
-        except SQLAlchemyError:
-            st.error("The database did not accept the change, so nothing was saved. Try again in a moment.")
         else:
             close_dialog()
             state.flash(f"Saved {view.name}.")
@@ -155,7 +152,7 @@ def delete_dialog(view) -> None:
     if left.button("Delete permanently", type="primary", width="stretch"):
         try:
             service.delete(actor, view.id, view.version)
-        except (NotFoundError, ConflictError) as exc:
+        except (NotFoundError, ConflictError, StorageError) as exc:
             st.error(str(exc))
             return
         st.session_state.pop("confirm_delete", None)

@@ -19,3 +19,7 @@ class ValidationError(Exception):
     def __init__(self, errors: dict[str, str], message: str | None = None):
         self.errors = errors
         super().__init__(message or "Some fields need attention: " + "; ".join(errors.values()))
+
+
+class StorageError(Exception):
+    """The database refused or failed a write; nothing was changed."""

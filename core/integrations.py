@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,11 +24,12 @@ from core import audit, fields, tiers
 from core.audit import Actor
 from core.catalog import Catalog, Provider, TestResult
 from core.crypto import DecryptionError, FieldCipher, is_encrypted
-from core.errors import ConflictError, NotFoundError, TierLimitError, ValidationError
+from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.http import redact
 from core.models import Integration, User, utcnow
 
 MAX_NAME_LENGTH = 200
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,7 @@ class IntegrationService:
         provider = self._provider_for_create(actor, provider_key)
         name = self._check_name(name)
         sealed = self._sealed(provider, configuration, None)
-        with self._factory.begin() as session:
+        with self._transaction() as session:
             session.execute(select(User.id).where(User.id == actor.id).with_for_update())
             used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
             try:
@@ -308,30 +311,27 @@ class IntegrationService:
         name: str | None = None,
         configuration: dict | None = None,
     ) -> IntegrationView:
-        try:
-            with self._factory.begin() as session:
-                row, owner = self._load(session, actor, integration_id)
-                self._check_version(row, expected_version)
-                provider = self._catalog.get(row.provider)
-                changed = []
-                if name is not None and self._check_name(name) != row.name:
-                    row.name = self._check_name(name)
-                    changed.append("name")
-                if configuration is not None:
-                    sealed = self._sealed(provider, configuration, row.configuration)
-                    changed += _changed_fields(row.configuration or {}, sealed)
-                    if sealed != row.configuration:
-                        row.configuration = sealed
-                        row.status, row.status_message = "unknown", "Configuration changed since the last test."
-                if changed:
-                    audit.record(session, actor, "integration.update", "success", row.id, {"fields": changed})
-                session.flush()
-                return self._view(row, owner)
-        except StaleDataError as exc:
-            raise ConflictError(_CONFLICT) from exc
+        with self._transaction() as session:
+            row, owner = self._load(session, actor, integration_id)
+            self._check_version(row, expected_version)
+            provider = self._catalog.get(row.provider)
+            changed = []
+            if name is not None and self._check_name(name) != row.name:
+                row.name = self._check_name(name)
+                changed.append("name")
+            if configuration is not None:
+                sealed = self._sealed(provider, configuration, row.configuration)
+                changed += _changed_fields(row.configuration or {}, sealed)
+                if sealed != row.configuration:
+                    row.configuration = sealed
+                    row.status, row.status_message = "unknown", "Configuration changed since the last test."
+            if changed:
+                audit.record(session, actor, "integration.update", "success", row.id, {"fields": changed})
+            session.flush()
+            return self._view(row, owner)
 
     def set_active(self, actor: Actor, integration_id: int, active: bool) -> IntegrationView:
-        with self._factory.begin() as session:
+        with self._transaction() as session:
             row, _ = self._load(session, actor, integration_id)
             if row.is_active != active:
                 # A plain UPDATE: switching on or off is not an edit and must not bump the version.
@@ -346,22 +346,28 @@ class IntegrationService:
         return self.get(actor, integration_id)
 
     def delete(self, actor: Actor, integration_id: int, expected_version: int | None = None) -> None:
+        with self._transaction() as session:
+            row, _ = self._load(session, actor, integration_id)
+            if expected_version is not None:
+                self._check_version(row, expected_version)
+            details = {"name": row.name, "provider": row.provider}
+            audit.record(session, actor, "integration.delete", "success", row.id, details)
+            session.delete(row)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """One all-or-nothing write. A database failure leaves every stored record as it was."""
         try:
             with self._factory.begin() as session:
-                row, _ = self._load(session, actor, integration_id)
-                if expected_version is not None:
-                    self._check_version(row, expected_version)
-                audit.record(
-                    session,
-                    actor,
-                    "integration.delete",
-                    "success",
-                    row.id,
-                    {"name": row.name, "provider": row.provider},
-                )
-                session.delete(row)
+                yield session
         except StaleDataError as exc:
             raise ConflictError(_CONFLICT) from exc
+        except SQLAlchemyError as exc:
+            # The statement's parameters are not logged: only the kind of failure.
+            log.error("integration write failed: %s", type(exc).__name__)
+            raise StorageError(
+                "The database did not accept the change, so nothing was saved. Try again in a moment."
+            ) from exc
 
     @staticmethod
     def _check_version(row: Integration, expected_version: int) -> None:
@@ -495,4 +501,4 @@ def _redacted(result: TestResult, secrets: list[str]) -> TestResult:
     return TestResult(result.success, scrub(result.message), details, scrub(result.error))
 
 
-__all__ = ["IntegrationService", "IntegrationView", "SQLAlchemyError", "Stats"]
+__all__ = ["IntegrationService", "IntegrationView", "Stats"]

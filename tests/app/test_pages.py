@@ -191,3 +191,56 @@ def test_admin_adds_staff_member(app_env, admin):
     at.run()
     assert "Added carol" in " ".join(s.value for s in at.success)
     assert app_env.users.get_by_username("carol").role == "member"
+
+
+@pytest.fixture
+def chatwoot():
+    from tests.fakes.chatwoot import FakeChatwoot
+
+    with FakeChatwoot() as fake:
+        account = fake.add_account("Acme Support")
+        user = fake.add_user("Ada Admin", "ada@acme.test", token=TOKEN)
+        fake.add_account_user(account.id, user.id, "administrator")
+        yield fake
+        assert not fake.contract_violations, fake.contract_violations
+
+
+def test_test_connection_in_dialog_reports_success_and_records_status_on_save(app_env, member, chatwoot):
+    at = open_add_dialog(sign_in("alice", "alice-password-1"))
+    fill_chatwoot(at, config={**CHATWOOT, "baseUrl": chatwoot.url})
+    button(at, "Test connection").click()
+    at.run()
+    assert "Connected to Acme Support as Ada Admin, an administrator." in [s.value for s in at.success]
+    button(at, "Save integration").click()
+    at.run()
+    [view] = app_env.integrations.list(member)
+    assert view.status == "connected" and view.last_checked_at is not None
+    assert TOKEN not in texts(at)
+
+
+def test_a_database_failure_while_saving_is_explained_and_changes_nothing(app_env, member, monkeypatch):
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    view = app_env.integrations.create(member, "Keep me", "CHATWOOT", CHATWOOT)
+    at = select_integration(sign_in("alice", "alice-password-1"), view)
+    button(at, "Edit").click()
+    at.run()
+    text_input(at, "Integration name").input("Renamed")
+
+    def refuse(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE integrations"):
+            raise OperationalError(statement, parameters, Exception("simulated: disk full"))
+
+    # The app's own engine (cached by ui.state) is a different object from ctx.engine: hook the class.
+    from sqlalchemy.engine import Engine
+
+    event.listen(Engine, "before_cursor_execute", refuse)
+    try:
+        button(at, "Save integration").click()
+        at.run()
+    finally:
+        event.remove(Engine, "before_cursor_execute", refuse)
+    assert "nothing was saved" in " ".join(e.value for e in at.error)
+    assert stored_row(app_env, view.id).name == "Keep me"
+    assert not at.exception

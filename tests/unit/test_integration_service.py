@@ -9,11 +9,11 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, select, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from core.catalog import Catalog, Provider, TestResult, UnknownProviderError
 from core.crypto import is_encrypted
-from core.errors import ConflictError, NotFoundError, TierLimitError, ValidationError
+from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.fields import MASK, FieldSpec
 from core.integrations import IntegrationService
 from core.models import AuditEvent, Integration
@@ -624,7 +624,7 @@ def test_a_failed_update_leaves_the_stored_record_as_it_was(ctx, member):
     before = raw_row(ctx, view.id)
     audit_before = len(audit_events(ctx))
 
-    with failing(ctx.engine, "UPDATE integrations"), pytest.raises(SQLAlchemyError):
+    with failing(ctx.engine, "UPDATE integrations"), pytest.raises(StorageError):
         ctx.integrations.update(
             member, view.id, view.version, name="Lost", configuration=view.configuration | {"apiKey": CW_TOKEN_2}
         )
@@ -640,13 +640,13 @@ def test_a_failed_update_leaves_the_stored_record_as_it_was(ctx, member):
 def test_a_failed_audit_write_rolls_the_update_back(ctx, member):
     view = ctx.integrations.create(member, "Desk", "CHATWOOT", chatwoot_config())
     before = raw_row(ctx, view.id)
-    with failing(ctx.engine, "INSERT INTO audit_events"), pytest.raises(SQLAlchemyError):
+    with failing(ctx.engine, "INSERT INTO audit_events"), pytest.raises(StorageError):
         ctx.integrations.update(member, view.id, view.version, name="Unaudited")
     assert raw_row(ctx, view.id) == before
 
 
 def test_a_failed_create_stores_nothing(ctx, member):
-    with failing(ctx.engine, "INSERT INTO integrations"), pytest.raises(SQLAlchemyError):
+    with failing(ctx.engine, "INSERT INTO integrations"), pytest.raises(StorageError):
         ctx.integrations.create(member, "Desk", "CHATWOOT", chatwoot_config())
     assert integration_count(ctx) == 0
     assert [e for e in audit_events(ctx) if e.outcome == "success" and e.action == "integration.create"] == []
@@ -655,7 +655,7 @@ def test_a_failed_create_stores_nothing(ctx, member):
 def test_a_failed_delete_keeps_the_record(ctx, member):
     view = ctx.integrations.create(member, "Desk", "CHATWOOT", chatwoot_config())
     before = raw_row(ctx, view.id)
-    with failing(ctx.engine, "DELETE FROM integrations"), pytest.raises(SQLAlchemyError):
+    with failing(ctx.engine, "DELETE FROM integrations"), pytest.raises(StorageError):
         ctx.integrations.delete(member, view.id)
     assert raw_row(ctx, view.id) == before
     assert audit_events(ctx, "integration.delete") == []

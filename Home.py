@@ -81,13 +81,14 @@ if user is None or not user.active:
     st.rerun()
 
 st.session_state["actor"] = user.actor()
-if st.session_state.pop("persist_sign_in", False):
-    authenticator.cookie_controller.set_cookie()
 
 with st.sidebar:
     st.markdown(f"**{user.name}**  \n{user.email}")
     st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
     authenticator.logout(button_name="Sign out", location="sidebar", callback=lambda _: sign_out())
+    if st.session_state.pop("persist_sign_in", False):
+        # In the sidebar, so the page's own elements keep their places while the cookie is written.
+        authenticator.cookie_controller.set_cookie()
 if not st.session_state.get("authentication_status"):
     # Signed out just now. End this run normally so the cookie deletion reaches the browser.
     st.title("Signed out")

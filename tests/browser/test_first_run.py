@@ -15,6 +15,16 @@ pytestmark = pytest.mark.browser
 TOKEN = "cw-browser-canary-token-42"
 
 
+def settle(page) -> None:
+    """Wait until the sign-in cookie is written and Streamlit has finished running the page.
+
+    Writing the cookie reruns the page once; a click during that rerun could be lost.
+    """
+    page.wait_for_function("document.cookie.includes('integrations_console_auth')")
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
 def first_admin_password(log_path, seconds: float = 20) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -48,7 +58,8 @@ def test_sign_in_and_add_chatwoot_integration(browser, app_server, chatwoot):
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     # The deep link is honoured once signed in.
-    page.get_by_role("heading", name="Integrations", exact=True).first.wait_for()
+    page.get_by_role("heading", name="Integrations", exact=True).wait_for()
+    settle(page)
     page.get_by_role("button", name="Add CRM integration").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
@@ -60,7 +71,7 @@ def test_sign_in_and_add_chatwoot_integration(browser, app_server, chatwoot):
 
     dialog.get_by_role("button", name="Save integration").click()
     page.get_by_role("dialog").wait_for(state="detached")
-    page.get_by_text("Connected to Acme Support as Ada Admin").wait_for()
+    page.get_by_test_id("stAlertContentSuccess").get_by_text("Connected to Acme Support as Ada Admin").wait_for()
     page.screenshot(path=str(app_server["tmp"] / "integrations.png"), full_page=True)
     assert TOKEN not in page.content()
 
@@ -73,3 +84,25 @@ def test_sign_in_and_add_chatwoot_integration(browser, app_server, chatwoot):
     assert status == "connected"
     config = stored if isinstance(stored, dict) else __import__("json").loads(stored)
     assert is_encrypted(config["apiKey"])
+
+
+def test_sign_in_survives_a_reload_and_sign_out_ends_it(browser, app_server):
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.set_default_timeout(20_000)
+    page.goto(app_server["url"])
+    password = first_admin_password(app_server["log"])
+    page.get_by_label("User name").fill("admin")
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Overview").wait_for()
+    settle(page)
+
+    page.reload()
+    page.get_by_role("heading", name="Overview").wait_for()  # the signed cookie signs the person back in
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in").wait_for()
+    page.wait_for_function("!document.cookie.includes('integrations_console_auth')")
+    page.reload()
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_role("heading", name="Overview").count() == 0

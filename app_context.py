@@ -10,9 +10,11 @@ from sqlalchemy.orm import sessionmaker
 
 from core import db
 from core.crypto import FieldCipher
+from core.helpdesk import HelpdeskService
 from core.http import HttpPolicy, make_session
 from core.integrations import IntegrationService
 from core.keys import verify_key
+from core.presets import PresetService, WidgetService
 from core.settings import Settings, load_settings
 from core.users import UserService
 from providers import CATALOG
@@ -26,6 +28,9 @@ class AppContext:
     cipher: FieldCipher
     users: UserService
     integrations: IntegrationService
+    helpdesk: HelpdeskService
+    presets: PresetService
+    widget: WidgetService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -47,11 +52,17 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     cipher = FieldCipher([settings.encryption_key])
     verify_key(factory, cipher)
     policy = HttpPolicy(settings.http_connect_timeout, settings.http_read_timeout, settings.http_max_retries)
+    http_session = partial(make_session, policy)
+    integrations = IntegrationService(factory, cipher, CATALOG, http_session)
+    helpdesk = HelpdeskService(integrations, http_session, factory)
     return AppContext(
         settings=settings,
         engine=engine,
         factory=factory,
         cipher=cipher,
         users=UserService(factory),
-        integrations=IntegrationService(factory, cipher, CATALOG, partial(make_session, policy)),
+        integrations=integrations,
+        helpdesk=helpdesk,
+        presets=PresetService(factory),
+        widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -68,6 +68,25 @@ class AuditEvent(Base):
     integration_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     outcome: Mapped[str] = mapped_column(String(16))  # success | failure | denied
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WidgetPreset(Base):
+    """A named chat widget configuration a user saved (the seed's "demos"); names are unique per owner."""
+
+    __tablename__ = "widget_presets"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_widget_presets_owner_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The preset outlives its integration: deleting the integration only forgets which one it was.
+    integration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="SET NULL"), default=None, index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # SDK names, see core.widget
+    inbox_id: Mapped[int | None] = mapped_column(Integer, default=None)  # the Chatwoot inbox
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
 class AppMeta(Base):

@@ -9,6 +9,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.widget import base_url_problem
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'data' / 'console.db'}"
 DEFAULT_SECRETS_DIR = PROJECT_ROOT / ".secrets"
@@ -30,6 +32,9 @@ class Settings:
     http_read_timeout: float
     http_max_retries: int
     production: bool
+    # The public address the chat widget loads Chatwoot from, when it differs from the integration's
+    # Chatwoot URL (which may be an internal address). None: the integration's URL.
+    chatwoot_widget_base_url: str | None = None
 
 
 def _secrets_toml(path: Path) -> dict:
@@ -114,6 +119,12 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         raise SettingsError("COOKIE_KEY must be at least 32 characters long.")
 
     database_url, _ = _lookup("DATABASE_URL", env, toml)
+    widget_base_url, _ = _lookup("CHATWOOT_WIDGET_BASE_URL", env, toml)
+    if widget_base_url is not None:
+        widget_base_url = widget_base_url.strip()
+        if problem := base_url_problem(widget_base_url):
+            raise SettingsError(f"CHATWOOT_WIDGET_BASE_URL is not usable: {problem}")
+        widget_base_url = widget_base_url.rstrip("/")
     return Settings(
         database_url=database_url or DEFAULT_DATABASE_URL,
         encryption_key=key,
@@ -125,4 +136,5 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         http_read_timeout=_number("HTTP_READ_TIMEOUT", env.get("HTTP_READ_TIMEOUT"), 15, 0.1, 120),
         http_max_retries=int(_number("HTTP_MAX_RETRIES", env.get("HTTP_MAX_RETRIES"), 2, 0, 5)),
         production=production,
+        chatwoot_widget_base_url=widget_base_url or None,
     )

@@ -37,6 +37,17 @@ FIELDS = (
         sensitive=True,
         help="Profile settings > Access token. An administrator's token is needed for helpdesk work.",
     ),
+    FieldSpec(
+        "platformToken",
+        "Platform App Token",
+        "password",
+        min_length=10,
+        sensitive=True,
+        help=(
+            "Optional. A Platform App's token (Chatwoot Super Admin console > Platform Apps) lets the console "
+            "set new agents' passwords. Without it, Chatwoot e-mails each new agent a link to set a password."
+        ),
+    ),
     FieldSpec("features.autoCreateInboxes", "Auto-create inboxes", "checkbox", default=True),
     FieldSpec("features.autoCreateBots", "Auto-create bots", "checkbox", default=True),
     FieldSpec("features.syncContacts", "Sync contacts", "checkbox", default=True),

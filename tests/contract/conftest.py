@@ -121,3 +121,31 @@ def assert_no_secret():
             assert secret not in text, f"a secret leaked into: {text[:300]}"
 
     return check
+
+
+@pytest.fixture
+def chatwoot_integration(ctx, fake_chatwoot):
+    """chatwoot_integration(actor, token=ADMIN_TOKEN, platform_token=None, account_id=None, ...) -> its id.
+
+    Saves a Chatwoot integration of the actor's pointing at fake_chatwoot (account 1 unless told).
+    """
+
+    def make(
+        actor,
+        token: str = ADMIN_TOKEN,
+        *,
+        platform_token: str | None = None,
+        account_id: int | None = None,
+        base_url: str | None = None,
+        name: str = "Support desk",
+    ) -> int:
+        config = {
+            "baseUrl": base_url or fake_chatwoot.url,
+            "accountId": str(account_id or fake_chatwoot.seed.account_id),
+            "apiKey": token,
+        }
+        if platform_token:
+            config["platformToken"] = platform_token
+        return ctx.integrations.create(actor, name, "CHATWOOT", config).id
+
+    return make

@@ -147,8 +147,10 @@ def test_chatwoot_feature_toggles(name, label):
     assert spec.default is True  # the seed's example configuration has every toggle on
 
 
-def test_chatwoot_only_secret_is_the_token():
-    assert fields.sensitive_names(CHATWOOT.fields) == ["apiKey"]
+def test_chatwoot_secrets_are_the_tokens():
+    assert fields.sensitive_names(CHATWOOT.fields) == ["apiKey", "platformToken"]
+    platform = CHATWOOT.field("platformToken")
+    assert not platform.required and platform.type == "password"  # optional: agents then get an e-mail link
 
 
 def test_chatwoot_validation_rules():

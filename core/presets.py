@@ -1,0 +1,242 @@
+"""The chat widget's services: named presets (the seed's "demos") and the script for a website inbox.
+
+Both are gated by tier: the chat widget needs STARTER or higher (core.tiers FEATURE_MIN_TIER
+"CHAT_WIDGET"), enforced here so the page, the CLI and tests all meet the same rule.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import audit, tiers
+from core.audit import Actor
+from core.chatwoot import Inbox
+from core.errors import NotFoundError, ValidationError
+from core.helpdesk import PROVIDER_KEY, HelpdeskService
+from core.models import Integration, WidgetPreset
+from core.widget import WidgetSettings, build_script, widget_base_url
+
+MAX_PRESET_NAME = 100
+MAX_PRESETS_PER_USER = 100
+
+
+def check_widget_tier(actor: Actor) -> None:
+    """Raise core.tiers.TierLimitError (naming the tier that opens it) unless the actor's tier has the widget."""
+    tiers.check_feature("CHAT_WIDGET", tiers.Tier.parse(actor.tier), "The chat widget")
+
+
+def widget_allowed(actor: Actor) -> bool:
+    """Whether the actor's tier opens the chat widget (for showing the page locked, with the reason)."""
+    return tiers.allows(tiers.Tier.parse(actor.tier), tiers.FEATURE_MIN_TIER["CHAT_WIDGET"])
+
+
+def clean_preset_name(name: str | None) -> str:
+    """The name trimmed; raises ValidationError({"name": ...}) if empty, too long or with control characters."""
+    text = (name or "").strip()
+    if not text:
+        raise ValidationError({"name": "Give the preset a name."})
+    if len(text) > MAX_PRESET_NAME:
+        raise ValidationError({"name": f"Keep the preset name under {MAX_PRESET_NAME} characters."})
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") for c in text):
+        raise ValidationError({"name": "The preset name may not contain control or invisible characters."})
+    return text
+
+
+@dataclass(frozen=True)
+class PresetView:
+    id: int
+    name: str
+    settings: WidgetSettings
+    integration_id: int | None  # None once its integration was deleted
+    inbox_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _view(row: WidgetPreset) -> PresetView:
+    return PresetView(
+        id=row.id,
+        name=row.name,
+        settings=WidgetSettings.from_sdk(row.settings),
+        integration_id=row.integration_id,
+        inbox_id=row.inbox_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class PresetService:
+    """Each user's own named widget configurations. Nobody (administrators included) sees another's."""
+
+    def __init__(self, factory: sessionmaker):
+        self._factory = factory
+
+    def list(self, actor: Actor) -> list[PresetView]:
+        """The actor's presets by name."""
+        check_widget_tier(actor)
+        with self._factory() as session:
+            rows = session.scalars(
+                select(WidgetPreset).where(WidgetPreset.owner_id == actor.id).order_by(WidgetPreset.name)
+            )
+            return [_view(row) for row in rows]
+
+    def get(self, actor: Actor, preset_id: int) -> PresetView:
+        check_widget_tier(actor)
+        with self._factory() as session:
+            return _view(self._load(session, actor, preset_id))
+
+    def save(
+        self,
+        actor: Actor,
+        name: str,
+        settings: WidgetSettings,
+        integration_id: int | None = None,
+        inbox_id: int | None = None,
+    ) -> PresetView:
+        """Create the preset, or replace the actor's preset of the same name (upsert by name).
+
+        Raises TierLimitError (below STARTER), ValidationError ("name", settings attribute names,
+        "integration" when the integration is not the actor's own Chatwoot one, "inbox_id").
+        """
+        check_widget_tier(actor)
+        name = clean_preset_name(name)
+        settings.validate()
+        if inbox_id is not None and (isinstance(inbox_id, bool) or not isinstance(inbox_id, int) or inbox_id < 1):
+            raise ValidationError({"inbox_id": "Choose a website inbox."})
+        for attempt in range(2):  # a concurrent save of the same new name: the second try updates it
+            try:
+                with self._factory.begin() as session:
+                    if integration_id is not None:
+                        self._check_integration(session, actor, integration_id)
+                    row = session.scalar(
+                        select(WidgetPreset).where(WidgetPreset.owner_id == actor.id, WidgetPreset.name == name)
+                    )
+                    created = row is None
+                    if row is None:
+                        self._check_count(session, actor)
+                        row = WidgetPreset(owner_id=actor.id, name=name)
+                        session.add(row)
+                    row.settings = settings.as_sdk()
+                    row.integration_id = integration_id
+                    row.inbox_id = inbox_id
+                    session.flush()
+                    audit.record(
+                        session,
+                        actor,
+                        "widget.preset_save",
+                        "success",
+                        integration_id,
+                        {"preset": name, "created": created},
+                    )
+                    return _view(row)
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def delete(self, actor: Actor, preset_id: int) -> None:
+        """Delete one of the actor's presets (NotFoundError for anyone else's, exactly like a missing one)."""
+        check_widget_tier(actor)
+        with self._factory.begin() as session:
+            row = self._load(session, actor, preset_id)
+            audit.record(session, actor, "widget.preset_delete", "success", row.integration_id, {"preset": row.name})
+            session.delete(row)
+
+    @staticmethod
+    def _load(session: Session, actor: Actor, preset_id: int) -> WidgetPreset:
+        row = session.scalar(
+            select(WidgetPreset).where(WidgetPreset.id == preset_id, WidgetPreset.owner_id == actor.id)
+        )
+        if row is None:
+            raise NotFoundError(f"Preset {preset_id} was not found.")
+        return row
+
+    @staticmethod
+    def _check_integration(session: Session, actor: Actor, integration_id: int) -> None:
+        owned = session.scalar(
+            select(Integration.id).where(
+                Integration.id == integration_id,
+                Integration.owner_id == actor.id,
+                Integration.provider == PROVIDER_KEY,
+            )
+        )
+        if owned is None:
+            raise ValidationError({"integration": "Choose one of your own Chatwoot integrations."})
+
+    @staticmethod
+    def _check_count(session: Session, actor: Actor) -> None:
+        count = session.scalar(select(func.count(WidgetPreset.id)).where(WidgetPreset.owner_id == actor.id)) or 0
+        if count >= MAX_PRESETS_PER_USER:
+            raise ValidationError(
+                {"name": f"You have {count} presets, the most one person can keep. Delete one you no longer use."}
+            )
+
+
+@dataclass(frozen=True)
+class WidgetScript:
+    """A generated script and what it was made from."""
+
+    script: str
+    base_url: str
+    inbox: Inbox
+    settings: WidgetSettings
+
+
+class WidgetService:
+    """The website inboxes of a Chatwoot integration and the script for one of them (STARTER and up).
+
+    ``public_base_url`` is the CHATWOOT_WIDGET_BASE_URL setting: the address visitors' browsers load
+    Chatwoot from, when the integration's own URL is not reachable from the internet.
+    """
+
+    def __init__(self, helpdesk: HelpdeskService, public_base_url: str | None = None):
+        self._helpdesk = helpdesk
+        self._public_base_url = public_base_url
+
+    def website_inboxes(self, actor: Actor, integration_id: int) -> list[Inbox]:
+        """The account's website inboxes (channel_type Channel::WebWidget) with their website tokens.
+
+        Any member's token will do (an agent sees the inboxes it works in). Raises TierLimitError,
+        HelpdeskUnavailable or HelpdeskError.
+        """
+        check_widget_tier(actor)
+        inboxes = self._helpdesk.inboxes(actor, integration_id, require_admin=False)
+        return [inbox for inbox in inboxes if inbox.is_website and inbox.website_token]
+
+    def base_url(self, actor: Actor, integration_id: int) -> str:
+        """BASE_URL for the script: the public widget host if configured, else the integration's URL."""
+        check_widget_tier(actor)
+        connection = self._helpdesk.connection(actor, integration_id, require_admin=False)
+        return widget_base_url(connection.base_url, self._public_base_url)
+
+    def script(self, actor: Actor, integration_id: int, inbox_id: int, settings: WidgetSettings) -> WidgetScript:
+        """The script for one website inbox, its token read live from Chatwoot.
+
+        Raises TierLimitError, HelpdeskUnavailable, HelpdeskError, ValidationError (settings, base URL,
+        "inbox_id" when the inbox is not a website inbox of the account).
+        """
+        check_widget_tier(actor)
+        settings.validate()
+        connection = self._helpdesk.connection(actor, integration_id, require_admin=False)
+        inbox = next((i for i in self.website_inboxes(actor, integration_id) if i.id == inbox_id), None)
+        if inbox is None or not inbox.website_token:
+            raise ValidationError({"inbox_id": "Choose a website inbox of this Chatwoot account."})
+        base = widget_base_url(connection.base_url, self._public_base_url)
+        return WidgetScript(build_script(base, inbox.website_token, settings), base, inbox, settings)
+
+
+__all__ = [
+    "PresetService",
+    "PresetView",
+    "WidgetScript",
+    "WidgetService",
+    "check_widget_tier",
+    "clean_preset_name",
+    "widget_allowed",
+]

@@ -15,6 +15,7 @@ from core.http import HttpPolicy, make_session
 from core.integrations import IntegrationService
 from core.keys import verify_key
 from core.presets import PresetService, WidgetService
+from core.sessions import SessionService
 from core.settings import Settings, load_settings
 from core.users import UserService
 from providers import CATALOG
@@ -27,6 +28,7 @@ class AppContext:
     factory: sessionmaker
     cipher: FieldCipher
     users: UserService
+    sessions: SessionService
     integrations: IntegrationService
     helpdesk: HelpdeskService
     presets: PresetService
@@ -61,6 +63,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         factory=factory,
         cipher=cipher,
         users=UserService(factory),
+        sessions=SessionService(factory, settings.cookie_key),
         integrations=integrations,
         helpdesk=helpdesk,
         presets=PresetService(factory),

@@ -89,6 +89,19 @@ class WidgetPreset(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
+class SignInSession(Base):
+    """A browser's sign-in. The cookie holds a random token; only its keyed hash is stored here,
+    so signing out (or an administrator deactivating the person) ends it on every process at once."""
+
+    __tablename__ = "sign_in_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+
 class AppMeta(Base):
     """Small facts about this installation, such as the encryption key check value."""
 

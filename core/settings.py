@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import tomllib
@@ -118,6 +119,10 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
     if len(cookie_key) < 32:
         raise SettingsError("COOKIE_KEY must be at least 32 characters long.")
 
+    cookie_name = env.get("COOKIE_NAME", "integrations_console_auth")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", cookie_name):
+        raise SettingsError("COOKIE_NAME may use only letters, digits, '_' and '-' (at most 64).")
+
     database_url, _ = _lookup("DATABASE_URL", env, toml)
     widget_base_url, _ = _lookup("CHATWOOT_WIDGET_BASE_URL", env, toml)
     if widget_base_url is not None:
@@ -130,7 +135,7 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         encryption_key=key,
         encryption_key_source=key_source,
         cookie_key=cookie_key,
-        cookie_name=env.get("COOKIE_NAME", "integrations_console_auth"),
+        cookie_name=cookie_name,
         cookie_expiry_days=_number("COOKIE_EXPIRY_DAYS", env.get("COOKIE_EXPIRY_DAYS"), 1, 0.01, 30),
         http_connect_timeout=_number("HTTP_CONNECT_TIMEOUT", env.get("HTTP_CONNECT_TIMEOUT"), 5, 0.1, 60),
         http_read_timeout=_number("HTTP_READ_TIMEOUT", env.get("HTTP_READ_TIMEOUT"), 15, 0.1, 120),

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from core import audit
+from core import audit, sessions
 from core.audit import Actor
 from core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from core.models import User
@@ -165,6 +165,8 @@ class UserService:
                 raise NotFoundError(f"There is no user called {username!r}.")
             for key, value in values.items():
                 setattr(user, key, value)
+            if "password_hash" in values or values.get("active") is False:
+                sessions.revoke_all(session, user.id)  # a new password or a deactivation signs them out
             shown = {k: v for k, v in values.items() if k != "password_hash"}
             audit.record(session, actor, action, "success", details={"username": user.username, **shown})
             session.flush()

@@ -100,9 +100,17 @@ def test_sign_in_survives_a_reload_and_sign_out_ends_it(browser, app_server):
     page.reload()
     page.get_by_role("heading", name="Overview").wait_for()  # the signed cookie signs the person back in
 
+    kept = [c for c in page.context.cookies() if c["name"] == "integrations_console_auth"]
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for()
     page.wait_for_function("!document.cookie.includes('integrations_console_auth')")
     page.reload()
     page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_role("heading", name="Overview").count() == 0
+
+    # A copy of the old cookie (kept by a browser, or stolen) no longer signs anyone in.
+    page.context.add_cookies(kept)
+    page.reload()
+    page.get_by_role("button", name="Sign in").wait_for()
+    page.wait_for_timeout(1000)
     assert page.get_by_role("heading", name="Overview").count() == 0

@@ -1,0 +1,82 @@
+"""Sign-in: streamlit-authenticator checks the password; a database session behind a cookie keeps it.
+
+The session lives in the database (core/sessions.py), so a reload or a second app process signs the
+person back in, and signing out ends it server-side even if the browser keeps the cookie.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from app_context import AppContext
+
+FORM_FIELDS = {"Form name": "Sign in", "Username": "User name", "Password": "Password", "Login": "Sign in"}
+PENDING_COOKIE = "pending_cookie"
+
+
+def authenticator(ctx: AppContext) -> stauth.Authenticate:
+    # Expiry 0: the authenticator writes no cookie of its own; the sessions table does that job.
+    return stauth.Authenticate(
+        ctx.users.credentials(),
+        ctx.settings.cookie_name + "_form",
+        ctx.settings.cookie_key,
+        0,
+        login_sleep_time=0,
+    )
+
+
+def restore(ctx: AppContext) -> bool:
+    """Sign in from the session cookie when it names a live session. True when signed in now."""
+    if st.session_state.get("authentication_status"):
+        return True
+    if st.session_state.get("signed_out"):
+        return False  # the browser may still send the old cookie; the session is revoked anyway
+    token = st.context.cookies.get(ctx.settings.cookie_name)
+    username = ctx.sessions.username_for(token)
+    if username is None:
+        return False
+    st.session_state.update(authentication_status=True, username=username, session_token=token)
+    return True
+
+
+def sign_in_form(ctx: AppContext, auth: stauth.Authenticate) -> None:
+    """The form; on success a new database session is started and its cookie queued."""
+    auth.login(location="main", fields=FORM_FIELDS)
+    status = st.session_state.get("authentication_status")
+    if status is False:
+        st.error("That user name and password do not match an active account. Check them and try again.")
+    elif status:
+        user = ctx.users.get_by_username(st.session_state["username"])
+        token = ctx.sessions.start(user.id, ctx.settings.cookie_expiry_days)
+        st.session_state.update(session_token=token, signed_out=False)
+        st.session_state[PENDING_COOKIE] = token
+
+
+def still_valid(ctx: AppContext) -> bool:
+    """False when the session was revoked elsewhere (signed out in another tab, deactivated)."""
+    return ctx.sessions.username_for(st.session_state.get("session_token")) == st.session_state.get("username")
+
+
+def sign_out(ctx: AppContext, auth: stauth.Authenticate) -> None:
+    ctx.sessions.revoke(st.session_state.get("session_token"))
+    auth.authentication_controller.logout()
+    for key in ("actor", "session_token"):
+        st.session_state.pop(key, None)
+    st.session_state.update(signed_out=True)
+    st.session_state[PENDING_COOKIE] = ""
+
+
+def write_pending_cookie(ctx: AppContext) -> None:
+    """Write (token) or clear ("") the session cookie in the browser. Rendered on every run while
+    pending: an element rendered only once can be dropped by an immediate rerun before it runs."""
+    if PENDING_COOKIE not in st.session_state:
+        return
+    token = st.session_state[PENDING_COOKIE]
+    name, days = ctx.settings.cookie_name, ctx.settings.cookie_expiry_days
+    secure = "; Secure" if str(st.context.url or "").startswith("https:") else ""
+    max_age = int(days * 86400) if token else 0
+    cookie = f"{name}={token}; Max-Age={max_age}; Path=/; SameSite=Strict{secure}"
+    st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)

@@ -10,7 +10,7 @@ import json
 
 import pytest
 import requests
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 
 from core.chatwoot import NO_SEATS, NOT_PERMITTED, RATE_LIMITED, ChatwootClient, ChatwootError
 from core.errors import NotFoundError, ValidationError
@@ -595,7 +595,6 @@ def test_a_preset_outlives_its_integration(ctx, other_member, fake_chatwoot, cha
 
 def test_migration_0002_created_the_presets_table(ctx):
     with ctx.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         columns = {c["name"] for c in inspect(connection).get_columns("widget_presets")}
         uniques = inspect(connection).get_unique_constraints("widget_presets")
     assert columns == {"id", "owner_id", "integration_id", "name", "settings", "inbox_id", "created_at", "updated_at"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import requests
 
@@ -33,7 +33,27 @@ class TestResult:
         }
 
 
-ConnectionTest = Callable[[dict, requests.Session], TestResult]
+class TokenCache(Protocol):
+    """Where a provider keeps access tokens between tests (per integration, encrypted at rest)."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, token: str, expires_in: float) -> None: ...
+
+
+@dataclass
+class TestContext:
+    """What a connection test may use besides the configuration."""
+
+    http: requests.Session
+    tokens: TokenCache
+    # A provider that receives a new refresh token (rotation) hands it here; the stored one is replaced.
+    rotate_secret: Callable[[str, str], None] = lambda field_name, value: None
+
+    __test__ = False
+
+
+ConnectionTest = Callable[[dict, TestContext], TestResult]
 
 
 @dataclass(frozen=True)
@@ -100,12 +120,8 @@ class IntegrationType:
 
 INTEGRATION_TYPES = (
     IntegrationType("CRM", "CRM Integration", "Chatwoot, Salesforce, HubSpot, Zoho, Pipedrive or any REST CRM.", True),
-    IntegrationType(
-        "HELPDESK", "Helpdesk Setup", "Create Chatwoot agents and assign them to inboxes.", False, "Coming soon"
-    ),
-    IntegrationType(
-        "CHAT_WIDGET", "Chat Widget Script", "The live-chat script for a customer's website.", False, "Coming soon"
-    ),
+    IntegrationType("HELPDESK", "Helpdesk Setup", "Create Chatwoot agents and assign them to inboxes.", True, ""),
+    IntegrationType("CHAT_WIDGET", "Chat Widget Script", "The live-chat script for a customer's website.", True, ""),
     IntegrationType("DATABASE", "Database", "PostgreSQL and MySQL connections.", False, "Coming soon"),
     IntegrationType("API", "API", "Generic REST or GraphQL endpoints.", False, "Coming soon"),
     IntegrationType("WEBHOOK", "Webhook", "Signed outgoing webhooks.", False, "Coming soon"),

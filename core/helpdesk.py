@@ -199,7 +199,8 @@ class SeatUsage:
     def message(self) -> str:
         """'1 of 2 agent seats used (Starter tier).' or, at the limit, which tier allows more."""
         if self.allowed is None:
-            return f"{self.used} agents; the {self.tier.label} tier has no agent limit."
+            agents = "1 agent" if self.used == 1 else f"{self.used} agents"
+            return f"{agents}; the {self.tier.label} tier has no agent limit."
         text = f"{self.used} of {self.allowed} agent seats used ({self.tier.label} tier)."
         if not self.can_add:
             text += f" The {self.upgrade.label} tier allows more." if self.upgrade else " No tier allows more."

@@ -22,11 +22,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from core import audit, fields, tiers
 from core.audit import Actor
-from core.catalog import Catalog, Provider, TestResult
+from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, is_encrypted
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.http import redact
 from core.models import Integration, User, utcnow
+from core.tokens import MemoryTokens, StoredTokens
 
 MAX_NAME_LENGTH = 200
 log = logging.getLogger(__name__)
@@ -382,7 +383,7 @@ class IntegrationService:
             row, _ = self._load(session, actor, integration_id)
             provider = self._catalog.get(row.provider)
             config = copy.deepcopy(row.configuration or {})
-        result = self._run_test(provider, config)
+        result = self._run_test(provider, config, integration_id, config)
         with self._factory.begin() as session:
             # A plain UPDATE: a test must not bump the version and make someone's open edit conflict.
             session.execute(
@@ -416,12 +417,14 @@ class IntegrationService:
             return TestResult(
                 False, "Fix the highlighted fields, then test again.", {"field_errors": exc.errors}, str(exc)
             )
-        result = self._run_test(provider, sealed)
+        result = self._run_test(provider, sealed, integration_id, stored)
         with self._factory.begin() as session:
             self._audit_test(session, actor, provider, result, integration_id)
         return result
 
-    def _run_test(self, provider: Provider, sealed: dict) -> TestResult:
+    def _run_test(
+        self, provider: Provider, sealed: dict, integration_id: int | None = None, stored: dict | None = None
+    ) -> TestResult:
         if not provider.available:
             return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
         try:
@@ -430,8 +433,9 @@ class IntegrationService:
             return TestResult(False, "A stored secret could not be decrypted. Re-enter it and save.", error=str(exc))
         secrets = _secret_values(provider, plain)
         session = self._http_session()
+        context = self._test_context(session, sealed, integration_id, stored)
         try:
-            result = provider.test(plain, session)
+            result = provider.test(plain, context)
         except Exception as exc:
             result = TestResult(
                 False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc)
@@ -439,6 +443,36 @@ class IntegrationService:
         finally:
             session.close()
         return _redacted(result, secrets)
+
+    def _test_context(
+        self, http: requests.Session, sealed: dict, integration_id: int | None, stored: dict | None
+    ) -> TestContext:
+        if integration_id is None or stored is None:
+            return TestContext(http, MemoryTokens())
+
+        def rotate_secret(field_name: str, value: str) -> None:
+            # Only when the test used the stored secret; an edited form's new secret is saved by its owner.
+            if fields.get_path(sealed, field_name) == fields.get_path(stored, field_name):
+                self._replace_secret(integration_id, field_name, fields.get_path(stored, field_name), value)
+
+        return TestContext(http, StoredTokens(self._factory, self._cipher, integration_id), rotate_secret)
+
+    def _replace_secret(self, integration_id: int, field_name: str, old_sealed: str | None, value: str) -> None:
+        """Store a provider's rotated secret, unless someone changed that secret meanwhile."""
+        with self._factory.begin() as session:
+            row = session.get(Integration, integration_id)
+            if row is None or fields.get_path(row.configuration or {}, field_name) != old_sealed:
+                return
+            config = copy.deepcopy(row.configuration)
+            fields.set_path(config, field_name, self._cipher.encrypt(value))
+            # A plain UPDATE: a rotation is not an edit and must not make an open edit conflict.
+            session.execute(
+                update(Integration)
+                .where(Integration.id == integration_id)
+                .values(configuration=config)
+                .execution_options(synchronize_session=False)
+            )
+            audit.record(session, None, "integration.secret_rotated", "success", integration_id, {"field": field_name})
 
     def _audit_test(
         self, session: Session, actor: Actor, provider: Provider, result: TestResult, integration_id: int | None

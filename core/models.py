@@ -102,6 +102,17 @@ class SignInSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
 
+class OAuthToken(Base):
+    """An access token a provider obtained, cached until it expires; the token is stored encrypted."""
+
+    __tablename__ = "oauth_tokens"
+
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True)
+    cache_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    access_token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class AppMeta(Base):
     """Small facts about this installation, such as the encryption key check value."""
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import requests
-
-from core.catalog import Provider, TestResult
+from core.catalog import Provider, TestContext, TestResult
 from core.chatwoot import ChatwootClient, ChatwootError
 from core.fields import FieldSpec
 
@@ -54,7 +52,8 @@ FIELDS = (
 )
 
 
-def test_connection(config: dict, session: requests.Session) -> TestResult:
+def test_connection(config: dict, context: TestContext) -> TestResult:
+    session = context.http
     account_id = int(config["accountId"])
     client = ChatwootClient(config["baseUrl"], config["apiKey"], session)
     try:

@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from core.catalog import Provider, TestResult
+from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, wait_phrase
 
@@ -157,7 +157,8 @@ def _explain(response: requests.Response, name: str) -> str:
     return f"{name} answered with status {status}."
 
 
-def test_connection(config: dict, session: requests.Session) -> TestResult:
+def test_connection(config: dict, context: TestContext) -> TestResult:
+    session = context.http
     name = config.get("name") or "The CRM"
     if problems := check(config):
         message = next(iter(problems.values()))

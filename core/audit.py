@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.models import AuditEvent
+from core.models import AuditEvent, Integration
 
 MAX_DETAIL_TEXT = 500
 
@@ -65,6 +68,7 @@ def record_now(factory: sessionmaker, actor: Actor | None, action: str, outcome:
 
 @dataclass(frozen=True)
 class AuditView:
+    id: int
     at: datetime
     actor: str
     action: str
@@ -73,15 +77,79 @@ class AuditView:
     details: dict
 
 
-def recent(factory: sessionmaker, actor: Actor, limit: int = 50, integration_id: int | None = None) -> list[AuditView]:
-    """Newest events first; members see only their own."""
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if not actor.is_admin:
-        query = query.where(AuditEvent.actor_id == actor.id)
-    if integration_id is not None:
-        query = query.where(AuditEvent.integration_id == integration_id)
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    integration_id: int | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 500
+
+
+MAX_ROWS = 5000
+
+
+def _visible(actor: Actor):
+    """Members see what they did and what happened to their integrations; administrators see all."""
+    if actor.is_admin:
+        return true()
+    owned = select(Integration.id).where(Integration.owner_id == actor.id)
+    return or_(AuditEvent.actor_id == actor.id, AuditEvent.integration_id.in_(owned))
+
+
+def search(factory: sessionmaker, actor: Actor, wanted: AuditFilter = AuditFilter()) -> list[AuditView]:
+    """Newest first, filtered, at most `limit` (capped at MAX_ROWS) rows."""
+    query = select(AuditEvent).where(_visible(actor)).order_by(AuditEvent.id.desc())
+    query = query.limit(max(1, min(wanted.limit, MAX_ROWS)))
+    if wanted.actor is not None:
+        query = query.where(AuditEvent.actor == wanted.actor)
+    if wanted.integration_id is not None:
+        query = query.where(AuditEvent.integration_id == wanted.integration_id)
+    if wanted.action is not None:
+        query = query.where(AuditEvent.action == wanted.action)
+    if wanted.since is not None:
+        query = query.where(AuditEvent.at >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(AuditEvent.at < wanted.until)
     with factory() as session:
         return [
-            AuditView(e.at, e.actor, e.action, e.integration_id, e.outcome, dict(e.details or {}))
+            AuditView(e.id, e.at, e.actor, e.action, e.integration_id, e.outcome, dict(e.details or {}))
             for e in session.scalars(query)
         ]
+
+
+def choices(factory: sessionmaker, actor: Actor) -> tuple[list[str], list[str]]:
+    """The actors and actions the actor may filter by."""
+    with factory() as session:
+        actors = session.scalars(select(AuditEvent.actor).where(_visible(actor)).distinct().order_by(AuditEvent.actor))
+        actions = session.scalars(
+            select(AuditEvent.action).where(_visible(actor)).distinct().order_by(AuditEvent.action)
+        )
+        return list(actors), list(actions)
+
+
+def to_csv(events: list[AuditView]) -> str:
+    """A CSV of events; details are already free of secrets, written as JSON."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "at (UTC)", "who", "action", "integration", "outcome", "details"])
+    for e in events:
+        writer.writerow(
+            [
+                e.id,
+                e.at.isoformat(sep=" ", timespec="seconds"),
+                e.actor,
+                e.action,
+                e.integration_id or "",
+                e.outcome,
+                json.dumps(e.details, sort_keys=True, default=str),
+            ]
+        )
+    return out.getvalue()
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _append_only(mapper, connection, target) -> None:
+    raise PermissionError("Audit events are append-only: they are never changed or deleted by the app.")

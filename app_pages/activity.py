@@ -1,0 +1,77 @@
+"""Activity: who did what to which integration, when, with what outcome. Filters and a CSV download."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from core import audit
+from ui import state
+
+ctx, actor = state.context(), state.actor()
+st.title("Activity")
+st.caption(
+    "Everything done in the console, newest first."
+    if actor.is_admin
+    else "What you did, and what happened to your integrations."
+)
+
+actors, actions = audit.choices(ctx.factory, actor)
+integrations = {v.id: v.name for v in ctx.integrations.list(actor)}
+ANY = "Any"
+
+with st.container(border=True):
+    cols = st.columns(4)
+    who = cols[0].selectbox("Who", [ANY, *actors]) if actor.is_admin else ANY
+    action = cols[1].selectbox("Action", [ANY, *actions])
+    integration = cols[2].selectbox(
+        "Integration", [ANY, *integrations], format_func=lambda i: i if i == ANY else f"{integrations[i]} (#{i})"
+    )
+    today = datetime.now(UTC).date()
+    period = cols[3].date_input("Between", (today - timedelta(days=30), today), max_value=today)
+
+since = until = None
+if isinstance(period, tuple) and len(period) == 2:
+    since = datetime.combine(period[0], time.min)
+    until = datetime.combine(period[1], time.min) + timedelta(days=1)
+
+events = audit.search(
+    ctx.factory,
+    actor,
+    audit.AuditFilter(
+        actor=None if who == ANY else who,
+        action=None if action == ANY else action,
+        integration_id=None if integration == ANY else integration,
+        since=since,
+        until=until,
+        limit=audit.MAX_ROWS,
+    ),
+)
+if not events:
+    st.info("Nothing matches these filters yet. Widen the dates or clear a filter.")
+    st.stop()
+
+frame = pd.DataFrame(
+    [
+        {
+            "When (UTC)": e.at,
+            "Who": e.actor,
+            "Action": e.action,
+            "Integration": integrations.get(e.integration_id, f"#{e.integration_id}") if e.integration_id else "",
+            "Outcome": e.outcome,
+            "Details": ", ".join(f"{k}: {v}" for k, v in e.details.items()),
+        }
+        for e in events
+    ]
+)
+st.dataframe(
+    frame,
+    hide_index=True,
+    width="stretch",
+    column_config={"When (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+)
+shown = f"{len(events)} event(s)" + (f", the newest {audit.MAX_ROWS}" if len(events) == audit.MAX_ROWS else "")
+st.caption(shown)
+st.download_button(
+    "Download CSV", audit.to_csv(events), file_name="activity.csv", mime="text/csv", icon=":material/download:"
+)

@@ -113,6 +113,16 @@ class OAuthToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class RateLimitHit(Base):
+    """One counted attempt in a rate-limit bucket; shared by every app process."""
+
+    __tablename__ = "rate_limit_hits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 class AppMeta(Base):
     """Small facts about this installation, such as the encryption key check value."""
 

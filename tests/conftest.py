@@ -10,7 +10,16 @@ from sqlalchemy import delete
 
 import app_context
 from core import db
-from core.models import AppMeta, AuditEvent, Integration, OAuthToken, SignInSession, User, WidgetPreset
+from core.models import (
+    AppMeta,
+    AuditEvent,
+    Integration,
+    OAuthToken,
+    RateLimitHit,
+    SignInSession,
+    User,
+    WidgetPreset,
+)
 from core.settings import Settings
 
 TEST_KEY = "0f" * 32
@@ -52,7 +61,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
 
 def empty_database(factory) -> None:
     with factory.begin() as session:
-        for model in (AuditEvent, WidgetPreset, SignInSession, OAuthToken, Integration, User, AppMeta):
+        for model in (AuditEvent, RateLimitHit, WidgetPreset, SignInSession, OAuthToken, Integration, User, AppMeta):
             session.execute(delete(model))
 
 

@@ -1,0 +1,91 @@
+"""Rate limits kept in the database, so they hold across several app processes.
+
+Every number is here, in LIMITS: (attempts, window in seconds) per bucket kind.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import sessionmaker
+
+from core.models import RateLimitHit, utcnow
+
+LIMITS: dict[str, tuple[int, int]] = {
+    "sign_in_failure": (10, 15 * 60),  # failed sign-ins per user name
+    "test_per_user": (30, 60),  # connection tests per person
+    "test_per_host": (20, 60),  # connection tests per customer host, from everyone together
+    "agent_create": (10, 10 * 60),  # helpdesk agents created per person
+    "widget_script": (60, 60),  # widget scripts generated per person
+}
+SWEEP_AFTER = timedelta(days=1)
+SWEEP_CHANCE = 0.01
+
+
+class RateLimitedError(Exception):
+    def __init__(self, message: str, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    kind: str
+    subject: str  # a user id, a user name or a host
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.subject.lower()[:150]}"
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 60:
+        return f"{max(seconds, 1)} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+class RateLimiter:
+    def __init__(self, factory: sessionmaker, limits: dict[str, tuple[int, int]] | None = None):
+        self._factory = factory
+        self._limits = limits or LIMITS
+
+    def retry_after(self, bucket: Bucket) -> int:
+        """Seconds until one more attempt is allowed (0: allowed now)."""
+        allowed, window = self._limits[bucket.kind]
+        now = utcnow()
+        with self._factory() as session:
+            hits = session.scalars(
+                select(RateLimitHit.at)
+                .where(RateLimitHit.bucket == bucket.key, RateLimitHit.at > now - timedelta(seconds=window))
+                .order_by(RateLimitHit.at.desc())
+                .limit(allowed)
+            ).all()
+        if len(hits) < allowed:
+            return 0
+        return max(1, math.ceil((hits[-1] + timedelta(seconds=window) - now).total_seconds()))
+
+    def check(self, bucket: Bucket, what: str) -> None:
+        """Refuse with a message that says when to try again."""
+        wait = self.retry_after(bucket)
+        if wait:
+            raise RateLimitedError(f"Too many {what} in a short time. Try again in {_wait_text(wait)}.", wait)
+
+    def hit(self, bucket: Bucket) -> None:
+        with self._factory.begin() as session:
+            session.add(RateLimitHit(bucket=bucket.key))
+            if random.random() < SWEEP_CHANCE:  # now and then, forget hits older than any window
+                session.execute(delete(RateLimitHit).where(RateLimitHit.at < utcnow() - SWEEP_AFTER))
+
+    def attempt(self, bucket: Bucket, what: str) -> None:
+        """Check, then count this attempt."""
+        self.check(bucket, what)
+        self.hit(bucket)
+
+    def reset(self, bucket: Bucket) -> None:
+        with self._factory.begin() as session:
+            session.execute(delete(RateLimitHit).where(RateLimitHit.bucket == bucket.key))

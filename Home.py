@@ -33,7 +33,7 @@ except KeyMismatchError as exc:
     stop_with_setup_problem("The encryption key does not match this database", str(exc))
 
 auth = sign_in.authenticator(ctx)
-PAGE_PATHS = ("overview", "integrations", "helpdesk", "widget", "admin")
+PAGE_PATHS = ("overview", "integrations", "helpdesk", "widget", "activity", "admin")
 
 
 def sign_in_page() -> None:
@@ -76,6 +76,9 @@ pages = {
     "Workspace": [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("app_pages/integrations.py", title="Integrations", icon=":material/hub:"),
+        st.Page("app_pages/helpdesk.py", title="Helpdesk", icon=":material/support_agent:"),
+        st.Page("app_pages/widget.py", title="Chat widget", icon=":material/chat:"),
+        st.Page("app_pages/activity.py", title="Activity", icon=":material/history:"),
     ]
 }
 if user.role == "admin":

@@ -17,15 +17,21 @@ service = ctx.integrations
 tier = Tier.parse(actor.tier)
 DIALOG = "integration_dialog"
 STATUS_LABELS = {"connected": "Connected", "error": "Error", "unknown": "Not tested"}
+ADD_LABELS = {"CRM": "Add CRM integration", "DATABASE": "Add database", "API": "Add API", "WEBHOOK": "Add webhook"}
+# Cards that open a page of their own: type key -> (page, link label, icon).
+TYPE_PAGES = {
+    "HELPDESK": ("app_pages/helpdesk.py", "Open Helpdesk", ":material/support_agent:"),
+    "CHAT_WIDGET": ("app_pages/widget.py", "Open Chat widget", ":material/chat:"),
+}
 
 
 # ----- dialog state ------------------------------------------------------------------------
 
 
-def open_dialog(kind: str, integration_id: int | None = None) -> None:
+def open_dialog(kind: str, integration_id: int | None = None, category: str = "CRM") -> None:
     nonce = st.session_state.get("dialog_nonce", 0) + 1
     st.session_state["dialog_nonce"] = nonce
-    st.session_state[DIALOG] = {"kind": kind, "id": integration_id, "prefix": f"dlg{nonce}"}
+    st.session_state[DIALOG] = {"kind": kind, "id": integration_id, "category": category, "prefix": f"dlg{nonce}"}
 
 
 def close_dialog() -> None:
@@ -52,10 +58,12 @@ def choose_provider(existing):
         provider = CATALOG.get(existing.provider)
         st.caption(f"Provider: **{provider.name}**")
         return provider
-    crm = CATALOG.in_category("CRM")
+    choices = CATALOG.in_category(st.session_state[DIALOG].get("category", "CRM"))
+    if len(choices) == 1:
+        return choices[0]
     return st.selectbox(
         "Provider",
-        crm,
+        choices,
         format_func=lambda p: p.name if p.available else f"{p.name} (coming soon)",
         key=f"{st.session_state[DIALOG]['prefix']}:provider",
     )
@@ -115,6 +123,9 @@ def integration_form(provider, existing, prefix: str) -> None:
         st.error("Some fields need attention; see the messages above.")
     if result := st.session_state.get(f"{prefix}:result"):
         show_result(result)
+    if provider.guide:
+        with st.expander(provider.guide[0]):
+            st.code(provider.guide[1], language="python")
 
 
 def dialog_body() -> None:
@@ -139,7 +150,7 @@ def dialog_body() -> None:
     integration_form(provider, existing, current["prefix"])
 
 
-add_dialog = st.dialog("Add a CRM integration", width="large", on_dismiss=close_dialog)(dialog_body)
+add_dialog = st.dialog("Add an integration", width="large", on_dismiss=close_dialog)(dialog_body)
 edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dialog)(dialog_body)
 
 
@@ -175,8 +186,11 @@ def type_card(kind) -> None:
             st.markdown(f"🔒 Needs the **{minimum.label}** tier (yours: {tier.label}).")
         elif not kind.available:
             st.markdown(f":gray[{kind.note}]")
-        elif st.button("Add CRM integration", key=f"add-{kind.key}", type="primary"):
-            open_dialog("add")
+        elif kind.key in TYPE_PAGES:
+            page, label, icon = TYPE_PAGES[kind.key]
+            st.page_link(page, label=label, icon=icon)
+        elif st.button(ADD_LABELS.get(kind.key, f"Add {kind.name}"), key=f"add-{kind.key}", type="primary"):
+            open_dialog("add", category=kind.key)
             st.rerun()
 
 

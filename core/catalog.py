@@ -69,6 +69,11 @@ class Provider:
     docs_url: str | None = None
     # Rules across fields, beyond what one FieldSpec can say: {field name: message}.
     check: Callable[[dict], dict[str, str]] | None = None
+    # Completes a valid, normalised configuration before its secrets are encrypted (a webhook generates
+    # its signing secret here). A secret kept from storage is still its ciphertext: fill in blanks only.
+    prepare: Callable[[dict], dict] | None = None
+    # Code a person needs next to the form (a webhook receiver's signature check), shown as a code block.
+    guide: tuple[str, str] | None = None  # (title, Python code)
 
     @property
     def available(self) -> bool:
@@ -122,7 +127,7 @@ INTEGRATION_TYPES = (
     IntegrationType("CRM", "CRM Integration", "Chatwoot, Salesforce, HubSpot, Zoho, Pipedrive or any REST CRM.", True),
     IntegrationType("HELPDESK", "Helpdesk Setup", "Create Chatwoot agents and assign them to inboxes.", True, ""),
     IntegrationType("CHAT_WIDGET", "Chat Widget Script", "The live-chat script for a customer's website.", True, ""),
-    IntegrationType("DATABASE", "Database", "PostgreSQL and MySQL connections.", False, "Coming soon"),
-    IntegrationType("API", "API", "Generic REST or GraphQL endpoints.", False, "Coming soon"),
-    IntegrationType("WEBHOOK", "Webhook", "Signed outgoing webhooks.", False, "Coming soon"),
+    IntegrationType("DATABASE", "Database", "PostgreSQL and MySQL / MariaDB connections.", True, ""),
+    IntegrationType("API", "API", "Generic REST or GraphQL endpoints.", True, ""),
+    IntegrationType("WEBHOOK", "Webhook", "Signed outgoing webhooks.", True, ""),
 )

@@ -81,6 +81,11 @@ class _Session(requests.Session):
         super().__init__()
         self._policy = policy
 
+    @property
+    def policy(self) -> HttpPolicy:
+        """The timeouts this session enforces; non-HTTP clients (databases) use the same ones."""
+        return self._policy
+
     def request(self, method, url, **kwargs):
         # Read the body here, bounded in size and in total time: a server that drips one byte
         # every few seconds never trips the read timeout, and a huge answer must not fill memory.

@@ -159,7 +159,7 @@ class IntegrationService:
         if not provider.available:
             raise ValidationError({"provider": f"{provider.name} is coming soon and cannot be connected yet."})
         if provider.category in tiers.FEATURE_MIN_TIER:
-            tiers.check_feature(provider.category, tier, f"A {provider.category.title()} integration")
+            tiers.check_feature(provider.category, tier, _kind_phrase(provider.category))
         if not tiers.allows(tier, provider.min_tier):
             raise TierLimitError(
                 f"{provider.name} needs the {provider.min_tier.label} tier or higher; yours is {tier.label}."
@@ -198,6 +198,8 @@ class IntegrationService:
         if errors:
             raise ValidationError(errors)
         clean = fields.normalise(provider.fields, merged)
+        if provider.prepare:
+            clean = provider.prepare(clean)
         for name in fields.sensitive_names(provider.fields):
             value = fields.get_path(clean, name)
             if fields.is_blank(value):
@@ -491,6 +493,12 @@ _CONFLICT = (
     "Someone else changed this integration after you opened it. Close the form, reopen it to see "
     "their changes, and apply yours again."
 )
+
+
+def _kind_phrase(category: str) -> str:
+    """'A Database integration', 'An API integration': short categories are acronyms."""
+    word = category if len(category) <= 3 else category.replace("_", " ").title()
+    return f"{'An' if word[0] in 'AEIOU' else 'A'} {word} integration"
 
 
 def _leaf_names(config: dict, prefix: str = "") -> set[str]:

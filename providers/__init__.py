@@ -1,7 +1,7 @@
 """The provider catalog: adding a provider means one file here and one line below."""
 
 from core.catalog import Catalog
-from providers import chatwoot, custom, hubspot, pipedrive, salesforce, zoho
+from providers import api, chatwoot, custom, database, hubspot, pipedrive, salesforce, webhook, zoho
 
 CATALOG = Catalog(
     [
@@ -11,5 +11,8 @@ CATALOG = Catalog(
         zoho.PROVIDER,
         pipedrive.PROVIDER,
         custom.PROVIDER,
+        *database.PROVIDERS,
+        api.PROVIDER,
+        webhook.PROVIDER,
     ]
 )

@@ -8,9 +8,11 @@ from urllib.parse import urljoin
 
 import requests
 
+from core import oauth
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
-from core.http import describe_exception, read_json, wait_phrase
+from core.http import describe_exception, wait_phrase
+from core.results import without_secrets
 
 AUTH_TYPES = ("API_KEY", "BEARER", "BASIC", "OAUTH2")
 CLIENT_AUTH = ("header", "body")
@@ -108,38 +110,64 @@ class _Refused(Exception):
     pass
 
 
-def _oauth2_token(config: dict, creds: dict, session: requests.Session) -> str:
-    data = {"grant_type": "client_credentials"}
-    if config.get("scope"):
-        data["scope"] = config["scope"]
-    auth = None
-    if config.get("clientAuth", "header") == "header":
-        auth = (creds["clientId"], creds["clientSecret"])
-    else:
-        data.update(client_id=creds["clientId"], client_secret=creds["clientSecret"])
+def _token_cache_key(config: dict, creds: dict) -> str:
+    return oauth.cache_key(
+        "custom",
+        config.get("tokenUrl"),
+        config.get("clientAuth", "header"),
+        config.get("scope"),
+        creds["clientId"],
+        creds["clientSecret"],
+    )
+
+
+def _oauth2_token(
+    config: dict, creds: dict, context: TestContext, issued: list[str], fresh: bool = False
+) -> tuple[dict, bool]:
+    """({access_token, scope}, whether it came from the cache). A cached token lives until its expires_in."""
+    key = _token_cache_key(config, creds)
+    if not fresh and (hit := oauth.cached(context.tokens, key)):
+        issued.append(hit["access_token"])
+        return hit, True
     try:
-        response = session.post(config["tokenUrl"], data=data, auth=auth, headers={"Accept": "application/json"})
-    except requests.RequestException as exc:
-        raise _Refused(describe_exception(exc, "The token endpoint")) from None
-    body = read_json(response)
-    if response.status_code >= 400 or not isinstance(body, dict) or not body.get("access_token"):
-        reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
-        raise _Refused(
-            f"The token endpoint did not issue a token (status {response.status_code}"
-            f"{', ' + str(reason)[:200] if reason else ''}). Check the client id, secret and token URL."
+        token = oauth.request_token(
+            context.http,
+            config["tokenUrl"],
+            client_id=creds["clientId"],
+            client_secret=creds["clientSecret"],
+            grant_type="client_credentials",
+            auth_method=oauth.CLIENT_SECRET_BASIC
+            if config.get("clientAuth", "header") == "header"
+            else oauth.CLIENT_SECRET_POST,
+            scope=config.get("scope") or None,
         )
-    return str(body["access_token"])
+    except oauth.TokenError as exc:
+        if exc.cause is not None:
+            raise _Refused(describe_exception(exc.cause, "The token endpoint")) from None
+        raise _Refused(
+            f"The token endpoint did not issue a token (status {exc.status}"
+            f"{', ' + exc.reason if exc.reason else ''}). Check the client id, secret and token URL."
+        ) from None
+    issued.append(token.access_token)
+    values = {"access_token": token.access_token, "scope": token.scope}
+    oauth.remember(context.tokens, key, values, token.expires_in)
+    return values, False
 
 
-def _authenticate(config: dict, creds: dict, session: requests.Session) -> tuple[dict, tuple | None]:
+def _authenticate(
+    config: dict, creds: dict, context: TestContext, issued: list[str], fresh: bool = False
+) -> tuple[dict, tuple | None, dict | None]:
+    """(headers, requests auth, for OAUTH2 what the token grants: {scope, fromCache})."""
     auth_type = config["authType"]
     if auth_type == "API_KEY":
-        return {config.get("apiKeyHeader") or "X-API-Key": creds["apiKey"]}, None
+        return {config.get("apiKeyHeader") or "X-API-Key": creds["apiKey"]}, None, None
     if auth_type == "BEARER":
-        return {"Authorization": f"Bearer {creds['token']}"}, None
+        return {"Authorization": f"Bearer {creds['token']}"}, None, None
     if auth_type == "BASIC":
-        return {}, (creds["username"], creds["password"])
-    return {"Authorization": f"Bearer {_oauth2_token(config, creds, session)}"}, None
+        return {}, (creds["username"], creds["password"]), None
+    token, from_cache = _oauth2_token(config, creds, context, issued, fresh)
+    grant = {"scope": token.get("scope"), "fromCache": from_cache}
+    return {"Authorization": f"Bearer {token['access_token']}"}, None, grant
 
 
 def _explain(response: requests.Response, name: str) -> str:
@@ -158,6 +186,18 @@ def _explain(response: requests.Response, name: str) -> str:
 
 
 def test_connection(config: dict, context: TestContext) -> TestResult:
+    """Authenticate as the auth type says (OAUTH2: a cached or new token), then GET the health path."""
+    issued: list[str] = []
+    result = _test(config, context, issued)
+    try:
+        creds = json.loads(config.get("credentials") or "{}")
+    except ValueError:
+        creds = {}
+    secrets = [v for v in creds.values() if isinstance(v, str)] if isinstance(creds, dict) else []
+    return without_secrets(result, secrets + issued)
+
+
+def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
     session = context.http
     name = config.get("name") or "The CRM"
     if problems := check(config):
@@ -166,9 +206,14 @@ def test_connection(config: dict, context: TestContext) -> TestResult:
     creds = json.loads(config["credentials"])
     url = urljoin(config["apiEndpoint"].rstrip("/") + "/", (config.get("healthPath") or "/").lstrip("/"))
     try:
-        headers, auth = _authenticate(config, creds, session)
+        headers, auth, grant = _authenticate(config, creds, context, issued)
         started = time.monotonic()
         response = session.get(url, headers={"Accept": "application/json", **headers}, auth=auth)
+        if response.status_code == 401 and grant and grant["fromCache"]:
+            # The cached token was revoked before its time: fetch a new one, once.
+            headers, auth, grant = _authenticate(config, creds, context, issued, fresh=True)
+            started = time.monotonic()
+            response = session.get(url, headers={"Accept": "application/json", **headers}, auth=auth)
     except _Refused as exc:
         return TestResult(False, str(exc), error=str(exc))
     except requests.RequestException as exc:
@@ -179,6 +224,8 @@ def test_connection(config: dict, context: TestContext) -> TestResult:
         message = _explain(response, name)
         return TestResult(False, message, {"status": response.status_code}, error=message)
     details = {"status": response.status_code, "latencyMs": elapsed_ms, "authType": config["authType"]}
+    if grant:
+        details["token"] = {"scope": grant["scope"], "cached": grant["fromCache"]}
     version = response.headers.get("X-API-Version") or response.headers.get("Server")
     if version:
         details["version"] = version[:100]

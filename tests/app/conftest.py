@@ -67,3 +67,71 @@ def texts(at: AppTest) -> str:
     ):
         parts += [str(getattr(e, "value", "")) for e in getattr(at, kind)]
     return "\n".join(parts)
+
+
+# ----- Chatwoot pages: a fake Chatwoot and integrations pointing at it ------------------------------------
+
+ADMIN_TOKEN = "cw-app-admin-token-" + "A1b2C3d4"
+AGENT_TOKEN = "cw-app-agent-token-" + "Z9y8X7w6"
+PLATFORM_TOKEN = "cw-app-platform-token-" + "P1q2R3s4"
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches():
+    """st.cache_data lives as long as the process: one test's Chatwoot reads must not reach the next."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def fake_chatwoot():
+    """Account 1 "Acme Support" (no Chatwoot seat limit) with Ada (administrator, ADMIN_TOKEN) and Andy
+    (agent, AGENT_TOKEN); website inboxes "Website" (Andy works in it) and "Shop", an e-mail inbox
+    "Support mail"; a Platform App (PLATFORM_TOKEN) permitted on account 1. ``fake.seed`` holds them."""
+    from types import SimpleNamespace
+
+    from tests.fakes.chatwoot import FakeChatwoot
+
+    fake = FakeChatwoot()
+    account = fake.add_account("Acme Support")
+    ada = fake.add_user("Ada Admin", "ada@acme.test", token=ADMIN_TOKEN)
+    andy = fake.add_user("Andy Agent", "andy@acme.test", token=AGENT_TOKEN)
+    fake.add_account_user(account.id, ada.id, "administrator")
+    fake.add_account_user(account.id, andy.id, "agent")
+    website = fake.add_inbox(account.id, "Website", website_url="https://acme.test")
+    shop = fake.add_inbox(account.id, "Shop", website_url="https://shop.acme.test")
+    mail = fake.add_inbox(account.id, "Support mail", channel_type="Channel::Email")
+    fake.add_inbox_member(website.id, andy.id)
+    fake.add_platform_app("Provisioner", {account.id}, token=PLATFORM_TOKEN)
+    fake.seed = SimpleNamespace(account=account, ada=ada, andy=andy, website=website, shop=shop, mail=mail)
+    with fake:
+        yield fake
+    assert not fake.contract_violations, "\n\n".join(fake.contract_violations)
+
+
+@pytest.fixture
+def chatwoot_integration(app_env, fake_chatwoot):
+    """chatwoot_integration(actor, token=ADMIN_TOKEN, platform_token=None, name=...) -> the saved view."""
+
+    def make(actor, token: str = ADMIN_TOKEN, *, platform_token: str | None = None, name: str = "Acme desk"):
+        config = {"baseUrl": fake_chatwoot.url, "accountId": str(fake_chatwoot.seed.account.id), "apiKey": token}
+        if platform_token:
+            config["platformToken"] = platform_token
+        return app_env.integrations.create(actor, name, "CHATWOOT", config)
+
+    return make
+
+
+def open_page(at: AppTest, path: str) -> AppTest:
+    at.switch_page(path)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def page_links(at: AppTest) -> list[tuple[str, str]]:
+    """(label, url path of the page) of every st.page_link on the page."""
+    return [(e.proto.label, e.proto.page) for e in at.get("page_link")]

@@ -107,12 +107,18 @@ def test_test_connection_in_dialog_reports_failure_plainly(app_env, member):
     assert TOKEN not in texts(at)
 
 
-def test_coming_soon_provider_cannot_be_saved(app_env, member):
+def test_hubspot_form_renders_from_its_fields_and_saves(app_env, member):
     at = open_add_dialog(sign_in("alice", "alice-password-1"))
-    at.selectbox[0].select_index(2)  # HubSpot
+    at.selectbox[0].select_index(2)  # HubSpot: no longer coming soon
     at.run()
-    assert "coming soon" in " ".join(i.value for i in at.info)
-    assert not [b for b in at.button if b.label == "Save integration"]
+    assert "coming soon" not in texts(at)
+    text_input(at, "Integration name").input("Sales HubSpot")
+    text_input(at, "Private App Access Token").input("pat-na1-app-test-token-0123456789")
+    button(at, "Save integration").click()
+    at.run()
+    (view,) = app_env.integrations.list(member)
+    assert (view.provider, view.configuration["accessToken"]) == ("HUBSPOT", MASK)
+    assert is_encrypted(stored_row(app_env, view.id).configuration["accessToken"])
 
 
 def select_integration(at, view):
@@ -177,6 +183,21 @@ def test_tier_gates_name_the_tier(app_env, member):
     assert "Needs the **Starter** tier" in shown  # chat widget, FREE member
     assert "Needs the **Pro Plus** tier" in shown  # database / API / webhook
     assert "0 of 3 integrations used" in shown
+
+
+def test_helpdesk_and_widget_cards_link_to_their_pages(app_env, member, other_member):
+    at = sign_in("alice", "alice-password-1")
+    at.switch_page("app_pages/integrations.py")
+    at.run()
+    links = [(e.proto.label, e.proto.page) for e in at.get("page_link")]
+    assert ("Open Helpdesk", "helpdesk") in links
+    assert ("Open Chat widget", "widget") not in links  # Free: the card shows the lock instead
+    at = sign_in("bob", "bob-password-12")
+    at.switch_page("app_pages/integrations.py")
+    at.run()
+    links = [(e.proto.label, e.proto.page) for e in at.get("page_link")]
+    assert ("Open Helpdesk", "helpdesk") in links and ("Open Chat widget", "widget") in links
+    assert "Needs the **Starter** tier" not in texts(at)
 
 
 def test_admin_adds_staff_member(app_env, admin):
@@ -244,3 +265,27 @@ def test_a_database_failure_while_saving_is_explained_and_changes_nothing(app_en
     assert "nothing was saved" in " ".join(e.value for e in at.error)
     assert stored_row(app_env, view.id).name == "Keep me"
     assert not at.exception
+
+
+def test_pro_plus_member_adds_a_tested_webhook_from_its_card(app_env, admin, httpserver):
+    carol = app_env.users.create(
+        admin, "carol", "Carol Pro", "carol@example.com", "carol-password-1", "member", "PRO_PLUS"
+    )
+    httpserver.expect_request("/hooks/console", method="POST").respond_with_data("ok")
+    at = sign_in("carol", "carol-password-1")
+    at.switch_page("app_pages/integrations.py")
+    at.run()
+    assert not [b for b in at.button if b.label == "Add CRM integration" and b.key != "add-CRM"]
+    at.button(key="add-WEBHOOK").click()
+    at.run()
+    assert [c.value for c in at.code if "hmac" in c.value.lower()], "the receiver's verification code is shown"
+    text_input(at, "Integration name").input("Orders webhook")
+    text_input(at, "Target URL").input(httpserver.url_for("/hooks/console"))
+    button(at, "Test connection").click()
+    at.run()
+    assert [s.value for s in at.success], [e.value for e in at.error]
+    assert len(httpserver.log) == 1 and "X-Console-Signature" in httpserver.log[0][0].headers
+    button(at, "Save integration").click()
+    at.run()
+    [view] = app_env.integrations.list(carol.actor())
+    assert (view.provider, view.type, view.status) == ("WEBHOOK", "WEBHOOK", "connected")

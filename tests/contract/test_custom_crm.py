@@ -8,9 +8,12 @@ from urllib.parse import parse_qs
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from core.errors import ValidationError
 from core.fields import MASK
+from core.http import USER_AGENT
+from tests.contract.loopback import guard
 
 API_KEY = "ak-live-7Hq2Lm9Xw3Rt5Yz1"
 BEARER_TOKEN = "bt-live-Qw8Er6Ty4Ui2Op0A"
@@ -20,6 +23,11 @@ CLIENT_ID = "client-4f7a9c"
 CLIENT_SECRET = "cs-Zx9Cv7Bn5Mm3Kk1J"
 ISSUED_TOKEN = "issued-access-token-0123456789"
 SECRETS = (API_KEY, BEARER_TOKEN, PASSWORD, CLIENT_SECRET, ISSUED_TOKEN)
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    yield from guard(monkeypatch)
 
 
 def basic(user: str, password: str) -> str:
@@ -115,6 +123,7 @@ def test_oauth2_client_credentials_in_a_basic_header(httpserver, run):
     (token_request,) = token_requests(httpserver)
     assert token_request.headers["Authorization"] == basic(CLIENT_ID, CLIENT_SECRET)
     assert token_request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert token_request.headers["User-Agent"] == USER_AGENT  # sent by context.http through authlib
     assert parse_qs(token_request.get_data(as_text=True)) == {"grant_type": ["client_credentials"], "scope": ["read"]}
     (health,) = health_requests(httpserver)
     assert health.headers["Authorization"] == f"Bearer {ISSUED_TOKEN}"
@@ -271,3 +280,90 @@ def test_credentials_missing_a_key_for_the_auth_type(httpserver, run, ctx, admin
     with pytest.raises(ValidationError) as raised:
         ctx.integrations.create(admin, "Acme", "CUSTOM", config)
     assert raised.value.errors == {"credentials": message}
+
+
+# ----- the OAuth2 token cache, through the service with a saved integration ---------------------------------
+
+
+def oauth2_integration(ctx, admin, httpserver, **extra) -> int:
+    config = crm_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}, **extra)
+    return ctx.integrations.create(admin, "Acme OAuth", "CUSTOM", config).id
+
+
+def test_oauth2_token_is_cached_until_it_expires(httpserver, ctx, admin):
+    _token_endpoint(httpserver, body={"access_token": ISSUED_TOKEN, "expires_in": 3600, "scope": "read"})
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    integration = oauth2_integration(ctx, admin, httpserver)
+
+    first = ctx.integrations.test(admin, integration)
+    second = ctx.integrations.test(admin, integration)
+
+    assert first.success and second.success, (first.message, second.message)
+    assert len(token_requests(httpserver)) == 1
+    assert [r.headers["Authorization"] for r in health_requests(httpserver)] == [f"Bearer {ISSUED_TOKEN}"] * 2
+    assert first.details["token"] == {"scope": "read", "cached": False}
+    assert second.details["token"] == {"scope": "read", "cached": True}
+
+
+def test_oauth2_token_without_a_lifetime_is_not_cached(httpserver, ctx, admin):
+    _token_endpoint(httpserver, body={"access_token": ISSUED_TOKEN, "token_type": "Bearer"})
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    integration = oauth2_integration(ctx, admin, httpserver)
+
+    ctx.integrations.test(admin, integration)
+    ctx.integrations.test(admin, integration)
+
+    assert len(token_requests(httpserver)) == 2
+
+
+def test_oauth2_cached_token_refused_early_is_replaced_once(httpserver, ctx, admin):
+    _token_endpoint(httpserver)
+    statuses = iter([200, 401, 200])
+
+    def health(request):
+        return Response("{}", status=next(statuses), content_type="application/json")
+
+    httpserver.expect_request("/api/health").respond_with_handler(health)
+    integration = oauth2_integration(ctx, admin, httpserver)
+
+    first = ctx.integrations.test(admin, integration)
+    second = ctx.integrations.test(admin, integration)
+
+    assert first.success and second.success, second.message
+    assert len(token_requests(httpserver)) == 2
+    assert len(health_requests(httpserver)) == 3
+
+
+def test_oauth2_changed_client_secret_does_not_reuse_the_cached_token(httpserver, ctx, admin):
+    _token_endpoint(httpserver)
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    integration = oauth2_integration(ctx, admin, httpserver)
+    ctx.integrations.test(admin, integration)
+    view = ctx.integrations.get(admin, integration)
+    changed = crm_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": "cs-another-secret-1234"})
+    ctx.integrations.update(admin, integration, view.version, configuration=changed)
+
+    ctx.integrations.test(admin, integration)
+
+    assert len(token_requests(httpserver)) == 2
+    assert token_requests(httpserver)[1].headers["Authorization"] == basic(CLIENT_ID, "cs-another-secret-1234")
+
+
+def test_oauth2_token_endpoint_unreachable(httpserver, run, closed_port):
+    config = crm_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET})
+    config["tokenUrl"] = f"http://127.0.0.1:{closed_port}/oauth/token"
+
+    result = run(config)
+
+    assert not result.success
+    assert result.message.startswith("The token endpoint refused the connection")
+    assert health_requests(httpserver) == []
+
+
+def test_oauth2_error_inside_a_200_answer_is_a_refusal(httpserver, run):
+    _token_endpoint(httpserver, 200, {"error": "invalid_scope", "error_description": "scope read is unknown"})
+
+    result = run(crm_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}))
+
+    assert not result.success
+    assert "did not issue a token (status 200, scope read is unknown)" in result.message

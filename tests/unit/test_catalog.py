@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import typing
+from pathlib import Path
 
 import pytest
 
 from core import fields
 from core.catalog import Catalog, Provider, UnknownProviderError
+from core.crypto import is_encrypted
 from core.fields import FieldSpec
+from core.models import Integration
 from core.tiers import Tier
 from providers import CATALOG
 
@@ -81,11 +84,17 @@ def test_available_providers_have_a_connection_test(provider: Provider):
 
 
 @pytest.mark.parametrize("key", ["SALESFORCE", "HUBSPOT", "ZOHO", "PIPEDRIVE"])
-def test_unfinished_crms_are_coming_soon_and_not_available(key):
+def test_every_crm_connects_for_real(key):
     provider = CATALOG.get(key)
-    assert provider.status == "coming_soon"
-    assert not provider.available
-    assert provider.fields  # listed with their field definitions
+    assert provider.status == "available"
+    assert provider.available
+    assert callable(provider.test)
+    assert provider.category == "CRM"
+    assert provider.docs_url and provider.docs_url.startswith("https://")
+
+
+def test_no_provider_is_coming_soon():
+    assert [p.key for p in CATALOG if p.status == "coming_soon"] == []
 
 
 @pytest.mark.parametrize("key", ["CHATWOOT", "CUSTOM"])
@@ -111,6 +120,100 @@ def test_catalog_keeps_display_order_and_groups_by_category():
     catalog = Catalog([b, a, c])
     assert [p.key for p in catalog] == ["B", "A", "C"]
     assert catalog.in_category("CRM") == [a, c]
+
+
+# ----- what adding a provider must bring ----------------------------------------------------------
+# A provider is one file plus its line in the catalog; these fail when it comes without a connection
+# test, a labelled field, an encrypted secret, or contract tests beside it.
+
+CONTRACT_TESTS = Path(__file__).resolve().parents[1] / "contract"
+# Providers whose contract tests are not called tests/contract/test_<key lower>.py.
+CONTRACT_TEST_FILES = {
+    "CHATWOOT": "test_chatwoot_connection.py",
+    "CUSTOM": "test_custom_crm.py",
+    "POSTGRESQL": "test_database.py",
+    "MYSQL": "test_database.py",
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
+def test_every_provider_has_a_connection_test(provider: Provider):
+    assert callable(provider.test), f"{provider.key} has no connection test"
+    assert provider.available, f"{provider.key} is not available"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
+def test_every_field_has_a_label(provider: Provider):
+    unlabelled = [spec.name for spec in provider.fields if not (spec.label or "").strip()]
+    assert unlabelled == [], f"{provider.key}: fields without a label: {unlabelled}"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
+def test_every_sensitive_field_is_a_password_or_json(provider: Provider):
+    plain = [f"{s.name} ({s.type})" for s in provider.fields if s.sensitive and s.type not in ("password", "json")]
+    assert plain == [], f"{provider.key}: sensitive fields a form would show in clear: {plain}"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
+def test_every_provider_has_contract_tests_beside_it(provider: Provider):
+    path = CONTRACT_TESTS / CONTRACT_TEST_FILES.get(provider.key, f"test_{provider.key.lower()}.py")
+    assert path.is_file(), f"{provider.key} has no contract tests: add {path.relative_to(CONTRACT_TESTS.parents[1])}"
+    assert "def test_" in path.read_text(encoding="utf-8"), f"{path.name} holds no test"
+
+
+def _sample_value(spec: FieldSpec, config: dict):
+    """A value the field accepts: its default, a fitting placeholder, or a made-up one of its type."""
+    if spec.sensitive:
+        if spec.type == "json":
+            return spec.placeholder or '{"token": "sample-secret-0123456789"}'
+        return f"sample-{spec.name}-secret-".ljust(max(spec.min_length or 0, 32), "x")
+    if spec.default is not None:
+        return spec.default
+    candidates = [spec.placeholder] if spec.placeholder else []
+    candidates += {
+        "url": ["https://example.com"],
+        "number": [1],
+        "checkbox": [True],
+        "select": list(spec.options[:1]),
+    }.get(spec.type, ["sample"])
+    for value in candidates:
+        if not fields.validate([spec], {**config, spec.name: value}):
+            return value
+    pytest.fail(f"{spec.name}: give the field a placeholder that fits its pattern (the tests fill forms with it)")
+
+
+def sample_configuration(provider: Provider) -> dict:
+    """The provider's required fields, and every secret, filled with values its fields accept."""
+    config: dict = {}
+    for spec in provider.fields:
+        if spec.is_shown(config) and (spec.required or spec.sensitive or spec.default is not None):
+            fields.set_path(config, spec.name, _sample_value(spec, config))
+    return config
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
+def test_every_sensitive_field_is_stored_encrypted(ctx, admin, provider: Provider):
+    config = sample_configuration(provider)
+    secrets = {name: fields.get_path(config, name) for name in fields.sensitive_names(provider.fields)}
+    secrets = {name: value for name, value in secrets.items() if value is not None}
+    assert secrets, f"{provider.key}: the sample configuration holds no secret"
+
+    view = ctx.integrations.create(admin, f"Sample {provider.name}", provider.key, config)
+
+    with ctx.factory() as session:
+        stored = session.get(Integration, view.id).configuration
+    text = json.dumps(stored)
+    for name in fields.sensitive_names(provider.fields):
+        value = fields.get_path(stored, name)
+        if name in secrets:
+            assert value is not None, f"{provider.key}.{name} was not stored"
+        if value is None:
+            continue
+        assert is_encrypted(value), f"{provider.key}.{name} is stored in clear"
+        if name in secrets:
+            assert ctx.cipher.decrypt(value) == secrets[name]
+            assert secrets[name] not in text
+        assert fields.get_path(view.configuration, name) == fields.MASK
 
 
 # ----- Chatwoot --------------------------------------------------------------------------------

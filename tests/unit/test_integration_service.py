@@ -339,14 +339,9 @@ def test_deleting_frees_a_place_under_the_limit(ctx, member):
     assert integration_count(ctx) == 3
 
 
-def test_coming_soon_provider_is_refused(ctx, admin):
+def test_coming_soon_provider_is_refused(ctx, fake, admin):
     with pytest.raises(ValidationError) as raised:
-        ctx.integrations.create(
-            admin,
-            "SF",
-            "SALESFORCE",
-            {"instanceUrl": "https://acme.my.salesforce.com", "clientId": "x", "clientSecret": "y"},
-        )
+        fake.create(admin, "Soon", "SOON", fake_config())
     assert "coming soon" in str(raised.value)
     assert integration_count(ctx) == 0
 

@@ -1,0 +1,175 @@
+"""OAuth 2 token requests: authlib builds and reads them, the console's own HTTP session sends them.
+
+authlib's protocol client (`authlib.oauth2.client.OAuth2Client`) takes the session it talks through, so
+every token request goes through `context.http` (timeouts, no retried POSTs, bounded bodies, redirect
+rules) instead of a session of authlib's own. Access tokens are cached per integration with
+`context.tokens` (encrypted at rest) for their lifetime, under a key that changes with the credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
+from authlib.oauth2.client import OAuth2Client
+
+from core.catalog import TokenCache
+
+CLIENT_SECRET_BASIC = "client_secret_basic"  # client id and secret in an HTTP Basic header
+CLIENT_SECRET_POST = "client_secret_post"  # client id and secret as form fields in the body
+_TOKEN_HEADERS = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
+_SECRET_KEYS = frozenset({"access_token", "refresh_token", "id_token", "signature"})
+
+
+class _ProtocolClient(OAuth2Client):
+    """authlib's OAuth 2 client over a given requests session; client auth signs the prepared request."""
+
+    client_auth_class = OAuth2ClientAuth
+    oauth_error_class = OAuthError
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: float | None
+    scope: str | None
+    # A refresh token the answer issued in place of the one sent (rotation); None when unchanged.
+    new_refresh_token: str | None = None
+    # The rest of the answer (api_domain, instance_url, token_type, ...), without any token in it.
+    extra: dict = field(default_factory=dict)
+
+
+class TokenError(Exception):
+    """The token endpoint issued no token. Holds what the endpoint said, never what was sent to it."""
+
+    def __init__(
+        self,
+        status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+        cause: requests.RequestException | None = None,
+    ):
+        self.status, self.error, self.description, self.cause = status, error, description, cause
+        super().__init__(self.reason or (f"status {status}" if status else "no token"))
+
+    @property
+    def reason(self) -> str | None:
+        """The endpoint's own words, short: its description, else its error code."""
+        text = self.description or self.error
+        return str(text)[:200] if text else None
+
+
+def request_token(
+    http: requests.Session,
+    token_url: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    grant_type: str,
+    auth_method: str = CLIENT_SECRET_POST,
+    refresh_token: str | None = None,
+    scope: str | None = None,
+) -> IssuedToken:
+    """One token request (client_credentials or refresh_token) sent with `http`; raises TokenError.
+
+    An error inside an HTTP 200 answer ({"error": "invalid_code"}, as Zoho sends) is a TokenError too.
+    """
+    client = _ProtocolClient(
+        http, client_id=client_id, client_secret=client_secret, token_endpoint_auth_method=auth_method
+    )
+    answers: list[requests.Response] = []
+
+    def keep(response: requests.Response) -> requests.Response:
+        answers.append(response)
+        return response
+
+    client.register_compliance_hook("access_token_response", keep)
+    client.register_compliance_hook("refresh_token_response", keep)
+    params = {"scope": scope} if scope else {}
+    try:
+        if grant_type == "refresh_token":
+            token = client.refresh_token(token_url, refresh_token=refresh_token, headers=dict(_TOKEN_HEADERS), **params)
+        else:
+            token = client.fetch_token(token_url, grant_type=grant_type, headers=dict(_TOKEN_HEADERS), **params)
+    except OAuthError as exc:
+        raise TokenError(_status(answers), exc.error, exc.description or None) from None
+    except requests.HTTPError as exc:  # a 5xx, or a 4xx whose body is not a JSON object
+        status = exc.response.status_code if exc.response is not None else _status(answers)
+        raise TokenError(status) from None
+    except requests.RequestException as exc:
+        raise TokenError(cause=exc) from None
+    except (ValueError, TypeError):  # a 2xx body that is not a JSON object, or a malformed expires_in
+        raise TokenError(_status(answers)) from None
+    access_token = token.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise TokenError(_status(answers))
+    returned_refresh = token.get("refresh_token")
+    rotated = (
+        returned_refresh
+        if grant_type == "refresh_token" and isinstance(returned_refresh, str) and returned_refresh != refresh_token
+        else None
+    )
+    return IssuedToken(
+        access_token=access_token,
+        expires_in=_seconds(token.get("expires_in")),
+        scope=str(token["scope"]) if token.get("scope") else None,
+        new_refresh_token=rotated or None,
+        extra={k: v for k, v in token.items() if k not in _SECRET_KEYS},
+    )
+
+
+def _status(answers: list[requests.Response]) -> int | None:
+    return answers[-1].status_code if answers else None
+
+
+def _seconds(value) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else None
+
+
+# ----- the per-integration cache -------------------------------------------------------------------
+
+
+def cache_key(kind: str, *parts: str | None) -> str:
+    """A cache key that changes whenever any credential changes, and holds none of them."""
+    digest = hashlib.sha256("\0".join(p or "" for p in parts).encode("utf-8")).hexdigest()
+    return f"{kind}:{digest}"
+
+
+def cached(tokens: TokenCache, key: str) -> dict | None:
+    """What `remember` stored under key (an access token and what goes with it), while it lives."""
+    raw = tokens.get(key)
+    if not raw:
+        return None
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(values, dict) or not isinstance(values.get("access_token"), str):
+        return None
+    return values
+
+
+def remember(tokens: TokenCache, key: str, values: dict, expires_in: float | None) -> None:
+    """Cache values (with an access_token) for expires_in seconds; without a lifetime nothing is kept."""
+    if expires_in:
+        tokens.put(key, json.dumps(values), expires_in)
+
+
+__all__ = [
+    "CLIENT_SECRET_BASIC",
+    "CLIENT_SECRET_POST",
+    "IssuedToken",
+    "TokenError",
+    "cache_key",
+    "cached",
+    "remember",
+    "request_token",
+]

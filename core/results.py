@@ -1,0 +1,26 @@
+"""Helpers for the TestResult a provider returns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from core.catalog import TestResult
+from core.http import redact
+
+
+def without_secrets(result: TestResult, secrets: Iterable[str | None]) -> TestResult:
+    """The result with every secret (and its obvious encodings) replaced, in message, error and details.
+
+    A provider applies it to its own result, because a server's error text can echo what it was sent;
+    the integration service redacts again, but a provider does not rely on that.
+    """
+    values = [s for s in secrets if isinstance(s, str) and s]
+    if not values:
+        return result
+
+    def scrub(text):
+        return redact(text, values) if isinstance(text, str) else text
+
+    details = json.loads(redact(json.dumps(result.details, default=str), values))
+    return TestResult(result.success, scrub(result.message), details, scrub(result.error))

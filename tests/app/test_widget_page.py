@@ -1,0 +1,173 @@
+"""The Chat widget page through AppTest, against the fake Chatwoot on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.app.conftest import AGENT_TOKEN, button, open_page, page_links, sign_in, text_input, texts
+
+PAGE = "app_pages/widget.py"
+HOSTILE = "</script><script>alert(1)</script> \"quotes\" 'single' \u2028 & é"
+
+
+def widget(username: str, password: str):
+    return open_page(sign_in(username, password), PAGE)
+
+
+def script(at) -> str:
+    [code] = at.code
+    assert code.language == "html"
+    return code.value
+
+
+def settings_json(text: str) -> dict:
+    match = re.search(r"window\.chatwootSettings = (\{.*?\});\n", text)
+    assert match, text
+    return json.loads(match.group(1))
+
+
+def test_free_tier_sees_the_page_locked_with_the_tier_that_opens_it(app_env, member, chatwoot_integration):
+    chatwoot_integration(member)
+    at = widget("alice", "alice-password-1")
+    assert [t.value for t in at.title] == ["Chat widget"]
+    warning = " ".join(w.value for w in at.warning)
+    assert "The chat widget needs the Starter tier or higher; yours is Free." in warning
+    assert not at.code and not at.selectbox
+    assert not at.main.button
+
+
+def test_without_an_integration_the_page_links_to_integrations(app_env, other_member):
+    at = widget("bob", "bob-password-12")
+    assert "no Chatwoot integration yet" in texts(at)
+    assert ("Go to Integrations", "integrations") in page_links(at)
+
+
+def test_script_for_a_website_inbox_with_a_hostile_launcher_title(
+    app_env, other_member, chatwoot_integration, fake_chatwoot
+):
+    chatwoot_integration(other_member)
+    seed = fake_chatwoot.seed
+    at = widget("bob", "bob-password-12")
+    inbox = at.selectbox(key="w-inbox")
+    assert inbox.options == ["Shop · https://shop.acme.test", "Website · https://acme.test"]  # no e-mail inbox
+    inbox.set_value(seed.website.id)
+    at.radio(key="w-position").set_value("left")
+    at.radio(key="w-type").set_value("expanded_bubble")
+    text_input(at, "Launcher title").input(HOSTILE)
+    text_input(at, "Locale").input("pt_BR")
+    at.radio(key="w-dark-mode").set_value("auto")
+    at.toggle(key="w-popout").set_value(True)
+    at.run()
+    assert not at.exception
+
+    text = script(at)
+    assert f'websiteToken: "{seed.website.website_token}"' in text
+    assert f'var BASE_URL="{fake_chatwoot.url}";' in text
+    assert text.count("</script>") == 1 and text.rstrip().endswith("</script>")
+    assert "<script>alert" not in text and "\u2028" not in text
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in text
+    assert settings_json(text) == {
+        "position": "left",
+        "type": "expanded_bubble",
+        "launcherTitle": HOSTILE,
+        "locale": "pt_BR",
+        "darkMode": "auto",
+        "hideMessageBubble": False,
+        "showPopoutButton": True,
+        "useBrowserLanguage": False,
+    }
+    [download] = at.get("download_button")
+    assert download.proto.label == "Download chat-widget.html"
+
+    # Another inbox: its own token.
+    at.selectbox(key="w-inbox").set_value(seed.shop.id)
+    at.run()
+    assert f'websiteToken: "{seed.shop.website_token}"' in script(at)
+
+
+def test_invalid_settings_are_explained_and_no_script_is_shown(app_env, other_member, chatwoot_integration):
+    chatwoot_integration(other_member)
+    at = widget("bob", "bob-password-12")
+    text_input(at, "Locale").input("english please")
+    at.run()
+    assert "Enter a language code such as en, fr or pt_BR." in " ".join(e.value for e in at.error)
+    assert not at.code
+    assert button(at, "Save preset").disabled
+
+
+def test_an_agents_token_is_enough_and_sees_its_own_inboxes(app_env, other_member, chatwoot_integration, fake_chatwoot):
+    chatwoot_integration(other_member, AGENT_TOKEN)
+    at = widget("bob", "bob-password-12")
+    assert at.selectbox(key="w-inbox").options == ["Website · https://acme.test"]  # Andy works only there
+    assert fake_chatwoot.seed.website.website_token in script(at)
+    assert AGENT_TOKEN not in texts(at) + script(at)
+
+
+def test_live_preview_only_on_request(app_env, other_member, chatwoot_integration, fake_chatwoot):
+    chatwoot_integration(other_member)
+    at = widget("bob", "bob-password-12")
+    assert not at.get("iframe")
+    at.toggle(key="w-preview").set_value(True)
+    at.run()
+    [frame] = at.get("iframe")
+    page = frame.proto.srcdoc
+    assert script(at) in page
+    assert "could not load" in page and "chatwoot:ready" in page
+
+
+def test_presets_save_load_and_delete(app_env, other_member, chatwoot_integration, fake_chatwoot):
+    view = chatwoot_integration(other_member)
+    seed = fake_chatwoot.seed
+    at = widget("bob", "bob-password-12")
+    assert "No presets yet" in texts(at)
+    at.selectbox(key="w-inbox").set_value(seed.website.id)
+    at.radio(key="w-position").set_value("left")
+    text_input(at, "Launcher title").input("Talk to Acme")
+    at.toggle(key="w-hide-bubble").set_value(True)
+    text_input(at, "Preset name").input("Homepage")
+    at.run()
+    button(at, "Save preset").click()
+    at.run()
+    assert not at.exception
+    [saved] = app_env.presets.list(other_member)
+    assert saved.name == "Homepage" and (saved.integration_id, saved.inbox_id) == (view.id, seed.website.id)
+    assert saved.settings.position == "left" and saved.settings.launcher_title == "Talk to Acme"
+    assert saved.settings.hide_message_bubble is True
+    assert any("Saved the preset Homepage" in t.value for t in at.toast)
+
+    # Saving again under the same name replaces it (upsert).
+    at.radio(key="w-type").set_value("expanded_bubble")
+    at.run()
+    assert "Saving replaces the preset Homepage." in texts(at)
+    button(at, "Save preset").click()
+    at.run()
+    [saved] = app_env.presets.list(other_member)
+    assert saved.settings.type == "expanded_bubble"
+
+    # Change everything, then load the preset back.
+    at.selectbox(key="w-inbox").set_value(seed.shop.id)
+    at.radio(key="w-position").set_value("right")
+    at.radio(key="w-type").set_value("standard")
+    text_input(at, "Launcher title").input("Something else")
+    at.toggle(key="w-hide-bubble").set_value(False)
+    at.run()
+    assert seed.shop.website_token in script(at)
+    button(at, "Load preset").click()
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="w-inbox").value == seed.website.id
+    assert at.radio(key="w-position").value == "left"
+    assert at.radio(key="w-type").value == "expanded_bubble"
+    assert text_input(at, "Launcher title").value == "Talk to Acme"
+    assert at.toggle(key="w-hide-bubble").value is True
+    text = script(at)
+    assert seed.website.website_token in text
+    assert settings_json(text)["launcherTitle"] == "Talk to Acme"
+
+    button(at, "Delete preset").click()
+    at.run()
+    assert not at.exception
+    assert app_env.presets.list(other_member) == []
+    assert "No presets yet" in texts(at)
+    assert any("Deleted the preset Homepage" in t.value for t in at.toast)

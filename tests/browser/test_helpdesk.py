@@ -1,0 +1,106 @@
+"""Helpdesk and chat widget in real Chromium against the fake Chatwoot: create an agent, give it an inbox,
+copy the widget script with the code block's copy button."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.widget import WidgetSettings, build_script
+from tests.browser.test_first_run import first_admin_password, settle
+from tests.fakes.chatwoot import FakeChatwoot
+
+pytestmark = pytest.mark.browser
+ADMIN_TOKEN = "cw-browser-admin-token-42"
+PLATFORM_TOKEN = "cw-browser-platform-token-42"
+PASSWORD = "Corr3ct-Horse!"
+HOSTILE_TITLE = '</script><script>alert(1)</script> "Hi"'
+
+
+@pytest.fixture
+def chatwoot():
+    with FakeChatwoot() as fake:
+        account = fake.add_account("Acme Support")
+        ada = fake.add_user("Ada Admin", "ada@acme.test", token=ADMIN_TOKEN)
+        fake.add_account_user(account.id, ada.id, "administrator")
+        fake.add_inbox(account.id, "Website", website_url="https://acme.test")
+        fake.add_inbox(account.id, "Shop", website_url="https://shop.acme.test")
+        fake.add_platform_app("Provisioner", {account.id}, token=PLATFORM_TOKEN)
+        yield fake
+        assert not fake.contract_violations, fake.contract_violations
+
+
+def idle(page) -> None:
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, app_server, chatwoot):
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_server["url"])
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(app_server["url"] + "/integrations")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_role("textbox", name="Password").fill(first_admin_password(app_server["log"]))
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Integrations", exact=True).wait_for()
+    settle(page)
+
+    page.locator(".st-key-add-CRM").get_by_role("button").click()  # the CRM card's button
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
+    dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(chatwoot.url)
+    dialog.get_by_role("textbox", name="Account ID").fill("1")
+    dialog.get_by_role("textbox", name="API Access Token").fill(ADMIN_TOKEN)
+    dialog.get_by_role("textbox", name="Platform App Token").fill(PLATFORM_TOKEN)
+    dialog.get_by_role("button", name="Save integration").click()
+    page.get_by_role("dialog").wait_for(state="detached")
+    idle(page)
+
+    # Helpdesk: create an agent with a password.
+    page.get_by_role("link", name="Open Helpdesk").click()
+    page.get_by_text("Connected to Acme Support").wait_for()
+    name = page.get_by_role("textbox", name="Agent name")
+    name.fill("Bo Li")
+    name.press("Enter")
+    page.get_by_text("admin+bo-li@example.com").wait_for()
+    password = page.get_by_role("textbox", name="Password")
+    password.fill(PASSWORD)
+    password.press("Enter")
+    idle(page)
+    page.get_by_role("button", name="Create agent").click()
+    page.get_by_text("Bo Li was created as an agent").wait_for()
+    bo = next(u for u in chatwoot.users.values() if u.email == "admin+bo-li@example.com")
+    assert bo.password == PASSWORD
+
+    # Manage collaborators: Bo Li works in Shop.
+    page.get_by_role("tab", name="Manage collaborators").click()
+    page.get_by_role("checkbox", name="Bo Li works in Shop").check(force=True)
+    idle(page)
+    page.get_by_role("button", name="Save changes").click()
+    page.get_by_text("All 1 changes were made in Chatwoot.").wait_for()
+    shop = next(i for i in chatwoot.inboxes.values() if i.name == "Shop")
+    assert shop.members == [bo.id]
+    assert page.get_by_role("checkbox", name="Bo Li works in Shop").is_checked()
+    page.screenshot(path=str(app_server["tmp"] / "helpdesk.png"), full_page=True)
+
+    # Chat widget: the script for Website with a hostile launcher title, copied with the copy button.
+    page.get_by_role("link", name="Chat widget").click()
+    page.get_by_role("heading", name="Script").wait_for()
+    page.get_by_test_id("stSelectbox").filter(has_text="Website inbox").click()
+    page.get_by_role("option", name="Website · https://acme.test").click()
+    idle(page)
+    title = page.get_by_role("textbox", name="Launcher title")
+    title.fill(HOSTILE_TITLE)
+    title.press("Enter")
+    idle(page)
+    code = page.get_by_test_id("stCode")
+    code.get_by_text("\\u003c/script\\u003e").first.wait_for()
+    code.hover()
+    code.get_by_role("button", name="Copy to clipboard").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    website = next(i for i in chatwoot.inboxes.values() if i.name == "Website")
+    expected = build_script(chatwoot.url, website.website_token, WidgetSettings(launcher_title=HOSTILE_TITLE))
+    assert copied.strip() == expected.strip()
+    assert "<script>alert" not in copied
+    context.close()

@@ -15,6 +15,7 @@ from core.http import HttpPolicy, make_session
 from core.integrations import IntegrationService
 from core.keys import verify_key
 from core.presets import PresetService, WidgetService
+from core.ratelimit import RateLimiter
 from core.sessions import SessionService
 from core.settings import Settings, load_settings
 from core.users import UserService
@@ -29,6 +30,7 @@ class AppContext:
     cipher: FieldCipher
     users: UserService
     sessions: SessionService
+    limiter: RateLimiter
     integrations: IntegrationService
     helpdesk: HelpdeskService
     presets: PresetService
@@ -51,18 +53,25 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         db.upgrade(settings.database_url)
     engine = db.make_engine(settings.database_url)
     factory = db.make_session_factory(engine)
-    cipher = FieldCipher([settings.encryption_key])
+    cipher = FieldCipher(list(settings.encryption_keys))  # newest first
     verify_key(factory, cipher)
-    policy = HttpPolicy(settings.http_connect_timeout, settings.http_read_timeout, settings.http_max_retries)
+    policy = HttpPolicy(
+        settings.http_connect_timeout,
+        settings.http_read_timeout,
+        settings.http_max_retries,
+        outbound_allow=settings.outbound_allow,
+    )
     http_session = partial(make_session, policy)
-    integrations = IntegrationService(factory, cipher, CATALOG, http_session)
-    helpdesk = HelpdeskService(integrations, http_session, factory)
+    limiter = RateLimiter(factory)
+    integrations = IntegrationService(factory, cipher, CATALOG, http_session, limiter)
+    helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     return AppContext(
         settings=settings,
         engine=engine,
         factory=factory,
         cipher=cipher,
         users=UserService(factory),
+        limiter=limiter,
         sessions=SessionService(factory, settings.cookie_key),
         integrations=integrations,
         helpdesk=helpdesk,

@@ -27,6 +27,7 @@ from core.catalog import UnknownProviderError
 from core.crypto import generate_key
 from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from core.keys import KeyMismatchError
+from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, RotationReport
 from core.settings import Settings, SettingsError, load_settings
 from core.tiers import Tier, TierLimitError
 from core.users import ROLES, random_password
@@ -281,10 +282,62 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
     print(generate_key())
     print(
         "Set it as INTEGRATION_ENCRYPTION_KEY in the environment or .streamlit/secrets.toml, and back it up. "
-        "Only for a new database: an existing one needs the key it was created with.",
+        "For a new database; to rotate an existing one's key, put it first in INTEGRATION_ENCRYPTION_KEYS "
+        "(new,old), restart, and run `python manage.py keys rotate`.",
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _print_rotation(report: RotationReport) -> None:
+    others = [k for k in report.ring if k != report.key_id]
+    ring = f"ring: {report.key_id}" + (f", then {', '.join(others)}" if others else " only")
+    if report.re_encrypted:
+        print(f"Re-encrypted under key {report.key_id} ({ring}).")
+    elif report.failed:
+        print(f"Nothing was re-encrypted under key {report.key_id} ({ring}): some values could not be opened.")
+    else:
+        print(f"Nothing to re-encrypt: every stored secret is already written with key {report.key_id} ({ring}).")
+    print(f"  re-encrypted:    {report.re_encrypted}")
+    if report.from_clear_text:
+        print(f"    (of which stored in clear until now: {report.from_clear_text})")
+    print(f"  already current: {report.already_current}")
+    print(f"  failed:          {report.failed}")
+    if report.failures:
+        print("Left as stored (nothing was changed for these):")
+        for failure in report.failures:
+            print(f"  {failure.describe()}")
+        print(
+            "Add the key that wrote them to INTEGRATION_ENCRYPTION_KEYS (after the newest) and run again, or "
+            "re-enter those secrets in the app and save. Do not drop an old key while anything fails."
+        )
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    context = open_context()
+    try:
+        report = KeyRotation(context.factory, context.cipher, CATALOG).run(args.batch_size)
+    except RotationInterrupted as exc:
+        if args.json:
+            _print_json({**exc.report.as_dict(), "interrupted": str(exc)})
+        else:
+            _print_rotation(exc.report)
+        raise CommandError(str(exc)) from exc
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        _print_rotation(report)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _batch_size(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
+    if not 1 <= number <= 10_000:
+        raise argparse.ArgumentTypeError("use a batch size between 1 and 10000")
+    return number
 
 
 # ----- the parser -----------------------------------------------------------------------------------
@@ -455,6 +508,27 @@ def _keys_parser(commands: argparse._SubParsersAction) -> None:
         "Print a new random 256-bit key as 64 hexadecimal characters (the hint goes to standard error,\n"
         "so KEY=$(python manage.py keys generate) captures only the key).",
     )
+    rotate = _command(
+        group,
+        "rotate",
+        cmd_keys_rotate,
+        "re-encrypt every stored secret under the newest key",
+        "Re-encrypt every stored secret (integrations' secret fields, cached access tokens, the key check)\n"
+        "under the first key of INTEGRATION_ENCRYPTION_KEYS, in batches of one transaction each. Safe to\n"
+        "interrupt and run again: values already written with the newest key are counted as already\n"
+        "current and left alone. A value no key in the ring opens is reported (integration and field) and\n"
+        "left as stored. Procedure: `keys generate`, set INTEGRATION_ENCRYPTION_KEYS=<new>,<old>, restart\n"
+        "the app, run `keys rotate` until failed is 0, then drop the old key.\n"
+        "Exit status: 0 when nothing failed, 1 when some values failed, 2 on an error.",
+    )
+    rotate.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"rows per transaction (default: {DEFAULT_BATCH_SIZE})",
+    )
+    _add_json(rotate)
 
 
 def _tiers() -> str:

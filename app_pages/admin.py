@@ -70,10 +70,16 @@ with right, st.form("change_user"):
 st.divider()
 st.subheader("Installation")
 settings = ctx.settings
+older_keys = ", ".join(f"`{k}`" for k in ctx.cipher.key_ids[1:])
 st.markdown(
     f"- Database: `{ctx.engine.url.render_as_string(hide_password=True)}`\n"
     f"- Encryption key: id `{ctx.cipher.current_key_id}`, from {settings.encryption_key_source}\n"
-    f"- Outbound timeouts: connect {settings.http_connect_timeout:g} s, read {settings.http_read_timeout:g} s, "
+    + (
+        f"- Older keys in the ring: {older_keys} (run `python manage.py keys rotate`, then drop them)\n"
+        if older_keys
+        else ""
+    )
+    + f"- Outbound timeouts: connect {settings.http_connect_timeout:g} s, read {settings.http_read_timeout:g} s, "
     f"{settings.http_max_retries} retries"
 )
 if settings.encryption_key_source not in ("environment", "secrets.toml"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import exports
 from core.catalog import INTEGRATION_TYPES, TestResult
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
@@ -231,6 +232,17 @@ def integrations_table(views) -> None:
     )
 
 
+def export_buttons(views) -> None:
+    """Downloads of what is listed; secrets are masked in both formats."""
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button(
+        "Export CSV", exports.export_csv(views), "integrations.csv", "text/csv", icon=":material/download:"
+    )
+    right.download_button(
+        "Export JSON", exports.export_json(views), "integrations.json", "application/json", icon=":material/download:"
+    )
+
+
 def actions(views) -> None:
     by_id = {v.id: v for v in views}
     chosen = st.selectbox(
@@ -271,6 +283,7 @@ def integrations_section() -> None:
         st.info("No integrations yet. Use **Add CRM integration** above to connect a Chatwoot account or any REST CRM.")
         return
     integrations_table(views)
+    export_buttons(views)
     actions(views)
 
 

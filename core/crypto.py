@@ -4,9 +4,15 @@ Two formats are read:
 
 * legacy, written by the original TypeScript system: ``iv:tag:ciphertext``, lower-case hex,
   a 16-byte IV and a 16-byte GCM tag;
-* current: ``enc:v1:<key id>:<base64url(12-byte nonce + ciphertext + 16-byte tag)>``, where the
-  key id is the first 8 hex characters of SHA-256 over the key bytes, so rotation can tell which
-  key wrote a value.
+* ``enc:v1:<key id>:<base64url(12-byte nonce + ciphertext + 16-byte tag)>``, AES-256-GCM without
+  associated data, written by earlier versions of this app;
+* current: ``enc:v2:<key id>:<base64url(12-byte nonce + ciphertext + 16-byte tag)>``, AES-256-GCM with
+  associated data that names where the value belongs (``integration:<id>:<field>``, see
+  :func:`field_context`), so a value copied into another row or field fails its integrity check.
+
+The key id is the first 8 hex characters of SHA-256 over the key bytes, so rotation can tell which
+key wrote a value. Every value is written as v2 with the newest key of the ring; v1 and the legacy
+format are only read (``python manage.py keys rotate`` rewrites them as v2).
 
 Whether a value is encrypted is decided by parsing it completely, never by looking for ':'.
 """
@@ -24,8 +30,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-CURRENT_PREFIX = "enc:v1:"
-_CURRENT = re.compile(r"^enc:v1:([0-9a-f]{8}):([A-Za-z0-9_-]+)\Z")
+CURRENT_VERSION = "v2"
+CURRENT_PREFIX = f"enc:{CURRENT_VERSION}:"
+_VERSIONED = re.compile(r"^enc:(v1|v2):([0-9a-f]{8}):([A-Za-z0-9_-]+)\Z")
 _LEGACY = re.compile(r"^([0-9a-f]{32}):([0-9a-f]{32}):((?:[0-9a-f]{2})*)\Z")
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _NONCE_BYTES = 12
@@ -51,18 +58,39 @@ def generate_key() -> str:
     return os.urandom(32).hex()
 
 
-def is_encrypted(value: object) -> bool:
-    """True only for a value that parses completely as one of the two ciphertext formats."""
+# ----- associated data: where a value belongs ---------------------------------------------------
+
+KEY_CHECK_CONTEXT = b"key-check"
+
+
+def field_context(integration_id: int | None, field: str) -> bytes:
+    """The associated data of an integration's sensitive field (None: a form that is not saved yet)."""
+    owner = "unsaved" if integration_id is None else str(int(integration_id))
+    return f"integration:{owner}:{field}".encode()
+
+
+def token_context(integration_id: int, cache_key_hash: str) -> bytes:
+    """The associated data of a cached access token (its integration and the hash of its cache key)."""
+    return f"oauth:{int(integration_id)}:{cache_key_hash}".encode()
+
+
+def format_of(value: object) -> str | None:
+    """'v2', 'v1', 'legacy', or None for anything that does not parse completely as ciphertext."""
     if not isinstance(value, str):
-        return False
-    match = _CURRENT.match(value)
+        return None
+    match = _VERSIONED.match(value)
     if match:
         try:
-            blob = _b64decode(match.group(2))
+            blob = _b64decode(match.group(3))
         except ValueError:
-            return False
-        return len(blob) >= _NONCE_BYTES + _TAG_BYTES
-    return _LEGACY.match(value) is not None
+            return None
+        return match.group(1) if len(blob) >= _NONCE_BYTES + _TAG_BYTES else None
+    return "legacy" if _LEGACY.match(value) else None
+
+
+def is_encrypted(value: object) -> bool:
+    """True only for a value that parses completely as one of the ciphertext formats."""
+    return format_of(value) is not None
 
 
 def _b64decode(text: str) -> bytes:
@@ -79,7 +107,12 @@ class _Key:
 
 
 class FieldCipher:
-    """Encrypts with the newest key of the ring; decrypts with whichever key wrote the value."""
+    """Encrypts with the newest key of the ring; decrypts with whichever key wrote the value.
+
+    ``context`` is the associated data that binds a value to where it is stored (:func:`field_context`,
+    :func:`token_context`, :data:`KEY_CHECK_CONTEXT`). It is required on both sides: a v2 value opens
+    only with the context it was written with. v1 and legacy values carry none, so theirs is ignored.
+    """
 
     def __init__(self, keys: list[str]):
         if not keys:
@@ -91,17 +124,28 @@ class FieldCipher:
     def current_key_id(self) -> str:
         return self._keys[0].id
 
-    def encrypt(self, plaintext: str) -> str:
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ring's key ids, newest first."""
+        return tuple(k.id for k in self._keys)
+
+    def encrypt(self, plaintext: str, context: bytes) -> str:
+        """A v2 value under the newest key, bound to ``context``."""
+        if not isinstance(context, bytes):
+            raise TypeError("the context (associated data) must be bytes")
         key = self._keys[0]
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = AESGCM(key.raw).encrypt(nonce, plaintext.encode("utf-8"), None)
+        sealed = AESGCM(key.raw).encrypt(nonce, plaintext.encode("utf-8"), context)
         token = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
         return f"{CURRENT_PREFIX}{key.id}:{token}"
 
-    def decrypt(self, value: str) -> str:
-        match = _CURRENT.match(value) if isinstance(value, str) else None
+    def decrypt(self, value: str, context: bytes) -> str:
+        if not isinstance(context, bytes):
+            raise TypeError("the context (associated data) must be bytes")
+        match = _VERSIONED.match(value) if isinstance(value, str) else None
         if match:
-            return self._decrypt_current(match.group(1), match.group(2))
+            version, kid, token = match.groups()
+            return self._decrypt_versioned(kid, token, context if version == "v2" else None)
         legacy = _LEGACY.match(value) if isinstance(value, str) else None
         if legacy:
             return self._decrypt_legacy(*legacy.groups())
@@ -109,19 +153,26 @@ class FieldCipher:
 
     def key_id_of(self, value: str) -> str | None:
         """Which key wrote a value (None for the legacy format, which does not say)."""
-        match = _CURRENT.match(value)
-        return match.group(1) if match else None
+        match = _VERSIONED.match(value) if isinstance(value, str) else None
+        return match.group(2) if match else None
 
-    def _decrypt_current(self, kid: str, token: str) -> str:
+    def is_current(self, value: object) -> bool:
+        """Written in the current format (v2) with the newest key. Says nothing about integrity."""
+        return format_of(value) == CURRENT_VERSION and self.key_id_of(value) == self.current_key_id
+
+    def _decrypt_versioned(self, kid: str, token: str, context: bytes | None) -> str:
         key = self._by_id.get(kid)
         if key is None:
-            raise DecryptionError(f"The value was encrypted with key {kid}, which is not in the configured key ring.")
+            raise DecryptionError(f"The value was written with key {kid}, which is not in the ring.")
         try:
             blob = _b64decode(token)  # a truncated token may not even be valid base64
             nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
-            return AESGCM(key.raw).decrypt(nonce, sealed, None).decode("utf-8")
+            return AESGCM(key.raw).decrypt(nonce, sealed, context).decode("utf-8")
         except (InvalidTag, ValueError) as exc:
-            raise DecryptionError("The value failed its integrity check: it was altered or the key is wrong.") from exc
+            raise DecryptionError(
+                "The value failed its integrity check: it was altered, copied from another record or field, "
+                "or the key is wrong."
+            ) from exc
 
     def _decrypt_legacy(self, iv_hex: str, tag_hex: str, ct_hex: str) -> str:
         iv, tag, ciphertext = bytes.fromhex(iv_hex), bytes.fromhex(tag_hex), bytes.fromhex(ct_hex)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ FieldType = Literal["text", "password", "url", "number", "checkbox", "select", "
 MASK = "••••••••"
 MAX_TEXT_LENGTH = 4096
 MAX_JSON_LENGTH = 16384
+MAX_NUMBER = 1e15
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,14 @@ def _check_url(value: str) -> str | None:
 
 
 def _check_number(value: Any) -> str | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return "Enter a number."
-    if isinstance(value, int | float):
-        return None
     try:
-        float(str(value))
-    except ValueError:
+        number = float(value)
+    except (ValueError, OverflowError):
         return "Enter a number."
+    if not math.isfinite(number) or abs(number) > MAX_NUMBER:
+        return f"Enter a number between {-MAX_NUMBER:g} and {MAX_NUMBER:g}."
     return None
 
 

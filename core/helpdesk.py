@@ -41,6 +41,7 @@ from core.errors import NotFoundError, ValidationError
 from core.http import redact
 from core.integrations import IntegrationService, IntegrationView
 from core.models import User
+from core.ratelimit import Bucket, RateLimitedError, RateLimiter
 
 PROVIDER_KEY = "CHATWOOT"
 T = TypeVar("T")
@@ -341,10 +342,12 @@ class HelpdeskService:
         integrations: IntegrationService,
         http_session: Callable[[], requests.Session],
         factory: sessionmaker,
+        limiter: RateLimiter | None = None,
     ):
         self._integrations = integrations
         self._http_session = http_session
         self._factory = factory
+        self._limiter = limiter
 
     # ----- the connection ----------------------------------------------------------------------
 
@@ -482,6 +485,15 @@ class HelpdeskService:
             seats = seat_usage(actor.tier, agents, connection.user_id)
             return HelpdeskSnapshot(connection, agents, inboxes, membership, seats)
 
+    def count_attempt(self, bucket: Bucket, what: str) -> None:
+        """Count one attempt against its rate limit; over it, a HelpdeskError that says when to retry."""
+        if self._limiter is None:
+            return
+        try:
+            self._limiter.attempt(bucket, what)
+        except RateLimitedError as exc:
+            raise HelpdeskError(str(exc), "rate_limited") from None
+
     def preview_email(self, actor: Actor, agent_name: str) -> str:
         """The e-mail create_agent would give an agent of this name (raises ValidationError)."""
         return agent_email(self._actor_email(actor), agent_name)
@@ -522,6 +534,7 @@ class HelpdeskService:
         if role not in ROLES:
             raise ValidationError({"role": "Choose the role agent or administrator."})
         email = self.preview_email(actor, name)
+        self.count_attempt(Bucket("agent_create", str(actor.id)), "agents created")
         with self._open(actor, integration_id) as (connection, client):
             hidden = [password] if password else []
             details = {"name": name, "email": email, "role": role}

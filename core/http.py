@@ -1,17 +1,36 @@
-"""The one outbound HTTP session factory: timeouts, bounded retries, plain errors, redaction."""
+"""The one outbound HTTP session factory: timeouts, bounded retries, plain errors, redaction, and the
+outbound address guard.
+
+The address guard: every connection a session from make_session opens (the first request and every redirect
+hop) resolves its host once, refuses it unless every address it resolves to is a public internet address
+or is admitted by the allow-list (OUTBOUND_ALLOW), and then connects to one of exactly those vetted
+addresses. The Host header, TLS SNI and certificate check keep using the host name, so nothing changes for
+the server, and a DNS answer that changes between the check and the connect (rebinding) cannot redirect
+the connection. ``vet_host`` gives non-HTTP clients (the database providers) the same check.
+"""
 
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import json
+import re
+import socket
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.poolmanager import PoolManager
+from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 REDACTED = "[redacted]"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -26,6 +45,8 @@ class HttpPolicy:
     read_timeout: float = 15.0
     max_retries: int = 2
     backoff_factor: float = 0.3
+    # OUTBOUND_ALLOW: host names and networks the address guard admits although they are not public.
+    outbound_allow: tuple[str, ...] = ()
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -40,9 +61,294 @@ class _CappedRetry(Retry):
         return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
 
 
+# ----- the outbound address guard ---------------------------------------------------------------------
+
+OUTBOUND_ALLOW = "OUTBOUND_ALLOW"
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# What inet_aton accepts besides the dotted quad: 2130706433, 0177.0.0.1, 0x7f.1, 127.1.
+_NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*")
+
+
+class BlockedAddressError(requests.RequestException):
+    """The address guard refused a destination; the message says which rule and how to allow it."""
+
+    def __init__(self, explanation: str, *, host: str | None = None, address: str | None = None, **kwargs):
+        self.explanation, self.host, self.address = explanation, host, address
+        super().__init__(f"refused: {explanation}", **kwargs)
+
+
+class _Refusal(Exception):
+    """Carries a BlockedAddressError through urllib3, which would retry or wrap any OSError."""
+
+    def __init__(self, error: BlockedAddressError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _numeric_address(host: str) -> _IPAddress | None:
+    """The address a host written as a number stands for: 10.0.0.1, ::1, and inet_aton's other forms."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    bare = host.rstrip(".")
+    if bare and _NUMERIC_HOST.fullmatch(bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
+def _embedded_ipv4(address: _IPAddress) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 address stands for or tunnels to, and the name of that form."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped, "an IPv4-mapped IPv6 address"
+    if address in _IPV4_COMPATIBLE and int(address) > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), "an IPv4-compatible IPv6 address"
+    if address.sixtofour is not None:
+        return address.sixtofour, "a 6to4 address"
+    if address.teredo is not None:
+        return address.teredo[1], "a Teredo address"
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), "a NAT64 address"
+    return None
+
+
+def address_problem(address: _IPAddress) -> str | None:
+    """Why the guard refuses an address ("a private address"), or None when it is a public one."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        inner, form = embedded
+        if form in ("an IPv4-mapped IPv6 address", "an IPv4-compatible IPv6 address"):
+            return f"{form} (it stands for {inner})"
+        if problem := address_problem(inner):
+            return f"{form} that leads to {inner}, {problem}"
+        if form == "a NAT64 address":
+            return None  # a public IPv4 address reached through the network's NAT64 gateway
+    v6 = isinstance(address, ipaddress.IPv6Address)
+    if address.is_unspecified:
+        return "the unspecified address (it reaches this server itself)"
+    if address.is_loopback:
+        return "a loopback address (this server itself)"
+    if address.is_link_local:
+        return "a link-local address (where cloud metadata services such as 169.254.169.254 answer)"
+    if address.is_multicast:
+        return "a multicast address"
+    if not v6 and address in _CGNAT:
+        return "a shared address of a carrier-grade NAT (100.64.0.0/10)"
+    if v6 and address in _UNIQUE_LOCAL:
+        return "a unique-local IPv6 address (fc00::/7), the IPv6 kind of private address"
+    if v6 and address.is_site_local:
+        return "a site-local IPv6 address (fec0::/10)"
+    if any(address in network for network in _RFC1918):
+        return "a private address"
+    if address.is_reserved:
+        return "a reserved address"
+    if not address.is_global:
+        return "a special-purpose address, not a public internet address"
+    return None
+
+
+def parse_allow_list(entries: Iterable[str]) -> tuple[str, ...]:
+    """OUTBOUND_ALLOW's entries, normalised: host names (lower case) and networks ("10.20.0.0/16").
+
+    Raises ValueError naming the first entry that is neither. A lone address is a network of one.
+    """
+    normalised: list[str] = []
+    for raw in entries:
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        try:
+            network = entry.replace("[", "").replace("]", "") if entry.startswith("[") else entry  # [fd00::]/8
+            normalised.append(str(ipaddress.ip_network(network, strict=False)))
+            continue
+        except ValueError:
+            pass
+        if _NUMERIC_HOST.fullmatch(entry) and _numeric_address(entry) is not None:
+            raise ValueError(f"{raw.strip()!r} is a numeric shorthand: write the address as 127.0.0.1 or a network")
+        try:
+            name = entry.rstrip(".").encode("idna").decode("ascii")
+        except UnicodeError:
+            name = ""
+        if not _HOST_NAME.fullmatch(name) or name.rsplit(".", 1)[-1].isdigit():
+            raise ValueError(f"{raw.strip()!r} is neither a host name nor a network such as 10.20.0.0/16")
+        normalised.append(name)
+    return tuple(dict.fromkeys(normalised))
+
+
+class _AddressGuard:
+    """Resolves a host once and hands out only the addresses it may connect to."""
+
+    def __init__(self, allow: Iterable[str] = ()):
+        self.names: set[str] = set()
+        self.networks: list[_Network] = []
+        for entry in parse_allow_list(allow):
+            try:
+                self.networks.append(ipaddress.ip_network(entry))
+            except ValueError:
+                self.names.add(entry)
+
+    def _admits(self, address: _IPAddress) -> bool:
+        forms = [address]
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and embedded[1] in ("an IPv4-mapped IPv6 address", "an IPv4-compatible IPv6 address"):
+            forms.append(embedded[0])
+        return any(form.version == n.version and form in n for form in forms for n in self.networks)
+
+    def vet(self, host: str, address: _IPAddress) -> None:
+        """Raise BlockedAddressError unless host may be reached at address."""
+        if self._admits(address):
+            return
+        problem = address_problem(address)
+        if problem is not None:
+            raise _blocked(host, address, problem)
+
+    def resolve(self, host: str, port: int) -> list[tuple[int, tuple]]:
+        """[(family, sockaddr)] for host, every one of them vetted; raises BlockedAddressError or gaierror."""
+        host = host.strip("[]")
+        numeric = _numeric_address(host)
+        try:
+            if numeric is not None:  # parsed here, so a numeric trick never becomes a DNS question
+                self.vet(host, numeric)
+                canonical = host if isinstance(numeric, ipaddress.IPv6Address) else str(numeric)
+                infos = socket.getaddrinfo(canonical, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+            else:
+                infos = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+        except UnicodeError as exc:  # a label the IDNA codec refuses (longer than 63 characters, say)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from exc
+        targets = list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in infos))
+        if not targets:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        if numeric is None and host.rstrip(".").lower() in self.names:
+            return targets  # the administrator trusts this name, wherever it points
+        for _, sockaddr in targets:  # every address must pass: the connection may use any of them
+            self.vet(host, ipaddress.ip_address(sockaddr[0]))
+        return targets
+
+
+def _blocked(host: str, address: _IPAddress, problem: str) -> BlockedAddressError:
+    shown = str(address)
+    embedded = _embedded_ipv4(address)
+    if _numeric_address(host) is None:
+        hint = host.rstrip(".").lower()
+        what = f"{host} resolves to {shown}, {problem}"
+    else:
+        mapped = embedded is not None and embedded[1].startswith(("an IPv4-mapped", "an IPv4-compatible"))
+        hint = str(embedded[0]) if mapped else shown.split("%")[0]
+        try:
+            ipaddress.ip_address(host)
+            what = f"{host} is {problem}"  # written as an address
+        except ValueError:
+            what = f"{host} stands for {shown}, {problem}"  # 2130706433, 0177.0.0.1, 127.1, ...
+    explanation = (
+        f"{what}; this console only connects to public addresses. An administrator can allow it with "
+        f"{OUTBOUND_ALLOW}={hint} (a comma-separated list: keep any entries already there)."
+    )
+    return BlockedAddressError(explanation, host=host, address=shown)
+
+
+def vet_host(host: str, port: int, policy: HttpPolicy | None = None) -> list[str]:
+    """Resolve host once and return the addresses it may be connected to, in resolver order.
+
+    For clients that do not go through make_session (the database providers): connect to these addresses,
+    not to the name, so the answer that was checked is the one used. Raises BlockedAddressError when any
+    address the name resolves to is refused, socket.gaierror when it does not resolve.
+    """
+    policy = policy or HttpPolicy()
+    return [str(sockaddr[0]) for _, sockaddr in _AddressGuard(policy.outbound_allow).resolve(host, port)]
+
+
+def _connect_to(targets: list[tuple[int, tuple]], timeout, source_address, socket_options) -> socket.socket:
+    """urllib3's create_connection, minus its own name resolution: only the vetted addresses are tried."""
+    error: OSError | None = None
+    for family, sockaddr in targets:
+        sock = None
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if timeout is not _DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            if sock is not None:
+                sock.close()
+    raise error or OSError("no address to connect to")
+
+
+class _GuardedConnectionMixin:
+    """Opens the socket to a vetted address; the host name stays for the Host header, SNI and certificate."""
+
+    def __init__(self, *args, address_guard: _AddressGuard, **kwargs):
+        self._address_guard = address_guard
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            targets = self._address_guard.resolve(self._dns_host, self.port)
+        except BlockedAddressError as exc:
+            raise _Refusal(exc) from None
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        try:
+            sock = _connect_to(targets, self.timeout, self.source_address, self.socket_options)
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedPoolManager(PoolManager):
+    def __init__(self, address_guard: _AddressGuard, **kwargs):
+        super().__init__(**kwargs)
+        self._address_guard = address_guard
+        self.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+    def _new_pool(self, scheme, host, port, request_context=None):
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.conn_kw["address_guard"] = self._address_guard
+        return pool
+
+
 class _TimeoutAdapter(HTTPAdapter):
     def __init__(self, policy: HttpPolicy):
         self._policy = policy
+        self._address_guard = _AddressGuard(policy.outbound_allow)
         retry = _CappedRetry(
             total=policy.max_retries,
             connect=policy.max_retries,
@@ -58,10 +364,24 @@ class _TimeoutAdapter(HTTPAdapter):
         )
         super().__init__(max_retries=retry)
 
+    def init_poolmanager(self, connections, maxsize, block=DEFAULT_POOLBLOCK, **pool_kwargs):
+        self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
+        self.poolmanager = _GuardedPoolManager(
+            self._address_guard, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+        )
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        # Behind a proxy the guard could not see where a request really goes, so none is used.
+        raise BlockedAddressError("requests are never sent through a proxy (the address guard could not check them).")
+
     def send(self, request, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._policy.timeout
-        return super().send(request, **kwargs)
+        try:
+            return super().send(request, **kwargs)
+        except _Refusal as refusal:
+            refusal.error.request = request
+            raise refusal.error from None
 
 
 # Headers a redirect to another origin keeps. requests drops only Authorization there; a credential in
@@ -140,6 +460,8 @@ class OutboundError(Exception):
 
 def describe_exception(exc: requests.RequestException, service: str) -> str:
     """Map a transport failure to a sentence a person can act on."""
+    if isinstance(exc, BlockedAddressError):
+        return f"The address of {service} was refused: {exc.explanation}"
     if isinstance(exc, requests.exceptions.SSLError):
         return (
             f"The secure connection to {service} failed (TLS certificate problem). "

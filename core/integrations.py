@@ -13,20 +13,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from core import audit, fields, tiers
 from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
-from core.crypto import DecryptionError, FieldCipher, is_encrypted
+from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.http import redact
 from core.models import Integration, User, utcnow
+from core.ratelimit import Bucket, RateLimitedError, RateLimiter
 from core.tokens import MemoryTokens, StoredTokens
 
 MAX_NAME_LENGTH = 200
@@ -68,11 +71,13 @@ class IntegrationService:
         cipher: FieldCipher,
         catalog: Catalog,
         http_session: Callable[[], requests.Session],
+        limiter: RateLimiter | None = None,
     ):
         self._factory = factory
         self._cipher = cipher
         self._catalog = catalog
         self._http_session = http_session
+        self._limiter = limiter
 
     # ----- reading -------------------------------------------------------------------------
 
@@ -174,11 +179,19 @@ class IntegrationService:
             raise ValidationError({"name": f"Keep the name under {MAX_NAME_LENGTH} characters."})
         return name
 
-    def _sealed(self, provider: Provider, submitted: dict, stored: dict | None) -> dict:
+    def _sealed(self, provider: Provider, submitted: dict, stored: dict | None, integration_id: int | None) -> dict:
         """Validate, normalise and encrypt a submitted configuration, merged with what is stored.
 
         A sensitive field that comes back as the mask or empty keeps its stored ciphertext; one whose
-        new value equals the stored plaintext is not re-encrypted.
+        new value equals the stored plaintext is not re-encrypted. Each secret is bound to the
+        integration and field (None: a form that is not saved yet).
+        """
+        return self._seal(provider, self._checked(provider, submitted, stored), stored, integration_id)
+
+    def _checked(self, provider: Provider, submitted: dict, stored: dict | None) -> dict:
+        """Validate and normalise (ValidationError otherwise), writing nothing and encrypting nothing.
+
+        Sensitive values are plaintext, except those kept from storage, which are their ciphertext.
         """
         stored = stored or {}
         merged, kept = copy.deepcopy(stored), set()
@@ -204,32 +217,46 @@ class IntegrationService:
             value = fields.get_path(clean, name)
             if fields.is_blank(value):
                 fields.delete_path(clean, name)
-            else:
-                fields.set_path(clean, name, self._seal_value(name, value, fields.get_path(stored, name)))
+            elif is_encrypted(value) and value != fields.get_path(stored, name):
+                # Never accept someone's ciphertext as input: a test would decrypt it and send the
+                # plaintext wherever the form points.
+                raise ValidationError({name: "Enter the secret itself, not an encrypted value."})
         return clean
 
-    def _seal_value(self, name: str, value: str, stored_value: str | None) -> str:
+    def _seal(self, provider: Provider, clean: dict, stored: dict | None, integration_id: int | None) -> dict:
+        """Encrypt the checked configuration's secrets, bound to this integration and field."""
+        sealed = copy.deepcopy(clean)
+        for name in fields.sensitive_names(provider.fields):
+            value = fields.get_path(sealed, name)
+            if not fields.is_blank(value):
+                stored_value = fields.get_path(stored or {}, name)
+                fields.set_path(sealed, name, self._seal_value(name, value, stored_value, integration_id))
+        return sealed
+
+    def _seal_value(self, name: str, value: str, stored_value: str | None, integration_id: int | None) -> str:
         if value == stored_value and is_encrypted(value):
             return value
         if is_encrypted(value):
-            # Never accept someone's ciphertext as input: a test would decrypt it and send the
-            # plaintext wherever the form points.
             raise ValidationError({name: "Enter the secret itself, not an encrypted value."})
+        context = field_context(integration_id, name)
         if is_encrypted(stored_value):
             try:
-                if self._cipher.decrypt(stored_value) == value:
+                if self._cipher.decrypt(stored_value, context) == value:
                     return stored_value
             except DecryptionError:
                 pass
-        return self._cipher.encrypt(value)
+        return self._cipher.encrypt(value, context)
 
-    def _plain(self, provider: Provider, config: dict) -> dict:
-        """A decrypted copy, only ever handed to a connection test."""
+    def _plain(self, provider: Provider, config: dict, integration_id: int | None) -> dict:
+        """A decrypted copy, only ever handed to a connection test or a core service.
+
+        A secret opens only as the field of the integration it was written for (None: an unsaved form).
+        """
         plain = copy.deepcopy(config)
         for name in fields.sensitive_names(provider.fields):
             value = fields.get_path(plain, name)
             if isinstance(value, str) and is_encrypted(value):
-                fields.set_path(plain, name, self._cipher.decrypt(value))
+                fields.set_path(plain, name, self._cipher.decrypt(value, field_context(integration_id, name)))
         return plain
 
     def credentials_for(self, actor: Actor, integration_id: int, provider_key: str) -> dict:
@@ -250,7 +277,7 @@ class IntegrationService:
                 )
             config = copy.deepcopy(row.configuration or {})
         try:
-            return self._plain(self._catalog.get(provider_key), config)
+            return self._plain(self._catalog.get(provider_key), config, integration_id)
         except DecryptionError as exc:
             raise ValidationError(
                 {"integration": "A stored secret could not be decrypted. Re-enter it and save."}
@@ -274,7 +301,10 @@ class IntegrationService:
     def create(self, actor: Actor, name: str, provider_key: str, configuration: dict) -> IntegrationView:
         provider = self._provider_for_create(actor, provider_key)
         name = self._check_name(name)
-        sealed = self._sealed(provider, configuration, None)
+        clean = self._checked(provider, configuration, None)  # every check before any write
+        without_secrets = copy.deepcopy(clean)
+        for secret_name in fields.sensitive_names(provider.fields):
+            fields.delete_path(without_secrets, secret_name)
         with self._transaction() as session:
             session.execute(select(User.id).where(User.id == actor.id).with_for_update())
             used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
@@ -294,12 +324,23 @@ class IntegrationService:
                 name=name,
                 type=provider.category,
                 provider=provider.key,
-                configuration=sealed,
+                configuration=without_secrets,
                 is_active=True,
                 status="unknown",
             )
             session.add(row)
             session.flush()
+            # The secrets are bound to the row's id, known only now; written in the same transaction by
+            # a plain UPDATE so that creating stays version 1.
+            sealed = self._seal(provider, clean, None, row.id)
+            if sealed != without_secrets:
+                session.execute(
+                    update(Integration)
+                    .where(Integration.id == row.id)
+                    .values(configuration=sealed, updated_at=row.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+                set_committed_value(row, "configuration", sealed)
             audit.record(
                 session, actor, "integration.create", "success", row.id, {"name": name, "provider": provider.key}
             )
@@ -323,7 +364,7 @@ class IntegrationService:
                 row.name = self._check_name(name)
                 changed.append("name")
             if configuration is not None:
-                sealed = self._sealed(provider, configuration, row.configuration)
+                sealed = self._sealed(provider, configuration, row.configuration, row.id)
                 changed += _changed_fields(row.configuration or {}, sealed)
                 if sealed != row.configuration:
                     row.configuration = sealed
@@ -385,6 +426,8 @@ class IntegrationService:
             row, _ = self._load(session, actor, integration_id)
             provider = self._catalog.get(row.provider)
             config = copy.deepcopy(row.configuration or {})
+        if refused := self._rate_limited(actor, provider, config, integration_id):
+            return refused
         result = self._run_test(provider, config, integration_id, config)
         with self._factory.begin() as session:
             # A plain UPDATE: a test must not bump the version and make someone's open edit conflict.
@@ -414,15 +457,41 @@ class IntegrationService:
         if not provider.available:
             return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
         try:
-            sealed = self._sealed(provider, configuration, stored)
+            sealed = self._sealed(provider, configuration, stored, integration_id)
         except ValidationError as exc:
             return TestResult(
                 False, "Fix the highlighted fields, then test again.", {"field_errors": exc.errors}, str(exc)
             )
+        if refused := self._rate_limited(actor, provider, sealed, integration_id):
+            return refused
         result = self._run_test(provider, sealed, integration_id, stored)
         with self._factory.begin() as session:
             self._audit_test(session, actor, provider, result, integration_id)
         return result
+
+    def _rate_limited(self, actor: Actor, provider: Provider, config: dict, integration_id: int | None):
+        """A refusal (as a failed TestResult) when the person or the target host is over its test limit."""
+        if self._limiter is None:
+            return None
+        buckets = [(Bucket("test_per_user", str(actor.id)), "connection tests")]
+        if host := _target_host(provider, config):
+            buckets.append((Bucket("test_per_host", host), f"connection tests of {host}"))
+        try:
+            for bucket, what in buckets:
+                self._limiter.check(bucket, what)
+        except RateLimitedError as exc:
+            audit.record_now(
+                self._factory,
+                actor,
+                "integration.test",
+                "denied",
+                integration_id=integration_id,
+                details={"provider": provider.key, "reason": "rate limit"},
+            )
+            return TestResult(False, str(exc), {"retryAfter": exc.retry_after}, error="rate_limited")
+        for bucket, _ in buckets:
+            self._limiter.hit(bucket)
+        return None
 
     def _run_test(
         self, provider: Provider, sealed: dict, integration_id: int | None = None, stored: dict | None = None
@@ -430,7 +499,7 @@ class IntegrationService:
         if not provider.available:
             return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
         try:
-            plain = self._plain(provider, sealed)
+            plain = self._plain(provider, sealed, integration_id)
         except DecryptionError as exc:
             return TestResult(False, "A stored secret could not be decrypted. Re-enter it and save.", error=str(exc))
         secrets = _secret_values(provider, plain)
@@ -466,7 +535,7 @@ class IntegrationService:
             if row is None or fields.get_path(row.configuration or {}, field_name) != old_sealed:
                 return
             config = copy.deepcopy(row.configuration)
-            fields.set_path(config, field_name, self._cipher.encrypt(value))
+            fields.set_path(config, field_name, self._cipher.encrypt(value, field_context(integration_id, field_name)))
             # A plain UPDATE: a rotation is not an edit and must not make an open edit conflict.
             session.execute(
                 update(Integration)
@@ -499,6 +568,19 @@ def _kind_phrase(category: str) -> str:
     """'A Database integration', 'An API integration': short categories are acronyms."""
     word = category if len(category) <= 3 else category.replace("_", " ").title()
     return f"{'An' if word[0] in 'AEIOU' else 'A'} {word} integration"
+
+
+def _target_host(provider: Provider, config: dict) -> str | None:
+    """The customer host a test will call: the first web address or host field of the configuration."""
+    for spec in provider.fields:
+        value = fields.get_path(config, spec.name)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if spec.type == "url":
+            return urlsplit(value.strip()).hostname
+        if spec.name == "host":
+            return value.strip().lower()
+    return None
 
 
 def _leaf_names(config: dict, prefix: str = "") -> set[str]:

@@ -20,6 +20,7 @@ from core.chatwoot import Inbox
 from core.errors import NotFoundError, ValidationError
 from core.helpdesk import PROVIDER_KEY, HelpdeskService
 from core.models import Integration, WidgetPreset
+from core.ratelimit import Bucket
 from core.widget import WidgetSettings, build_script, widget_base_url
 
 MAX_PRESET_NAME = 100
@@ -223,6 +224,7 @@ class WidgetService:
         """
         check_widget_tier(actor)
         settings.validate()
+        self._helpdesk.count_attempt(Bucket("widget_script", str(actor.id)), "widget scripts generated")
         connection = self._helpdesk.connection(actor, integration_id, require_admin=False)
         inbox = next((i for i in self.website_inboxes(actor, integration_id) if i.id == inbox_id), None)
         if inbox is None or not inbox.website_token:

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import sessionmaker
 
 from core.models import RateLimitHit, utcnow
@@ -68,6 +68,22 @@ class RateLimiter:
         if len(hits) < allowed:
             return 0
         return max(1, math.ceil((hits[-1] + timedelta(seconds=window) - now).total_seconds()))
+
+    def over_limit(self, kind: str) -> set[str]:
+        """Every subject of one kind that is at its limit now, in one query."""
+        allowed, window = self._limits[kind]
+        prefix = f"{kind}:"
+        with self._factory() as session:
+            full = session.scalars(
+                select(RateLimitHit.bucket)
+                .where(
+                    RateLimitHit.bucket.startswith(prefix, autoescape=True),
+                    RateLimitHit.at > utcnow() - timedelta(seconds=window),
+                )
+                .group_by(RateLimitHit.bucket)
+                .having(func.count(RateLimitHit.id) >= allowed)
+            )
+            return {bucket.removeprefix(prefix) for bucket in full}
 
     def check(self, bucket: Bucket, what: str) -> None:
         """Refuse with a message that says when to try again."""

@@ -7,9 +7,11 @@ import re
 import secrets
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.crypto import key_bytes, key_id
+from core.http import parse_allow_list
 from core.widget import base_url_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +26,7 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class Settings:
     database_url: str
-    encryption_key: str
+    encryption_key: str  # the newest key: encryption_keys[0]
     encryption_key_source: str  # "environment", "secrets.toml" or the generated file's path
     cookie_key: str
     cookie_name: str
@@ -36,6 +38,17 @@ class Settings:
     # The public address the chat widget loads Chatwoot from, when it differs from the integration's
     # Chatwoot URL (which may be an internal address). None: the integration's URL.
     chatwoot_widget_base_url: str | None = None
+    # OUTBOUND_ALLOW: host names and networks outbound calls may reach although they are not public
+    # (a staff Chatwoot on the internal network). Empty: only public internet addresses.
+    outbound_allow: tuple[str, ...] = ()
+    # The key ring, newest first: the newest encrypts, every one decrypts. Empty: just encryption_key.
+    # When given, encryption_key becomes its first key (as INTEGRATION_ENCRYPTION_KEYS wins over _KEY).
+    encryption_keys: tuple[str, ...] = field(default=())
+
+    def __post_init__(self):
+        keys = tuple(self.encryption_keys) or (self.encryption_key,)
+        object.__setattr__(self, "encryption_keys", keys)
+        object.__setattr__(self, "encryption_key", keys[0])
 
 
 def _secrets_toml(path: Path) -> dict:
@@ -53,6 +66,20 @@ def _lookup(name: str, env: dict, toml: dict) -> tuple[str | None, str]:
     if toml.get(name):
         return str(toml[name]), "secrets.toml"
     return None, ""
+
+
+def _key_ring(text: str) -> tuple[str, ...]:
+    """INTEGRATION_ENCRYPTION_KEYS: comma-separated, newest first, no empty entry, no key twice."""
+    keys = tuple(part.strip() for part in text.split(","))
+    if not keys or any(not k for k in keys):
+        raise SettingsError(
+            "INTEGRATION_ENCRYPTION_KEYS has an empty entry. List the keys separated by commas, newest first, "
+            "e.g. INTEGRATION_ENCRYPTION_KEYS=<new key>,<old key>."
+        )
+    ids = [key_id(key_bytes(k)) for k in keys]
+    if len(set(ids)) != len(ids):
+        raise SettingsError("INTEGRATION_ENCRYPTION_KEYS lists the same key twice. Keep one of each.")
+    return keys
 
 
 def _generated_secret(path: Path, what: str, announce: bool) -> str:
@@ -78,6 +105,18 @@ def _generated_secret(path: Path, what: str, announce: bool) -> str:
     return value
 
 
+def _outbound_allow(env: dict, toml: dict) -> tuple[str, ...]:
+    raw = env.get("OUTBOUND_ALLOW") or toml.get("OUTBOUND_ALLOW") or ""
+    entries = [str(entry) for entry in raw] if isinstance(raw, list) else str(raw).split(",")
+    try:
+        return parse_allow_list(entries)
+    except ValueError as exc:
+        raise SettingsError(
+            f"OUTBOUND_ALLOW is not usable: {exc}. List host names and networks separated by commas, "
+            "e.g. OUTBOUND_ALLOW=chatwoot.internal,10.20.0.0/16."
+        ) from exc
+
+
 def _number(name: str, raw: str | None, default: float, low: float, high: float) -> float:
     if raw is None:
         return default
@@ -97,14 +136,21 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
     secrets_dir = Path(env.get("CONSOLE_SECRETS_DIR") or secrets_dir or DEFAULT_SECRETS_DIR)
     production = env.get("CONSOLE_ENV", "development").lower() == "production"
 
-    key, key_source = _lookup("INTEGRATION_ENCRYPTION_KEY", env, toml)
+    ring = toml.get("INTEGRATION_ENCRYPTION_KEYS")
+    if isinstance(ring, list):  # secrets.toml may hold the ring as a list
+        toml = {**toml, "INTEGRATION_ENCRYPTION_KEYS": ",".join(str(k) for k in ring)}
+    ring_text, key_source = _lookup("INTEGRATION_ENCRYPTION_KEYS", env, toml)
+    keys = _key_ring(ring_text) if ring_text is not None else ()
+    key = keys[0] if keys else None  # INTEGRATION_ENCRYPTION_KEYS wins over INTEGRATION_ENCRYPTION_KEY
+    if key is None:
+        key, key_source = _lookup("INTEGRATION_ENCRYPTION_KEY", env, toml)
     if key is None and env.get("INTEGRATION_ENCRYPTION_KEY_FILE"):
         key_file = Path(env["INTEGRATION_ENCRYPTION_KEY_FILE"])
         key, key_source = _generated_secret(key_file, "INTEGRATION_ENCRYPTION_KEY", True), str(key_file)
     if key is None:
         if production:
             raise SettingsError(
-                "INTEGRATION_ENCRYPTION_KEY is not set. Generate one with "
+                "INTEGRATION_ENCRYPTION_KEY (or INTEGRATION_ENCRYPTION_KEYS) is not set. Generate one with "
                 "`python manage.py keys generate` and set it in the environment or in "
                 ".streamlit/secrets.toml, then restart."
             )
@@ -133,6 +179,7 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
     return Settings(
         database_url=database_url or DEFAULT_DATABASE_URL,
         encryption_key=key,
+        encryption_keys=keys or (key,),
         encryption_key_source=key_source,
         cookie_key=cookie_key,
         cookie_name=cookie_name,
@@ -142,4 +189,5 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         http_max_retries=int(_number("HTTP_MAX_RETRIES", env.get("HTTP_MAX_RETRIES"), 2, 0, 5)),
         production=production,
         chatwoot_widget_base_url=widget_base_url or None,
+        outbound_allow=_outbound_allow(env, toml),
     )

@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from core.crypto import DecryptionError, FieldCipher
+from core.crypto import DecryptionError, FieldCipher, token_context
 from core.models import OAuthToken, utcnow
 
 EXPIRY_MARGIN_SECONDS = 60
@@ -42,7 +42,10 @@ class MemoryTokens:
 
 
 class StoredTokens:
-    """Per saved integration, shared by every app process, encrypted like any other secret."""
+    """Per saved integration, shared by every app process, encrypted like any other secret.
+
+    Each token is bound to its integration and cache key (associated data), so a row copied elsewhere
+    does not open."""
 
     def __init__(self, factory: sessionmaker, cipher: FieldCipher, integration_id: int):
         self._factory, self._cipher, self._integration_id = factory, cipher, integration_id
@@ -53,9 +56,9 @@ class StoredTokens:
             if row is None or row.expires_at <= utcnow():
                 return None
             try:
-                return self._cipher.decrypt(row.access_token)
+                return self._cipher.decrypt(row.access_token, token_context(self._integration_id, row.cache_key))
             except DecryptionError:
-                return None  # a token written under a retired key: fetch a new one
+                return None  # a token written under a retired key (or moved): fetch a new one
 
     def put(self, key: str, token: str, expires_in: float) -> None:
         lifetime = _lifetime(expires_in)
@@ -76,7 +79,7 @@ class StoredTokens:
                 OAuthToken(
                     integration_id=self._integration_id,
                     cache_key=_hashed(key),
-                    access_token=self._cipher.encrypt(token),
+                    access_token=self._cipher.encrypt(token, token_context(self._integration_id, _hashed(key))),
                     expires_at=utcnow() + timedelta(seconds=lifetime),
                 )
             )

@@ -20,6 +20,11 @@ encryption required or unavailable); the password is never part of one.
 
 What the app server has of its own is never offered to a customer's server: no ~/.pgpass or PGPASSWORD
 fallback, no client certificate, no Kerberos/GSSAPI; PostgreSQL may only ask for a password (or nothing).
+
+The outbound address guard (core.http.vet_host) applies as it does to every HTTP call: the host is resolved
+once, refused unless each address is public or admitted by OUTBOUND_ALLOW, and the client then connects to
+those vetted addresses (PostgreSQL: hostaddr, with host kept for the certificate check; MySQL: a socket
+opened here, with the host name kept for TLS), so a DNS answer that changes afterwards cannot redirect it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -37,7 +43,7 @@ import pymysql
 
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
-from core.http import HttpPolicy, redact
+from core.http import BlockedAddressError, HttpPolicy, redact, vet_host
 from core.tiers import Tier
 
 SSL_MODES = ("disable", "prefer", "require", "verify-full")
@@ -180,7 +186,10 @@ def _transport_problem(text: str, target: _Target, waited: float | None = None) 
     if any(
         hint in lower
         for hint in ("could not translate host name", "name or service not known", "getaddrinfo", "errno -2]")
-    ) or ("nodename nor servname" in lower or "temporary failure in name resolution" in lower):
+    ) or any(
+        hint in lower
+        for hint in ("nodename nor servname", "temporary failure in name resolution", "no address associated")
+    ):
         return f"The host name {target.host} could not be found (DNS). Check it for typos."
     if "network is unreachable" in lower or "no route to host" in lower or "host is unreachable" in lower:
         return f"{target.where} is unreachable from this server (no route to the host). Check the address."
@@ -190,6 +199,15 @@ def _transport_problem(text: str, target: _Target, waited: float | None = None) 
 def _fallback(text: str, target: _Target) -> str:
     first = redact(text.strip().splitlines()[0] if text.strip() else "", [target.password])[:200]
     return f"The connection to {target.where} failed: {first or 'no reason given'}."
+
+
+def _vetted_addresses(target: _Target, context: TestContext | None) -> list[str]:
+    """The addresses target.host may be reached at (core.http.vet_host); raises BlockedAddressError or OSError."""
+    return vet_host(target.host, target.port, _policy(context))
+
+
+def _refused(exc: BlockedAddressError, target: _Target) -> TestResult:
+    return _failure(f"The address of {target.where} was refused: {exc.explanation}", target)
 
 
 def _success(target: _Target, facts: dict, started: float) -> TestResult:
@@ -255,9 +273,11 @@ def _pg_access(row: tuple) -> tuple[bool, str]:
     return False, f"read-only: no CREATE in {where}, and no INSERT, UPDATE or DELETE on any table"
 
 
-def _pg_connect_args(target: _Target) -> dict:
+def _pg_connect_args(target: _Target, addresses: list[str] | None = None) -> dict:
+    """libpq's parameters; with the vetted addresses, it connects to exactly those (hostaddr), one attempt
+    each, and still checks a verify-full certificate against the host name."""
     args = {
-        "host": target.host,
+        "host": ",".join([target.host] * len(addresses)) if addresses else target.host,
         "port": target.port,
         "dbname": target.database,
         "user": target.user,
@@ -271,6 +291,8 @@ def _pg_connect_args(target: _Target) -> dict:
         "application_name": APPLICATION_NAME,
         "autocommit": True,
     }
+    if addresses:
+        args["hostaddr"] = ",".join(addresses)
     if target.ssl_mode == "verify-full":
         args["sslrootcert"] = "system"  # the operating system's trusted authorities
     return args
@@ -324,7 +346,13 @@ def test_postgres(config: dict, context: TestContext) -> TestResult:
     target = _target("PostgreSQL", config, context, 5432)
     started = time.monotonic()
     try:
-        with psycopg.connect(**_pg_connect_args(target)) as conn:
+        addresses = _vetted_addresses(target, context)
+    except BlockedAddressError as exc:
+        return _refused(exc, target)
+    except OSError as exc:  # the name does not resolve
+        return _failure(_explain_postgres(exc, target), target)
+    try:
+        with psycopg.connect(**_pg_connect_args(target, addresses)) as conn:
             statement_ms = str(max(1, round(target.read_timeout * 1000)))
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (statement_ms,))
             one = conn.execute("SELECT 1").fetchone()
@@ -426,6 +454,7 @@ def _mysql_connect_args(target: _Target) -> dict:
         "autocommit": True,
         "local_infile": False,
         "program_name": APPLICATION_NAME,
+        "defer_connect": True,  # test_mysql opens the socket to a vetted address and hands it over
     }
     if target.ssl_mode == "disable":
         args["ssl_disabled"] = True
@@ -513,11 +542,38 @@ class _Unexpected(Exception):
     pass
 
 
+def _mysql_socket(addresses: list[str], target: _Target) -> socket.socket:
+    """A TCP connection to the first vetted address that answers (PyMySQL keeps the host name for TLS)."""
+    error: OSError | None = None
+    for address in addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(target.connect_timeout)
+            sock.connect((address, target.port))
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return sock
+    # In PyMySQL's own words, so the explanation is the same as when it connects by itself.
+    raise pymysql.err.OperationalError(2003, f"Can't connect to MySQL server on {target.host!r} ({error})")
+
+
 def test_mysql(config: dict, context: TestContext) -> TestResult:
     target = _target("MySQL", config, context, 3306)
     started = time.monotonic()
     try:
+        addresses = _vetted_addresses(target, context)
+    except BlockedAddressError as exc:
+        return _refused(exc, target)
+    except OSError as exc:  # the name does not resolve
+        return _failure(_explain_mysql(exc, target), target)
+    try:
         conn = pymysql.connect(**_mysql_connect_args(target))
+        conn.connect(_mysql_socket(addresses, target))
     except (pymysql.MySQLError, OSError) as exc:
         return _failure(_explain_mysql(exc, target, time.monotonic() - started), target)
     try:

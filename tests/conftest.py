@@ -23,6 +23,8 @@ from core.models import (
 from core.settings import Settings
 
 TEST_KEY = "0f" * 32
+# The fakes all listen on loopback, which the outbound address guard refuses unless it is allowed.
+LOOPBACK_ALLOW = ("127.0.0.0/8", "::1")
 TEST_COOKIE_KEY = "test-cookie-key-" + "c" * 32
 
 
@@ -54,6 +56,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
         http_read_timeout=2,
         http_max_retries=1,
         production=False,
+        outbound_allow=LOOPBACK_ALLOW,
     )
     values.update(overrides)
     return Settings(**values)

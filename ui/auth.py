@@ -7,25 +7,53 @@ person back in, and signing out ends it server-side even if the browser keeps th
 from __future__ import annotations
 
 import json
+import secrets
 
+import bcrypt
 import streamlit as st
 import streamlit_authenticator as stauth
 
 from app_context import AppContext
+from core.ratelimit import Bucket, RateLimitedError
 
 FORM_FIELDS = {"Form name": "Sign in", "Username": "User name", "Password": "Password", "Login": "Sign in"}
 PENDING_COOKIE = "pending_cookie"
 
 
+# A bcrypt hash that no password matches: a user name with too many failed sign-ins gets it for a while.
+LOCKED_HASH = bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(rounds=4)).decode("ascii")
+SIGN_IN_FAILURE = "sign_in_failure"
+
+
 def authenticator(ctx: AppContext) -> stauth.Authenticate:
+    credentials = ctx.users.credentials()
+    for username in ctx.limiter.over_limit(SIGN_IN_FAILURE) & credentials["usernames"].keys():
+        credentials["usernames"][username]["password"] = LOCKED_HASH
     # Expiry 0: the authenticator writes no cookie of its own; the sessions table does that job.
-    return stauth.Authenticate(
-        ctx.users.credentials(),
+    auth = stauth.Authenticate(
+        credentials,
         ctx.settings.cookie_name + "_form",
         ctx.settings.cookie_key,
         0,
+        auto_hash=False,
         login_sleep_time=0,
     )
+    st.session_state["_sign_in_credentials"] = credentials  # the authenticator counts failures in it
+    return auth
+
+
+def _count_failures(ctx: AppContext) -> str | None:
+    """Count this run's failed sign-ins per user name; the lock message when one is now locked."""
+    entries = st.session_state.pop("_sign_in_credentials", {"usernames": {}})["usernames"]
+    for username, entry in entries.items():
+        if entry.get("failed_login_attempts"):
+            bucket = Bucket(SIGN_IN_FAILURE, username)
+            ctx.limiter.hit(bucket)
+            try:
+                ctx.limiter.check(bucket, "failed sign-ins for this user name")
+            except RateLimitedError as exc:
+                return str(exc)
+    return None
 
 
 def restore(ctx: AppContext) -> bool:
@@ -47,9 +75,11 @@ def sign_in_form(ctx: AppContext, auth: stauth.Authenticate) -> None:
     auth.login(location="main", fields=FORM_FIELDS)
     status = st.session_state.get("authentication_status")
     if status is False:
-        st.error("That user name and password do not match an active account. Check them and try again.")
+        locked = _count_failures(ctx)
+        st.error(locked or "That user name and password do not match an active account. Check them and try again.")
     elif status:
         user = ctx.users.get_by_username(st.session_state["username"])
+        ctx.limiter.reset(Bucket(SIGN_IN_FAILURE, user.username))
         token = ctx.sessions.start(user.id, ctx.settings.cookie_expiry_days)
         st.session_state.update(session_token=token, signed_out=False)
         st.session_state[PENDING_COOKIE] = token

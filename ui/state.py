@@ -23,7 +23,8 @@ def _context_for(database_url: str, key_fingerprint: str) -> app_context.AppCont
 def context() -> app_context.AppContext:
     """One engine and set of services per process and configuration (st.cache_resource)."""
     settings = load_settings()
-    fingerprint = hashlib.sha256(settings.encryption_key.encode()).hexdigest()
+    # The whole key ring: adding or dropping a key (rotation) must build a new cipher.
+    fingerprint = hashlib.sha256("\n".join(settings.encryption_keys).encode()).hexdigest()
     return _context_for(settings.database_url, fingerprint)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import TEST_COOKIE_KEY, TEST_KEY
+from tests.conftest import LOOPBACK_ALLOW, TEST_COOKIE_KEY, TEST_KEY
 
 HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
 
@@ -20,6 +20,7 @@ def app_env(monkeypatch, database_url, ctx):
     monkeypatch.setenv("HTTP_CONNECT_TIMEOUT", "2")
     monkeypatch.setenv("HTTP_READ_TIMEOUT", "2")
     monkeypatch.setenv("HTTP_MAX_RETRIES", "0")
+    monkeypatch.setenv("OUTBOUND_ALLOW", ",".join(LOOPBACK_ALLOW))  # the fakes listen on 127.0.0.1
     return ctx
 
 

@@ -289,3 +289,20 @@ def test_pro_plus_member_adds_a_tested_webhook_from_its_card(app_env, admin, htt
     at.run()
     [view] = app_env.integrations.list(carol.actor())
     assert (view.provider, view.type, view.status) == ("WEBHOOK", "WEBHOOK", "connected")
+
+
+def test_ten_failed_sign_ins_lock_the_user_name_even_for_the_right_password(app_env, member):
+    at = new_app()
+    at.run()
+    for attempt in range(10):
+        at.text_input[0].input("alice")
+        at.text_input[1].input(f"wrong-password-{attempt}")
+        button(at, "Sign in").click()
+        at.run()
+    assert "Too many failed sign-ins for this user name" in texts(at)
+    at.text_input[0].input("alice")
+    at.text_input[1].input("alice-password-1")
+    button(at, "Sign in").click()
+    at.run()
+    assert not at.metric, "a locked user name cannot sign in, even with the right password"
+    assert "Too many failed sign-ins" in texts(at)

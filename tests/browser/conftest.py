@@ -70,6 +70,7 @@ def app_server(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
         "CONSOLE_SECRETS_DIR": str(tmp_path / "secrets"),
         "HTTP_MAX_RETRIES": "0",
+        "OUTBOUND_ALLOW": "127.0.0.0/8,::1",  # the fake Chatwoot listens on 127.0.0.1
     }
     for name in ("INTEGRATION_ENCRYPTION_KEY", "COOKIE_KEY"):
         env.pop(name, None)  # the first start generates both, as on a new machine

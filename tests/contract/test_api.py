@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from core.crypto import field_context
 from core.errors import ValidationError
 from core.fields import MASK
 from providers import api, custom
@@ -332,9 +333,10 @@ def test_credentials_are_stored_encrypted_and_graphql_drops_rest_fields(httpserv
 
     with ctx.factory() as session:
         stored = session.get(Integration, created.id).configuration
-    assert stored["credentials"].startswith("enc:v1:")
+    assert stored["credentials"].startswith("enc:v2:")
     assert PASSWORD not in json.dumps(stored)
-    assert json.loads(ctx.cipher.decrypt(stored["credentials"]))["password"] == PASSWORD
+    opened = ctx.cipher.decrypt(stored["credentials"], field_context(created.id, "credentials"))
+    assert json.loads(opened)["password"] == PASSWORD
     assert "method" not in stored and "expectedStatus" not in stored
     assert created.configuration["credentials"] == MASK
     assert created.type == "API"

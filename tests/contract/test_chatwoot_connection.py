@@ -9,8 +9,9 @@ import requests
 
 from core.chatwoot import explain_status
 from core.fields import MASK
-from core.http import describe_exception, make_session
+from core.http import HttpPolicy, describe_exception, make_session
 from core.models import utcnow
+from tests.conftest import LOOPBACK_ALLOW
 from tests.fakes.chatwoot import FakeChatwoot
 
 PROFILE = "/api/v1/profile"
@@ -292,7 +293,7 @@ def test_chatwoot_error_bodies_become_distinct_sentences(fake_chatwoot, chatwoot
         ("GET", f"/api/v1/accounts/{other}/agents", tokens.admin, None, "not a member of this account"),
         ("POST", agents, tokens.admin, new, "refused the request: Email has already been taken."),
     ]
-    with make_session() as session:
+    with make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW)) as session:
         for method, path, token, body, expected in cases:
             response = session.request(method, fake_chatwoot.url + path, headers={"api_access_token": token}, json=body)
             assert expected in explain_status(response), (method, path, response.text)

@@ -19,6 +19,7 @@ from core.http import HttpPolicy, make_session
 from core.models import AuditEvent, WidgetPreset
 from core.tiers import Tier, TierLimitError
 from core.widget import WidgetSettings
+from tests.conftest import LOOPBACK_ALLOW
 from tests.fakes.chatwoot import WEB_WIDGET
 
 AGENTS = "/api/v1/accounts/1/agents"
@@ -451,7 +452,7 @@ def test_vanished_inboxes_and_agents_are_failed_changes(ctx, admin, fake_chatwoo
 
 def test_client_error_messages_never_carry_a_token(fake_chatwoot, chatwoot_tokens):
     tokens = chatwoot_tokens
-    with make_session(HttpPolicy(read_timeout=0.5, max_retries=0)) as session:
+    with make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, read_timeout=0.5, max_retries=0)) as session:
         client = ChatwootClient(fake_chatwoot.url, tokens.admin, session, account_id=1, platform_token=tokens.platform)
         fake_chatwoot.force(AGENTS, 422, {"message": f"token {tokens.admin} / {tokens.platform} refused"})
         with pytest.raises(ChatwootError) as caught:
@@ -469,7 +470,7 @@ def test_client_error_messages_never_carry_a_token(fake_chatwoot, chatwoot_token
             client.list_agents()
         assert caught.value.reason == "unreachable" and "did not answer in time" in str(caught.value)
 
-    with make_session() as session:
+    with make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW)) as session:
         wrong = ChatwootClient(fake_chatwoot.url, tokens.admin, session, platform_token="wrong-platform-token")
         with pytest.raises(ChatwootError) as caught:
             wrong.create_platform_user("X", "x@acme.test", PASSWORD)
@@ -480,7 +481,7 @@ def test_client_error_messages_never_carry_a_token(fake_chatwoot, chatwoot_token
 def test_client_members_round_trip(fake_chatwoot, chatwoot_tokens):
     website, _ = inbox_ids(fake_chatwoot)
     ada = fake_chatwoot.seed.admin.id
-    with make_session() as session:
+    with make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW)) as session:
         client = ChatwootClient(fake_chatwoot.url, chatwoot_tokens.admin, session, account_id=1)
         after = client.add_inbox_members(website, [ada, ada])
         assert {a.id for a in after} == {ada, fake_chatwoot.seed.agent.id}

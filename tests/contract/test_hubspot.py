@@ -12,6 +12,7 @@ from core.http import HttpPolicy, make_session
 from core.models import Integration
 from core.tokens import MemoryTokens
 from providers import hubspot
+from tests.conftest import LOOPBACK_ALLOW
 from tests.contract.loopback import guard
 
 TOKEN = "pat-na1-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
@@ -219,7 +220,7 @@ def test_rate_limit_wait_comes_from_retry_after(httpserver):
     httpserver.expect_request("/account-info/v3/details").respond_with_json(
         {"status": "error", "category": "RATE_LIMITS"}, status=429, headers={"Retry-After": "30"}
     )
-    session = make_session(HttpPolicy(connect_timeout=2, read_timeout=2, max_retries=0))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, connect_timeout=2, read_timeout=2, max_retries=0))
 
     result = hubspot.test_connection({"accessToken": TOKEN}, TestContext(session, MemoryTokens()))
 
@@ -271,7 +272,7 @@ def test_a_token_echoed_by_the_server_never_reaches_the_result(httpserver):
     httpserver.expect_request("/account-info/v3/details").respond_with_json(
         {"status": "error", "message": f"Token {TOKEN} is not allowed here", "category": "FORBIDDEN"}, status=403
     )
-    session = make_session(HttpPolicy(max_retries=0))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, max_retries=0))
 
     result = hubspot.test_connection({"accessToken": TOKEN}, TestContext(session, MemoryTokens()))
 
@@ -296,7 +297,7 @@ def test_saved_integration_stores_the_token_encrypted_and_records_the_outcome(ht
 
 def test_the_loopback_guard_stops_a_request_for_the_real_host(monkeypatch, loopback_only):
     monkeypatch.setattr(hubspot, "API_BASE", SHIPPED_API_BASE)
-    session = make_session(HttpPolicy(max_retries=0))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, max_retries=0))
 
     with pytest.raises(pytest.fail.Exception, match=re.escape("tried to leave 127.0.0.1: GET https://api.hubapi.com/")):
         hubspot.test_connection({"accessToken": TOKEN}, TestContext(session, MemoryTokens()))

@@ -12,6 +12,7 @@ from core.catalog import TestContext
 from core.http import HttpPolicy, make_session
 from core.tokens import MemoryTokens
 from providers import pipedrive
+from tests.conftest import LOOPBACK_ALLOW
 from tests.contract.loopback import guard
 
 TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
@@ -173,7 +174,7 @@ def test_rate_limited_reads_the_ratelimit_headers(httpserver, run):
 
 def test_rate_limit_wait_uses_the_reset_header(httpserver):
     pipedrive_error(httpserver, 429, "Request over limit", {"x-ratelimit-limit": "80", "x-ratelimit-reset": "7"})
-    session = make_session(HttpPolicy(max_retries=0))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, max_retries=0))
 
     result = pipedrive.test_connection(
         {"companyDomain": "acme", "apiToken": TOKEN}, TestContext(session, MemoryTokens())
@@ -201,7 +202,7 @@ def test_an_answer_that_is_not_a_user(httpserver, run):
 
 def test_a_token_echoed_by_the_server_never_reaches_the_result(httpserver):
     pipedrive_error(httpserver, 403, f"token {TOKEN} lacks permission")
-    session = make_session(HttpPolicy(max_retries=0))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, max_retries=0))
 
     result = pipedrive.test_connection(
         {"companyDomain": "acme", "apiToken": TOKEN}, TestContext(session, MemoryTokens())

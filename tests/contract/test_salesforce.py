@@ -15,11 +15,12 @@ from sqlalchemy import select
 from werkzeug import Request, Response
 
 from core.catalog import TestContext
-from core.crypto import is_encrypted
+from core.crypto import field_context, is_encrypted
 from core.http import USER_AGENT, HttpPolicy, make_session
 from core.models import AuditEvent, Integration
 from core.tokens import MemoryTokens
 from providers import salesforce
+from tests.conftest import LOOPBACK_ALLOW
 from tests.contract.loopback import guard
 
 MY_DOMAIN = "https://acme.my.salesforce.com"
@@ -267,7 +268,7 @@ def test_a_foreign_instance_never_receives_the_token(httpserver, run):
 
 def test_a_secret_echoed_by_the_token_endpoint_never_reaches_the_result(httpserver):
     token_endpoint(httpserver, {"error": "server_error", "error_description": f"bad secret {CLIENT_SECRET}"}, 400)
-    session = make_session(HttpPolicy(max_retries=0))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, max_retries=0))
 
     result = salesforce.test_connection(config(), TestContext(session, MemoryTokens()))
 
@@ -378,7 +379,8 @@ def test_a_rotated_refresh_token_replaces_the_stored_one(httpserver, ctx, admin,
     assert result.details["refreshTokenRotated"] is True
     assert "issued a new refresh token" in result.message
     saved = stored(ctx, view.id)["refreshToken"]
-    assert is_encrypted(saved) and ctx.cipher.decrypt(saved) == ROTATED_REFRESH_TOKEN
+    assert is_encrypted(saved)
+    assert ctx.cipher.decrypt(saved, field_context(view.id, "refreshToken")) == ROTATED_REFRESH_TOKEN
     assert any("integration.secret_rotated" in text for text in audit_texts())
     assert ctx.integrations.get(admin, view.id).version == view.version  # a rotation is not an edit
     with ctx.factory() as session:

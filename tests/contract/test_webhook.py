@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from core.crypto import is_encrypted
+from core.crypto import field_context, is_encrypted
 from core.errors import ValidationError
 from core.fields import MASK
 from core.models import Integration
@@ -126,12 +126,14 @@ def test_a_stale_delivery_captured_from_the_wire_is_refused(httpserver, monkeypa
     """The delivery itself signed six minutes ago (the sender's clock), verified now."""
     httpserver.expect_request("/hooks/console", method="POST").respond_with_data("", status=200)
     from core.catalog import TestContext
-    from core.http import make_session
+    from core.http import HttpPolicy, make_session
     from core.tokens import MemoryTokens
+    from tests.conftest import LOOPBACK_ALLOW
 
     real_time = time.time
     monkeypatch.setattr(webhook.time, "time", lambda: real_time() - 360)
-    result = webhook.test_connection(hook_config(httpserver), TestContext(make_session(), MemoryTokens()))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW))
+    result = webhook.test_connection(hook_config(httpserver), TestContext(session, MemoryTokens()))
     monkeypatch.undo()
 
     assert result.success, result.message
@@ -152,7 +154,7 @@ def test_empty_secret_is_generated_stored_encrypted_and_signs_deliveries(
 
     sealed = stored_secret(ctx, created.id)
     assert is_encrypted(sealed)
-    secret = ctx.cipher.decrypt(sealed)
+    secret = ctx.cipher.decrypt(sealed, field_context(created.id, "secret"))
     assert secret.startswith("whsec_") and len(secret) >= 40
     assert created.configuration["secret"] == MASK
     assert created.type == "WEBHOOK"
@@ -167,13 +169,14 @@ def test_empty_secret_is_generated_stored_encrypted_and_signs_deliveries(
 def test_each_webhook_gets_its_own_secret(httpserver, ctx, pro):
     first = ctx.integrations.create(pro, "One", "WEBHOOK", hook_config(httpserver, secret=""))
     second = ctx.integrations.create(pro, "Two", "WEBHOOK", hook_config(httpserver, secret=""))
-    assert ctx.cipher.decrypt(stored_secret(ctx, first.id)) != ctx.cipher.decrypt(stored_secret(ctx, second.id))
+    secrets = [ctx.cipher.decrypt(stored_secret(ctx, v.id), field_context(v.id, "secret")) for v in (first, second)]
+    assert secrets[0] != secrets[1]
 
 
 def test_an_entered_secret_is_kept_and_the_mask_keeps_it_on_edit(httpserver, ctx, pro):
     created = ctx.integrations.create(pro, "Ops hook", "WEBHOOK", hook_config(httpserver))
     sealed = stored_secret(ctx, created.id)
-    assert ctx.cipher.decrypt(sealed) == SECRET
+    assert ctx.cipher.decrypt(sealed, field_context(created.id, "secret")) == SECRET
 
     for returned in (MASK, ""):
         view = ctx.integrations.get(pro, created.id)

@@ -20,6 +20,7 @@ from core.http import USER_AGENT, HttpPolicy, make_session
 from core.models import Integration, OAuthToken
 from core.tokens import MemoryTokens
 from providers import zoho
+from tests.conftest import LOOPBACK_ALLOW
 from tests.contract.loopback import guard
 
 CLIENT_ID = "1000.ABCDEFGHIJKLMNOPQRSTUVWXYZ0123"
@@ -279,7 +280,7 @@ def test_a_foreign_api_domain_never_receives_the_token(httpserver, run):
 
 def test_a_secret_echoed_by_the_token_endpoint_never_reaches_the_result(httpserver):
     token_endpoint(httpserver, {"error": "invalid_client_secret", "error_description": f"bad {CLIENT_SECRET}"}, 400)
-    session = make_session(HttpPolicy(max_retries=0))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, max_retries=0))
 
     result = zoho.test_connection(config(), TestContext(session, MemoryTokens()))
 

@@ -10,7 +10,7 @@ import pytest
 
 from core import fields
 from core.catalog import Catalog, Provider, UnknownProviderError
-from core.crypto import is_encrypted
+from core.crypto import field_context, is_encrypted
 from core.fields import FieldSpec
 from core.models import Integration
 from core.tiers import Tier
@@ -211,7 +211,7 @@ def test_every_sensitive_field_is_stored_encrypted(ctx, admin, provider: Provide
             continue
         assert is_encrypted(value), f"{provider.key}.{name} is stored in clear"
         if name in secrets:
-            assert ctx.cipher.decrypt(value) == secrets[name]
+            assert ctx.cipher.decrypt(value, field_context(view.id, name)) == secrets[name]
             assert secrets[name] not in text
         assert fields.get_path(view.configuration, name) == fields.MASK
 

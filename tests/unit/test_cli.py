@@ -20,14 +20,15 @@ import bcrypt
 import pytest
 
 import manage
-from core.crypto import is_encrypted
+from core.crypto import is_encrypted, key_bytes, key_id
 from core.fields import MASK
+from tests.unit.test_crypto import v1_value
 
 MANAGE = Path(manage.__file__).resolve()
 CANARY = "canary-SECRET-token-123"
 KEY = "0f" * 32
 COOKIE_KEY = "cli-test-cookie-key-" + "k" * 32
-OUR_SETTINGS = ("DATABASE_URL", "INTEGRATION_", "COOKIE_", "CONSOLE_", "HTTP_")
+OUR_SETTINGS = ("DATABASE_URL", "INTEGRATION_", "COOKIE_", "CONSOLE_", "HTTP_", "OUTBOUND_")
 FIRST_ADMIN = re.compile(r"^Created the first administrator: user name admin, password (\S+) — sign in and change it")
 
 
@@ -42,6 +43,7 @@ class Cli:
             COOKIE_KEY=COOKIE_KEY,
             CONSOLE_SECRETS_DIR=str(root / "secrets"),
             HTTP_MAX_RETRIES="0",
+            OUTBOUND_ALLOW="127.0.0.0/8,::1",  # the closed port the connection test tries is on 127.0.0.1
             PYTHONIOENCODING="utf-8",
         )
         self.env = env
@@ -142,6 +144,7 @@ def test_help_of_every_command_exits_0(capsys):
         ("integrations", "show"),
         ("integrations", "test"),
         ("keys", "generate"),
+        ("keys", "rotate"),
     }
     assert expected <= set(paths)
     for path, parser in paths.items():
@@ -288,3 +291,76 @@ def test_keys_generate_prints_64_hex(cli):
     assert proc.returncode == 0
     assert re.fullmatch(r"[0-9a-f]{64}\n", proc.stdout)
     assert "INTEGRATION_ENCRYPTION_KEY" in proc.stderr
+
+
+def test_keys_rotate_json_moves_every_secret_to_the_newest_key(tmp_path):
+    """The documented procedure end to end: the new key first in INTEGRATION_ENCRYPTION_KEYS, rotate, drop
+    the old one."""
+    cli = Cli(tmp_path)  # its own database: the shared one must keep working with KEY
+    assert cli("db", "upgrade").returncode == 0
+    config = {"baseUrl": "https://chat.example.com", "accountId": "7", "apiKey": CANARY}
+    add = ["integrations", "add", "--name", "Desk", "--provider", "CHATWOOT", "--json"]
+    added = cli(*add, stdin=json.dumps(config))
+    assert added.returncode == 0, added.stderr
+    integration_id = json.loads(added.stdout)["id"]
+    new_key = "7b" * 32
+    new_id, old_id = key_id(key_bytes(new_key)), key_id(key_bytes(KEY))
+    ring = {"INTEGRATION_ENCRYPTION_KEYS": f"{new_key}, {KEY}"}
+
+    rotated = cli("keys", "rotate", "--json", "--batch-size", "1", **ring)
+    assert rotated.returncode == 0, rotated.stderr
+    report = json.loads(rotated.stdout)
+    assert (report["re_encrypted"], report["already_current"], report["failed"]) == (2, 0, 0)  # apiKey, key check
+    assert report["key_id"] == new_id and report["ring"] == [new_id, old_id] and report["failures"] == []
+    [(configuration,)] = cli.rows("SELECT configuration FROM integrations")
+    assert json.loads(configuration)["apiKey"].startswith(f"enc:v2:{new_id}:")
+    [(outcome, details)] = cli.rows("SELECT outcome, details FROM audit_events WHERE action = 'keys.rotate'")
+    assert outcome == "success" and json.loads(details)["re_encrypted"] == 2
+
+    again = cli("keys", "rotate", "--json", **ring)
+    assert again.returncode == 0
+    assert {k: json.loads(again.stdout)[k] for k in ("re_encrypted", "already_current", "failed")} == {
+        "re_encrypted": 0,
+        "already_current": 2,
+        "failed": 0,
+    }
+    as_text = cli("keys", "rotate", **ring)
+    assert as_text.returncode == 0
+    assert "Nothing to re-encrypt" in as_text.stdout and "already current: 2" in as_text.stdout
+
+    # The old key can go now; the old key alone no longer opens the database.
+    assert cli("integrations", "list", INTEGRATION_ENCRYPTION_KEYS=new_key).returncode == 0
+    refused = cli("users", "list")  # INTEGRATION_ENCRYPTION_KEY=KEY only
+    assert refused.returncode == 2 and "does not open the data" in refused.stderr
+
+    # A value still under the old key, with only the new key configured: reported, not silently skipped.
+    stale = v1_value(KEY, CANARY)
+    with sqlite3.connect(cli.db_path) as conn:
+        conn.execute(
+            "UPDATE integrations SET configuration = json_set(configuration, '$.apiKey', ?) WHERE id = ?",
+            (stale, integration_id),
+        )
+    one_key = cli("keys", "rotate", "--json", INTEGRATION_ENCRYPTION_KEYS=new_key)
+    assert one_key.returncode == 1
+    failed = json.loads(one_key.stdout)
+    assert (failed["re_encrypted"], failed["already_current"], failed["failed"]) == (0, 1, 1)
+    assert failed["failures"] == [
+        {
+            "integration_id": integration_id,
+            "field": "apiKey",
+            "reason": f"written with key {old_id}, which is not in the ring",
+        }
+    ]
+    assert stale not in one_key.stdout
+    [(configuration,)] = cli.rows("SELECT configuration FROM integrations")
+    assert json.loads(configuration)["apiKey"] == stale  # left as stored
+    in_text = cli("keys", "rotate", INTEGRATION_ENCRYPTION_KEYS=new_key)
+    assert in_text.returncode == 1
+    expected = f"integration {integration_id}, apiKey: written with key {old_id}, which is not in the ring"
+    assert expected in in_text.stdout
+
+
+def test_keys_rotate_refuses_a_bad_batch_size_and_a_ring_with_a_key_twice(cli):
+    assert cli("keys", "rotate", "--batch-size", "0").returncode == 2
+    twice = cli("keys", "rotate", INTEGRATION_ENCRYPTION_KEYS=f"{KEY},{KEY}")
+    assert twice.returncode == 2 and "lists the same key twice" in twice.stderr

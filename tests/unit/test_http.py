@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from core.http import HttpPolicy, ResponseTooLargeError, describe_exception, make_session, wait_phrase
+from tests.conftest import LOOPBACK_ALLOW
 
 
 def response_with(headers: dict) -> requests.Response:
@@ -41,7 +42,7 @@ def test_wait_phrase_reads_an_http_date():
 
 def test_a_huge_answer_is_refused_without_reading_it_all(httpserver):
     httpserver.expect_request("/big").respond_with_data(b"x" * (3 * 1024 * 1024))
-    session = make_session(HttpPolicy(max_retries=0))
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, max_retries=0))
     with pytest.raises(ResponseTooLargeError) as caught:
         session.get(httpserver.url_for("/big"))
     assert "larger answer than expected" in describe_exception(caught.value, "The CRM")
@@ -59,7 +60,9 @@ def test_a_slow_drip_answer_ends_within_the_bound(httpserver):
         return Response(body(), content_type="text/plain")
 
     httpserver.expect_request("/drip").respond_with_handler(drip)
-    session = make_session(HttpPolicy(connect_timeout=0.2, read_timeout=0.5, max_retries=0))
+    session = make_session(
+        HttpPolicy(outbound_allow=LOOPBACK_ALLOW, connect_timeout=0.2, read_timeout=0.5, max_retries=0)
+    )
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
         session.get(httpserver.url_for("/drip"))
@@ -72,4 +75,5 @@ def test_compressed_answers_are_decoded(httpserver):
     httpserver.expect_request("/gz").respond_with_data(
         gzip.compress(b'{"ok": true}'), headers={"Content-Encoding": "gzip"}, content_type="application/json"
     )
-    assert make_session(HttpPolicy(max_retries=0)).get(httpserver.url_for("/gz")).json() == {"ok": True}
+    session = make_session(HttpPolicy(outbound_allow=LOOPBACK_ALLOW, max_retries=0))
+    assert session.get(httpserver.url_for("/gz")).json() == {"ok": True}

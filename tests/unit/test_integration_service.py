@@ -12,7 +12,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 
 from core.catalog import Catalog, Provider, TestResult, UnknownProviderError
-from core.crypto import is_encrypted
+from core.crypto import field_context, is_encrypted
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.fields import MASK, FieldSpec
 from core.integrations import IntegrationService
@@ -178,7 +178,7 @@ def test_create_stores_the_secret_as_ciphertext_and_shows_only_the_mask(ctx, mem
     row = raw_row(ctx, view.id)
     stored = row["configuration"]["apiKey"]
     assert is_encrypted(stored)
-    assert ctx.cipher.decrypt(stored) == CW_TOKEN
+    assert ctx.cipher.decrypt(stored, field_context(view.id, "apiKey")) == CW_TOKEN
     assert CW_TOKEN not in row["configuration_text"]
     assert row["configuration"]["baseUrl"] == "https://chat.example.com"
     assert row["configuration"]["features"] == {
@@ -198,7 +198,7 @@ def test_a_secret_containing_colons_is_still_encrypted(ctx, member):
     row = raw_row(ctx, view.id)
     assert row["configuration"]["apiKey"] != COLON_TOKEN
     assert is_encrypted(row["configuration"]["apiKey"])
-    assert ctx.cipher.decrypt(row["configuration"]["apiKey"]) == COLON_TOKEN
+    assert ctx.cipher.decrypt(row["configuration"]["apiKey"], field_context(view.id, "apiKey")) == COLON_TOKEN
     assert COLON_TOKEN not in row["configuration_text"]
 
 
@@ -214,7 +214,8 @@ def test_json_credentials_are_encrypted_as_one_value(ctx, member):
     view = ctx.integrations.create(member, "Acme CRM", "CUSTOM", config)
     row = raw_row(ctx, view.id)
     assert is_encrypted(row["configuration"]["credentials"])
-    assert json.loads(ctx.cipher.decrypt(row["configuration"]["credentials"])) == creds
+    opened = ctx.cipher.decrypt(row["configuration"]["credentials"], field_context(view.id, "credentials"))
+    assert json.loads(opened) == creds
     assert "custom-client-secret-xyz" not in row["configuration_text"]
     assert view.configuration["credentials"] == MASK
 
@@ -238,7 +239,7 @@ def test_create_refuses_bad_names(ctx, member, name):
 def test_an_imported_ciphertext_our_key_cannot_open_is_refused(ctx, member):
     from core.crypto import FieldCipher
 
-    foreign = FieldCipher(["ab" * 32]).encrypt("someone else's token")
+    foreign = FieldCipher(["ab" * 32]).encrypt("someone else's token", field_context(1, "apiKey"))
     with pytest.raises(ValidationError) as raised:
         ctx.integrations.create(member, "Foreign", "CHATWOOT", chatwoot_config(apiKey=foreign))
     assert set(raised.value.errors) == {"apiKey"}
@@ -426,7 +427,7 @@ def test_a_new_secret_is_re_encrypted(ctx, member):
     after = row["configuration"]["apiKey"]
     assert after != before
     assert is_encrypted(after)
-    assert ctx.cipher.decrypt(after) == CW_TOKEN_2
+    assert ctx.cipher.decrypt(after, field_context(view.id, "apiKey")) == CW_TOKEN_2
     assert CW_TOKEN_2 not in row["configuration_text"]
     assert updated.configuration["apiKey"] == MASK
     assert row["version"] == view.version + 1
@@ -688,7 +689,7 @@ def test_every_change_and_test_is_audited_without_secrets(fake, ctx, recorder, m
         assert e.integration_id == view.id
         assert e.at is not None
         dumped = json.dumps(e.details)
-        for secret in (FAKE_TOKEN, FAKE_CREDS_SECRET, "rotated-token-55", "enc:v1:"):
+        for secret in (FAKE_TOKEN, FAKE_CREDS_SECRET, "rotated-token-55", "enc:v"):
             assert secret not in dumped, (e.action, dumped)
 
     update = next(e for e in events if e.action == "integration.update")

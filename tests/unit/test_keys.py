@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import delete, text
 
 import app_context
-from core.crypto import FieldCipher, is_encrypted
+from core.crypto import KEY_CHECK_CONTEXT, FieldCipher, is_encrypted
 from core.keys import KEY_CHECK, KEY_CHECK_PLAINTEXT, KeyMismatchError, verify_key
 from core.models import AppMeta
 from tests.conftest import TEST_KEY, make_settings
@@ -39,7 +39,7 @@ def test_first_start_stores_an_encrypted_check_value(empty_meta):
     assert value is not None
     assert is_encrypted(value)
     assert KEY_CHECK_PLAINTEXT not in value
-    assert FieldCipher([TEST_KEY]).decrypt(value) == KEY_CHECK_PLAINTEXT
+    assert FieldCipher([TEST_KEY]).decrypt(value, KEY_CHECK_CONTEXT) == KEY_CHECK_PLAINTEXT
     assert FieldCipher([TEST_KEY]).key_id_of(value) == FieldCipher([TEST_KEY]).current_key_id
 
 
@@ -95,3 +95,24 @@ def test_the_app_refuses_to_start_with_the_wrong_key(ctx, database_url):
     assert meta_rows(ctx) == before
     rebuilt = app_context.build(make_settings(database_url), migrate=False)
     rebuilt.engine.dispose()
+
+
+def test_the_app_starts_with_a_ring_whose_older_key_wrote_the_check(ctx, database_url):
+    """Rotation step 2: the new key first, the old one after it; the new one encrypts from now on."""
+    before = meta_rows(ctx)
+    rebuilt = app_context.build(make_settings(database_url, encryption_keys=(OTHER_KEY, TEST_KEY)), migrate=False)
+    try:
+        assert rebuilt.cipher.key_ids == (
+            FieldCipher([OTHER_KEY]).current_key_id,
+            FieldCipher([TEST_KEY]).current_key_id,
+        )
+        assert rebuilt.cipher.key_id_of(rebuilt.cipher.encrypt("x", KEY_CHECK_CONTEXT)) == rebuilt.cipher.key_ids[0]
+    finally:
+        rebuilt.engine.dispose()
+    assert meta_rows(ctx) == before  # starting with a ring rewrites nothing; `keys rotate` does that
+
+
+def test_the_mismatch_message_names_both_settings(ctx):
+    with pytest.raises(KeyMismatchError) as raised:
+        verify_key(ctx.factory, FieldCipher([OTHER_KEY]))
+    assert "INTEGRATION_ENCRYPTION_KEYS" in str(raised.value)

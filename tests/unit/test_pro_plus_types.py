@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core.catalog import INTEGRATION_TYPES, Catalog, Provider, TestResult
-from core.crypto import is_encrypted
+from core.crypto import field_context, is_encrypted
 from core.fields import MASK, FieldSpec
 from core.integrations import IntegrationService
 from core.models import AuditEvent, Integration
@@ -121,7 +121,7 @@ def test_pro_plus_and_up_can_create_and_the_secret_is_encrypted(ctx, tier, key):
     stored = (json.loads(raw) if isinstance(raw, str) else raw)[field]
     assert is_encrypted(stored)
     assert secret not in text
-    assert secret in ctx.cipher.decrypt(stored)
+    assert secret in ctx.cipher.decrypt(stored, field_context(view.id, field))
     assert secret not in json.dumps([v.configuration for v in ctx.integrations.list(actor)])
     assert secret not in audit_text(ctx)
 
@@ -188,7 +188,7 @@ def test_prepare_completes_the_checked_configuration_before_encryption(ctx):
     assert prepare.seen[-1] == {"url": "https://x.example"}  # normalised, before encryption
     with ctx.factory() as session:
         sealed = session.get(Integration, view.id).configuration["token"]
-    assert ctx.cipher.decrypt(sealed) == "generated-secret-1234"
+    assert ctx.cipher.decrypt(sealed, field_context(view.id, "token")) == "generated-secret-1234"
 
     # An edit that keeps the secret: prepare sees the stored ciphertext, not a blank, so nothing is replaced.
     service.update(actor, view.id, view.version, configuration={"url": "https://y.example", "token": MASK})

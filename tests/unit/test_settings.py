@@ -14,7 +14,7 @@ import pytest
 
 from core import settings as settings_module
 from core.crypto import key_bytes
-from core.settings import SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings
 
 KEY = "7a" * 32
 COOKIE = "k" * 32
@@ -226,3 +226,58 @@ def test_bad_numbers_are_refused_with_the_setting_named(secrets_dir, name, value
 def test_database_url_from_the_environment(secrets_dir):
     url = "postgresql://u@127.0.0.1/console"
     assert load_settings(env(DATABASE_URL=url), secrets_dir=secrets_dir).database_url == url
+
+
+# ----- the key ring ----------------------------------------------------------------------------
+
+NEW_KEY = "5d" * 32
+
+
+def test_without_a_ring_the_single_key_is_a_ring_of_one(secrets_dir):
+    loaded = load_settings(env(), secrets_dir=secrets_dir)
+    assert loaded.encryption_keys == (KEY,)
+
+
+def test_the_ring_wins_over_the_single_key_newest_first(secrets_dir):
+    loaded = load_settings(
+        env(INTEGRATION_ENCRYPTION_KEYS=f" {NEW_KEY} , {KEY} ", INTEGRATION_ENCRYPTION_KEY="ignored-key"),
+        secrets_dir=secrets_dir,
+    )
+    assert loaded.encryption_keys == (NEW_KEY, KEY)
+    assert loaded.encryption_key == NEW_KEY  # the newest, for code that needs one key
+    assert loaded.encryption_key_source == "environment"
+    assert not secrets_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("ring", "message"),
+    [
+        (f"{NEW_KEY},,{KEY}", "empty entry"),
+        (f"{NEW_KEY},", "empty entry"),
+        (f"{NEW_KEY},{KEY},{NEW_KEY}", "same key twice"),
+        (f"{KEY},{KEY.upper()}", "same key twice"),  # the same key bytes, spelled differently
+    ],
+)
+def test_a_malformed_ring_is_refused_without_printing_a_key(secrets_dir, ring, message):
+    with pytest.raises(SettingsError, match=message) as raised:
+        load_settings(env(INTEGRATION_ENCRYPTION_KEYS=ring), secrets_dir=secrets_dir)
+    assert KEY not in str(raised.value) and NEW_KEY not in str(raised.value)
+
+
+def test_the_ring_may_be_a_list_in_secrets_toml(isolated_project, secrets_dir):
+    (isolated_project / ".streamlit").mkdir()
+    (isolated_project / ".streamlit" / "secrets.toml").write_text(
+        f'INTEGRATION_ENCRYPTION_KEYS = ["{NEW_KEY}", "{KEY}"]\n'
+    )
+    loaded = load_settings(env(INTEGRATION_ENCRYPTION_KEY=None), secrets_dir=secrets_dir)
+    assert loaded.encryption_keys == (NEW_KEY, KEY)
+    assert loaded.encryption_key_source == "secrets.toml"
+
+
+def test_settings_built_in_code_keep_key_and_ring_consistent():
+    common = dict(database_url="sqlite://", encryption_key_source="test", cookie_key="c" * 32, cookie_name="c")
+    common |= dict(cookie_expiry_days=1, http_connect_timeout=1, http_read_timeout=1, http_max_retries=0)
+    one = Settings(encryption_key=KEY, production=False, **common)
+    assert one.encryption_keys == (KEY,)
+    ring = Settings(encryption_key=KEY, encryption_keys=(NEW_KEY, KEY), production=False, **common)
+    assert ring.encryption_key == NEW_KEY

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from core.catalog import Catalog, Provider, TestContext, TestResult
-from core.crypto import is_encrypted
+from core.crypto import field_context, is_encrypted
 from core.fields import MASK, FieldSpec
 from core.integrations import IntegrationService
 from core.models import AuditEvent, Integration, OAuthToken, utcnow
@@ -62,6 +62,14 @@ def rotating_service(ctx, seen: list):
     return IntegrationService(ctx.factory, ctx.cipher, catalog, Session)
 
 
+def secret_of(integration_id: int) -> bytes:
+    return field_context(integration_id, "refreshToken")
+
+
+def stored_secret(ctx, integration_id: int) -> str:
+    return ctx.cipher.decrypt(stored(ctx, integration_id).configuration["refreshToken"], secret_of(integration_id))
+
+
 def stored(ctx, integration_id):
     with ctx.factory() as session:
         return session.get(Integration, integration_id)
@@ -74,7 +82,7 @@ def test_a_rotated_refresh_token_replaces_the_stored_one_without_an_edit(ctx, me
     service.test(member, view.id)
     row = stored(ctx, view.id)
     assert is_encrypted(row.configuration["refreshToken"])
-    assert ctx.cipher.decrypt(row.configuration["refreshToken"]) == "rotated-refresh-token"
+    assert ctx.cipher.decrypt(row.configuration["refreshToken"], secret_of(view.id)) == "rotated-refresh-token"
     assert row.version == view.version  # an open edit form does not conflict
     service.test(member, view.id)
     assert seen == ["first-refresh", "rotated-refresh-token"]
@@ -88,8 +96,8 @@ def test_a_form_test_with_the_mask_rotates_the_stored_token_but_a_new_one_is_not
     service = rotating_service(ctx, seen)
     view = service.create(member, "Rot", "ROT", {"baseUrl": "https://crm.test", "refreshToken": "first-refresh"})
     service.test_configuration(member, "ROT", {"baseUrl": "https://crm.test", "refreshToken": MASK}, view.id)
-    assert ctx.cipher.decrypt(stored(ctx, view.id).configuration["refreshToken"]) == "rotated-refresh-token"
+    assert stored_secret(ctx, view.id) == "rotated-refresh-token"
 
     service.test_configuration(member, "ROT", {"baseUrl": "https://crm.test", "refreshToken": "typed-in"}, view.id)
     assert seen[-1] == "typed-in"
-    assert ctx.cipher.decrypt(stored(ctx, view.id).configuration["refreshToken"]) == "rotated-refresh-token"
+    assert stored_secret(ctx, view.id) == "rotated-refresh-token"

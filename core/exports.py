@@ -1,0 +1,81 @@
+"""Exports of integrations (CSV, JSON) with every sensitive value masked, and imports that encrypt.
+
+An export is built from IntegrationView, whose configuration the service has already masked, so no
+path here ever sees a secret. An import goes through IntegrationService.create, which validates and
+encrypts; a masked value in an import is a missing secret, reported for that row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+
+from core.audit import Actor
+from core.errors import NotFoundError, StorageError, ValidationError
+from core.integrations import IntegrationService, IntegrationView
+from core.tiers import TierLimitError
+
+MAX_IMPORT_ITEMS = 500
+COLUMNS = ("id", "name", "type", "provider", "status", "active", "last_checked", "owner", "configuration")
+
+
+def _row(view: IntegrationView) -> dict:
+    return {
+        "id": view.id,
+        "name": view.name,
+        "type": view.type,
+        "provider": view.provider,
+        "status": view.status,
+        "active": view.is_active,
+        "last_checked": view.last_checked_at.isoformat(timespec="seconds") if view.last_checked_at else None,
+        "owner": view.owner,
+        "configuration": view.configuration,
+    }
+
+
+def export_json(views: list[IntegrationView]) -> str:
+    return json.dumps({"integrations": [_row(v) for v in views]}, indent=2, ensure_ascii=False)
+
+
+def export_csv(views: list[IntegrationView]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    for view in views:
+        writer.writerow({**_row(view), "configuration": json.dumps(view.configuration, sort_keys=True)})
+    return out.getvalue()
+
+
+@dataclass
+class ImportReport:
+    created: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (position in the file, why)
+
+
+def import_json(service: IntegrationService, actor: Actor, text: str) -> ImportReport:
+    """Create each integration of a JSON export (or a list of {name, provider, configuration})."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError({"file": f"The file is not valid JSON ({exc})."}) from exc
+    items = data.get("integrations") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValidationError({"file": 'Expected a list of integrations, or {"integrations": [...]}.'})
+    if len(items) > MAX_IMPORT_ITEMS:
+        raise ValidationError({"file": f"Import at most {MAX_IMPORT_ITEMS} integrations at a time."})
+    report = ImportReport()
+    for position, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("configuration"), dict):
+            report.failed.append((position, "Each entry needs a name, a provider and a configuration object."))
+            continue
+        try:
+            view = service.create(
+                actor, str(item.get("name") or ""), str(item.get("provider") or ""), item["configuration"]
+            )
+        except (ValidationError, NotFoundError, TierLimitError, StorageError) as exc:
+            report.failed.append((position, str(exc)))
+        else:
+            report.created.append(view.id)
+    return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import NotFoundError
+from core.errors import NotFoundError, ValidationError
 from core.keys import KeyMismatchError
 from core.settings import SettingsError, load_settings
 from core.tiers import Tier
@@ -66,6 +66,21 @@ st.session_state["actor"] = user.actor()
 with st.sidebar:
     st.markdown(f"**{user.name}**  \n{user.email}")
     st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
+    with st.popover("Change password", icon=":material/key:"), st.form("change_password", clear_on_submit=True):
+        current = st.text_input("Current password", type="password")
+        new = st.text_input("New password", type="password", help="At least 10 characters.")
+        again = st.text_input("New password again", type="password")
+        if st.form_submit_button("Change password"):
+            if new != again:
+                st.error("The two new passwords differ.")
+            else:
+                try:
+                    ctx.users.change_own_password(user.actor(), current, new)
+                except ValidationError as exc:
+                    st.error(" ".join(exc.errors.values()))
+                else:
+                    sign_in.sign_out(ctx, auth)
+                    st.rerun()
     if st.button("Sign out", key="sign_out"):
         sign_in.sign_out(ctx, auth)
         st.rerun()

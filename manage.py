@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import app_context
-from core import db
+from core import db, exports
 from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
@@ -177,7 +177,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     context.engine.dispose()
     print(f"The database is up to date: {_safe_url(settings.database_url)}")
     if password:
-        print(f"Created the first administrator: user name admin, password {password} — sign in and change it.")
+        print(f"Created the first administrator: user name admin, password {password} (change it after signing in)")
     return EXIT_OK
 
 
@@ -448,6 +448,32 @@ def _users_parser(commands: argparse._SubParsersAction) -> None:
     _add_password_stdin(reset, "without it and without a terminal, a random password is generated and printed once")
 
 
+def cmd_integrations_export(args: argparse.Namespace) -> int:
+    context = open_context()
+    views = context.integrations.list(_actor(context, args.as_user))
+    print(exports.export_csv(views) if args.format == "csv" else exports.export_json(views), end="")
+    return EXIT_OK
+
+
+def _read_text(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"Cannot read {source}: {exc.strerror}.") from exc
+
+
+def cmd_integrations_import(args: argparse.Namespace) -> int:
+    text = _read_text(args.file)
+    context = open_context()
+    report = exports.import_json(context.integrations, _actor(context, args.as_user), text)
+    print(f"Imported {len(report.created)} integration(s): {', '.join(map(str, report.created)) or 'none'}.")
+    for position, why in report.failed:
+        print(f"Entry {position} was not imported: {why}", file=sys.stderr)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
 def _integrations_parser(commands: argparse._SubParsersAction) -> None:
     group = _group(
         commands,
@@ -496,6 +522,29 @@ def _integrations_parser(commands: argparse._SubParsersAction) -> None:
     test.add_argument("id", metavar="ID", type=int)
     _add_as(test)
     _add_json(test)
+
+    export = _command(
+        group,
+        "export",
+        cmd_integrations_export,
+        "print the integrations the actor can see, secrets masked",
+        "Print the integrations the actor can see as JSON (default) or CSV. Every secret is masked.",
+    )
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    _add_as(export)
+
+    imported = _command(
+        group,
+        "import",
+        cmd_integrations_import,
+        "create integrations from a JSON file",
+        "Create integrations from a JSON list of {name, provider, configuration} (or an export with its\n"
+        "secrets filled in), read from FILE or standard input ('-'). Each is validated and its secrets\n"
+        "encrypted like any new integration; a masked or encrypted secret is refused for that entry.\n"
+        "Exit status: 0 when every entry was imported, 1 when some were not, 2 on an error.",
+    )
+    imported.add_argument("file", metavar="FILE", help="JSON file, or '-' for standard input")
+    _add_as(imported)
 
 
 def _keys_parser(commands: argparse._SubParsersAction) -> None:

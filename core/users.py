@@ -187,6 +187,16 @@ class UserService:
     def set_active(self, actor: Actor | None, username: str, active: bool) -> UserView:
         return self._change(actor, username, "user.set_active", active=active)
 
+    def change_own_password(self, actor: Actor, current: str, new: str) -> UserView:
+        """A person changes their own password; every session of theirs ends, so they sign in again."""
+        if not self.verify_password(actor.username, current):
+            raise ValidationError({"current": "Your current password is not right."})
+        if new == current:
+            raise ValidationError({"password": "Choose a password different from the current one."})
+        if problems := password_problems(new):
+            raise ValidationError({"password": "The password needs " + " and ".join(problems) + "."})
+        return self._change(None, actor.username, "user.change_password", password_hash=hash_password(new))
+
     def reset_password(self, actor: Actor | None, username: str, password: str) -> UserView:
         if problems := password_problems(password):
             raise ValidationError({"password": "The password needs " + " and ".join(problems) + "."})

@@ -306,3 +306,21 @@ def test_ten_failed_sign_ins_lock_the_user_name_even_for_the_right_password(app_
     at.run()
     assert not at.metric, "a locked user name cannot sign in, even with the right password"
     assert "Too many failed sign-ins" in texts(at)
+
+
+def test_a_person_changes_their_own_password_and_signs_in_with_it(app_env, member):
+    at = sign_in("alice", "alice-password-1")
+    text_input(at, "Current password").input("not-my-password")
+    text_input(at, "New password").input("alice-new-password-2")
+    text_input(at, "New password again").input("alice-new-password-2")
+    button(at, "Change password").click()
+    at.run()
+    assert "current password is not right" in " ".join(e.value for e in at.error)
+    text_input(at, "Current password").input("alice-password-1")
+    text_input(at, "New password").input("alice-new-password-2")
+    text_input(at, "New password again").input("alice-new-password-2")
+    button(at, "Change password").click()
+    at.run()
+    assert not at.metric  # signed out: every session ended with the old password
+    assert app_env.users.verify_password("alice", "alice-new-password-2")
+    assert sign_in("alice", "alice-new-password-2").metric

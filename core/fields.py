@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -33,6 +33,8 @@ class FieldSpec:
     default: Any = None
     options: tuple[str, ...] = ()
     sensitive: bool = False
+    # A fresh value a new form starts with (a generated webhook secret the person copies before saving).
+    default_factory: Callable[[], Any] | None = None
     # Show the field only when another field has one of these values, e.g. ("authType", ("API_KEY",)).
     shown_when: tuple[str, tuple[str, ...]] | None = None
 

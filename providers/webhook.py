@@ -127,9 +127,11 @@ FIELDS = (
         "password",
         sensitive=True,
         min_length=MIN_SECRET_LENGTH,
+        default_factory=lambda: generate_secret(),  # defined below; called when a form opens
         help=(
-            "Leave empty to have a strong secret generated when you save. Deliveries are signed with it "
-            f"({HEADER_SIGNATURE}); the receiver needs the same secret to verify them."
+            "A new strong secret is filled in: reveal it with the eye icon and give it to the receiver "
+            "before you save, or paste your own. Once saved it is never shown again. Deliveries are "
+            f"signed with it ({HEADER_SIGNATURE})."
         ),
     ),
 )

@@ -16,8 +16,10 @@ def controlling_fields(specs: tuple[FieldSpec, ...]) -> set[str]:
 
 def _initial(spec: FieldSpec, stored: dict):
     value = get_path(stored, spec.name)
+    if value is not None and spec.sensitive:
+        return MASK  # a stored secret never goes back to the browser
     if value is None:
-        value = spec.default
+        value = spec.default_factory() if spec.default_factory else spec.default
     if spec.type == "json" and isinstance(value, dict | list):
         value = json.dumps(value, indent=2)
     return value
@@ -41,11 +43,11 @@ def field_widget(spec: FieldSpec, stored: dict, key_prefix: str, error: str | No
     elif spec.type == "number":
         result = st.number_input(_label(spec), value=float(value) if value not in (None, "") else None, **common)
     elif spec.type in ("json", "textarea"):
-        shown = MASK if spec.sensitive and value else (value or "")
+        shown = value or ""
         result = st.text_area(_label(spec), value=shown, placeholder=spec.placeholder, **common)
     else:
         kind = "password" if spec.type == "password" or spec.sensitive else "default"
-        shown = MASK if spec.sensitive and value else (value or "")
+        shown = value or ""
         result = st.text_input(_label(spec), value=str(shown), type=kind, placeholder=spec.placeholder, **common)
     if error:
         st.markdown(f":red[{error}]")

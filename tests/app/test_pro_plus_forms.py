@@ -105,11 +105,13 @@ def test_webhook_form():
     assert labels(at) == {"Target URL", "Events", "Signing secret"}
     assert widget(at, "events").value == "integration.created, integration.tested"
     secret = widget(at, "secret")
-    assert is_password(secret) and "generated" in secret.help
+    assert is_password(secret) and "never shown again" in secret.help
+    assert secret.value.startswith("whsec_") and len(secret.value) >= 40  # generated for this form, to copy
+    assert rendered("WEBHOOK").session_state["config"]["secret"] != secret.value  # a new one per form
 
     widget(at, "url").input("https://hooks.example.com/console")
     at.run()
-    assert problems("WEBHOOK", at.session_state["config"]) == {}  # the secret may be left empty
+    assert problems("WEBHOOK", at.session_state["config"]) == {}
     widget(at, "events").input("integration.created, nope")
     at.run()
     assert "Unknown event nope" in problems("WEBHOOK", at.session_state["config"])["events"]

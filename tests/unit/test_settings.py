@@ -281,3 +281,9 @@ def test_settings_built_in_code_keep_key_and_ring_consistent():
     assert one.encryption_keys == (KEY,)
     ring = Settings(encryption_key=KEY, encryption_keys=(NEW_KEY, KEY), production=False, **common)
     assert ring.encryption_key == NEW_KEY
+
+
+@pytest.mark.parametrize("known_default", ["some_key", "some_signature_key", "random_signature_key", "changeme"])
+def test_a_known_default_cookie_key_is_refused(known_default, secrets_dir):
+    with pytest.raises(SettingsError, match="COOKIE_KEY must be at least 32 characters"):
+        load_settings(env(COOKIE_KEY=known_default, CONSOLE_ENV="production"), secrets_dir=secrets_dir)

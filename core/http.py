@@ -495,6 +495,22 @@ def read_json(response: requests.Response) -> object | None:
         return None
 
 
+def explain_status(response: requests.Response, service: str, target: str = "this path") -> str:
+    """The usual HTTP refusals of a REST service as sentences that say what to check next."""
+    status = response.status_code
+    if status == 401:
+        return f"{service} refused the credentials (401). Check them and the authentication type."
+    if status == 403:
+        return f"{service} accepted the credentials, but they lack permission for {target} (403)."
+    if status == 404:
+        return f"{service} has nothing at {target} (404). Check the base URL and the path."
+    if status == 429:
+        return f"{service} is rate limiting requests. {wait_phrase(response)}"
+    if status >= 500:
+        return f"{service} is unavailable ({status}). Try again later."
+    return f"{service} answered with status {status}."
+
+
 def retry_after_seconds(response: requests.Response) -> int | None:
     """Retry-After in seconds, from either of its forms (delta-seconds or an HTTP date)."""
     value = response.headers.get("Retry-After", "").strip()

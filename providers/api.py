@@ -21,7 +21,7 @@ import requests
 
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
-from core.http import describe_exception, read_json, redact, wait_phrase
+from core.http import describe_exception, explain_status, read_json, redact
 from core.tiers import Tier
 from providers import custom
 
@@ -107,19 +107,9 @@ def _url(config: dict) -> str:
 
 
 def _explain(status: int, response: requests.Response, where: str) -> str:
-    if status == 401:
-        return f"{where} refused the credentials (401). Check them and the authentication type."
-    if status == 403:
-        return f"{where} accepted the credentials, but they lack permission for this path (403)."
-    if status == 404:
-        return f"{where} has nothing at this path (404). Check the base URL and the path."
     if status == 405:
         return f"{where} does not allow this method here (405). Check the method, or the kind of API."
-    if status == 429:
-        return f"{where} is rate limiting requests. {wait_phrase(response)}"
-    if status >= 500:
-        return f"{where} is unavailable ({status}). Try again later."
-    return f"{where} answered with status {status}."
+    return explain_status(response, where)
 
 
 def _send(config: dict, context: TestContext, issued: list[str], url: str) -> tuple[requests.Response, dict | None]:

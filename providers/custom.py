@@ -11,7 +11,7 @@ import requests
 from core import oauth
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
-from core.http import describe_exception, wait_phrase
+from core.http import describe_exception, explain_status
 from core.results import without_secrets
 
 AUTH_TYPES = ("API_KEY", "BEARER", "BASIC", "OAUTH2")
@@ -170,21 +170,6 @@ def _authenticate(
     return {"Authorization": f"Bearer {token['access_token']}"}, None, grant
 
 
-def _explain(response: requests.Response, name: str) -> str:
-    status = response.status_code
-    if status == 401:
-        return f"{name} refused the credentials (401). Check them and the authentication type."
-    if status == 403:
-        return f"{name} accepted the credentials but they lack permission for the health check path (403)."
-    if status == 404:
-        return f"{name} has nothing at the health check path (404). Check the base URL and path."
-    if status == 429:
-        return f"{name} is rate limiting requests. {wait_phrase(response)}"
-    if status >= 500:
-        return f"{name} is unavailable ({status}). Try again later."
-    return f"{name} answered with status {status}."
-
-
 def test_connection(config: dict, context: TestContext) -> TestResult:
     """Authenticate as the auth type says (OAUTH2: a cached or new token), then GET the health path."""
     issued: list[str] = []
@@ -221,7 +206,7 @@ def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
         return TestResult(False, message, error=message)
     elapsed_ms = round((time.monotonic() - started) * 1000)
     if response.status_code >= 400:
-        message = _explain(response, name)
+        message = explain_status(response, name, "the health check path")
         return TestResult(False, message, {"status": response.status_code}, error=message)
     details = {"status": response.status_code, "latencyMs": elapsed_ms, "authType": config["authType"]}
     if grant:

@@ -9,6 +9,14 @@ from core.catalog import TestResult
 from core.http import redact
 
 
+class ProviderFailure(Exception):
+    """Raised inside a provider's test to stop at the first failed step; becomes a failed TestResult."""
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details or {}
+
+
 def without_secrets(result: TestResult, secrets: Iterable[str | None]) -> TestResult:
     """The result with every secret (and its obvious encodings) replaced, in message, error and details.
 

@@ -21,7 +21,8 @@ import requests
 
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
-from core.http import describe_exception, explain_status, read_json, redact
+from core.http import describe_exception, explain_status, read_json
+from core.results import without_secrets
 from core.tiers import Tier
 from providers import custom
 
@@ -207,21 +208,7 @@ def _graphql_result(response: requests.Response, details: dict, where: str, url:
 def test_connection(config: dict, context: TestContext) -> TestResult:
     issued: list[str] = []
     result = _test(config, context, issued)
-    try:
-        creds = json.loads(config.get("credentials") or "{}")
-    except ValueError:
-        creds = {}
-    secrets = [v for v in creds.values() if isinstance(v, str)] if isinstance(creds, dict) else []
-    return _without(result, secrets + issued)
-
-
-def _without(result: TestResult, secrets: list[str]) -> TestResult:
-    """No credential or issued token in the result, even if a server echoed one back."""
-    if not secrets:
-        return result
-    scrub = lambda text: redact(text, secrets) if isinstance(text, str) else text  # noqa: E731
-    details = json.loads(redact(json.dumps(result.details, default=str), secrets))
-    return TestResult(result.success, scrub(result.message), details, scrub(result.error))
+    return without_secrets(result, custom.credential_values(config) + issued)
 
 
 PROVIDER = Provider(

@@ -174,12 +174,16 @@ def test_connection(config: dict, context: TestContext) -> TestResult:
     """Authenticate as the auth type says (OAUTH2: a cached or new token), then GET the health path."""
     issued: list[str] = []
     result = _test(config, context, issued)
+    return without_secrets(result, credential_values(config) + issued)
+
+
+def credential_values(config: dict) -> list[str]:
+    """Every string in the Credentials JSON, to keep out of results."""
     try:
         creds = json.loads(config.get("credentials") or "{}")
     except ValueError:
-        creds = {}
-    secrets = [v for v in creds.values() if isinstance(v, str)] if isinstance(creds, dict) else []
-    return without_secrets(result, secrets + issued)
+        return []
+    return [v for v in creds.values() if isinstance(v, str)] if isinstance(creds, dict) else []
 
 
 def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:

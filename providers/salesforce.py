@@ -16,7 +16,7 @@ from core import oauth
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json
-from core.results import without_secrets
+from core.results import ProviderFailure, without_secrets
 
 # The token endpoint lives on the org's My Domain host. Tests point this at a local fake; the host
 # itself comes from the My Domain URL a person enters.
@@ -68,12 +68,6 @@ FIELDS = (
         ),
     ),
 )
-
-
-class _Failed(Exception):
-    def __init__(self, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.details = details or {}
 
 
 def _flow(config: dict) -> str:
@@ -147,12 +141,14 @@ def _access(config: dict, context: TestContext, issued: list[str], fresh: bool =
             auth_method=oauth.CLIENT_SECRET_POST,
         )
     except oauth.TokenError as exc:
-        raise _Failed(_token_refused(exc, flow), {"stage": "token", "status": exc.status, "error": exc.error}) from None
+        raise ProviderFailure(
+            _token_refused(exc, flow), {"stage": "token", "status": exc.status, "error": exc.error}
+        ) from None
     issued += [token.access_token] + ([token.new_refresh_token] if token.new_refresh_token else [])
     instance_url = str(token.extra.get("instance_url") or "").rstrip("/")
     if not re.fullmatch(INSTANCE_URL_PATTERN, instance_url):
         shown = urlsplit(instance_url).hostname or "none"
-        raise _Failed(
+        raise ProviderFailure(
             f"Salesforce's token answer named an instance that is not a Salesforce host ({shown}), so the access "
             "token was not sent there. Check the My Domain URL.",
             {"stage": "token"},
@@ -250,7 +246,7 @@ def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
         if userinfo.status_code == 401 and from_cache:
             access, from_cache = _access(config, context, issued, fresh=True)  # revoked early: one new token
             userinfo = session.get(access["instance_url"] + USERINFO_PATH, headers=_bearer(access))
-    except _Failed as exc:
+    except ProviderFailure as exc:
         return TestResult(False, str(exc), exc.details | {"flow": flow}, error=str(exc))
     except requests.RequestException as exc:
         message = describe_exception(exc, "Salesforce")

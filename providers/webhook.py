@@ -42,7 +42,8 @@ import requests
 
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec, is_blank
-from core.http import describe_exception, redact, wait_phrase
+from core.http import describe_exception, wait_phrase
+from core.results import without_secrets
 from core.tiers import Tier
 
 EVENTS = (
@@ -247,23 +248,16 @@ def test_connection(config: dict, context: TestContext) -> TestResult:
         response = context.http.post(url, data=body, headers=headers, allow_redirects=False)
     except requests.RequestException as exc:
         message = describe_exception(exc, where)
-        return _scrubbed(TestResult(False, message, details, error=message), secret)
+        return without_secrets(TestResult(False, message, details, error=message), [secret])
     latency_ms = round((time.monotonic() - started) * 1000)
     details |= {"status": response.status_code, "latencyMs": latency_ms}
     if not 200 <= response.status_code < 300:
         message = _explain(response, where)
         if answer := response.text.strip():
             details["response"] = answer[:200]
-        return _scrubbed(TestResult(False, message, details, error=message), secret)
+        return without_secrets(TestResult(False, message, details, error=message), [secret])
     message = f"Delivered a signed sample {event} event to {url}: status {response.status_code} in {latency_ms} ms."
-    return _scrubbed(TestResult(True, message, details), secret)
-
-
-def _scrubbed(result: TestResult, secret: str) -> TestResult:
-    """A receiver's answer could echo the secret back; it never reaches a result."""
-    details = json.loads(redact(json.dumps(result.details), [secret]))
-    error = redact(result.error, [secret]) if result.error else None
-    return TestResult(result.success, redact(result.message, [secret]), details, error)
+    return without_secrets(TestResult(True, message, details), [secret])
 
 
 PROVIDER = Provider(

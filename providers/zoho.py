@@ -16,7 +16,7 @@ from core import oauth
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, wait_phrase
-from core.results import without_secrets
+from core.results import ProviderFailure, without_secrets
 
 DATA_CENTRES = ("com", "eu", "in", "com.au", "jp", "com.cn", "zohocloud.ca", "sa")
 # Where each data centre issues tokens. Canada's accounts server is not under zoho.*.
@@ -66,12 +66,6 @@ FIELDS = (
         ),
     ),
 )
-
-
-class _Failed(Exception):
-    def __init__(self, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.details = details or {}
 
 
 def _token_url(dc: str) -> str:
@@ -130,12 +124,14 @@ def _access(config: dict, context: TestContext, issued: list[str], fresh: bool =
             auth_method=oauth.CLIENT_SECRET_POST,
         )
     except oauth.TokenError as exc:
-        raise _Failed(_token_refused(exc, dc), {"stage": "token", "status": exc.status, "error": exc.error}) from None
+        raise ProviderFailure(
+            _token_refused(exc, dc), {"stage": "token", "status": exc.status, "error": exc.error}
+        ) from None
     issued.append(token.access_token)
     api_domain = str(token.extra.get("api_domain") or "").rstrip("/")
     if not re.fullmatch(API_DOMAIN_PATTERN, api_domain):
         shown = urlsplit(api_domain).hostname or "none"
-        raise _Failed(
+        raise ProviderFailure(
             f"Zoho's token answer named an API domain that is not a Zoho API host ({shown}), so the access "
             "token was not sent there. Check the data centre.",
             {"stage": "token"},
@@ -203,7 +199,7 @@ def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
         if from_cache and _is_invalid_token(response):
             access, from_cache = _access(config, context, issued, fresh=True)  # revoked early: one new token
             response = _read_org(context.http, access)
-    except _Failed as exc:
+    except ProviderFailure as exc:
         return TestResult(False, str(exc), exc.details, error=str(exc))
     except requests.RequestException as exc:
         message = describe_exception(exc, "Zoho CRM")

@@ -32,14 +32,13 @@ except SettingsError as exc:
 except KeyMismatchError as exc:
     stop_with_setup_problem("The encryption key does not match this database", str(exc))
 
-auth = sign_in.authenticator(ctx)
 PAGE_PATHS = ("overview", "integrations", "helpdesk", "widget", "activity", "admin")
 
 
 def sign_in_page() -> None:
     st.title("🔌 Integrations Console")
     st.caption("Connect customers' CRMs and Chatwoot helpdesks. Sign in with your staff account.")
-    sign_in.sign_in_form(ctx, auth)
+    sign_in.sign_in_form(ctx)
 
 
 if not sign_in.restore(ctx):
@@ -58,7 +57,7 @@ try:
 except NotFoundError:
     user = None
 if user is None or not user.active or not sign_in.still_valid(ctx):
-    sign_in.sign_out(ctx, auth)
+    sign_in.sign_out(ctx)
     st.rerun()
 
 st.session_state["actor"] = user.actor()
@@ -79,10 +78,10 @@ with st.sidebar:
                 except ValidationError as exc:
                     st.error(" ".join(exc.errors.values()))
                 else:
-                    sign_in.sign_out(ctx, auth)
+                    sign_in.sign_out(ctx)
                     st.rerun()
     if st.button("Sign out", key="sign_out"):
-        sign_in.sign_out(ctx, auth)
+        sign_in.sign_out(ctx)
         st.rerun()
     # In the sidebar, so the page's own elements keep their places while the cookie is written.
     sign_in.write_pending_cookie(ctx)

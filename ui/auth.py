@@ -70,8 +70,9 @@ def restore(ctx: AppContext) -> bool:
     return True
 
 
-def sign_in_form(ctx: AppContext, auth: stauth.Authenticate) -> None:
+def sign_in_form(ctx: AppContext) -> None:
     """The form; on success a new database session is started and its cookie queued."""
+    auth = authenticator(ctx)  # built only here: it loads every active user's hash
     auth.login(location="main", fields=FORM_FIELDS)
     status = st.session_state.get("authentication_status")
     if status is False:
@@ -90,12 +91,14 @@ def still_valid(ctx: AppContext) -> bool:
     return ctx.sessions.username_for(st.session_state.get("session_token")) == st.session_state.get("username")
 
 
-def sign_out(ctx: AppContext, auth: stauth.Authenticate) -> None:
+def sign_out(ctx: AppContext) -> None:
     ctx.sessions.revoke(st.session_state.get("session_token"))
-    auth.authentication_controller.logout()
     for key in ("actor", "session_token"):
         st.session_state.pop(key, None)
-    st.session_state.update(signed_out=True)
+    # What the authenticator's own logout clears, without building it (and loading every user) first.
+    st.session_state.update(
+        signed_out=True, logout=True, name=None, username=None, authentication_status=None, email=None, roles=None
+    )
     st.session_state[PENDING_COOKIE] = ""
 
 

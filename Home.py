@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import NotFoundError, ValidationError
 from core.keys import KeyMismatchError
-from core.settings import SettingsError, load_settings
+from core.settings import SettingsError
 from core.tiers import Tier
 from ui import auth as sign_in
 from ui import state
@@ -25,8 +25,7 @@ def stop_with_setup_problem(title: str, message: str) -> None:
 
 
 try:
-    settings = load_settings()
-    ctx = state.context()
+    ctx = state.context()  # reads and validates the settings
 except SettingsError as exc:
     stop_with_setup_problem("The app is not configured yet", str(exc))
 except KeyMismatchError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -46,11 +46,20 @@ class Integration(Base):
     status: Mapped[str] = mapped_column(String(16), default="unknown")  # connected | error | unknown
     status_message: Mapped[str | None] = mapped_column(Text, default=None)
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    # A check in progress holds a lease until this time, so that no two processes check one integration
+    # at once; an expired lease (a crashed process) is free again.
+    check_lease_until: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    check_lease_holder: Mapped[str | None] = mapped_column(String(64), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     owner: Mapped[User] = relationship(back_populates="integrations")
+
+    __table_args__ = (
+        Index("ix_integrations_provider_status", "provider", "status"),
+        Index("ix_integrations_last_checked_at", "last_checked_at"),
+    )
 
     # SQLAlchemy adds "AND version = :old" to every UPDATE, so a concurrent write is detected.
     __mapper_args__: ClassVar = {"version_id_col": version}
@@ -68,6 +77,8 @@ class AuditEvent(Base):
     integration_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     outcome: Mapped[str] = mapped_column(String(16))  # success | failure | denied
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_events_action_at", "action", "at"),)
 
 
 class WidgetPreset(Base):

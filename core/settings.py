@@ -44,6 +44,11 @@ class Settings:
     # The key ring, newest first: the newest encrypts, every one decrypts. Empty: just encryption_key.
     # When given, encryption_key becomes its first key (as INTEGRATION_ENCRYPTION_KEYS wins over _KEY).
     encryption_keys: tuple[str, ...] = field(default=())
+    # Health checks: at most this many at once in one run, and at most per_host against one customer host.
+    check_concurrency: int = 16
+    check_per_host: int = 2
+    # An active integration whose last check is older than this is shown as stale.
+    stale_after_hours: float = 24
 
     def __post_init__(self):
         keys = tuple(self.encryption_keys) or (self.encryption_key,)
@@ -190,4 +195,7 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         production=production,
         chatwoot_widget_base_url=widget_base_url or None,
         outbound_allow=_outbound_allow(env, toml),
+        check_concurrency=int(_number("CHECK_CONCURRENCY", env.get("CHECK_CONCURRENCY"), 16, 1, 64)),
+        check_per_host=int(_number("CHECK_PER_HOST", env.get("CHECK_PER_HOST"), 2, 1, 16)),
+        stale_after_hours=_number("STALE_AFTER_HOURS", env.get("STALE_AFTER_HOURS"), 24, 0.1, 24 * 90),
     )

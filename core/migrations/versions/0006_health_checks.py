@@ -1,0 +1,34 @@
+"""health checks: a per-integration check lease shared by every process; indexes for statistics
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-27 01:40:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("integrations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("check_lease_until", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("check_lease_holder", sa.String(length=64), nullable=True))
+        batch_op.create_index("ix_integrations_provider_status", ["provider", "status"], unique=False)
+        batch_op.create_index("ix_integrations_last_checked_at", ["last_checked_at"], unique=False)
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_events_action_at", ["action", "at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_events_action_at")
+    with op.batch_alter_table("integrations", schema=None) as batch_op:
+        batch_op.drop_index("ix_integrations_last_checked_at")
+        batch_op.drop_index("ix_integrations_provider_status")
+        batch_op.drop_column("check_lease_holder")
+        batch_op.drop_column("check_lease_until")

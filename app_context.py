@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import Engine
@@ -10,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from core import db
 from core.crypto import FieldCipher
+from core.health import HealthMonitor
 from core.helpdesk import HelpdeskService
 from core.http import HttpPolicy, make_session
 from core.integrations import IntegrationService
@@ -32,6 +34,7 @@ class AppContext:
     sessions: SessionService
     limiter: RateLimiter
     integrations: IntegrationService
+    health: HealthMonitor
     helpdesk: HelpdeskService
     presets: PresetService
     widget: WidgetService
@@ -63,7 +66,9 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     )
     http_session = partial(make_session, policy)
     limiter = RateLimiter(factory)
-    integrations = IntegrationService(factory, cipher, CATALOG, http_session, limiter)
+    integrations = IntegrationService(
+        factory, cipher, CATALOG, http_session, limiter, stale_after=timedelta(hours=settings.stale_after_hours)
+    )
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     return AppContext(
         settings=settings,
@@ -74,6 +79,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         limiter=limiter,
         sessions=SessionService(factory, settings.cookie_key),
         integrations=integrations,
+        health=HealthMonitor(integrations, factory, limiter, settings.check_concurrency, settings.check_per_host),
         helpdesk=helpdesk,
         presets=PresetService(factory),
         widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),

@@ -26,7 +26,10 @@ from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
 from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from core.health import CheckSummary
+from core.integrations import CheckScope
 from core.keys import KeyMismatchError
+from core.ratelimit import RateLimitedError
 from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, RotationReport
 from core.settings import Settings, SettingsError, load_settings
 from core.tiers import Tier, TierLimitError
@@ -43,6 +46,7 @@ SERVICE_ERRORS = (
     SettingsError,
     KeyMismatchError,
     UnknownProviderError,
+    RateLimitedError,
 )
 
 
@@ -276,6 +280,38 @@ def cmd_integrations_test(args: argparse.Namespace) -> int:
     else:
         print(f"Connection test failed: {result.message}", file=sys.stderr)
     return EXIT_OK if result.success else EXIT_FAILED
+
+
+def cmd_integrations_check_all(args: argparse.Namespace) -> int:
+    context = open_context()
+    actor = _actor(context, args.as_user)
+    if (args.everyone or args.tier or args.provider) and not actor.is_admin:
+        raise PermissionDeniedError("Only administrators can check other people's integrations.")
+    if args.provider:
+        CATALOG.get(args.provider)  # an unknown key is an error, not an empty run
+    scope = CheckScope(everyone=args.everyone, tier=args.tier, provider=args.provider)
+    summary = context.health.check_all(actor, scope)
+    if args.json:
+        _print_json(_summary_dict(summary))
+    else:
+        for integration_id, message in summary.failures:
+            print(f"failing: integration {integration_id}: {message}", file=sys.stderr)
+        print(summary.line())
+    return EXIT_FAILED if summary.failing else EXIT_OK
+
+
+def _summary_dict(summary: CheckSummary) -> dict:
+    p = summary.progress
+    return {
+        "total": p.total,
+        "checked": p.done,
+        "connected": p.connected,
+        "failing": p.failed,
+        "skipped": p.busy,
+        "seconds": round(summary.seconds, 2),
+        "busiestHost": summary.busiest_host,
+        "failures": [{"id": i, "message": m} for i, m in summary.failures],
+    }
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
@@ -522,6 +558,24 @@ def _integrations_parser(commands: argparse._SubParsersAction) -> None:
     test.add_argument("id", metavar="ID", type=int)
     _add_as(test)
     _add_json(test)
+
+    check_all = _command(
+        group,
+        "check-all",
+        cmd_integrations_check_all,
+        "re-test every active integration (for cron)",
+        "Re-test every active integration of the actor (administrators: --everyone, optionally only one\n"
+        "--tier or --provider) concurrently, at most CHECK_CONCURRENCY at once and CHECK_PER_HOST per\n"
+        "customer host. Each result is stored on its integration. An integration being checked by\n"
+        "another process at the time is skipped. Prints one summary line; failures go to standard error.\n"
+        "Exit status: 0 when nothing is failing, 1 when something is, 2 on an error.\n"
+        "Cron example: */30 * * * * cd /srv/console && .venv/bin/python manage.py integrations check-all --everyone",
+    )
+    check_all.add_argument("--everyone", action="store_true", help="every user's integrations (administrators)")
+    check_all.add_argument("--tier", type=str.upper, choices=[t.name for t in Tier], help="only owners of this tier")
+    check_all.add_argument("--provider", type=str.upper, help="only this provider key")
+    _add_as(check_all)
+    _add_json(check_all)
 
     export = _command(
         group,

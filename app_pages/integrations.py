@@ -8,9 +8,10 @@ import streamlit as st
 from core import exports
 from core.catalog import INTEGRATION_TYPES, TestResult
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
+from core.integrations import CheckScope
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
-from ui import state
+from ui import checks, state
 from ui.forms import controlling_fields, render_fields
 
 ctx, actor = state.context(), state.actor()
@@ -206,13 +207,18 @@ def catalog_section() -> None:
             type_card(kind)
 
 
+def status_label(view) -> str:
+    label = STATUS_LABELS.get(view.status, view.status)
+    return f"{label} · stale" if view.stale else label
+
+
 def integrations_table(views) -> None:
     frame = pd.DataFrame(
         [
             {
                 "Name": v.name,
                 "Provider": v.provider_name,
-                "Status": STATUS_LABELS.get(v.status, v.status),
+                "Status": status_label(v),
                 "Last checked": v.last_checked_at,
                 "Active": v.is_active,
                 "Message": v.status_message or "",
@@ -276,12 +282,78 @@ def actions(views) -> None:
         delete_dialog(view)
 
 
+# ----- check all ---------------------------------------------------------------------------
+
+
+def check_scope() -> CheckScope:
+    """Administrators choose whose integrations; members always check their own."""
+    if not actor.is_admin:
+        return CheckScope()
+    whose, tier_col, provider_col = st.columns(3)
+    everyone = whose.selectbox("Whose", ["Mine", "Everyone's"], key="check_whose") == "Everyone's"
+    tier_choice = tier_col.selectbox("Owner's tier", ["All tiers", *[t.name for t in Tier]], key="check_tier")
+    providers = {"All providers": None, **{p.name: p.key for p in CATALOG if p.available}}
+    provider_choice = provider_col.selectbox("Provider", list(providers), key="check_provider")
+    return CheckScope(everyone, None if tier_choice == "All tiers" else tier_choice, providers[provider_choice])
+
+
+@st.fragment(run_every=0.5)
+def check_progress() -> None:
+    job = st.session_state.get("check_job")
+    if job is None:
+        return
+    st.progress(job.fraction, text=job.text())
+    if job.finished.is_set():
+        st.session_state.pop("check_job")
+        st.session_state["check_result"] = job.error or job.summary
+        st.rerun(scope="app")
+    if not job.cancel.is_set() and st.button("Cancel", key="check_cancel", icon=":material/stop_circle:"):
+        job.cancel.set()
+        st.rerun(scope="fragment")
+
+
+def check_result(views) -> None:
+    outcome = st.session_state.get("check_result")
+    if isinstance(outcome, str):
+        st.error(outcome)
+    elif outcome is not None:
+        (st.warning if outcome.failing or outcome.progress.cancelled else st.success)(outcome.line())
+        if outcome.failures:
+            names = {v.id: v.name for v in views}
+            with st.expander(f"Failing ({len(outcome.failures)})"):
+                for integration_id, message in outcome.failures:
+                    st.markdown(f"- **{names.get(integration_id, f'#{integration_id}')}**: {message}")
+
+
+def health_section(views) -> None:
+    hours = ctx.settings.stale_after_hours
+    stale = sum(1 for v in views if v.stale)
+    with st.container(border=True):
+        st.markdown("**Health check**")
+        st.caption(
+            f"Re-test every active integration at once: at most {ctx.health.concurrency} at a time and "
+            f"{ctx.health.per_host} per customer host. Stale: not checked for {hours:g} hours."
+        )
+        if "check_job" in st.session_state:
+            check_progress()
+        else:
+            scope = check_scope()
+            if st.button("Check all", key="check_all", type="primary", icon=":material/monitor_heart:"):
+                st.session_state.pop("check_result", None)
+                st.session_state["check_job"] = checks.start(ctx.health, actor, scope)
+                st.rerun()
+        check_result(views)
+        if stale:
+            st.warning(f"{stale} active integration(s) shown here are stale: not checked for {hours:g} hours.")
+
+
 def integrations_section() -> None:
     st.subheader("All integrations" if actor.is_admin else "Your integrations")
     views = service.list(actor)
     if not views:
         st.info("No integrations yet. Use **Add CRM integration** above to connect a Chatwoot account or any REST CRM.")
         return
+    health_section(views)
     integrations_table(views)
     export_buttons(views)
     actions(views)

@@ -10,11 +10,12 @@ st.title("Overview")
 st.caption("All integrations" if actor.is_admin else "Your integrations")
 
 stats = ctx.integrations.stats(actor)
-cols = st.columns(4)
+cols = st.columns(5)
 cols[0].metric("Total", stats.total)
 cols[1].metric("Active", stats.active)
 cols[2].metric("Inactive", stats.inactive)
 cols[3].metric("With errors", stats.error)
+cols[4].metric("Stale", stats.stale, help=f"Active, and not checked for {ctx.settings.stale_after_hours:g} hours.")
 
 rows = ctx.integrations.counts_by_provider_and_status(actor)
 if not rows:
@@ -42,3 +43,8 @@ with right:
 
 if stats.error:
     st.warning(f"{stats.error} integration(s) failed their last test. Open **Integrations** to see why.")
+if stats.stale:
+    st.info(
+        f"{stats.stale} active integration(s) have not been checked for {ctx.settings.stale_after_hours:g} hours. "
+        "Use **Check all** on the Integrations page, or schedule `python manage.py integrations check-all`."
+    )

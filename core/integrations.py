@@ -12,17 +12,17 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from core import audit, fields, tiers
+from core import audit, fields, leases, tiers
 from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
@@ -33,6 +33,7 @@ from core.ratelimit import Bucket, RateLimitedError, RateLimiter
 from core.tokens import MemoryTokens, StoredTokens
 
 MAX_NAME_LENGTH = 200
+DEFAULT_STALE_AFTER = timedelta(hours=24)
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +55,29 @@ class IntegrationView:
     owner: str
     created_at: datetime
     updated_at: datetime
+    stale: bool = False  # active, and not checked within the stale age (counted from creation if never)
+
+
+@dataclass(frozen=True)
+class CheckScope:
+    """Which active integrations a check-all covers. everyone, tier and provider are for administrators."""
+
+    everyone: bool = False
+    tier: str | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckTarget:
+    integration_id: int
+    host: str  # the customer host its test calls (per-host caps); "#<id>" when it calls none
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    integration_id: int
+    provider_key: str
+    result: TestResult
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,7 @@ class Stats:
     active: int
     inactive: int
     error: int
+    stale: int = 0
 
 
 class IntegrationService:
@@ -72,8 +97,10 @@ class IntegrationService:
         catalog: Catalog,
         http_session: Callable[[], requests.Session],
         limiter: RateLimiter | None = None,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
     ):
         self._factory = factory
+        self.stale_after = stale_after
         self._cipher = cipher
         self._catalog = catalog
         self._http_session = http_session
@@ -103,6 +130,7 @@ class IntegrationService:
             owner=owner,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            stale=row.is_active and (row.last_checked_at or row.created_at) < utcnow() - self.stale_after,
         )
 
     def list(self, actor: Actor) -> list[IntegrationView]:
@@ -116,17 +144,27 @@ class IntegrationService:
             return self._view(row, owner)
 
     def stats(self, actor: Actor) -> Stats:
-        """Total, active, inactive and in-error counts from one aggregate query."""
+        """Total, active, inactive, in-error and stale counts from one aggregate query."""
         query = select(
             func.count(Integration.id),
             func.coalesce(func.sum(case((Integration.is_active.is_(True), 1), else_=0)), 0),
             func.coalesce(func.sum(case((Integration.status == "error", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((self.stale_condition(), 1), else_=0)), 0),
         )
         if not actor.is_admin:
             query = query.where(Integration.owner_id == actor.id)
         with self._factory() as session:
-            total, active, error = session.execute(query).one()
-        return Stats(total=int(total), active=int(active), inactive=int(total) - int(active), error=int(error))
+            total, active, error, stale = session.execute(query).one()
+        return Stats(
+            total=int(total), active=int(active), inactive=int(total) - int(active), error=int(error), stale=int(stale)
+        )
+
+    def stale_condition(self):
+        """SQL for "active, and not checked within the stale age" (counted from creation if never checked)."""
+        return and_(
+            Integration.is_active.is_(True),
+            func.coalesce(Integration.last_checked_at, Integration.created_at) < utcnow() - self.stale_after,
+        )
 
     def usage(self, actor: Actor) -> tuple[int, int]:
         """(integrations the actor owns, what their tier allows; tiers.UNLIMITED for no limit)."""
@@ -421,28 +459,112 @@ class IntegrationService:
     # ----- testing -------------------------------------------------------------------------
 
     def test(self, actor: Actor, integration_id: int) -> TestResult:
-        """Test a saved integration with its stored secrets and record the outcome on it."""
+        """Test a saved integration with its stored secrets and record the outcome on it.
+
+        Refused (error "busy") while another check of it runs, in this process or any other.
+        """
         with self._factory() as session:
             row, _ = self._load(session, actor, integration_id)
             provider = self._catalog.get(row.provider)
             config = copy.deepcopy(row.configuration or {})
+            name = row.name
         if refused := self._rate_limited(actor, provider, config, integration_id):
             return refused
-        result = self._run_test(provider, config, integration_id, config)
+        holder = leases.new_holder()
         with self._factory.begin() as session:
-            # A plain UPDATE: a test must not bump the version and make someone's open edit conflict.
-            session.execute(
-                update(Integration)
-                .where(Integration.id == integration_id)
-                .values(
-                    status="connected" if result.success else "error",
-                    status_message=result.message if result.success else (result.error or result.message),
-                    last_checked_at=utcnow(),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            self._audit_test(session, actor, provider, result, integration_id)
+            claimed = leases.claim(session, [integration_id], holder)
+        if not claimed:
+            return TestResult(False, busy_message(name), error="busy")
+        try:
+            result = self._run_test(provider, config, integration_id, config)
+        except BaseException:
+            with self._factory.begin() as session:
+                leases.release(session, [integration_id], holder)
+            raise
+        self.record_checks(actor, holder, [CheckOutcome(integration_id, provider.key, result)])
         return result
+
+    # ----- checks of saved integrations (also for the health monitor) ------------------------------
+
+    def check_targets(self, actor: Actor, scope: CheckScope) -> list[CheckTarget]:
+        """The active integrations a check-all of this scope covers, with the host each one calls.
+
+        Members always get their own; administrators their own, or everyone's when scope.everyone.
+        """
+        query = select(Integration.id, Integration.provider, Integration.configuration).where(
+            Integration.is_active.is_(True)
+        )
+        if not (actor.is_admin and scope.everyone):
+            query = query.where(Integration.owner_id == actor.id)
+        if scope.provider:
+            query = query.where(Integration.provider == scope.provider)
+        if scope.tier:
+            query = query.join(User, Integration.owner_id == User.id).where(User.tier == scope.tier)
+        targets = []
+        with self._factory() as session:
+            for integration_id, provider_key, config in session.execute(
+                query.order_by(Integration.id).execution_options(yield_per=2000)
+            ):
+                provider = self._catalog.get(provider_key) if provider_key in self._catalog else None
+                host = _target_host(provider, config or {}) if provider else None
+                targets.append(CheckTarget(integration_id, (host or f"#{integration_id}").lower()))
+        return targets
+
+    def claim_checks(self, ids: list[int], holder: str) -> dict[int, tuple[str, dict]]:
+        """Lease the free ones among ids to holder; returns each leased id's provider and stored configuration."""
+        with self._factory.begin() as session:
+            claimed = leases.claim(session, ids, holder)
+        if not claimed:
+            return {}
+        with self._factory() as session:
+            rows = session.execute(
+                select(Integration.id, Integration.provider, Integration.configuration).where(
+                    Integration.id.in_(claimed)
+                )
+            )
+            return {i: (provider, copy.deepcopy(config or {})) for i, provider, config in rows}
+
+    def release_checks(self, ids: list[int], holder: str) -> None:
+        with self._factory.begin() as session:
+            leases.release(session, ids, holder)
+
+    def run_stored_test(self, provider_key: str, integration_id: int, stored: dict) -> TestResult:
+        """Test a saved configuration (the caller holds its lease); safe to call from worker threads."""
+        return self._run_test(self._catalog.get(provider_key), stored, integration_id, stored)
+
+    def record_checks(self, actor: Actor, holder: str, outcomes: list[CheckOutcome]) -> None:
+        """Store each outcome on its integration, audit it and free its lease: one transaction for all.
+
+        An outcome is stored only while holder still holds the lease, so a late result never overwrites
+        a newer check's.
+        """
+        if not outcomes:
+            return
+        now = utcnow()
+        table = Integration.__table__
+        statement = (
+            table.update()
+            .where(table.c.id == bindparam("target_id"), table.c.check_lease_holder == holder)
+            .values(
+                status=bindparam("new_status"),
+                status_message=bindparam("new_message"),
+                last_checked_at=now,
+                check_lease_until=None,
+                check_lease_holder=None,
+            )
+        )
+        rows = [
+            {
+                "target_id": o.integration_id,
+                "new_status": "connected" if o.result.success else "error",
+                "new_message": o.result.message if o.result.success else (o.result.error or o.result.message),
+            }
+            for o in outcomes
+        ]
+        with self._factory.begin() as session:
+            session.connection().execute(statement, rows)
+            for o in outcomes:
+                self._audit_test(session, actor, o.provider_key, o.result, o.integration_id)
 
     def test_configuration(
         self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
@@ -466,7 +588,7 @@ class IntegrationService:
             return refused
         result = self._run_test(provider, sealed, integration_id, stored)
         with self._factory.begin() as session:
-            self._audit_test(session, actor, provider, result, integration_id)
+            self._audit_test(session, actor, provider.key, result, integration_id)
         return result
 
     def _rate_limited(self, actor: Actor, provider: Provider, config: dict, integration_id: int | None):
@@ -546,7 +668,7 @@ class IntegrationService:
             audit.record(session, None, "integration.secret_rotated", "success", integration_id, {"field": field_name})
 
     def _audit_test(
-        self, session: Session, actor: Actor, provider: Provider, result: TestResult, integration_id: int | None
+        self, session: Session, actor: Actor, provider_key: str, result: TestResult, integration_id: int | None
     ) -> None:
         audit.record(
             session,
@@ -554,8 +676,12 @@ class IntegrationService:
             "integration.test",
             "success" if result.success else "failure",
             integration_id,
-            {"provider": provider.key, "message": result.message},
+            {"provider": provider_key, "message": result.message},
         )
+
+
+def busy_message(name: str) -> str:
+    return f"{name} is being checked right now (by you or a colleague). Its result appears when that check finishes."
 
 
 _CONFLICT = (
@@ -625,4 +751,4 @@ def _redacted(result: TestResult, secrets: list[str]) -> TestResult:
     return TestResult(result.success, scrub(result.message), details, scrub(result.error))
 
 
-__all__ = ["IntegrationService", "IntegrationView", "Stats"]
+__all__ = ["CheckOutcome", "CheckScope", "CheckTarget", "IntegrationService", "IntegrationView", "Stats"]

@@ -21,6 +21,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "test_per_host": (20, 60),  # connection tests per customer host, from everyone together
     "agent_create": (10, 10 * 60),  # helpdesk agents created per person
     "widget_script": (60, 60),  # widget scripts generated per person
+    "check_all": (10, 10 * 60),  # health-check runs per person (each one bounded by its own caps)
 }
 SWEEP_AFTER = timedelta(days=1)
 SWEEP_CHANCE = 0.01

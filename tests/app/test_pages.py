@@ -41,7 +41,7 @@ def test_wrong_password_is_refused_plainly(app_env, member):
 def test_member_signs_in_to_overview_without_admin_pages(app_env, member):
     at = sign_in("alice", "alice-password-1")
     assert [t.value for t in at.title] == ["Overview"]
-    assert [m.label for m in at.metric] == ["Total", "Active", "Inactive", "With errors"]
+    assert [m.label for m in at.metric] == ["Total", "Active", "Inactive", "With errors", "Stale"]
     assert "No integrations yet" in texts(at)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("app_pages/admin.py")
@@ -51,7 +51,7 @@ def test_overview_counts_by_provider_and_status(app_env, member):
     for n in range(2):
         app_env.integrations.create(member, f"CW {n}", "CHATWOOT", CHATWOOT)
     at = sign_in("alice", "alice-password-1")
-    assert [m.value for m in at.metric] == ["2", "2", "0", "0"]
+    assert [m.value for m in at.metric] == ["2", "2", "0", "0", "0"]
     table = at.dataframe[0].value
     assert table.loc["Chatwoot", "Not tested"] == 2
 

@@ -384,3 +384,28 @@ def test_export_masks_secrets_and_import_encrypts_them(cli, integrations, closed
     assert imported.returncode == 0, imported.stderr
     stored = cli.rows("SELECT configuration FROM integrations WHERE name = ?", "Imported desk")
     assert stored and CANARY not in stored[0][0] and "enc:v2:" in stored[0][0]
+
+
+def test_check_all_prints_a_summary_and_exits_1_when_something_fails(cli, integrations):
+    own = cli("integrations", "check-all", "--as", "alice")
+    assert own.returncode == 1, own.stderr
+    assert re.fullmatch(r"Checked 1 of 1: 0 connected, 1 failing\. \(\d+\.\d s\)\n", own.stdout)
+    assert own.stderr.startswith(f"failing: integration {integrations['alice']}: ")
+
+    everyone = cli("integrations", "check-all", "--everyone", "--json")
+    assert everyone.returncode == 1
+    report = json.loads(everyone.stdout)
+    assert (report["total"], report["checked"], report["failing"]) == (2, 2, 2)
+    assert {f["id"] for f in report["failures"]} == set(integrations.values())
+
+    shown = json.loads(cli("integrations", "show", str(integrations["alice"]), "--as", "alice", "--json").stdout)
+    assert shown["status"] == "error" and shown["last_checked_at"]
+
+
+def test_check_all_refuses_other_scopes_to_members_and_unknown_providers(cli, integrations):
+    refused = cli("integrations", "check-all", "--as", "alice", "--everyone")
+    assert refused.returncode == 2 and "Only administrators" in refused.stderr
+    unknown = cli("integrations", "check-all", "--everyone", "--provider", "nosuch")
+    assert unknown.returncode == 2 and "Choose one of" in unknown.stderr
+    none_match = cli("integrations", "check-all", "--everyone", "--provider", "hubspot")
+    assert none_match.returncode == 0 and none_match.stdout.startswith("Checked 0 of 0")

@@ -1,0 +1,66 @@
+"""Check leases: at most one connection check of an integration at a time, across every app process.
+
+A lease is two columns on the integration row. Claiming is one conditional UPDATE, so two processes
+racing for the same row cannot both win; a lease that outlives a crashed process expires by itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from core.models import Integration, utcnow
+
+# Longer than one check can take: every outbound call is bounded by its timeouts and retries.
+LEASE_TIME = timedelta(minutes=5)
+CLAIM_CHUNK = 500  # ids per UPDATE, well under every database's parameter limit
+
+
+def new_holder() -> str:
+    return secrets.token_hex(16)
+
+
+def claim(session: Session, ids: Iterable[int], holder: str) -> set[int]:
+    """Lease the free ones among ids to holder; returns the ids leased. Commit to make it visible."""
+    ids = list(ids)
+    now = utcnow()
+    for start in range(0, len(ids), CLAIM_CHUNK):
+        chunk = ids[start : start + CLAIM_CHUNK]
+        session.execute(
+            update(Integration)
+            .where(
+                Integration.id.in_(chunk),
+                or_(Integration.check_lease_until.is_(None), Integration.check_lease_until < now),
+            )
+            .values(check_lease_until=now + LEASE_TIME, check_lease_holder=holder)
+            .execution_options(synchronize_session=False)
+        )
+    return held(session, ids, holder)
+
+
+def held(session: Session, ids: list[int], holder: str) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(ids), CLAIM_CHUNK):
+        chunk = ids[start : start + CLAIM_CHUNK]
+        found |= set(
+            session.scalars(
+                select(Integration.id).where(Integration.id.in_(chunk), Integration.check_lease_holder == holder)
+            )
+        )
+    return found
+
+
+def release(session: Session, ids: Iterable[int], holder: str) -> None:
+    """Free the leases holder still has among ids (an expired lease someone else took is left alone)."""
+    ids = list(ids)
+    for start in range(0, len(ids), CLAIM_CHUNK):
+        session.execute(
+            update(Integration)
+            .where(Integration.id.in_(ids[start : start + CLAIM_CHUNK]), Integration.check_lease_holder == holder)
+            .values(check_lease_until=None, check_lease_holder=None)
+            .execution_options(synchronize_session=False)
+        )

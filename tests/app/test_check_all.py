@@ -1,0 +1,112 @@
+"""Check all on the Integrations page: progress, results in the table, cancel, and stale marking."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from core.models import Integration, utcnow
+from tests.app.conftest import button, sign_in, texts
+from tests.fakes.slow_hosts import SlowHosts
+
+TOKEN = "bt-page-check-" + "Zx8Cv6Bn4"
+
+
+@pytest.fixture
+def hosts():
+    servers = SlowHosts(2, delay=0.05).start()
+    yield servers
+    servers.stop()
+
+
+def add_crm(ctx, actor, url: str, name: str):
+    config = {
+        "name": "Acme CRM",
+        "apiEndpoint": url,
+        "authType": "BEARER",
+        "healthPath": "/health",
+        "credentials": json.dumps({"token": TOKEN}),
+    }
+    return ctx.integrations.create(actor, name, "CUSTOM", config)
+
+
+@pytest.fixture
+def owner(app_env):
+    return app_env.users.create(
+        None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE"
+    ).actor()
+
+
+def integrations_page():
+    at = sign_in("olga", "olga-password-1")
+    at.switch_page("app_pages/integrations.py")
+    at.run()
+    return at
+
+
+def run_until_finished(at, seconds: float = 20):
+    deadline = time.monotonic() + seconds
+    while "check_job" in at.session_state and time.monotonic() < deadline:
+        time.sleep(0.1)
+        at.run()
+    assert "check_job" not in at.session_state, "the check-all did not finish in time"
+    at.run()
+    return at
+
+
+def test_check_all_tests_each_integration_and_shows_the_outcome(app_env, owner, hosts):
+    hosts.failing.add("127.0.0.2")
+    add_crm(app_env, owner, hosts.urls[0], "Good CRM")
+    add_crm(app_env, owner, hosts.urls[0], "Second good CRM")
+    add_crm(app_env, owner, hosts.urls[1], "Broken CRM")
+    at = integrations_page()
+
+    button(at, "Check all").click()
+    at.run()
+    run_until_finished(at)
+
+    shown = texts(at)
+    assert "Checked 3 of 3: 2 connected, 1 failing." in shown
+    assert "**Broken CRM**" in shown
+    table = at.dataframe[0].value.set_index("Name")
+    assert table.loc["Good CRM", "Status"] == "Connected"
+    assert table.loc["Broken CRM", "Status"] == "Error"
+    assert TOKEN not in shown
+
+
+def test_cancel_stops_the_run_and_says_so(app_env, owner):
+    slow = SlowHosts(1, delay=0.6).start()
+    try:
+        for n in range(8):
+            add_crm(app_env, owner, slow.urls[0], f"CRM {n}")
+        at = integrations_page()
+        button(at, "Check all").click()
+        at.run()
+        button(at, "Cancel").click()
+        at.run()
+        run_until_finished(at)
+    finally:
+        slow.stop()
+    shown = texts(at)
+    assert "Cancelled." in shown and "not checked" in shown
+    assert slow.stats()["127.0.0.1"]["served"] < 8
+
+
+def test_stale_integrations_are_marked(app_env, owner, hosts):
+    view = add_crm(app_env, owner, hosts.urls[0], "Forgotten CRM")
+    with app_env.factory.begin() as session:
+        session.execute(
+            update(Integration)
+            .where(Integration.id == view.id)
+            .values(status="connected", last_checked_at=utcnow() - timedelta(days=3))
+        )
+    at = integrations_page()
+    assert at.dataframe[0].value.iloc[0]["Status"] == "Connected · stale"
+    assert "1 active integration(s) shown here are stale" in texts(at)
+    at.switch_page("app_pages/overview.py")
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Stale"] == "1"

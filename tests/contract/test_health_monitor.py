@@ -1,0 +1,201 @@
+"""The health monitor against real local hosts: caps, leases, cancel, results and the audit trail."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from core import leases
+from core.health import HealthMonitor
+from core.integrations import CheckOutcome, CheckScope
+from core.models import AuditEvent, Integration, utcnow
+from core.ratelimit import RateLimitedError
+from tests.contract.loopback import guard
+from tests.fakes.slow_hosts import SlowHosts
+
+TOKEN = "bt-health-" + "Q1w2E3r4T5y6"
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    yield from guard(monkeypatch)
+
+
+@pytest.fixture
+def hosts():
+    servers = SlowHosts(4, delay=0.05).start()
+    yield servers
+    servers.stop()
+
+
+def add(ctx, actor, url: str, name: str):
+    config = {
+        "name": "Acme CRM",
+        "apiEndpoint": url,
+        "authType": "BEARER",
+        "healthPath": "/health",
+        "credentials": json.dumps({"token": TOKEN}),
+    }
+    return ctx.integrations.create(actor, name, "CUSTOM", config)
+
+
+def monitor(ctx, concurrency=4, per_host=2) -> HealthMonitor:
+    return HealthMonitor(ctx.integrations, ctx.factory, ctx.limiter, concurrency, per_host)
+
+
+@pytest.fixture
+def owner(ctx):
+    return ctx.users.create(
+        None, "olga", "Olga Owner", "olga@example.com", "olga-password-1", "member", "ENTERPRISE"
+    ).actor()
+
+
+def test_checks_every_active_integration_within_both_caps(ctx, owner, hosts):
+    views = [add(ctx, owner, hosts.urls[i % 4], f"crm {i}") for i in range(24)]
+    inactive = add(ctx, owner, hosts.urls[0], "switched off")
+    ctx.integrations.set_active(owner, inactive.id, False)
+    seen = []
+
+    summary = monitor(ctx).check_all(owner, on_progress=seen.append)
+
+    assert (summary.progress.total, summary.progress.done, summary.progress.connected) == (24, 24, 24)
+    assert not summary.failing and not summary.progress.cancelled
+    assert summary.busiest_host <= 2
+    assert all(c["most_at_once"] <= 2 for c in hosts.stats().values())
+    assert sum(c["served"] for c in hosts.stats().values()) == 24  # the inactive one was not called
+    assert max(p.running for p in seen) <= 4
+    for view in views:
+        stored = ctx.integrations.get(owner, view.id)
+        assert stored.status == "connected" and stored.last_checked_at is not None
+        assert stored.version == view.version  # a check is not an edit
+    assert ctx.integrations.get(owner, inactive.id).status == "unknown"
+    with ctx.factory() as session:
+        assert session.scalar(select(Integration.id).where(Integration.check_lease_holder.is_not(None))) is None
+        tests = session.scalars(select(AuditEvent).where(AuditEvent.action == "integration.test")).all()
+        runs = session.scalars(select(AuditEvent).where(AuditEvent.action == "integration.check_all")).all()
+    assert len(tests) == 24 and {t.outcome for t in tests} == {"success"}
+    assert len(runs) == 1 and runs[0].details["checked"] == 24
+    assert TOKEN not in json.dumps([t.details for t in tests + runs])
+
+
+def test_failures_are_stored_with_their_message_and_make_the_run_failing(ctx, owner, hosts):
+    hosts.failing.add("127.0.0.2")
+    good = add(ctx, owner, hosts.urls[0], "good")
+    bad = add(ctx, owner, hosts.urls[1], "bad")
+
+    summary = monitor(ctx).check_all(owner)
+
+    assert summary.failing and summary.progress.failed == 1
+    assert [i for i, _ in summary.failures] == [bad.id]
+    assert ctx.integrations.get(owner, good.id).status == "connected"
+    stored = ctx.integrations.get(owner, bad.id)
+    assert stored.status == "error" and "401" in (stored.status_message or "") + summary.failures[0][1]
+    assert "Checked 2 of 2: 1 connected, 1 failing." in summary.line()
+
+
+def test_an_integration_checked_elsewhere_is_skipped_not_checked_twice(ctx, owner, hosts):
+    busy = add(ctx, owner, hosts.urls[0], "busy")
+    free = add(ctx, owner, hosts.urls[1], "free")
+    other_process = leases.new_holder()
+    with ctx.factory.begin() as session:
+        assert leases.claim(session, [busy.id], other_process) == {busy.id}
+
+    summary = monitor(ctx).check_all(owner)
+    single = ctx.integrations.test(owner, busy.id)
+
+    assert (summary.progress.busy, summary.progress.done) == (1, 1)
+    assert "1 skipped (being checked elsewhere)" in summary.line()
+    assert hosts.stats()["127.0.0.1"]["served"] == 0
+    assert ctx.integrations.get(owner, busy.id).status == "unknown"
+    assert ctx.integrations.get(owner, free.id).status == "connected"
+    assert not single.success and single.error == "busy" and "is being checked right now" in single.message
+
+
+def test_an_expired_lease_is_free_again(ctx, owner, hosts):
+    view = add(ctx, owner, hosts.urls[0], "crashed checker")
+    with ctx.factory.begin() as session:
+        leases.claim(session, [view.id], leases.new_holder())
+        session.execute(
+            update(Integration)
+            .where(Integration.id == view.id)
+            .values(check_lease_until=utcnow() - timedelta(seconds=1))
+        )
+    assert ctx.integrations.test(owner, view.id).success
+
+
+def test_a_late_result_never_overwrites_a_newer_check(ctx, owner, hosts):
+    view = add(ctx, owner, hosts.urls[0], "raced")
+    first = leases.new_holder()
+    claimed = ctx.integrations.claim_checks([view.id], first)
+    result = ctx.integrations.run_stored_test("CUSTOM", view.id, claimed[view.id][1])
+    with ctx.factory.begin() as session:  # the lease expired and another check took it meanwhile
+        session.execute(update(Integration).where(Integration.id == view.id).values(check_lease_holder="someone-else"))
+    ctx.integrations.record_checks(owner, first, [CheckOutcome(view.id, "CUSTOM", result)])
+    assert ctx.integrations.get(owner, view.id).status == "unknown"
+
+
+def test_cancel_stops_starting_checks_and_frees_every_lease(ctx, owner, hosts):
+    for i in range(40):
+        add(ctx, owner, hosts.urls[i % 4], f"crm {i}")
+    cancel = threading.Event()
+
+    def stop_after_first(progress):
+        if progress.done >= 1:
+            cancel.set()
+
+    summary = monitor(ctx, concurrency=2, per_host=1).check_all(owner, on_progress=stop_after_first, cancel=cancel)
+
+    assert summary.progress.cancelled
+    assert 1 <= summary.progress.done < 40
+    assert "Cancelled." in summary.line() and "not checked" in summary.line()
+    with ctx.factory() as session:
+        assert session.scalar(select(Integration.id).where(Integration.check_lease_holder.is_not(None))) is None
+        checked = session.scalars(select(Integration.id).where(Integration.last_checked_at.is_not(None))).all()
+    assert len(checked) == summary.progress.done
+
+
+def test_members_check_their_own_and_admins_choose_a_scope(ctx, owner, admin, member, hosts):
+    mine = add(ctx, owner, hosts.urls[0], "olga's")
+    admins = add(ctx, admin, hosts.urls[1], "root's")
+    health = monitor(ctx)
+
+    assert [t.integration_id for t in health.targets(owner, CheckScope(everyone=True))] == [mine.id]
+    assert [t.integration_id for t in health.targets(admin)] == [admins.id]
+    assert {t.integration_id for t in health.targets(admin, CheckScope(everyone=True))} == {mine.id, admins.id}
+    assert [t.integration_id for t in health.targets(admin, CheckScope(everyone=True, tier="ENTERPRISE"))] == [
+        mine.id,
+        admins.id,
+    ]
+    assert health.targets(admin, CheckScope(everyone=True, provider="HUBSPOT")) == []
+    assert health.targets(member) == []
+    assert {t.host for t in health.targets(admin, CheckScope(everyone=True))} == {"127.0.0.1", "127.0.0.2"}
+
+
+def test_check_all_runs_are_rate_limited_per_person(ctx, owner):
+    health = monitor(ctx)
+    for _ in range(10):
+        health.check_all(owner)
+    with pytest.raises(RateLimitedError, match="Too many check-all runs"):
+        health.check_all(owner)
+
+
+def test_stale_integrations_are_marked_and_counted(ctx, owner, hosts):
+    old = add(ctx, owner, hosts.urls[0], "old")
+    fresh = add(ctx, owner, hosts.urls[1], "fresh")
+    with ctx.factory.begin() as session:
+        session.execute(
+            update(Integration)
+            .where(Integration.id == old.id)
+            .values(last_checked_at=utcnow() - ctx.integrations.stale_after - timedelta(minutes=1))
+        )
+    assert ctx.integrations.get(owner, old.id).stale
+    assert not ctx.integrations.get(owner, fresh.id).stale  # never checked, but new
+    assert ctx.integrations.stats(owner).stale == 1
+    ctx.integrations.set_active(owner, old.id, False)
+    assert not ctx.integrations.get(owner, old.id).stale  # switched off: nothing to be stale about
+    monitor(ctx).check_all(owner)
+    assert ctx.integrations.stats(owner).stale == 0

@@ -1,0 +1,110 @@
+"""Fake customer hosts for health checks: one HTTP server per loopback address (127.0.0.1, .2, ...).
+
+Each answers every request after a set delay with a set status, and counts how many requests it
+served at once, so a test or benchmark can prove the per-host cap held. Run in-process for tests, or
+as `python -m tests.fakes.slow_hosts N DELAY_MS` (prints its addresses as JSON, then serves; GET
+/_stats on any host returns every host's counts), so a benchmark's servers don't share its GIL.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class HostCounter:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.most_at_once = 0
+        self.served = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_at_once = max(self.most_at_once, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self.served += 1
+
+
+class SlowHosts:
+    """count servers on 127.0.0.1 .. 127.0.0.<count>, each answering after delay seconds."""
+
+    def __init__(self, count: int, delay: float, status: int = 200):
+        self.delay, self.status = delay, status
+        self.failing: set[str] = set()  # addresses that answer 401 instead
+        self.servers: list[ThreadingHTTPServer] = []
+        self.counters: dict[str, HostCounter] = {}
+        for index in range(count):
+            address = f"127.0.0.{index + 1}"
+            self.counters[address] = HostCounter()
+            server = ThreadingHTTPServer((address, 0), self._handler(address))
+            server.daemon_threads = True
+            server.request_queue_size = 128
+            self.servers.append(server)
+
+    def _handler(self, address: str):
+        hosts = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/_stats":
+                    return self._reply(200, hosts.stats())
+                counter = hosts.counters[address]
+                counter.enter()
+                try:
+                    time.sleep(hosts.delay)
+                finally:
+                    counter.leave()
+                status = 401 if address in hosts.failing else hosts.status
+                return self._reply(status, {"ok": status == 200})
+
+            def _reply(self, status: int, body: dict):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args):
+                pass
+
+        return Handler
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://{s.server_address[0]}:{s.server_address[1]}" for s in self.servers]
+
+    def stats(self) -> dict:
+        return {a: {"most_at_once": c.most_at_once, "served": c.served} for a, c in self.counters.items()}
+
+    def start(self) -> SlowHosts:
+        for server in self.servers:
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def main() -> None:
+    count, delay_ms = int(sys.argv[1]), float(sys.argv[2])
+    hosts = SlowHosts(count, delay_ms / 1000).start()
+    print(json.dumps(hosts.urls), flush=True)
+    try:
+        sys.stdin.read()  # serve until the parent closes our stdin
+    finally:
+        hosts.stop()
+
+
+if __name__ == "__main__":
+    main()

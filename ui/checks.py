@@ -1,0 +1,65 @@
+"""A check-all running in the background of one browser session, so the page stays live and can cancel it.
+
+The job lives in st.session_state (this browser tab's run); the per-integration leases it takes live in
+the database, so another process never checks the same integration at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from core.audit import Actor
+from core.health import CheckProgress, CheckSummary, HealthMonitor
+from core.integrations import CheckScope
+from core.ratelimit import RateLimitedError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CheckJob:
+    total: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: CheckProgress | None = None
+    summary: CheckSummary | None = None
+    error: str | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def fraction(self) -> float:
+        return self.progress.fraction if self.progress else 0.0
+
+    def text(self) -> str:
+        if self.cancel.is_set():
+            running = self.progress.running if self.progress else 0
+            return f"Cancelling: letting the {running} check(s) already under way finish…"
+        if self.progress is None:
+            return f"Starting {self.total} checks…"
+        return self.progress.line()
+
+
+def start(monitor: HealthMonitor, actor: Actor, scope: CheckScope) -> CheckJob:
+    job = CheckJob(total=len(monitor.targets(actor, scope)))
+
+    def run() -> None:
+        try:
+            job.summary = monitor.check_all(actor, scope, on_progress=_remember(job), cancel=job.cancel)
+        except RateLimitedError as exc:
+            job.error = str(exc)
+        except Exception as exc:  # the page must hear about it; the details go to the log only
+            log.exception("check-all failed")
+            job.error = f"The check-all stopped unexpectedly ({type(exc).__name__}). Try again in a moment."
+        finally:
+            job.finished.set()
+
+    threading.Thread(target=run, name="check-all", daemon=True).start()
+    return job
+
+
+def _remember(job: CheckJob):
+    def on_progress(progress: CheckProgress) -> None:
+        job.progress = progress
+
+    return on_progress

@@ -31,7 +31,7 @@ except SettingsError as exc:
 except KeyMismatchError as exc:
     stop_with_setup_problem("The encryption key does not match this database", str(exc))
 
-PAGE_PATHS = ("overview", "integrations", "helpdesk", "widget", "activity", "admin")
+PAGE_PATHS = ("overview", "integrations", "helpdesk", "widget", "activity", "admin", "statistics")
 
 
 def sign_in_page() -> None:
@@ -95,7 +95,10 @@ pages = {
     ]
 }
 if user.role == "admin":
-    pages["Administration"] = [st.Page("app_pages/admin.py", title="Staff accounts", icon=":material/group:")]
+    pages["Administration"] = [
+        st.Page("app_pages/admin.py", title="Staff accounts", icon=":material/group:"),
+        st.Page("app_pages/statistics.py", title="Statistics", icon=":material/monitoring:"),
+    ]
 
 state.show_flash()
 st.navigation(pages).run()

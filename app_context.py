@@ -20,6 +20,7 @@ from core.presets import PresetService, WidgetService
 from core.ratelimit import RateLimiter
 from core.sessions import SessionService
 from core.settings import Settings, load_settings
+from core.statistics import StatisticsService
 from core.users import UserService
 from providers import CATALOG
 
@@ -38,6 +39,7 @@ class AppContext:
     helpdesk: HelpdeskService
     presets: PresetService
     widget: WidgetService
+    statistics: StatisticsService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -83,4 +85,5 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         helpdesk=helpdesk,
         presets=PresetService(factory),
         widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),
+        statistics=StatisticsService(factory, CATALOG, settings.stale_after_hours),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import event, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import csvsafe
 from core.models import AuditEvent, Integration
 
 MAX_DETAIL_TEXT = 500
@@ -131,11 +130,9 @@ def choices(factory: sessionmaker, actor: Actor) -> tuple[list[str], list[str]]:
 
 def to_csv(events: list[AuditView]) -> str:
     """A CSV of events; details are already free of secrets, written as JSON."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "at (UTC)", "who", "action", "integration", "outcome", "details"])
-    for e in events:
-        writer.writerow(
+    return csvsafe.to_csv(
+        ["id", "at (UTC)", "who", "action", "integration", "outcome", "details"],
+        (
             [
                 e.id,
                 e.at.isoformat(sep=" ", timespec="seconds"),
@@ -145,8 +142,9 @@ def to_csv(events: list[AuditView]) -> str:
                 e.outcome,
                 json.dumps(e.details, sort_keys=True, default=str),
             ]
-        )
-    return out.getvalue()
+            for e in events
+        ),
+    )
 
 
 @event.listens_for(AuditEvent, "before_update")

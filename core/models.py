@@ -57,7 +57,10 @@ class Integration(Base):
     owner: Mapped[User] = relationship(back_populates="integrations")
 
     __table_args__ = (
-        Index("ix_integrations_provider_status", "provider", "status"),
+        Index(
+            "ix_integrations_statistics",
+            *("provider", "type", "status", "owner_id", "is_active", "last_checked_at", "created_at"),
+        ),
         Index("ix_integrations_last_checked_at", "last_checked_at"),
     )
 
@@ -78,7 +81,7 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # success | failure | denied
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (Index("ix_audit_events_action_at", "action", "at"),)
+    __table_args__ = (Index("ix_audit_events_trend", "action", "at", "outcome", "integration_id"),)
 
 
 class WidgetPreset(Base):

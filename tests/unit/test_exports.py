@@ -59,3 +59,13 @@ def test_a_file_that_is_not_an_export_is_refused_plainly(ctx, member):
         import_json(ctx.integrations, member, "{nope")
     with pytest.raises(ValidationError, match="Expected a list"):
         import_json(ctx.integrations, member, '{"something": 1}')
+
+
+def test_csv_cells_never_run_as_spreadsheet_formulas(ctx, member):
+    ctx.integrations.create(
+        member, "=HYPERLINK(\"http://evil.test\",\"click\")", "CHATWOOT",
+        {"baseUrl": "https://chat.example.com", "accountId": "1", "apiKey": "cw-token-0123456789"},
+    )  # fmt: skip
+    text = export_csv(ctx.integrations.list(member))
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert row["name"].startswith("'=HYPERLINK")

@@ -195,10 +195,10 @@ class _Run:
             self.on_progress(self.progress)
 
     def _lease_more(self) -> None:
-        """Keep about two rounds of checks leased ahead, so leasing costs one write per round."""
-        want = 2 * self.monitor.concurrency - self.ready_count
-        if want <= 0 or not self.pending:
+        """Once fewer than a round of checks is leased ahead, lease two rounds: one write per round."""
+        if self.ready_count >= self.monitor.concurrency or not self.pending:
             return
+        want = 2 * self.monitor.concurrency - self.ready_count
         batch = [self.pending.popleft() for _ in range(min(want, len(self.pending)))]
         claimed = self.service.claim_checks([t.integration_id for t in batch], self.holder)
         for target in batch:

@@ -160,11 +160,7 @@ class IntegrationService:
         )
 
     def stale_condition(self):
-        """SQL for "active, and not checked within the stale age" (counted from creation if never checked)."""
-        return and_(
-            Integration.is_active.is_(True),
-            func.coalesce(Integration.last_checked_at, Integration.created_at) < utcnow() - self.stale_after,
-        )
+        return stale_condition(utcnow() - self.stale_after)
 
     def usage(self, actor: Actor) -> tuple[int, int]:
         """(integrations the actor owns, what their tier allows; tiers.UNLIMITED for no limit)."""
@@ -473,7 +469,7 @@ class IntegrationService:
         holder = leases.new_holder()
         with self._factory.begin() as session:
             claimed = leases.claim(session, [integration_id], holder)
-        if not claimed:
+        if not claimed:  # someone else's check of it is under way
             return TestResult(False, busy_message(name), error="busy")
         try:
             result = self._run_test(provider, config, integration_id, config)
@@ -513,16 +509,10 @@ class IntegrationService:
     def claim_checks(self, ids: list[int], holder: str) -> dict[int, tuple[str, dict]]:
         """Lease the free ones among ids to holder; returns each leased id's provider and stored configuration."""
         with self._factory.begin() as session:
-            claimed = leases.claim(session, ids, holder)
-        if not claimed:
-            return {}
-        with self._factory() as session:
-            rows = session.execute(
-                select(Integration.id, Integration.provider, Integration.configuration).where(
-                    Integration.id.in_(claimed)
-                )
-            )
-            return {i: (provider, copy.deepcopy(config or {})) for i, provider, config in rows}
+            return {
+                integration_id: (provider, copy.deepcopy(config or {}))
+                for integration_id, provider, config in leases.claim(session, ids, holder)
+            }
 
     def release_checks(self, ids: list[int], holder: str) -> None:
         with self._factory.begin() as session:
@@ -678,6 +668,15 @@ class IntegrationService:
             integration_id,
             {"provider": provider_key, "message": result.message},
         )
+
+
+def stale_condition(cutoff: datetime):
+    """SQL for "stale": active, and not checked since cutoff (counted from creation when never checked,
+    so a new integration is not stale at once). The one definition, for every page and count."""
+    return and_(
+        Integration.is_active.is_(True),
+        func.coalesce(Integration.last_checked_at, Integration.created_at) < cutoff,
+    )
 
 
 def busy_message(name: str) -> str:

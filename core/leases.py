@@ -24,8 +24,11 @@ def new_holder() -> str:
     return secrets.token_hex(16)
 
 
-def claim(session: Session, ids: Iterable[int], holder: str) -> set[int]:
-    """Lease the free ones among ids to holder; returns the ids leased. Commit to make it visible."""
+def claim(session: Session, ids: Iterable[int], holder: str) -> list[tuple[int, str, dict]]:
+    """Lease the free ones among ids to holder; returns (id, provider, configuration) of those leased.
+
+    Commit the session to make the leases visible to others.
+    """
     ids = list(ids)
     now = utcnow()
     for start in range(0, len(ids), CLAIM_CHUNK):
@@ -39,19 +42,19 @@ def claim(session: Session, ids: Iterable[int], holder: str) -> set[int]:
             .values(check_lease_until=now + LEASE_TIME, check_lease_holder=holder)
             .execution_options(synchronize_session=False)
         )
-    return held(session, ids, holder)
+    return _held(session, ids, holder)
 
 
-def held(session: Session, ids: list[int], holder: str) -> set[int]:
-    found: set[int] = set()
+def _held(session: Session, ids: list[int], holder: str) -> list[tuple[int, str, dict]]:
+    found = []
     for start in range(0, len(ids), CLAIM_CHUNK):
         chunk = ids[start : start + CLAIM_CHUNK]
-        found |= set(
-            session.scalars(
-                select(Integration.id).where(Integration.id.in_(chunk), Integration.check_lease_holder == holder)
+        found += session.execute(
+            select(Integration.id, Integration.provider, Integration.configuration).where(
+                Integration.id.in_(chunk), Integration.check_lease_holder == holder
             )
-        )
-    return found
+        ).all()
+    return [tuple(row) for row in found]
 
 
 def release(session: Session, ids: Iterable[int], holder: str) -> None:

@@ -84,7 +84,7 @@ def integration_form(provider, existing, prefix: str) -> None:
         "Integration name *",
         value=existing.name if existing else "",
         placeholder=f"e.g. Acme — {provider.name}",
-        key=f"{prefix}:{provider.key}:name",
+        key=f"{prefix}:{provider.key}:integration-name",  # distinct from a provider field called "name"
     )
     if errors.get("name"):
         st.markdown(f":red[{errors['name']}]")

@@ -324,3 +324,22 @@ def test_a_person_changes_their_own_password_and_signs_in_with_it(app_env, membe
     assert not at.metric  # signed out: every session ended with the old password
     assert app_env.users.verify_password("alice", "alice-new-password-2")
     assert sign_in("alice", "alice-new-password-2").metric
+
+
+def test_custom_crm_form_with_its_own_name_field_saves(app_env, member):
+    """The Custom CRM has a field called "name" beside the integration's name: both must render and save."""
+    at = open_add_dialog(sign_in("alice", "alice-password-1"))
+    at.selectbox[0].select_index(5)  # Custom CRM
+    at.run()
+    assert not at.exception, at.exception
+    text_input(at, "Integration name").input("Acme REST CRM")
+    text_input(at, "CRM Name").input("Acme")
+    text_input(at, "API Base URL").input("https://crm.acme.test/api")
+    [credentials] = [t for t in at.text_area if t.label.startswith("Credentials")]
+    credentials.input('{"token": "bt-custom-form-0123456789"}')
+    button(at, "Save integration").click()
+    at.run()
+    assert not at.exception, at.exception
+    (view,) = app_env.integrations.list(member)
+    assert (view.name, view.provider, view.configuration["name"]) == ("Acme REST CRM", "CUSTOM", "Acme")
+    assert view.configuration["credentials"] == MASK

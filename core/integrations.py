@@ -467,15 +467,12 @@ class IntegrationService:
         if refused := self._rate_limited(actor, provider, config, integration_id):
             return refused
         holder = leases.new_holder()
-        with self._factory.begin() as session:
-            claimed = leases.claim(session, [integration_id], holder)
-        if not claimed:  # someone else's check of it is under way
+        if not self._claim_one(integration_id, holder):  # someone else's check of it is under way
             return TestResult(False, busy_message(name), error="busy")
         try:
             result = self._run_test(provider, config, integration_id, config)
         except BaseException:
-            with self._factory.begin() as session:
-                leases.release(session, [integration_id], holder)
+            self.release_checks([integration_id], holder)
             raise
         self.record_checks(actor, holder, [CheckOutcome(integration_id, provider.key, result)])
         return result
@@ -561,11 +558,11 @@ class IntegrationService:
     ) -> TestResult:
         """Test what a form holds before it is saved. Masked or empty secrets come from storage."""
         provider = self._catalog.get(provider_key)
-        stored = None
+        stored, name = None, None
         if integration_id is not None:
             with self._factory() as session:
                 row, _ = self._load(session, actor, integration_id)
-                stored = copy.deepcopy(row.configuration or {})
+                stored, name = copy.deepcopy(row.configuration or {}), row.name
         if not provider.available:
             return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
         try:
@@ -576,10 +573,24 @@ class IntegrationService:
             )
         if refused := self._rate_limited(actor, provider, sealed, integration_id):
             return refused
-        result = self._run_test(provider, sealed, integration_id, stored)
+        if integration_id is None:
+            result = self._run_test(provider, sealed, None, None)
+        else:
+            # It uses the stored secrets and tokens (and may rotate them): one check at a time, as any other.
+            holder = leases.new_holder()
+            if not self._claim_one(integration_id, holder):
+                return TestResult(False, busy_message(name), error="busy")
+            try:
+                result = self._run_test(provider, sealed, integration_id, stored)
+            finally:
+                self.release_checks([integration_id], holder)
         with self._factory.begin() as session:
             self._audit_test(session, actor, provider.key, result, integration_id)
         return result
+
+    def _claim_one(self, integration_id: int, holder: str) -> bool:
+        with self._factory.begin() as session:
+            return bool(leases.claim(session, [integration_id], holder))
 
     def _rate_limited(self, actor: Actor, provider: Provider, config: dict, integration_id: int | None):
         """A refusal (as a failed TestResult) when the person or the target host is over its test limit."""

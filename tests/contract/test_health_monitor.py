@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core import leases
+from core.fields import MASK
 from core.health import HealthMonitor
 from core.integrations import CheckOutcome, CheckScope
 from core.models import AuditEvent, Integration, utcnow
@@ -199,3 +200,17 @@ def test_stale_integrations_are_marked_and_counted(ctx, owner, hosts):
     assert not ctx.integrations.get(owner, old.id).stale  # switched off: nothing to be stale about
     monitor(ctx).check_all(owner)
     assert ctx.integrations.stats(owner).stale == 0
+
+
+def test_testing_the_edit_form_of_a_saved_integration_takes_its_lease_too(ctx, owner, hosts):
+    view = add(ctx, owner, hosts.urls[0], "edited")
+    other = leases.new_holder()
+    with ctx.factory.begin() as session:
+        leases.claim(session, [view.id], other)
+    form = {"apiEndpoint": hosts.urls[0], "credentials": MASK}  # the stored secret, as an edit form sends it
+    refused = ctx.integrations.test_configuration(owner, "CUSTOM", {**view.configuration, **form}, view.id)
+    assert refused.error == "busy" and hosts.stats()["127.0.0.1"]["served"] == 0
+    ctx.integrations.release_checks([view.id], other)
+    assert ctx.integrations.test_configuration(owner, "CUSTOM", {**view.configuration, **form}, view.id).success
+    with ctx.factory() as session:  # the form's test let go of its lease
+        assert session.get(Integration, view.id).check_lease_holder is None

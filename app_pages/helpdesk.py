@@ -233,16 +233,18 @@ def describe(change: tuple[Inbox, Agent, bool]) -> str:
 
 
 def save_membership(view: IntegrationView, snap: HelpdeskSnapshot, changes) -> None:
-    changed = {inbox.id for inbox, _, _ in changes}
-    # Only the inboxes changed here are sent, so a change made meanwhile in Chatwoot to another inbox stays.
-    desired = {
-        inbox.id: {agent.id for agent in snap.agents if st.session_state[member_key(inbox.id, agent.id)]}
-        for inbox in snap.inboxes
-        if inbox.id in changed
-    }
+    # Only the boxes toggled here are sent: a change made meanwhile (in Chatwoot, or by a colleague) to any
+    # other agent or inbox stays, even though this page's snapshot does not show it yet.
+    desired: dict[int, set[int]] = {}
+    toggled: dict[int, set[int]] = {}
+    for inbox, agent, add in changes:
+        desired.setdefault(inbox.id, set())
+        toggled.setdefault(inbox.id, set()).add(agent.id)
+        if add:
+            desired[inbox.id].add(agent.id)
     try:
         with st.spinner("Saving the inbox membership in Chatwoot…"):
-            result = ctx.helpdesk.apply_membership(actor, view.id, desired)
+            result = ctx.helpdesk.apply_membership(actor, view.id, desired, only_agents=toggled)
     except HelpdeskError as exc:
         st.session_state[SAVED] = (view.id, (), str(exc))
         state.flash("Nothing was changed in Chatwoot.", ":material/error:")

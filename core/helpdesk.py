@@ -649,11 +649,17 @@ class HelpdeskService:
     # ----- membership --------------------------------------------------------------------------
 
     def apply_membership(
-        self, actor: Actor, integration_id: int, desired: Mapping[int, Iterable[int]]
+        self,
+        actor: Actor,
+        integration_id: int,
+        desired: Mapping[int, Iterable[int]],
+        only_agents: Mapping[int, Iterable[int]] | None = None,
     ) -> MembershipResult:
         """Make the listed inboxes' members what ``desired`` says, changing only the difference.
 
         ``desired`` maps inbox id -> the agent ids that should work in it; inboxes left out are not touched.
+        ``only_agents`` (inbox id -> agent ids) limits the changes to those agents: a page passes the boxes a
+        person toggled, so an agent added to the inbox meanwhile (elsewhere) is not removed.
         The difference is computed against the LIVE membership read now (not what a page showed earlier),
         then each add (POST inbox_members) and each remove (DELETE inbox_members) is sent on its own, so
         every change has its own outcome; a failed change never stops the others, and nothing is retried.
@@ -688,9 +694,13 @@ class HelpdeskService:
                         )
                     continue
                 have = current.get(inbox_id, set())
-                for agent_id in sorted(wanted[inbox_id] - have):
+                adds, removes = wanted[inbox_id] - have, have - wanted[inbox_id]
+                if only_agents is not None:
+                    allowed = {int(a) for a in only_agents.get(inbox_id, ())}
+                    adds, removes = adds & allowed, removes & allowed
+                for agent_id in sorted(adds):
                     changes.append(self._change(client, inbox, agents, agent_id, "add"))
-                for agent_id in sorted(have - wanted[inbox_id]):
+                for agent_id in sorted(removes):
                     changes.append(self._change(client, inbox, agents, agent_id, "remove"))
             for change in changes:
                 details = {

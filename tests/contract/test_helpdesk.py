@@ -405,6 +405,22 @@ def test_the_difference_is_taken_against_the_live_membership(ctx, admin, fake_ch
     assert result.membership[website] == {ada, andy}
 
 
+def test_an_agent_added_elsewhere_meanwhile_is_not_removed_by_a_save(ctx, admin, fake_chatwoot, chatwoot_integration):
+    """The page shows a snapshot; saving one toggled box must not undo what it did not show."""
+    integration_id = chatwoot_integration(admin)
+    website, _ = inbox_ids(fake_chatwoot)
+    ada, andy = fake_chatwoot.seed.admin.id, fake_chatwoot.seed.agent.id
+    shown = ctx.helpdesk.membership(admin, integration_id)
+    assert shown[website] == {andy}
+    fake_chatwoot.add_inbox_member(website, ada)  # a colleague adds Ada in Chatwoot meanwhile
+
+    # This person unticks Andy, with Ada still unticked in the snapshot they see.
+    result = ctx.helpdesk.apply_membership(admin, integration_id, {website: set()}, only_agents={website: {andy}})
+
+    assert [(c.agent_id, c.action) for c in result.changes] == [(andy, "remove")]
+    assert result.membership[website] == {ada}
+
+
 def test_a_partial_failure_is_reported_and_the_reread_shows_the_truth(
     ctx, admin, fake_chatwoot, chatwoot_integration, chatwoot_tokens, assert_no_secret
 ):

@@ -17,16 +17,21 @@ st.caption(
 )
 
 actors, actions = audit.choices(ctx.factory, actor)
-integrations = {v.id: v.name for v in ctx.integrations.list(actor)}
+CHOICES = 500  # beyond this many integrations, pick one by its number instead of from a list
+integrations = ctx.integrations.names(actor, limit=CHOICES + 1)
 ANY = "Any"
 
 with st.container(border=True):
     cols = st.columns(4)
     who = cols[0].selectbox("Who", [ANY, *actors]) if actor.is_admin else ANY
     action = cols[1].selectbox("Action", [ANY, *actions])
-    integration = cols[2].selectbox(
-        "Integration", [ANY, *integrations], format_func=lambda i: i if i == ANY else f"{integrations[i]} (#{i})"
-    )
+    if len(integrations) <= CHOICES:
+        integration = cols[2].selectbox(
+            "Integration", [ANY, *integrations], format_func=lambda i: i if i == ANY else f"{integrations[i]} (#{i})"
+        )
+    else:
+        number = cols[2].number_input("Integration # (0: any)", min_value=0, step=1, value=0)
+        integration = int(number) or ANY
     today = datetime.now(UTC).date()
     period = cols[3].date_input("Between", (today - timedelta(days=30), today), max_value=today)
 
@@ -50,6 +55,7 @@ events = audit.search(
 if not events:
     st.info("Nothing matches these filters yet. Widen the dates or clear a filter.")
     st.stop()
+names = ctx.integrations.names(actor, sorted({e.integration_id for e in events if e.integration_id}))
 
 frame = pd.DataFrame(
     [
@@ -57,7 +63,7 @@ frame = pd.DataFrame(
             "When (UTC)": e.at,
             "Who": e.actor,
             "Action": e.action,
-            "Integration": integrations.get(e.integration_id, f"#{e.integration_id}") if e.integration_id else "",
+            "Integration": names.get(e.integration_id, f"#{e.integration_id}") if e.integration_id else "",
             "Outcome": e.outcome,
             "Details": ", ".join(f"{k}: {v}" for k, v in e.details.items()),
         }

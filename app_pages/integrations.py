@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
 from core import exports
 from core.catalog import INTEGRATION_TYPES, TestResult
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
-from core.integrations import CheckScope
+from core.integrations import CheckScope, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
 from ui import checks, state
@@ -238,14 +240,27 @@ def integrations_table(views) -> None:
     )
 
 
-def export_buttons(views) -> None:
-    """Downloads of what is listed; secrets are masked in both formats."""
+def export_buttons(query: ListQuery) -> None:
+    """Downloads of every integration matching the search (not just this page), built only when clicked;
+    secrets are masked in both formats."""
+
+    def everything():
+        return service.matching(actor, query)
+
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
-        "Export CSV", exports.export_csv(views), "integrations.csv", "text/csv", icon=":material/download:"
+        "Export CSV",
+        lambda: exports.export_csv(everything()),
+        "integrations.csv",
+        "text/csv",
+        icon=":material/download:",
     )
     right.download_button(
-        "Export JSON", exports.export_json(views), "integrations.json", "application/json", icon=":material/download:"
+        "Export JSON",
+        lambda: exports.export_json(everything()),
+        "integrations.json",
+        "application/json",
+        icon=":material/download:",
     )
 
 
@@ -312,22 +327,21 @@ def check_progress() -> None:
         st.rerun(scope="fragment")
 
 
-def check_result(views) -> None:
+def check_result() -> None:
     outcome = st.session_state.get("check_result")
     if isinstance(outcome, str):
         st.error(outcome)
     elif outcome is not None:
         (st.warning if outcome.failing or outcome.progress.cancelled else st.success)(outcome.line())
         if outcome.failures:
-            names = {v.id: v.name for v in views}
+            names = service.names(actor, [i for i, _ in outcome.failures])
             with st.expander(f"Failing ({len(outcome.failures)})"):
                 for integration_id, message in outcome.failures:
                     st.markdown(f"- **{names.get(integration_id, f'#{integration_id}')}**: {message}")
 
 
-def health_section(views) -> None:
+def health_section(stale: int) -> None:
     hours = ctx.settings.stale_after_hours
-    stale = sum(1 for v in views if v.stale)
     with st.container(border=True):
         st.markdown("**Health check**")
         st.caption(
@@ -342,21 +356,68 @@ def health_section(views) -> None:
                 st.session_state.pop("check_result", None)
                 st.session_state["check_job"] = checks.start(ctx.health, actor, scope)
                 st.rerun()
-        check_result(views)
+        check_result()
         if stale:
-            st.warning(f"{stale} active integration(s) shown here are stale: not checked for {hours:g} hours.")
+            st.warning(
+                f"{stale} active integration(s) are stale: not checked for {hours:g} hours. "
+                "Choose **Stale** under Status below to list them."
+            )
+
+
+# ----- the list ----------------------------------------------------------------------------
+
+
+LIST_STATUSES = {"All": None, "Connected": "connected", "Error": "error", "Not tested": "unknown", "Stale": "stale"}
+PAGE_SIZE = 50
+
+
+def list_query() -> ListQuery:
+    """Search, filters and page: the list is cut in the database, so any number of integrations stays quick."""
+    search_col, status_col, provider_col = st.columns([3, 1, 1])
+    search = search_col.text_input(
+        "Search",
+        key="list_search",
+        placeholder="Name, owner or #id" if actor.is_admin else "Name or #id",
+        label_visibility="collapsed",
+    )
+    status = status_col.selectbox("Status", list(LIST_STATUSES), key="list_status", label_visibility="collapsed")
+    providers = {"All providers": None, **{p.name: p.key for p in CATALOG}}
+    provider = provider_col.selectbox("Provider", list(providers), key="list_provider", label_visibility="collapsed")
+    query = ListQuery(search, LIST_STATUSES[status], providers[provider], limit=PAGE_SIZE)
+    if st.session_state.get("list_filters") != query:  # new filters start at the first page
+        st.session_state["list_filters"] = query
+        st.session_state["list_offset"] = 0
+    return replace(query, offset=st.session_state.get("list_offset", 0))
+
+
+def pager(page) -> None:
+    first, last = page.offset + 1, page.offset + len(page.views)
+    left, middle, right = st.columns([1, 4, 1])
+    middle.caption(f"Showing {first}–{last} of {page.total}")
+    if left.button("Previous", key="list_prev", disabled=page.offset == 0, icon=":material/chevron_left:"):
+        st.session_state["list_offset"] = max(0, page.offset - page.limit)
+        st.rerun()
+    if right.button("Next", key="list_next", disabled=last >= page.total, icon=":material/chevron_right:"):
+        st.session_state["list_offset"] = page.offset + page.limit
+        st.rerun()
 
 
 def integrations_section() -> None:
     st.subheader("All integrations" if actor.is_admin else "Your integrations")
-    views = service.list(actor)
-    if not views:
+    stats = service.stats(actor)
+    if not stats.total:
         st.info("No integrations yet. Use **Add CRM integration** above to connect a Chatwoot account or any REST CRM.")
         return
-    health_section(views)
-    integrations_table(views)
-    export_buttons(views)
-    actions(views)
+    health_section(stats.stale)
+    query = list_query()
+    page = service.page(actor, query)
+    if not page.views:
+        st.info("No integration matches this search. Clear the search or choose other filters.")
+        return
+    integrations_table(page.views)
+    pager(page)
+    export_buttons(query)
+    actions(page.views)
 
 
 st.title("Integrations")

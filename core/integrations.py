@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -34,6 +34,7 @@ from core.tokens import MemoryTokens, StoredTokens
 
 MAX_NAME_LENGTH = 200
 DEFAULT_STALE_AFTER = timedelta(hours=24)
+MAX_PAGE_SIZE = 200
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +57,25 @@ class IntegrationView:
     created_at: datetime
     updated_at: datetime
     stale: bool = False  # active, and not checked within the stale age (counted from creation if never)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A page of the integrations list: a search over name (and owner, for admins, or #id), filters."""
+
+    search: str = ""
+    status: str | None = None  # connected | error | unknown | stale
+    provider: str | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class ListPage:
+    views: list[IntegrationView]
+    total: int  # every match, not just this page
+    offset: int
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -134,9 +154,55 @@ class IntegrationService:
         )
 
     def list(self, actor: Actor) -> list[IntegrationView]:
+        return self.matching(actor, ListQuery())
+
+    def matching(self, actor: Actor, query: ListQuery) -> list[IntegrationView]:
+        """Every integration the actor can see that matches the query's search and filters (no paging)."""
+        listing = self._visible(actor).where(*self._list_conditions(actor, query))
         with self._factory() as session:
-            rows = session.execute(self._visible(actor).order_by(Integration.name, Integration.id))
+            rows = session.execute(listing.order_by(Integration.name, Integration.id))
             return [self._view(row, owner) for row, owner in rows]
+
+    def page(self, actor: Actor, query: ListQuery) -> ListPage:
+        """One page of the integrations the actor can see, filtered and counted in SQL (any table size)."""
+        conditions = self._list_conditions(actor, query)
+        listing = self._visible(actor).where(*conditions).order_by(Integration.name, Integration.id)
+        counting = select(func.count(Integration.id)).join(User, Integration.owner_id == User.id).where(*conditions)
+        if not actor.is_admin:
+            counting = counting.where(Integration.owner_id == actor.id)
+        limit = max(1, min(query.limit, MAX_PAGE_SIZE))
+        with self._factory() as session:
+            total = int(session.scalar(counting) or 0)
+            offset = min(max(0, query.offset), max(0, (total - 1) // limit * limit))
+            rows = session.execute(listing.offset(offset).limit(limit))
+            return ListPage([self._view(row, owner) for row, owner in rows], total, offset, limit)
+
+    def _list_conditions(self, actor: Actor, query: ListQuery) -> list:
+        conditions = []
+        if text := query.search.strip()[:100]:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            matches = [Integration.name.ilike(pattern, escape="\\")]
+            if actor.is_admin:
+                matches.append(User.username.ilike(pattern, escape="\\"))
+            if text.lstrip("#").isdigit():
+                matches.append(Integration.id == int(text.lstrip("#")))
+            conditions.append(or_(*matches))
+        if query.provider:
+            conditions.append(Integration.provider == query.provider)
+        if query.status == "stale":
+            conditions.append(self.stale_condition())
+        elif query.status:
+            conditions.append(Integration.status == query.status)
+        return conditions
+
+    def names(self, actor: Actor, ids: list[int] | None = None, limit: int = 1000) -> dict[int, str]:
+        """Names of the given integrations the actor can see, or (ids None) the first `limit` by name."""
+        query = select(Integration.id, Integration.name).order_by(Integration.name, Integration.id)
+        if not actor.is_admin:
+            query = query.where(Integration.owner_id == actor.id)
+        query = query.where(Integration.id.in_(ids)) if ids is not None else query.limit(limit)
+        with self._factory() as session:
+            return dict(session.execute(query).all())
 
     def get(self, actor: Actor, integration_id: int) -> IntegrationView:
         with self._factory() as session:
@@ -761,4 +827,13 @@ def _redacted(result: TestResult, secrets: list[str]) -> TestResult:
     return TestResult(result.success, scrub(result.message), details, scrub(result.error))
 
 
-__all__ = ["CheckOutcome", "CheckScope", "CheckTarget", "IntegrationService", "IntegrationView", "Stats"]
+__all__ = [
+    "CheckOutcome",
+    "CheckScope",
+    "CheckTarget",
+    "IntegrationService",
+    "IntegrationView",
+    "ListPage",
+    "ListQuery",
+    "Stats",
+]

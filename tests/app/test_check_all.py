@@ -106,7 +106,26 @@ def test_stale_integrations_are_marked(app_env, owner, hosts):
         )
     at = integrations_page()
     assert at.dataframe[0].value.iloc[0]["Status"] == "Connected · stale"
-    assert "1 active integration(s) shown here are stale" in texts(at)
+    assert "1 active integration(s) are stale" in texts(at)
+    at.selectbox(key="list_status").select("Stale")
+    at.run()
+    assert list(at.dataframe[0].value["Name"]) == ["Forgotten CRM"]
     at.switch_page("app_pages/overview.py")
     at.run()
     assert {m.label: m.value for m in at.metric}["Stale"] == "1"
+
+
+def test_the_list_is_paged_and_searchable(app_env, owner, hosts):
+    with app_env.factory.begin() as session:  # 60 rows without 60 encryptions
+        session.add_all(
+            Integration(owner_id=owner.id, name=f"CRM {n:02d}", type="CRM", provider="CUSTOM", configuration={})
+            for n in range(60)
+        )
+    at = integrations_page()
+    assert len(at.dataframe[0].value) == 50 and "Showing 1–50 of 60" in texts(at)
+    button(at, "Next").click()
+    at.run()
+    assert list(at.dataframe[0].value["Name"])[:2] == ["CRM 50", "CRM 51"] and "Showing 51–60 of 60" in texts(at)
+    at.text_input(key="list_search").input("CRM 0")
+    at.run()
+    assert len(at.dataframe[0].value) == 10 and "Showing 1–10 of 10" in texts(at)  # a new search starts at 1

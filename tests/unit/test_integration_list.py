@@ -1,0 +1,67 @@
+"""The integrations list is searched, filtered and paged in the database, for any number of integrations."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from core.integrations import ListQuery
+from core.models import Integration
+
+CONFIG = {"baseUrl": "https://chat.example.com", "accountId": "1", "apiKey": "cw-list-token-0123456789"}
+
+
+@pytest.fixture
+def owner(ctx):
+    return ctx.users.create(None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE").actor()
+
+
+@pytest.fixture
+def listed(ctx, owner, other_member):
+    names = ["Alpha", "Beta 100%", "Gamma_1", "Gamma21", "Delta", "Epsilon", "Zeta"]
+    views = {n: ctx.integrations.create(owner, n, "CHATWOOT", CONFIG) for n in names}
+    ctx.integrations.create(other_member, "Bob's", "CHATWOOT", CONFIG)
+    return views
+
+
+def names(page):
+    return [v.name for v in page.views]
+
+
+def test_pages_are_cut_in_order_and_counted(ctx, owner, listed):
+    first = ctx.integrations.page(owner, ListQuery(limit=3))
+    assert (names(first), first.total, first.offset) == (["Alpha", "Beta 100%", "Delta"], 7, 0)
+    last = ctx.integrations.page(owner, ListQuery(offset=6, limit=3))
+    assert names(last) == ["Zeta"]
+    beyond = ctx.integrations.page(owner, ListQuery(offset=60, limit=3))  # a page that no longer exists
+    assert (names(beyond), beyond.offset) == (["Zeta"], 6)
+    assert ctx.integrations.page(owner, ListQuery(limit=10_000)).limit == 200  # bounded
+
+
+def test_search_takes_wildcards_literally_and_finds_ids(ctx, owner, listed):
+    assert names(ctx.integrations.page(owner, ListQuery(search="gamma_"))) == ["Gamma_1"]
+    assert names(ctx.integrations.page(owner, ListQuery(search="100%"))) == ["Beta 100%"]
+    assert names(ctx.integrations.page(owner, ListQuery(search=f"#{listed['Zeta'].id}"))) == ["Zeta"]
+    assert ctx.integrations.page(owner, ListQuery(search="Bob")).total == 0  # not hers
+
+
+def test_admins_search_owners_and_filter_by_status_and_provider(ctx, admin, owner, listed):
+    assert names(ctx.integrations.page(admin, ListQuery(search="bob"))) == ["Bob's"]
+    with ctx.factory.begin() as session:
+        session.execute(update(Integration).where(Integration.id == listed["Delta"].id).values(status="error"))
+    assert names(ctx.integrations.page(admin, ListQuery(status="error"))) == ["Delta"]
+    assert ctx.integrations.page(admin, ListQuery(provider="HUBSPOT")).total == 0
+    assert ctx.integrations.page(admin, ListQuery(provider="CHATWOOT")).total == 8
+
+
+def test_matching_exports_every_match_not_just_a_page(ctx, owner, listed):
+    assert [v.name for v in ctx.integrations.matching(owner, ListQuery(search="gamma", limit=1))] == [
+        "Gamma21",
+        "Gamma_1",
+    ]
+
+
+def test_names_only_of_what_the_actor_may_see(ctx, owner, other_member, listed):
+    bobs = ctx.integrations.page(other_member, ListQuery()).views[0]
+    assert ctx.integrations.names(owner, [listed["Alpha"].id, bobs.id]) == {listed["Alpha"].id: "Alpha"}
+    assert len(ctx.integrations.names(owner, limit=2)) == 2

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +42,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str):
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
@@ -51,6 +52,32 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
-    """Apply every migration; safe to run on every start."""
-    make_engine(url).dispose()  # creates the SQLite file's folder (data/ on a fresh clone)
+    """Apply every migration; safe to run on every start, and cheap when there is nothing to apply
+    (alembic, slow to import, is loaded only when a migration is due)."""
+    engine = make_engine(url)  # creates the SQLite file's folder (data/ on a fresh clone)
+    try:
+        if current_revision(engine) == head_revision():
+            return
+    finally:
+        engine.dispose()
+    from alembic import command
+
     command.upgrade(alembic_config(url), "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def head_revision() -> str:
+    """The newest migration: the one revision no other migration revises."""
+    revisions, revised = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revisions |= set(re.findall(r'^revision = "([^"]+)"', source, re.M))
+        revised |= set(re.findall(r'^down_revision = "([^"]+)"', source, re.M))
+    (head,) = revisions - revised
+    return head

@@ -38,9 +38,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-import pymysql
-
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
 from core.http import BlockedAddressError, HttpPolicy, redact, vet_host
@@ -343,6 +340,8 @@ def _explain_postgres(exc: Exception, target: _Target, waited: float | None = No
 
 
 def test_postgres(config: dict, context: TestContext) -> TestResult:
+    import psycopg  # here, not at the top: only a database test needs the driver, and it is slow to import
+
     target = _target("PostgreSQL", config, context, 5432)
     started = time.monotonic()
     try:
@@ -543,6 +542,8 @@ class _Unexpected(Exception):
 
 
 def _mysql_socket(addresses: list[str], target: _Target) -> socket.socket:
+    import pymysql
+
     """A TCP connection to the first vetted address that answers (PyMySQL keeps the host name for TLS)."""
     error: OSError | None = None
     for address in addresses:
@@ -563,6 +564,8 @@ def _mysql_socket(addresses: list[str], target: _Target) -> socket.socket:
 
 
 def test_mysql(config: dict, context: TestContext) -> TestResult:
+    import pymysql  # here, not at the top: only a database test needs the driver
+
     target = _target("MySQL", config, context, 3306)
     started = time.monotonic()
     try:

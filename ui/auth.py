@@ -11,7 +11,6 @@ import secrets
 
 import bcrypt
 import streamlit as st
-import streamlit_authenticator as stauth
 
 from app_context import AppContext
 from core.ratelimit import Bucket, RateLimitedError
@@ -25,7 +24,10 @@ LOCKED_HASH = bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(rounds=4)).d
 SIGN_IN_FAILURE = "sign_in_failure"
 
 
-def authenticator(ctx: AppContext) -> stauth.Authenticate:
+def authenticator(ctx: AppContext):
+    # Imported here: only the sign-in form needs it, and a signed-in rerun should not pay its import.
+    import streamlit_authenticator as stauth
+
     credentials = ctx.users.credentials()
     for username in ctx.limiter.over_limit(SIGN_IN_FAILURE) & credentials["usernames"].keys():
         credentials["usernames"][username]["password"] = LOCKED_HASH

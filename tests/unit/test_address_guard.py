@@ -445,14 +445,14 @@ def no_database_connects(monkeypatch, connects):
         calls.append(kwargs)
         raise psycopg.OperationalError("recorded by the test")
 
-    monkeypatch.setattr(database.psycopg, "connect", pg_connect)
+    monkeypatch.setattr(psycopg, "connect", pg_connect)
     real_mysql = pymysql.connect
 
     def my_connect(**kwargs):
         calls.append(kwargs)
         return real_mysql(**kwargs)  # defer_connect: nothing connects until the socket is handed over
 
-    monkeypatch.setattr(database.pymysql, "connect", my_connect)
+    monkeypatch.setattr(pymysql, "connect", my_connect)
     return calls
 
 

@@ -20,3 +20,11 @@ def test_the_migrated_schema_matches_the_models(ctx):
     with ctx.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_the_quick_head_check_agrees_with_alembic(database_url):
+    from alembic.script import ScriptDirectory
+
+    from core.db import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()

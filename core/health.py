@@ -11,7 +11,6 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import sessionmaker
@@ -22,8 +21,8 @@ from core.catalog import TestResult
 from core.integrations import CheckOutcome, CheckScope, CheckTarget, IntegrationService
 from core.ratelimit import Bucket, RateLimiter
 
-FLUSH_EVERY = 50  # results per database write
-FLUSH_AFTER = 0.5  # seconds: results are never held longer than this
+FLUSH_EVERY = 250  # results per database write
+FLUSH_AFTER = 1.0  # seconds: results are never held longer than this
 POLL = 0.2  # seconds between looks at the cancel flag while checks run
 OWN = CheckScope()  # the actor's own active integrations
 
@@ -117,13 +116,6 @@ class HealthMonitor:
         return summary
 
 
-def _result_of(future: Future) -> TestResult:
-    try:
-        return future.result()
-    except Exception as exc:  # a test's own failures are results already; this is a bug or a cancel
-        return TestResult(False, f"The check stopped unexpectedly ({type(exc).__name__}).", error=type(exc).__name__)
-
-
 def _scope_text(scope: CheckScope) -> str:
     parts = ["everyone" if scope.everyone else "own"]
     if scope.tier:
@@ -149,7 +141,9 @@ def _round_robin(targets: list[CheckTarget]) -> deque[CheckTarget]:
 
 
 class _Run:
-    """One check-all: a scheduler on the calling thread, the checks on a bounded pool of workers."""
+    """One check-all. Each worker thread takes the next leased check whose host has room, runs it and
+    takes the next, so a slot never waits for a scheduler; whichever thread finds the leased queue
+    short leases more (one write per two rounds), and whichever collects a batch of results writes it."""
 
     def __init__(self, monitor: HealthMonitor, actor: Actor, targets, on_progress, cancel: threading.Event):
         self.monitor, self.actor, self.cancel = monitor, actor, cancel
@@ -159,7 +153,8 @@ class _Run:
         self.host_of = {t.integration_id: t.host for t in targets}
         self.ready: dict[str, deque[tuple[int, str, dict]]] = {}  # leased, waiting for a free slot
         self.ready_count = 0
-        self.running: dict[Future, tuple[int, str]] = {}
+        self.leasing = False
+        self.running = 0
         self.per_host: Counter[str] = Counter()
         self.busiest = 0
         self.holder = leases.new_holder()
@@ -167,81 +162,146 @@ class _Run:
         self.last_flush = time.monotonic()
         self.failures: list[tuple[int, str]] = []
         self.progress = CheckProgress(total=len(targets))
+        self.state = threading.Condition()
+        self.all_done = threading.Event()
+        self.live = 0
 
     def execute(self) -> CheckSummary:
         started = time.monotonic()
-        pool = ThreadPoolExecutor(self.monitor.concurrency, thread_name_prefix="check")
+        workers = [
+            threading.Thread(target=self._work, name=f"check-{n}", daemon=True)
+            for n in range(min(self.monitor.concurrency, len(self.pending)))
+        ]
+        self.live = len(workers)
+        if not workers:
+            self.all_done.set()
         try:
-            self._loop(pool)
+            for worker in workers:
+                worker.start()
+            while not self.all_done.wait(POLL):
+                if time.monotonic() - self.last_flush > FLUSH_AFTER:
+                    self._flush(self._take_unwritten())
+                self.on_progress(self._snapshot())
+        except BaseException:  # an interrupt (Ctrl-C in the CLI): start nothing more, keep what is done
+            self.cancel.set()
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._collect(list(self.running))
-            self._flush()
+            for worker in workers:
+                worker.join()
+            self._flush(self._take_unwritten())
             self._release_unstarted()
-        self.progress = replace(self.progress, running=0, cancelled=self.cancel.is_set())
+        self.progress = replace(self.progress, running=0, cancelled=self.cancel.is_set() and self._unfinished())
         self.on_progress(self.progress)
         return CheckSummary(self.progress, time.monotonic() - started, self.busiest, self.failures[:200])
 
-    def _loop(self, pool: ThreadPoolExecutor) -> None:
-        while (self.pending or self.ready_count or self.running) and not self.cancel.is_set():
-            self._lease_more()
-            self._start(pool)
-            if self.running:
-                done, _ = wait(list(self.running), timeout=POLL, return_when=FIRST_COMPLETED)
-                self._collect(done)
-            if len(self.unwritten) >= FLUSH_EVERY or time.monotonic() - self.last_flush > FLUSH_AFTER:
-                self._flush()
-            self.progress = replace(self.progress, running=len(self.running))
-            self.on_progress(self.progress)
+    def _unfinished(self) -> bool:
+        return self.progress.done + self.progress.busy < self.progress.total
 
-    def _lease_more(self) -> None:
-        """Once fewer than a round of checks is leased ahead, lease two rounds: one write per round."""
-        if self.ready_count >= self.monitor.concurrency or not self.pending:
-            return
-        want = 2 * self.monitor.concurrency - self.ready_count
-        batch = [self.pending.popleft() for _ in range(min(want, len(self.pending)))]
-        claimed = self.service.claim_checks([t.integration_id for t in batch], self.holder)
-        for target in batch:
-            if target.integration_id in claimed:
-                provider_key, config = claimed[target.integration_id]
-                self.ready.setdefault(target.host, deque()).append((target.integration_id, provider_key, config))
-                self.ready_count += 1
-        self.progress = replace(self.progress, busy=self.progress.busy + len(batch) - len(claimed))
+    def _snapshot(self) -> CheckProgress:
+        with self.state:
+            return replace(self.progress, running=self.running)
 
-    def _start(self, pool: ThreadPoolExecutor) -> None:
-        concurrency, per_host = self.monitor.concurrency, self.monitor.per_host
+    # ----- worker threads ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            while (item := self._next()) is not None:
+                integration_id, provider_key, config = item
+                try:
+                    result = self.service.run_stored_test(provider_key, integration_id, config)
+                except Exception as exc:  # a test's own failures are results already; this is a bug
+                    result = TestResult(False, f"The check stopped unexpectedly ({type(exc).__name__}).", error="bug")
+                self._done(integration_id, provider_key, result)
+        finally:
+            with self.state:
+                self.live -= 1
+                if self.live == 0:
+                    self.all_done.set()
+
+    def _next(self) -> tuple[int, str, dict] | None:
+        """The next check to run (its host's count taken), or None when there is nothing left to start."""
+        while True:
+            with self.state:
+                while True:
+                    if self.cancel.is_set():
+                        return None
+                    if item := self._take_ready():
+                        return item
+                    if self.pending and not self.leasing and self.ready_count < self.monitor.concurrency:
+                        self.leasing = True
+                        batch = [self.pending.popleft() for _ in range(min(self._lease_size(), len(self.pending)))]
+                        break
+                    if not (self.pending or self.ready_count or self.leasing):
+                        return None
+                    self.state.wait(POLL)
+            self._lease(batch)
+
+    def _take_ready(self) -> tuple[int, str, dict] | None:
         for host, queue in self.ready.items():
-            while queue and len(self.running) < concurrency and self.per_host[host] < per_host:
-                integration_id, provider_key, config = queue.popleft()
+            if queue and self.per_host[host] < self.monitor.per_host:
                 self.ready_count -= 1
+                self.running += 1
                 self.per_host[host] += 1
                 self.busiest = max(self.busiest, self.per_host[host])
-                future = pool.submit(self.service.run_stored_test, provider_key, integration_id, config)
-                self.running[future] = (integration_id, provider_key)
+                return queue.popleft()
+        return None
 
-    def _collect(self, done) -> None:
-        connected = failed = 0
-        for future in done:
-            integration_id, provider_key = self.running.pop(future)
+    def _lease_size(self) -> int:
+        return 4 * self.monitor.concurrency - self.ready_count
+
+    def _lease(self, batch: list[CheckTarget]) -> None:
+        try:
+            claimed = self.service.claim_checks([t.integration_id for t in batch], self.holder)
+        except BaseException:
+            with self.state:
+                self.leasing = False
+                self.cancel.set()  # the database is failing: start nothing more
+                self.state.notify_all()
+            raise
+        with self.state:
+            for target in batch:
+                if target.integration_id in claimed:
+                    provider_key, config = claimed[target.integration_id]
+                    self.ready.setdefault(target.host, deque()).append((target.integration_id, provider_key, config))
+                    self.ready_count += 1
+            self.progress = replace(self.progress, busy=self.progress.busy + len(batch) - len(claimed))
+            self.leasing = False
+            self.state.notify_all()
+
+    def _done(self, integration_id: int, provider_key: str, result: TestResult) -> None:
+        batch = None
+        with self.state:
+            self.running -= 1
             self.per_host[self.host_of[integration_id]] -= 1
-            result = _result_of(future)
             self.unwritten.append(CheckOutcome(integration_id, provider_key, result))
-            if result.success:
-                connected += 1
-            else:
-                failed += 1
+            ok = result.success
+            if not ok:
                 self.failures.append((integration_id, result.message))
-        self.progress = replace(
-            self.progress,
-            done=self.progress.done + connected + failed,
-            connected=self.progress.connected + connected,
-            failed=self.progress.failed + failed,
-        )
+            self.progress = replace(
+                self.progress,
+                done=self.progress.done + 1,
+                connected=self.progress.connected + ok,
+                failed=self.progress.failed + (not ok),
+            )
+            if len(self.unwritten) >= FLUSH_EVERY:
+                batch = self._take_unwritten_locked()
+            self.state.notify_all()
+        if batch:
+            self._flush(batch)
 
-    def _flush(self) -> None:
-        self.service.record_checks(self.actor, self.holder, self.unwritten)
-        self.unwritten = []
+    # ----- writing -------------------------------------------------------------------------------
+
+    def _take_unwritten(self) -> list[CheckOutcome]:
+        with self.state:
+            return self._take_unwritten_locked()
+
+    def _take_unwritten_locked(self) -> list[CheckOutcome]:
+        batch, self.unwritten = self.unwritten, []
         self.last_flush = time.monotonic()
+        return batch
+
+    def _flush(self, batch: list[CheckOutcome]) -> None:
+        self.service.record_checks(self.actor, self.holder, batch)
 
     def _release_unstarted(self) -> None:
         """Leases taken ahead for checks a cancel stopped from starting."""

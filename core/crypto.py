@@ -24,7 +24,7 @@ import binascii
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -37,6 +37,15 @@ _LEGACY = re.compile(r"^([0-9a-f]{32}):([0-9a-f]{32}):((?:[0-9a-f]{2})*)\Z")
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
+# The hot path below: base64url through binascii itself (the base64 module adds layers of checks). Read
+# back, '-' and '_' become '+' and '/', and '+', '/' and '=' become '*', which the strict decoder refuses:
+# so a token outside [A-Za-z0-9_-] is refused there, as the full pattern refuses it.
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/***")
+_PADDING = (b"", b"===", b"==", b"=")  # by length % 4; "===" makes the strict decoder refuse a length of 4n+1
+_INTEGRITY_FAILED = (
+    "The value failed its integrity check: it was altered, copied from another record or field, or the key is wrong."
+)
 
 
 class DecryptionError(Exception):
@@ -100,10 +109,34 @@ def _b64decode(text: str) -> bytes:
         raise ValueError("not base64url") from exc
 
 
+def _b64encode(blob: bytes) -> str:
+    """base64url without padding; the same text as base64.urlsafe_b64encode(blob) without its '='."""
+    return binascii.b2a_base64(blob, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
+
+
+def _decode_token(token: str) -> bytes | None:
+    """The bytes of a token that the full pattern accepts ([A-Za-z0-9_-]+, no padding), else None."""
+    if not token:
+        return None
+    try:
+        data = token.encode("ascii").translate(_FROM_URLSAFE)
+        return binascii.a2b_base64(data + _PADDING[len(data) % 4], strict_mode=True)
+    except (UnicodeEncodeError, binascii.Error):
+        return None
+
+
 @dataclass(frozen=True)
 class _Key:
     id: str
     raw: bytes
+    # Built once: building an AESGCM (and its cipher context) per call costs more than the call itself.
+    aead: AESGCM = field(repr=False, compare=False)
+    v2_prefix: str = field(repr=False, compare=False)  # how every v2 value of this key begins: enc:v2:<id>:
+
+    @classmethod
+    def of(cls, raw: bytes) -> _Key:
+        kid = key_id(raw)
+        return cls(kid, raw, AESGCM(raw), f"{CURRENT_PREFIX}{kid}:")
 
 
 class FieldCipher:
@@ -117,8 +150,10 @@ class FieldCipher:
     def __init__(self, keys: list[str]):
         if not keys:
             raise ValueError("at least one encryption key is needed")
-        self._keys = [_Key(key_id(raw), raw) for raw in (key_bytes(k) for k in keys)]
+        self._keys = [_Key.of(key_bytes(k)) for k in keys]
         self._by_id = {k.id: k for k in self._keys}
+        self._by_v2_prefix = {k.v2_prefix: k for k in self._keys}
+        self._v2_prefix_length = len(self._keys[0].v2_prefix)
 
     @property
     def current_key_id(self) -> str:
@@ -135,13 +170,19 @@ class FieldCipher:
             raise TypeError("the context (associated data) must be bytes")
         key = self._keys[0]
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = AESGCM(key.raw).encrypt(nonce, plaintext.encode("utf-8"), context)
-        token = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
-        return f"{CURRENT_PREFIX}{key.id}:{token}"
+        sealed = key.aead.encrypt(nonce, plaintext.encode("utf-8"), context)
+        return key.v2_prefix + _b64encode(nonce + sealed)
 
     def decrypt(self, value: str, context: bytes) -> str:
         if not isinstance(context, bytes):
             raise TypeError("the context (associated data) must be bytes")
+        # The common case first: a v2 value of a key in the ring whose token decodes. Anything else (v1,
+        # legacy, an unknown key, a malformed value) takes the full parse below, which says what is wrong.
+        if type(value) is str:
+            key = self._by_v2_prefix.get(value[: self._v2_prefix_length])
+            blob = _decode_token(value[self._v2_prefix_length :]) if key is not None else None
+            if blob is not None:
+                return self._open(key, blob, context)
         match = _VERSIONED.match(value) if isinstance(value, str) else None
         if match:
             version, kid, token = match.groups()
@@ -166,13 +207,16 @@ class FieldCipher:
             raise DecryptionError(f"The value was written with key {kid}, which is not in the ring.")
         try:
             blob = _b64decode(token)  # a truncated token may not even be valid base64
-            nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
-            return AESGCM(key.raw).decrypt(nonce, sealed, context).decode("utf-8")
+        except ValueError as exc:
+            raise DecryptionError(_INTEGRITY_FAILED) from exc
+        return self._open(key, blob, context)
+
+    @staticmethod
+    def _open(key: _Key, blob: bytes, context: bytes | None) -> str:
+        try:
+            return key.aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context).decode("utf-8")
         except (InvalidTag, ValueError) as exc:
-            raise DecryptionError(
-                "The value failed its integrity check: it was altered, copied from another record or field, "
-                "or the key is wrong."
-            ) from exc
+            raise DecryptionError(_INTEGRITY_FAILED) from exc
 
     def _decrypt_legacy(self, iv_hex: str, tag_hex: str, ct_hex: str) -> str:
         iv, tag, ciphertext = bytes.fromhex(iv_hex), bytes.fromhex(tag_hex), bytes.fromhex(ct_hex)

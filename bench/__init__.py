@@ -1,0 +1,1 @@
+"""Benchmarks of the Integrations Console: `make bench` or `python -m bench` (see bench/README.md)."""

@@ -1,0 +1,166 @@
+"""Health check of 1,000 integrations over 50 local fake hosts that answer after 50 ms.
+
+The fake hosts run in a process of their own (127.0.0.1 .. 127.0.0.50, tests/fakes/slow_hosts.py), so
+they don't share the checker's interpreter. A worker process creates 1,000 Custom CRM integrations of a
+`bench_health` user (20 per host, secrets encrypted as always), then times HealthMonitor.check_all with
+the default caps. The ideal is the number of rounds the caps allow times 50 ms:
+max(ceil(1000 / concurrency), ceil(20 / per_host)) x 50 ms. The hosts count the requests each served
+at once, which must never exceed the per-host cap.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+import urllib.request
+
+from bench.common import ROOT, BenchError, Figure, Options, Target, failed, run_worker, worker_main
+
+HOSTS = 50
+PER_HOST = 20
+DELAY = 0.05
+NAME = "Health check of 1,000 integrations, 50 hosts"
+USER = "bench_health"
+LIMIT = 1.25
+
+
+def figures(target: Target, options: Options) -> list[Figure]:
+    try:
+        with FakeHosts(HOSTS, DELAY) as urls:
+            answer = run_worker(
+                "bench.health",
+                {"urls": urls, "repeats": max(3, options.repeats // 5)},
+                options.timeout,
+                {**target.env, "OUTBOUND_ALLOW": "127.0.0.0/8", "HTTP_MAX_RETRIES": "0"},
+            )
+            stats = _host_stats(urls[0])
+    except BenchError as exc:
+        return [failed(NAME, target.database, LIMIT, str(exc))]
+    return [_figure(target.database, answer, stats)]
+
+
+def _figure(database: str, answer: dict, stats: dict) -> Figure:
+    busiest = max(s["most_at_once"] for s in stats.values())
+    served = sum(s["served"] for s in stats.values())
+    cap = answer["per_host"]
+    ideal = max(math.ceil(HOSTS * PER_HOST / answer["concurrency"]), math.ceil(PER_HOST / cap)) * DELAY
+    wall = sorted(answer["seconds"])[len(answer["seconds"]) // 2]
+    measured = (
+        f"median {wall:.2f} s vs ideal {ideal:.2f} s (caps {answer['concurrency']} at once, {cap} per host); "
+        f"most at once on one host {busiest}"
+    )
+    figure = Figure(NAME, database, measured, wall / ideal, LIMIT, details={**answer, "busiest": busiest})
+    if busiest > cap:
+        figure.status, figure.note = "MISSED", f"the per-host cap {cap} was exceeded ({busiest})"
+    if served != HOSTS * PER_HOST * (len(answer["seconds"]) + 1) or answer["failing"]:  # + the warm-up
+        figure.status, figure.note = "ERROR", f"{served} requests served, {answer['failing']} checks failed"
+    return figure
+
+
+class FakeHosts:
+    """The 50 hosts in their own process; its stdin closing stops it."""
+
+    def __init__(self, count: int, delay: float):
+        self.command = [sys.executable, "-m", "tests.fakes.slow_hosts", str(count), str(delay * 1000)]
+
+    def __enter__(self) -> list[str]:
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.kill()
+            raise BenchError("the fake hosts did not start")
+        return json.loads(line)
+
+    def __exit__(self, *_exc) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _host_stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/_stats", timeout=5) as response:
+        return json.loads(response.read())
+
+
+# ----- the worker process --------------------------------------------------------------------------
+
+
+def measure(payload: dict) -> dict:
+    import app_context
+    from core.health import HealthMonitor
+
+    context = app_context.build()
+    actor = _fresh_user(context, payload["urls"])
+    settings = context.settings
+    monitor = HealthMonitor(
+        context.integrations, context.factory, None, settings.check_concurrency, settings.check_per_host
+    )
+    try:
+        monitor.check_all(actor)  # warm-up: connections, imports, the database's caches
+        seconds, failing = [], 0
+        for _ in range(payload["repeats"] - 1):
+            started = time.perf_counter()
+            summary = monitor.check_all(actor)
+            seconds.append(time.perf_counter() - started)
+            failing += summary.progress.failed
+    finally:
+        _remove_user(context, actor)  # the shared dataset stays as generated for the other figures
+    return {
+        "seconds": seconds,
+        "failing": failing,
+        "concurrency": monitor.concurrency,
+        "per_host": monitor.per_host,
+        "checked": summary.progress.done,
+    }
+
+
+def _fresh_user(context, urls: list[str]):
+    from sqlalchemy import delete, select
+
+    from core.models import Integration, User
+
+    with context.factory.begin() as session:
+        user_id = session.scalar(select(User.id).where(User.username == "bench_health"))
+        if user_id is not None:
+            session.execute(delete(Integration).where(Integration.owner_id == user_id))
+    if user_id is None:
+        context.users.create(
+            None, "bench_health", "Health bench", "health@bench.test", "bench-health-pw-1", "member", "ENTERPRISE"
+        )
+    actor = context.users.get_by_username("bench_health").actor()
+    for index in range(HOSTS * PER_HOST):
+        config = {
+            "name": "Bench CRM",
+            "apiEndpoint": urls[index % len(urls)],
+            "authType": "BEARER",
+            "healthPath": "/health",
+            "credentials": json.dumps({"token": f"bench-token-{index:05d}-abcdef"}),
+        }
+        context.integrations.create(actor, f"health {index}", "CUSTOM", config)
+    return actor
+
+
+def _remove_user(context, actor) -> None:
+    """Its integrations, their audit events (a Core delete: the app itself never deletes audit rows) and it."""
+    from sqlalchemy import delete, or_, select
+
+    from core.models import AuditEvent, Integration, User
+
+    with context.factory.begin() as session:
+        ids = select(Integration.id).where(Integration.owner_id == actor.id).scalar_subquery()
+        session.execute(
+            delete(AuditEvent).where(or_(AuditEvent.actor_id == actor.id, AuditEvent.integration_id.in_(ids)))
+        )
+        session.execute(delete(Integration).where(Integration.owner_id == actor.id))
+        session.execute(delete(User).where(User.id == actor.id))
+
+
+if __name__ == "__main__":
+    worker_main(measure)

@@ -1,0 +1,171 @@
+"""Run every benchmark and report each figure against its target: `make bench` or `python -m bench`.
+
+Each benchmark module has `figures(target, options) -> list[Figure]`; those that need a database run
+once per database (SQLite under bench/.data, PostgreSQL `bench` on 127.0.0.1 when a server answers),
+the others once. The dataset is generated only when the database does not hold it already. One line per
+figure as it is measured, then a Markdown table for the README and the machine it ran on.
+
+Exit status 0 when everything was measured (targets met or not: this is a report), 1 when a benchmark
+could not measure (ERROR), 2 on bad arguments, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from bench import databases
+from bench.common import DATA_DIR, ROOT, Figure, Options, failed, machine_description, markdown_table, skipped
+from bench.generate import Spec
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    module: str
+    per_database: bool
+
+
+# In this order: bench.health adds integrations of its own to the database, so it runs after the pages.
+BENCHMARKS = (
+    Benchmark("bench.crypto", per_database=False),
+    Benchmark("bench.pages", per_database=True),
+    Benchmark("bench.memory", per_database=True),
+    Benchmark("bench.startup", per_database=True),
+    Benchmark("bench.health", per_database=True),
+)
+DATABASES = ("sqlite", "postgresql")
+
+
+def progress(message: str) -> None:
+    print(f"· {message}", file=sys.stderr, flush=True)
+
+
+def report(figure: Figure, figures: list[Figure]) -> None:
+    figures.append(figure)
+    print(figure.line(), flush=True)
+
+
+def load(benchmark: Benchmark):
+    """The module, or None when it is not written yet (any other import problem is raised)."""
+    try:
+        return importlib.import_module(benchmark.module)
+    except ModuleNotFoundError as exc:
+        if exc.name == benchmark.module:
+            return None
+        raise
+
+
+def run_benchmark(benchmark: Benchmark, target, options: Options, database: str) -> list[Figure]:
+    name = benchmark.module.removeprefix("bench.")
+    path = benchmark.module.replace(".", "/") + ".py"
+    try:
+        module = load(benchmark)
+        if module is None:
+            return [skipped(name, database, None, f"{path} is not written yet")]
+        progress(f"{name} on {database} …")
+        return module.figures(target, options)
+    except Exception as exc:
+        return [failed(name, database, None, f"{type(exc).__name__}: {exc}")]
+
+
+def targets(selected: list[str], spec: Spec, figures: list[Figure]):
+    """Each selected database, prepared with the dataset; a SKIPPED or ERROR figure for one that is not."""
+    for name in selected:
+        label = "SQLite" if name == "sqlite" else "PostgreSQL"
+        url = databases.SQLITE_URL if name == "sqlite" else databases.POSTGRES_URL
+        if name == "postgresql" and (problem := databases.postgres_problem()):
+            report(skipped(f"Every {label} figure", label, None, problem), figures)
+            continue
+        try:
+            yield databases.prepared(label, url, spec, log=progress)
+        except Exception as exc:
+            report(failed(f"The {label} dataset", label, None, f"{type(exc).__name__}: {exc}"), figures)
+
+
+def git_revision() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+        return done.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def summary(figures: list[Figure], started: float) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{markdown_table(figures)}\n\n"
+        f"Machine: {machine_description()}.  \n"
+        f"Run: {when}, revision {git_revision()}, {time.perf_counter() - started:.0f} s in all."
+    )
+
+
+def save(figures: list[Figure]) -> None:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    results = {"machine": machine_description(), "figures": [asdict(f) for f in figures]}
+    (DATA_DIR / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    defaults = Options()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated benchmarks, e.g. pages,crypto (default: all)")
+    parser.add_argument("--databases", default=",".join(DATABASES), help="comma-separated: sqlite,postgresql")
+    parser.add_argument("--repeats", type=int, default=defaults.repeats, help="timed runs per case (medians)")
+    parser.add_argument("--starts", type=int, default=defaults.starts, help="app starts per app")
+    parser.add_argument("--processes", type=int, default=defaults.processes, help="processes per memory case")
+    parser.add_argument("--timeout", type=float, default=defaults.timeout, help="seconds per worker process")
+    parser.add_argument("--budget", type=float, default=3600, help="seconds for the whole run; the rest is skipped")
+    parser.add_argument("--quick", action="store_true", help="few repetitions: to try the benchmarks out")
+    args = parser.parse_args(argv)
+    unknown = set(args.databases.split(",")) - set(DATABASES)
+    if unknown:
+        parser.error(f"unknown database(s) {', '.join(sorted(unknown))}; choose from {', '.join(DATABASES)}")
+    if args.quick:
+        args.repeats, args.starts, args.processes = 5, 2, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    options = Options(args.repeats, min(3, args.repeats), args.starts, args.processes, args.timeout)
+    chosen = [b for b in BENCHMARKS if not args.only or b.module.removeprefix("bench.") in args.only.split(",")]
+    started, figures = time.perf_counter(), []
+    print(f"Benchmarks on {machine_description()}", flush=True)
+
+    def within_budget(name: str, database: str) -> bool:
+        if time.perf_counter() - started < args.budget:
+            return True
+        report(skipped(name, database, None, f"the time budget of {args.budget:g} s is spent"), figures)
+        return False
+
+    try:
+        for benchmark in (b for b in chosen if not b.per_database):
+            if within_budget(benchmark.module, "–"):
+                for figure in run_benchmark(benchmark, None, options, "–"):
+                    report(figure, figures)
+        per_database = [b for b in chosen if b.per_database]
+        if per_database:
+            for target in targets(args.databases.split(","), Spec(), figures):
+                for benchmark in per_database:
+                    if within_budget(benchmark.module, target.database):
+                        for figure in run_benchmark(benchmark, target, options, target.database):
+                            report(figure, figures)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    print()
+    print(summary(figures, started))
+    save(figures)
+    return 1 if any(f.status == "ERROR" for f in figures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

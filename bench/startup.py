@@ -1,0 +1,159 @@
+"""App start: `streamlit run` as `make run` starts it, until the page has rendered in headless Chromium.
+
+The app (Home.py against the target database, signed in as bench_member by a session cookie set in the
+browser beforehand) is timed from process spawn until its Integrations page shows the title and the
+table of integrations; a hello-world app (st.write("Hello")) is started the same way (same flags, same
+working directory and .streamlit/config.toml, a free loopback port) and timed until "Hello" shows.
+The two alternate, after one warm-up start each (not counted); the ratio is of the medians.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+from bench.common import DATA_DIR, ROOT, BenchError, Figure, Options, Target, failed, median, skipped
+from bench.generate import MEMBER
+
+NAME = "App start until the Integrations page shows"
+LIMIT = 1.3
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HELLO_SCRIPT = 'import streamlit as st\n\nst.write("Hello")\n'
+START_TIMEOUT = 120  # seconds one start may take
+POLL = 0.01  # seconds between attempts to connect to the new server
+
+
+def figures(target: Target, options: Options) -> list[Figure]:
+    if not Path(CHROMIUM).exists():
+        return [skipped(NAME, target.database, LIMIT, f"{CHROMIUM} is not installed (apt-get install -y chromium)")]
+    try:
+        hello, app = measure(target, options)
+    except Exception as exc:
+        return [failed(NAME, target.database, LIMIT, f"{type(exc).__name__}: {exc}")]
+    measured = f"median {median(app):.2f} s vs hello {median(hello):.2f} s ({len(app)} starts each)"
+    details = {"app_s": app, "hello_s": hello}
+    return [Figure(NAME, target.database, measured, median(app) / median(hello), LIMIT, details=details)]
+
+
+def measure(target: Target, options: Options) -> tuple[list[float], list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    hello_script = write_hello_script()
+    env = {**os.environ, **target.env}
+    with member_session(target) as cookie, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            hello = partial(time_start, browser, hello_script, env, None, "", hello_rendered)
+            app = partial(time_start, browser, ROOT / "Home.py", env, cookie, "integrations", app_rendered)
+            hello(), app()  # warm-up: the file system cache, Chromium's first page
+            timings: dict[str, list[float]] = {"hello": [], "app": []}
+            for _ in range(options.starts):
+                timings["hello"].append(hello())
+                timings["app"].append(app())
+        finally:
+            browser.close()
+    return timings["hello"], timings["app"]
+
+
+def write_hello_script() -> Path:
+    path = DATA_DIR / "hello_app" / "hello.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HELLO_SCRIPT)
+    return path
+
+
+@contextmanager
+def member_session(target: Target):
+    """(cookie name, token of a live sign-in session of bench_member), as ui.auth reads them; revoked after."""
+    import app_context
+    from core.settings import load_settings
+
+    ctx = app_context.build(load_settings(target.env), migrate=False)
+    token = ctx.sessions.start(ctx.users.get_by_username(MEMBER).id, 1)
+    try:
+        yield ctx.settings.cookie_name, token
+    finally:
+        ctx.sessions.revoke(token)
+        ctx.engine.dispose()
+
+
+def hello_rendered(page) -> None:
+    page.get_by_text("Hello", exact=True).wait_for(state="visible", timeout=START_TIMEOUT * 1000)
+
+
+def app_rendered(page) -> None:
+    page.get_by_role("heading", name="Integrations", exact=True).wait_for(timeout=START_TIMEOUT * 1000)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=START_TIMEOUT * 1000)
+    if page.get_by_text("User name", exact=True).count():
+        raise BenchError("the app shows the sign-in form: the session cookie was not accepted")
+
+
+def time_start(
+    browser, script: Path, env: dict, cookie: tuple[str, str] | None, path: str, rendered: Callable
+) -> float:
+    """Seconds from spawning `streamlit run script` until `rendered(page)` returns for http://…/path."""
+    port = free_port()
+    context = browser.new_context()
+    if cookie:
+        context.add_cookies([{"name": cookie[0], "value": cookie[1], "domain": "127.0.0.1", "path": "/"}])
+    page = context.new_page()
+    try:
+        started = time.perf_counter()
+        with streamlit_process(script, port, env):
+            wait_for_port(port, started + START_TIMEOUT)
+            page.goto(f"http://127.0.0.1:{port}/{path}", timeout=START_TIMEOUT * 1000)
+            rendered(page)
+            return time.perf_counter() - started
+    finally:
+        context.close()
+
+
+@contextmanager
+def streamlit_process(script: Path, port: int, env: dict):
+    """`streamlit run` with the Makefile's run flags on a loopback port; stopped (by its own pid) after."""
+    streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent)) or "streamlit"
+    command = [streamlit, "run", str(script), "--server.address", "127.0.0.1", "--server.port", str(port)]
+    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    log = (DATA_DIR / "streamlit-start.log").open("a")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, deadline: float) -> None:
+    while time.perf_counter() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(POLL)
+    raise BenchError(f"nothing listened on 127.0.0.1:{port} within {START_TIMEOUT} s")

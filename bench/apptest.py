@@ -39,6 +39,28 @@ def compiled_once():
         yield
 
 
+@contextmanager
+def empty_body():
+    """While active, Home.py renders everything but its page: the session check, the sidebar and the
+    navigation run as always, the chosen page draws nothing. That is the app's empty page."""
+    import streamlit as st
+
+    real = st.navigation
+
+    class EmptyPage:
+        def __init__(self, page):
+            self._page = page
+
+        def run(self) -> None:
+            pass
+
+        def __getattr__(self, name):
+            return getattr(self._page, name)
+
+    with mock.patch.object(st, "navigation", lambda *args, **kwargs: EmptyPage(real(*args, **kwargs))):
+        yield
+
+
 def hello_app() -> AppTest:
     at = AppTest.from_string(HELLO, default_timeout=RUN_TIMEOUT)
     return checked(at.run(), "the hello page")

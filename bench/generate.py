@@ -107,8 +107,12 @@ class Spec:
     seed: int = 1127
 
     def marker(self, key_id: str) -> str:
-        """What the stored dataset is: compared before reusing it."""
-        return json.dumps({**asdict(self), "version": GENERATOR_VERSION, "key": key_id}, sort_keys=True)
+        """What the stored dataset is: compared before reusing it (a new migration means a new dataset, so
+        the figures are taken on the schema and indexes the app has now)."""
+        from core.db import head_revision
+
+        described = {**asdict(self), "version": GENERATOR_VERSION, "key": key_id, "schema": head_revision()}
+        return json.dumps(described, sort_keys=True)
 
 
 @dataclass(frozen=True)

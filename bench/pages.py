@@ -8,6 +8,7 @@ render of the same process.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -60,28 +61,32 @@ def figures(target: Target, options: Options) -> list[Figure]:
             for case in present:
                 results[case.name] = failed(case.name, target.database, case.limit, str(exc))
         else:
-            baseline = median(answer["hello"])
+            empty, hello = median(answer["empty"]), median(answer["hello"])
             for case in present:
                 page = median(answer["cases"][case.name])
-                results[case.name] = ratio_figure(
-                    case.name, target.database, page, baseline, case.limit, "median render"
+                figure = ratio_figure(case.name, target.database, page, empty, case.limit, "median render")
+                figure.measured += (
+                    f" (the app's empty page); {page / hello:.1f}x a bare hello script ({hello * 1000:.1f} ms)"
                 )
+                figure.details["hello_s"] = hello
+                results[case.name] = figure
     return [results[case.name] for case in CASES]
 
 
 # ----- the worker process ---------------------------------------------------------------------------
 
 
-def timed_run(at, fresh: bool) -> float:
+def timed_run(at, fresh: bool, around=contextlib.nullcontext) -> float:
     import streamlit as st
 
     from bench.apptest import checked
 
     if fresh:
         st.cache_data.clear()
-    started = time.perf_counter()
-    at.run()
-    elapsed = time.perf_counter() - started
+    with around():
+        started = time.perf_counter()
+        at.run()
+        elapsed = time.perf_counter() - started
     checked(at, "a timed render")
     return elapsed
 
@@ -99,7 +104,7 @@ def interleaved(apps: dict, repeats: int) -> dict[str, list[float]]:
 
 def measure(payload: dict) -> dict:
     import app_context
-    from bench.apptest import compiled_once, hello_app, signed_in_app, start_session
+    from bench.apptest import compiled_once, empty_body, hello_app, signed_in_app, start_session
     from core.settings import load_settings
 
     ctx = app_context.build(load_settings(), migrate=False)
@@ -107,6 +112,9 @@ def measure(payload: dict) -> dict:
     try:
         with compiled_once():
             apps = {"hello": (hello_app(), False)}
+            with empty_body():
+                shell = signed_in_app(MEMBER, tokens[MEMBER], "app_pages/overview.py")
+            apps["empty"] = (shell, False, empty_body)
             for name, username, page, fresh in payload["cases"]:
                 apps[name] = (signed_in_app(username, tokens[username], page), fresh)
             interleaved(apps, payload["warmup"])
@@ -115,7 +123,7 @@ def measure(payload: dict) -> dict:
         for token in tokens.values():
             ctx.sessions.revoke(token)
         ctx.engine.dispose()
-    return {"hello": timings.pop("hello"), "cases": timings}
+    return {"hello": timings.pop("hello"), "empty": timings.pop("empty"), "cases": timings}
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CheckJob:
-    total: int
     cancel: threading.Event = field(default_factory=threading.Event)
     progress: CheckProgress | None = None
     summary: CheckSummary | None = None
@@ -36,12 +35,12 @@ class CheckJob:
             running = self.progress.running if self.progress else 0
             return f"Cancelling: letting the {running} check(s) already under way finish…"
         if self.progress is None:
-            return f"Starting {self.total} checks…"
+            return "Finding the integrations to check…"
         return self.progress.line()
 
 
 def start(monitor: HealthMonitor, actor: Actor, scope: CheckScope) -> CheckJob:
-    job = CheckJob(total=len(monitor.targets(actor, scope)))
+    job = CheckJob()
 
     def run() -> None:
         try:

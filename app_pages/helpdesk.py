@@ -179,6 +179,52 @@ def agents_table(snap: HelpdeskSnapshot) -> None:
     )
 
 
+REMOVING = "hd-removing"
+
+
+@st.dialog("Remove agent", on_dismiss=lambda: st.session_state.pop(REMOVING, None))
+def remove_dialog(view: IntegrationView, agent: Agent) -> None:
+    st.markdown(
+        f"Remove **{esc(agent.name)}** ({esc(agent.email)}) from the Chatwoot account "
+        f"**{esc(view.name)}**? They lose access to every inbox at once. Conversations they handled stay."
+    )
+    left, right = st.columns(2)
+    if left.button("Remove from Chatwoot", type="primary", key="hd-remove-confirm", width="stretch"):
+        try:
+            with st.spinner(f"Removing {agent.name} in Chatwoot…"):
+                ctx.helpdesk.delete_agent(actor, view.id, agent.id)
+        except (HelpdeskError, ValidationError) as exc:
+            st.error(str(exc))
+            return
+        st.session_state.pop(REMOVING, None)
+        refresh(view)
+        state.flash(f"Removed {agent.name} from Chatwoot.", ":material/person_remove:")
+        st.rerun()
+    if right.button("Cancel", key="hd-remove-cancel", width="stretch"):
+        st.session_state.pop(REMOVING, None)
+        st.rerun()
+
+
+def remove_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
+    """Remove an agent from the account: chosen here, confirmed in a dialog (never the token's own user)."""
+    removable = {agent.id: agent for agent in snap.agents if agent.id != snap.connection.user_id}
+    if not removable:
+        return
+    with st.expander("Remove an agent"):
+        left, right = st.columns([4, 1], vertical_alignment="bottom")
+        chosen = left.selectbox(
+            "Agent",
+            list(removable),
+            format_func=lambda i: f"{removable[i].name} · {removable[i].email}",
+            key="hd-remove-choice",
+        )
+        if right.button("Remove…", key="hd-remove", width="stretch"):
+            st.session_state[REMOVING] = chosen
+            st.rerun()
+    if (agent := removable.get(st.session_state.get(REMOVING))) is not None:
+        remove_dialog(view, agent)
+
+
 def sync_grid(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
     """Put Chatwoot's live membership into the checkboxes whenever what was read changes.
 
@@ -304,6 +350,7 @@ def last_save_report(view: IntegrationView) -> None:
 def collaborators(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
     st.subheader("Agents")
     agents_table(snap)
+    remove_agent(view, snap)
     st.subheader("Inboxes")
     last_save_report(view)
     if not snap.inboxes:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from core.models import AuditEvent
 from tests.app.conftest import (
     AGENT_TOKEN,
     PLATFORM_TOKEN,
@@ -272,3 +275,23 @@ def test_only_changed_inboxes_are_sent(app_env, admin, chatwoot_integration, fak
     assert sorted(fake_chatwoot.inboxes[seed.website.id].members) == sorted([seed.andy.id, seed.ada.id])
     assert member_box(at, seed.website, seed.ada).value is True  # re-read after the save
     assert member_box(at, seed.mail, seed.andy).value is True
+
+
+def test_an_agent_is_removed_after_confirming_and_the_page_rereads(app_env, admin, chatwoot_integration, fake_chatwoot):
+    integration = chatwoot_integration(admin)
+    seed = fake_chatwoot.seed
+    at = helpdesk("root", "admin-password-1")
+    choice = at.selectbox(key="hd-remove-choice")
+    assert choice.options == ["Andy Agent · andy@acme.test"]  # never the token's own user
+    button(at, "Remove…").click()
+    at.run()
+    assert "Remove **Andy Agent**" in texts(at)
+    assert list(at.dataframe[0].value["Name"]) == ["Ada Admin (this integration's token)", "Andy Agent"]
+    button(at, "Remove from Chatwoot").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["Name"]) == ["Ada Admin (this integration's token)"]
+    assert seed.andy.id not in {user_id for _, user_id in fake_chatwoot.account_users}
+    with app_env.factory() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "helpdesk.agent_delete")).all()
+    assert (event.outcome, event.integration_id, event.details["agent_id"]) == ("success", integration.id, seed.andy.id)

@@ -1,6 +1,7 @@
 """The health monitor: re-test many integrations at once without flooding anyone's server.
 
-At most `concurrency` checks run at once, and at most `per_host` against one customer host. Each check
+At most `concurrency` checks run at once, and at most `per_host` against one customer host, counted over
+every run in the process (two people checking at once share the caps). Each check
 holds its integration's lease (core.leases), so no two checks of one integration ever overlap, in this
 process or another. Results are written in batches, so the database is not the bottleneck.
 """
@@ -81,6 +82,11 @@ class HealthMonitor:
         self._limiter = limiter
         self.concurrency = max(1, concurrency)
         self.per_host = max(1, per_host)
+        # Shared by every run in this process, so two check-alls at once (two people, or cron and a
+        # person) keep to the caps together: checks running in all, and per customer host.
+        self.state = threading.Condition()
+        self.running = 0
+        self.running_per_host: Counter[str] = Counter()
 
     def targets(self, actor: Actor, scope: CheckScope = OWN) -> list[CheckTarget]:
         return self.integrations.check_targets(actor, scope)
@@ -154,15 +160,14 @@ class _Run:
         self.ready: dict[str, deque[tuple[int, str, dict]]] = {}  # leased, waiting for a free slot
         self.ready_count = 0
         self.leasing = False
-        self.running = 0
-        self.per_host: Counter[str] = Counter()
+        self.running = 0  # this run's
         self.busiest = 0
         self.holder = leases.new_holder()
         self.unwritten: list[CheckOutcome] = []
         self.last_flush = time.monotonic()
         self.failures: list[tuple[int, str]] = []
         self.progress = CheckProgress(total=len(targets))
-        self.state = threading.Condition()
+        self.state = monitor.state
         self.all_done = threading.Event()
         self.live = 0
 
@@ -238,11 +243,13 @@ class _Run:
 
     def _take_ready(self) -> tuple[int, str, dict] | None:
         for host, queue in self.ready.items():
-            if queue and self.per_host[host] < self.monitor.per_host:
+            shared = self.monitor
+            if queue and shared.running < shared.concurrency and shared.running_per_host[host] < shared.per_host:
                 self.ready_count -= 1
                 self.running += 1
-                self.per_host[host] += 1
-                self.busiest = max(self.busiest, self.per_host[host])
+                shared.running += 1
+                shared.running_per_host[host] += 1
+                self.busiest = max(self.busiest, shared.running_per_host[host])
                 return queue.popleft()
         return None
 
@@ -272,7 +279,11 @@ class _Run:
         batch = None
         with self.state:
             self.running -= 1
-            self.per_host[self.host_of[integration_id]] -= 1
+            self.monitor.running -= 1
+            host = self.host_of[integration_id]
+            self.monitor.running_per_host[host] -= 1
+            if not self.monitor.running_per_host[host]:
+                del self.monitor.running_per_host[host]
             self.unwritten.append(CheckOutcome(integration_id, provider_key, result))
             ok = result.success
             if not ok:

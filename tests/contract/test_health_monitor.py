@@ -214,3 +214,20 @@ def test_testing_the_edit_form_of_a_saved_integration_takes_its_lease_too(ctx, o
     assert ctx.integrations.test_configuration(owner, "CUSTOM", {**view.configuration, **form}, view.id).success
     with ctx.factory() as session:  # the form's test let go of its lease
         assert session.get(Integration, view.id).check_lease_holder is None
+
+
+def test_two_runs_at_once_share_the_caps(ctx, owner, other_member, hosts):
+    other = ctx.users.create(None, "pete", "Pete", "pete@example.com", "pete-password-1", "member", "ENTERPRISE")
+    for n in range(8):
+        add(ctx, owner, hosts.urls[0], f"olga {n}")
+        add(ctx, other.actor(), hosts.urls[0], f"pete {n}")
+    health = monitor(ctx, concurrency=4, per_host=2)
+    summaries = []
+    runs = [threading.Thread(target=lambda a=a: summaries.append(health.check_all(a))) for a in (owner, other.actor())]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(30)
+    assert [s.progress.done for s in summaries] == [8, 8]
+    assert hosts.stats()["127.0.0.1"]["most_at_once"] <= 2  # not 2 per run: 2 for the host
+    assert health.running == 0 and not health.running_per_host

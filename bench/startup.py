@@ -22,18 +22,10 @@ from pathlib import Path
 
 from bench.common import DATA_DIR, ROOT, BenchError, Figure, Options, Target, failed, median, skipped
 from bench.generate import MEMBER
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 NAME = "App start until the Integrations page shows"
 LIMIT = 1.3
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HELLO_SCRIPT = 'import streamlit as st\n\nst.write("Hello")\n'
 START_TIMEOUT = 120  # seconds one start may take
 POLL = 0.01  # seconds between attempts to connect to the new server

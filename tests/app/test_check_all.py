@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ from sqlalchemy import update
 
 from core.models import Integration, utcnow
 from tests.app.conftest import button, sign_in, texts
+from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
 
 TOKEN = "bt-page-check-" + "Zx8Cv6Bn4"
@@ -24,14 +24,7 @@ def hosts():
 
 
 def add_crm(ctx, actor, url: str, name: str):
-    config = {
-        "name": "Acme CRM",
-        "apiEndpoint": url,
-        "authType": "BEARER",
-        "healthPath": "/health",
-        "credentials": json.dumps({"token": TOKEN}),
-    }
-    return ctx.integrations.create(actor, name, "CUSTOM", config)
+    return slow_hosts.add_crm(ctx, actor, url, name, TOKEN)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from core.integrations import CheckOutcome, CheckScope
 from core.models import AuditEvent, Integration, utcnow
 from core.ratelimit import RateLimitedError
 from tests.contract.loopback import guard
+from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
 
 TOKEN = "bt-health-" + "Q1w2E3r4T5y6"
@@ -34,14 +35,7 @@ def hosts():
 
 
 def add(ctx, actor, url: str, name: str):
-    config = {
-        "name": "Acme CRM",
-        "apiEndpoint": url,
-        "authType": "BEARER",
-        "healthPath": "/health",
-        "credentials": json.dumps({"token": TOKEN}),
-    }
-    return ctx.integrations.create(actor, name, "CUSTOM", config)
+    return slow_hosts.add_crm(ctx, actor, url, name, TOKEN)
 
 
 def monitor(ctx, concurrency=4, per_host=2) -> HealthMonitor:

@@ -96,6 +96,18 @@ class SlowHosts:
             server.server_close()
 
 
+def add_crm(ctx, actor, url: str, name: str, token: str):
+    """A Custom CRM integration (Bearer token) whose connection test calls `url`/health."""
+    config = {
+        "name": "Acme CRM",
+        "apiEndpoint": url,
+        "authType": "BEARER",
+        "healthPath": "/health",
+        "credentials": json.dumps({"token": token}),
+    }
+    return ctx.integrations.create(actor, name, "CUSTOM", config)
+
+
 def main() -> None:
     count, delay_ms = int(sys.argv[1]), float(sys.argv[2])
     hosts = SlowHosts(count, delay_ms / 1000).start()

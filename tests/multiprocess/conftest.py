@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.browser.conftest import free_port
+from tests.chromium import launched_browser
 from tests.conftest import TEST_COOKIE_KEY, TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,16 +137,7 @@ def apps(database_url, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: `make test` should have installed it")
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launched_browser()
 
 
 class SlowCRM:

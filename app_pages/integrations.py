@@ -367,7 +367,13 @@ def health_section(stale: int) -> None:
 # ----- the list ----------------------------------------------------------------------------
 
 
-LIST_STATUSES = {"All statuses": None, "Connected": "connected", "Error": "error", "Not tested": "unknown", "Stale": "stale"}
+LIST_STATUSES = {
+    "All statuses": None,
+    "Connected": "connected",
+    "Error": "error",
+    "Not tested": "unknown",
+    "Stale": "stale",
+}
 PAGE_SIZE = 50
 
 

@@ -25,7 +25,7 @@ from core import db, exports
 from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
-from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from core.errors import ConflictError, NotFoundError, PermissionDeniedError, StorageError, ValidationError
 from core.health import CheckSummary
 from core.integrations import CheckScope
 from core.keys import KeyMismatchError
@@ -47,6 +47,7 @@ SERVICE_ERRORS = (
     KeyMismatchError,
     UnknownProviderError,
     RateLimitedError,
+    StorageError,
 )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from core import audit, leases
 from core.audit import Actor
 from core.catalog import TestResult
+from core.errors import StorageError
 from core.integrations import CheckOutcome, CheckScope, CheckTarget, IntegrationService
 from core.ratelimit import Bucket, RateLimiter
 
@@ -168,6 +169,7 @@ class _Run:
         self.failures: list[tuple[int, str]] = []
         self.progress = CheckProgress(total=len(targets))
         self.state = monitor.state
+        self.crash: Exception | None = None
         self.all_done = threading.Event()
         self.live = 0
 
@@ -195,6 +197,11 @@ class _Run:
                 worker.join()
             self._flush(self._take_unwritten())
             self._release_unstarted()
+        if self.crash is not None:
+            raise StorageError(
+                "The database stopped answering during the check-all, so it stopped; the results so far are "
+                "saved. Try again in a moment."
+            ) from self.crash
         self.progress = replace(self.progress, running=0, cancelled=self.cancel.is_set() and self._unfinished())
         self.on_progress(self.progress)
         return CheckSummary(self.progress, time.monotonic() - started, self.busiest, self.failures[:200])
@@ -259,12 +266,11 @@ class _Run:
     def _lease(self, batch: list[CheckTarget]) -> None:
         try:
             claimed = self.service.claim_checks([t.integration_id for t in batch], self.holder)
-        except BaseException:
+        except Exception as exc:
             with self.state:
                 self.leasing = False
-                self.cancel.set()  # the database is failing: start nothing more
-                self.state.notify_all()
-            raise
+            self._stop(exc)
+            return
         with self.state:
             for target in batch:
                 if target.integration_id in claimed:
@@ -298,7 +304,19 @@ class _Run:
                 batch = self._take_unwritten_locked()
             self.state.notify_all()
         if batch:
-            self._flush(batch)
+            try:
+                self._flush(batch)
+            except Exception as exc:
+                with self.state:
+                    self.unwritten[:0] = batch  # the last write at the end tries them again
+                self._stop(exc)
+
+    def _stop(self, exc: Exception) -> None:
+        """The database failed under a worker: start nothing more; check_all raises it once all have stopped."""
+        with self.state:
+            self.crash = self.crash or exc
+            self.cancel.set()
+            self.state.notify_all()
 
     # ----- writing -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 from core.audit import Actor
+from core.errors import StorageError
 from core.health import CheckProgress, CheckSummary, HealthMonitor
 from core.integrations import CheckScope
 from core.ratelimit import RateLimitedError
@@ -45,7 +46,7 @@ def start(monitor: HealthMonitor, actor: Actor, scope: CheckScope) -> CheckJob:
     def run() -> None:
         try:
             job.summary = monitor.check_all(actor, scope, on_progress=_remember(job), cancel=job.cancel)
-        except RateLimitedError as exc:
+        except (RateLimitedError, StorageError) as exc:
             job.error = str(exc)
         except Exception as exc:  # the page must hear about it; the details go to the log only
             log.exception("check-all failed")

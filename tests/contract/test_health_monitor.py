@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from core import leases
+from core.errors import StorageError
 from core.fields import MASK
 from core.health import HealthMonitor
 from core.integrations import CheckOutcome, CheckScope
@@ -225,3 +227,25 @@ def test_two_runs_at_once_share_the_caps(ctx, owner, other_member, hosts):
     assert [s.progress.done for s in summaries] == [8, 8]
     assert hosts.stats()["127.0.0.1"]["most_at_once"] <= 2  # not 2 per run: 2 for the host
     assert health.running == 0 and not health.running_per_host
+
+
+def test_a_database_failure_stops_the_run_with_the_error_and_frees_the_workers(ctx, owner, hosts, monkeypatch):
+    for n in range(40):
+        add(ctx, owner, hosts.urls[n % 4], f"crm {n}")
+    real_claim = ctx.integrations.claim_checks
+    calls = []
+
+    def claim_then_fail(ids, holder):
+        calls.append(len(ids))
+        if len(calls) > 1:
+            raise OperationalError("UPDATE integrations", {}, Exception("database is locked"))
+        return real_claim(ids, holder)
+
+    monkeypatch.setattr(ctx.integrations, "claim_checks", claim_then_fail)
+    health = monitor(ctx, concurrency=2, per_host=1)
+    with pytest.raises(StorageError, match="the results so far are saved"):
+        health.check_all(owner)
+    assert health.running == 0  # every worker stopped
+    with ctx.factory() as session:  # what ran was stored and its leases freed; nothing is left leased
+        assert session.scalar(select(Integration.id).where(Integration.check_lease_holder.is_not(None))) is None
+        assert session.scalars(select(Integration.id).where(Integration.last_checked_at.is_not(None))).all()

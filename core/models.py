@@ -61,7 +61,7 @@ class Integration(Base):
             "ix_integrations_statistics",
             *("provider", "type", "status", "owner_id", "is_active", "last_checked_at", "created_at"),
         ),
-        Index("ix_integrations_last_checked_at", "last_checked_at"),
+        Index("ix_integrations_status_checked", "status", "last_checked_at"),
     )
 
     # SQLAlchemy adds "AND version = :old" to every UPDATE, so a concurrent write is detected.

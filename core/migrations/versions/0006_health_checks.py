@@ -22,7 +22,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("check_lease_holder", sa.String(length=64), nullable=True))
         # Covers the statistics' GROUP BY (and its stale test), so it reads the index alone.
         batch_op.create_index("ix_integrations_statistics", STATISTICS_COLUMNS, unique=False)
-        batch_op.create_index("ix_integrations_last_checked_at", ["last_checked_at"], unique=False)
+        # The newest errors first (Statistics) and the list filtered by status.
+        batch_op.create_index("ix_integrations_status_checked", ["status", "last_checked_at"], unique=False)
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_trend", ["action", "at", "outcome", "integration_id"], unique=False)
 
@@ -31,7 +32,7 @@ def downgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_trend")
     with op.batch_alter_table("integrations", schema=None) as batch_op:
-        batch_op.drop_index("ix_integrations_last_checked_at")
+        batch_op.drop_index("ix_integrations_status_checked")
         batch_op.drop_index("ix_integrations_statistics")
         batch_op.drop_column("check_lease_holder")
         batch_op.drop_column("check_lease_until")

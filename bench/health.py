@@ -32,7 +32,7 @@ def figures(target: Target, options: Options) -> list[Figure]:
         with FakeHosts(HOSTS, DELAY) as urls:
             answer = run_worker(
                 "bench.health",
-                {"urls": urls, "repeats": max(3, options.repeats // 5)},
+                {"urls": urls, "repeats": max(4, options.repeats // 2)},
                 options.timeout,
                 {**target.env, "OUTBOUND_ALLOW": "127.0.0.0/8", "HTTP_MAX_RETRIES": "0"},
             )

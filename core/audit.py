@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event, or_, select, true
+from sqlalchemy import event, insert, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import csvsafe
-from core.models import AuditEvent, Integration
+from core.models import AuditEvent, Integration, utcnow
 
 MAX_DETAIL_TEXT = 500
 
@@ -56,6 +56,29 @@ def record(
             integration_id=integration_id,
             details=_bounded(details or {}),
         )
+    )
+
+
+def record_many(session: Session, actor: Actor | None, events: list[tuple[str, str, int | None, dict]]) -> None:
+    """Add many events (action, outcome, integration id, details) in one multi-row INSERT: a check-all
+    writes hundreds at once, and ORM objects for each would hold the interpreter far longer."""
+    if not events:
+        return
+    now = utcnow()
+    session.execute(
+        insert(AuditEvent),
+        [
+            {
+                "at": now,
+                "actor_id": actor.id if actor else None,
+                "actor": actor.username if actor else "system",
+                "action": action,
+                "outcome": outcome,
+                "integration_id": integration_id,
+                "details": _bounded(details),
+            }
+            for action, outcome, integration_id, details in events
+        ],
     )
 
 

@@ -616,8 +616,8 @@ class IntegrationService:
         ]
         with self._factory.begin() as session:
             session.connection().execute(statement, rows)
-            for o in outcomes:
-                self._audit_test(session, actor, o.provider_key, o.result, o.integration_id)
+            events = [_test_event(o.provider_key, o.result, o.integration_id) for o in outcomes]
+            audit.record_many(session, actor, events)
 
     def test_configuration(
         self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
@@ -737,14 +737,7 @@ class IntegrationService:
     def _audit_test(
         self, session: Session, actor: Actor, provider_key: str, result: TestResult, integration_id: int | None
     ) -> None:
-        audit.record(
-            session,
-            actor,
-            "integration.test",
-            "success" if result.success else "failure",
-            integration_id,
-            {"provider": provider_key, "message": result.message},
-        )
+        audit.record(session, actor, *_test_event(provider_key, result, integration_id))
 
 
 def stale_condition(cutoff: datetime):
@@ -754,6 +747,12 @@ def stale_condition(cutoff: datetime):
         Integration.is_active.is_(True),
         func.coalesce(Integration.last_checked_at, Integration.created_at) < cutoff,
     )
+
+
+def _test_event(provider_key: str, result: TestResult, integration_id: int | None) -> tuple[str, str, int | None, dict]:
+    """The audit event of a connection test: (action, outcome, integration id, details)."""
+    outcome = "success" if result.success else "failure"
+    return "integration.test", outcome, integration_id, {"provider": provider_key, "message": result.message}
 
 
 def busy_message(name: str) -> str:

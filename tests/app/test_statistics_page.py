@@ -9,31 +9,22 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.models import AuditEvent, Integration, utcnow
+from core.models import utcnow
 from tests.app.conftest import button, open_page, sign_in, texts
+from tests.factories import add_check, add_integration
 
 PAGE = "app_pages/statistics.py"
 
 
 def add(ctx, owner, name, provider="CHATWOOT", kind="CRM", status="connected", checked=True, message=None):
-    with ctx.factory.begin() as session:
-        row = Integration(
-            owner_id=owner.id,
-            name=name,
-            type=kind,
-            provider=provider,
-            configuration={},
-            status=status,
-            status_message=message,
-            last_checked_at=utcnow() - timedelta(minutes=5) if checked else None,
-            created_at=utcnow() - timedelta(days=3),  # never checked since: stale
-        )
-        session.add(row)
-        session.flush()
-        if checked:
-            outcome = "failure" if status == "error" else "success"
-            session.add(AuditEvent(actor="monitor", action="integration.test", outcome=outcome, integration_id=row.id))
-        return row.id
+    last = utcnow() - timedelta(minutes=5) if checked else None
+    # Created three days ago: never checked since, so stale.
+    integration_id = add_integration(
+        ctx, owner, name, provider, kind, status, checked=last, message=message, created=utcnow() - timedelta(days=3)
+    )
+    if checked:
+        add_check(ctx, integration_id, outcome="failure" if status == "error" else "success")
+    return integration_id
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from core.errors import PermissionDeniedError, ValidationError
 from core.models import AuditEvent, Integration
 from core.statistics import Filters, StatisticsService
 from providers import CATALOG
+from tests.factories import add_check, add_integration
 
 NOW = datetime(2026, 3, 10, 15, 30)  # naive UTC, like every stored timestamp
 
@@ -25,43 +26,8 @@ def service(ctx):
     return StatisticsService(ctx.factory, CATALOG, stale_after_hours=24, clock=lambda: NOW)
 
 
-def add(
-    ctx,
-    owner,
-    name="i",
-    provider="CHATWOOT",
-    kind="CRM",
-    status="unknown",
-    active=True,
-    checked=None,
-    message=None,
-    created=NOW - timedelta(days=3),
-):
-    with ctx.factory.begin() as session:
-        row = Integration(
-            owner_id=owner.id,
-            name=name,
-            type=kind,
-            provider=provider,
-            configuration={},
-            is_active=active,
-            status=status,
-            status_message=message,
-            last_checked_at=checked,
-            created_at=created,
-        )
-        session.add(row)
-        session.flush()
-        return row.id
-
-
-def check(ctx, integration_id, at, outcome="success", action="integration.test"):
-    with ctx.factory.begin() as session:
-        session.add(
-            AuditEvent(
-                at=at, actor="monitor", action=action, outcome=outcome, integration_id=integration_id, details={}
-            )
-        )
+def add(ctx, owner, name="i", provider="CHATWOOT", kind="CRM", created=NOW - timedelta(days=3), **fields):
+    return add_integration(ctx, owner, name, provider, kind, created=created, **fields)
 
 
 @pytest.fixture
@@ -173,15 +139,15 @@ def test_error_list_is_bounded_but_counts_everything(ctx, service, admin, member
 
 def test_trend_groups_by_day_and_fills_gaps(ctx, service, admin, tenants):
     day = lambda n, h=9: datetime.combine(NOW.date() - timedelta(days=n), datetime.min.time()) + timedelta(hours=h)  # noqa: E731
-    check(ctx, tenants["a1"], day(0))
-    check(ctx, tenants["a1"], day(0, 23) - timedelta(hours=9))
-    check(ctx, tenants["a3"], day(0, 1), "failure")
-    check(ctx, tenants["a3"], day(2), "failure")
-    check(ctx, tenants["b1"], day(2, 23), "success")
-    check(ctx, tenants["a1"], day(3), "denied")  # refused by a rate limit: did not run
-    check(ctx, tenants["a1"], day(3), "success", action="integration.update")  # not a check
-    check(ctx, None, day(1), "failure")  # an unsaved form's test
-    check(ctx, tenants["a1"], day(7), "failure")  # before the period
+    add_check(ctx, tenants["a1"], day(0))
+    add_check(ctx, tenants["a1"], day(0, 23) - timedelta(hours=9))
+    add_check(ctx, tenants["a3"], day(0, 1), "failure")
+    add_check(ctx, tenants["a3"], day(2), "failure")
+    add_check(ctx, tenants["b1"], day(2, 23), "success")
+    add_check(ctx, tenants["a1"], day(3), "denied")  # refused by a rate limit: did not run
+    add_check(ctx, tenants["a1"], day(3), "success", action="integration.update")  # not a check
+    add_check(ctx, None, day(1), "failure")  # an unsaved form's test
+    add_check(ctx, tenants["a1"], day(7), "failure")  # before the period
     trend = service.trend(admin, days=7)
     assert (trend.since, trend.until) == (NOW.date() - timedelta(days=6), NOW.date())
     assert len(trend.points) == 7 and [p.day for p in trend.points] == sorted(p.day for p in trend.points)
@@ -192,9 +158,9 @@ def test_trend_groups_by_day_and_fills_gaps(ctx, service, admin, tenants):
 
 def test_trend_filters_through_the_integration_and_its_owner(ctx, service, admin, tenants):
     today = datetime.combine(NOW.date(), datetime.min.time()) + timedelta(hours=8)
-    check(ctx, tenants["a1"], today)  # FREE, Chatwoot
-    check(ctx, tenants["b1"], today, "failure")  # STARTER, HubSpot
-    check(ctx, 999_999, today, "failure")  # an integration deleted since
+    add_check(ctx, tenants["a1"], today)  # FREE, Chatwoot
+    add_check(ctx, tenants["b1"], today, "failure")  # STARTER, HubSpot
+    add_check(ctx, 999_999, today, "failure")  # an integration deleted since
     assert service.trend(admin).errors == 2
     starter = service.trend(admin, Filters(tiers=("STARTER",)))
     assert (starter.checks, starter.errors, starter.includes_deleted) == (1, 1, False)

@@ -70,7 +70,7 @@ cols[2].metric("In error", f"{counts.in_error:,}")
 cols[3].metric(
     "Stale",
     f"{counts.stale:,}",
-    help=f"Active, and never checked or not checked in the last {counts.stale_after_hours:g} hours.",
+    help=f"Active, and not checked in the last {counts.stale_after_hours:g} hours (counted from creation if never).",
 )
 
 # ----- counts by tier, provider, type and status (rolled up in core from a few hundred grouped rows) ------

@@ -149,8 +149,9 @@ def _round_robin(targets: list[CheckTarget]) -> deque[CheckTarget]:
 
 class _Run:
     """One check-all. Each worker thread takes the next leased check whose host has room, runs it and
-    takes the next, so a slot never waits for a scheduler; whichever thread finds the leased queue
-    short leases more (one write per two rounds), and whichever collects a batch of results writes it."""
+    takes the next, so a slot never waits for a scheduler; whichever thread finds less than a round
+    leased ahead leases four rounds (one write), and whichever collects a batch of results writes it.
+    A database failure in any thread stops the run: check_all then raises StorageError."""
 
     def __init__(self, monitor: HealthMonitor, actor: Actor, targets, on_progress, cancel: threading.Event):
         self.monitor, self.actor, self.cancel = monitor, actor, cancel
@@ -187,7 +188,7 @@ class _Run:
                 worker.start()
             while not self.all_done.wait(POLL):
                 if time.monotonic() - self.last_flush > FLUSH_AFTER:
-                    self._flush(self._take_unwritten())
+                    self._write(self._take_unwritten())
                 self.on_progress(self._snapshot())
         except BaseException:  # an interrupt (Ctrl-C in the CLI): start nothing more, keep what is done
             self.cancel.set()
@@ -195,12 +196,12 @@ class _Run:
         finally:
             for worker in workers:
                 worker.join()
-            self._flush(self._take_unwritten())
+            self._write(self._take_unwritten())
             self._release_unstarted()
         if self.crash is not None:
             raise StorageError(
-                "The database stopped answering during the check-all, so it stopped; the results so far are "
-                "saved. Try again in a moment."
+                "The database stopped answering during the check-all, so it stopped. The results stored before "
+                "that are kept; try again in a moment."
             ) from self.crash
         self.progress = replace(self.progress, running=0, cancelled=self.cancel.is_set() and self._unfinished())
         self.on_progress(self.progress)
@@ -303,13 +304,7 @@ class _Run:
             if len(self.unwritten) >= FLUSH_EVERY:
                 batch = self._take_unwritten_locked()
             self.state.notify_all()
-        if batch:
-            try:
-                self._flush(batch)
-            except Exception as exc:
-                with self.state:
-                    self.unwritten[:0] = batch  # the last write at the end tries them again
-                self._stop(exc)
+        self._write(batch)
 
     def _stop(self, exc: Exception) -> None:
         """The database failed under a worker: start nothing more; check_all raises it once all have stopped."""
@@ -329,13 +324,24 @@ class _Run:
         self.last_flush = time.monotonic()
         return batch
 
-    def _flush(self, batch: list[CheckOutcome]) -> None:
-        self.service.record_checks(self.actor, self.holder, batch)
+    def _write(self, batch: list[CheckOutcome] | None) -> None:
+        """Store a batch of results; when the database refuses, keep them for the last try and stop the run."""
+        if not batch:
+            return
+        try:
+            self.service.record_checks(self.actor, self.holder, batch)
+        except Exception as exc:
+            with self.state:
+                self.unwritten[:0] = batch
+            self._stop(exc)
 
     def _release_unstarted(self) -> None:
-        """Leases taken ahead for checks a cancel stopped from starting."""
+        """Leases taken ahead for checks a cancel stopped from starting (they expire anyway if this fails)."""
         ids = [integration_id for queue in self.ready.values() for integration_id, _, _ in queue]
-        if ids:
-            self.service.release_checks(ids, self.holder)
         self.ready.clear()
         self.ready_count = 0
+        if ids:
+            try:
+                self.service.release_checks(ids, self.holder)
+            except Exception as exc:
+                self._stop(exc)

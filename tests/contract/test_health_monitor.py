@@ -243,9 +243,23 @@ def test_a_database_failure_stops_the_run_with_the_error_and_frees_the_workers(c
 
     monkeypatch.setattr(ctx.integrations, "claim_checks", claim_then_fail)
     health = monitor(ctx, concurrency=2, per_host=1)
-    with pytest.raises(StorageError, match="the results so far are saved"):
+    with pytest.raises(StorageError, match="results stored before that are kept"):
         health.check_all(owner)
     assert health.running == 0  # every worker stopped
     with ctx.factory() as session:  # what ran was stored and its leases freed; nothing is left leased
         assert session.scalar(select(Integration.id).where(Integration.check_lease_holder.is_not(None))) is None
         assert session.scalars(select(Integration.id).where(Integration.last_checked_at.is_not(None))).all()
+
+
+def test_a_failing_result_write_also_stops_the_run_with_a_sentence(ctx, owner, hosts, monkeypatch):
+    for n in range(6):
+        add(ctx, owner, hosts.urls[n % 4], f"crm {n}")
+
+    def refuse(*_args):
+        raise OperationalError("UPDATE integrations", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(ctx.integrations, "record_checks", refuse)
+    health = monitor(ctx)
+    with pytest.raises(StorageError, match="stopped answering"):
+        health.check_all(owner)
+    assert health.running == 0 and not health.running_per_host

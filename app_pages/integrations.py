@@ -244,20 +244,17 @@ def export_buttons(query: ListQuery) -> None:
     """Downloads of every integration matching the search (not just this page), built only when clicked;
     secrets are masked in both formats."""
 
-    def everything():
-        return service.matching(actor, query)
-
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
         "Export CSV",
-        lambda: exports.export_csv(everything()),
+        lambda: exports.export_csv(service.matching(actor, query)),
         "integrations.csv",
         "text/csv",
         icon=":material/download:",
     )
     right.download_button(
         "Export JSON",
-        lambda: exports.export_json(everything()),
+        lambda: exports.export_json(service.matching(actor, query)),
         "integrations.json",
         "application/json",
         icon=":material/download:",

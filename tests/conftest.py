@@ -99,5 +99,3 @@ def other_member(ctx):
         None, "bob", "Bob Member", "bob@example.com", "bob-password-12", "member", "STARTER"
     ).actor()
 
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -3,7 +3,7 @@
 It listens on 127.0.0.1 (a free port) in a background thread and answers like a real Chatwoot server:
 users with access tokens and a role per account, accounts with agent seat limits, inboxes (website
 inboxes carry a ``website_token``), inbox members, and Platform Apps permitted on some accounts.
-Error bodies are the ones Chatwoot's controllers really send (see shared/chatwoot/SOURCE.md), not the
+Error bodies are the ones Chatwoot's controllers really send (see tests/fakes/chatwoot_api/SOURCE.md), not the
 shapes the OpenAPI description declares.
 
 Every request it receives and every response it sends is checked with openapi-core against Chatwoot's
@@ -40,9 +40,8 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
-# tests/fakes/chatwoot.py -> the repository's parent holds shared/ (the design, the Chatwoot description).
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-SPEC_DIR = SHARED / "chatwoot" / "tag_groups"
+# Chatwoot's own API description, kept in the repository (chatwoot_api/SOURCE.md says where from).
+SPEC_DIR = Path(__file__).resolve().parent / "chatwoot_api"
 
 WEB_WIDGET = "Channel::WebWidget"
 ROLES = ("agent", "administrator")

@@ -13,7 +13,7 @@ from werkzeug import Response
 from core.errors import ValidationError
 from core.fields import MASK
 from core.http import USER_AGENT
-from tests.contract.loopback import guard
+from tests.loopback import guard
 
 API_KEY = "ak-live-7Hq2Lm9Xw3Rt5Yz1"
 BEARER_TOKEN = "bt-live-Qw8Er6Ty4Ui2Op0A"

@@ -17,7 +17,7 @@ from core.health import HealthMonitor
 from core.integrations import CheckOutcome, CheckScope
 from core.models import AuditEvent, Integration, utcnow
 from core.ratelimit import RateLimitedError
-from tests.contract.loopback import guard
+from tests.loopback import guard
 from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
 

@@ -13,7 +13,7 @@ from core.models import Integration
 from core.tokens import MemoryTokens
 from providers import hubspot
 from tests.conftest import LOOPBACK_ALLOW
-from tests.contract.loopback import guard
+from tests.loopback import guard
 
 TOKEN = "pat-na1-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 DETAILS = {

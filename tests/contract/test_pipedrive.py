@@ -13,7 +13,7 @@ from core.http import HttpPolicy, make_session
 from core.tokens import MemoryTokens
 from providers import pipedrive
 from tests.conftest import LOOPBACK_ALLOW
-from tests.contract.loopback import guard
+from tests.loopback import guard
 
 TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
 SHIPPED_API_BASE = pipedrive.API_BASE  # read at import, before any test points it at the fake

@@ -21,7 +21,7 @@ from core.models import AuditEvent, Integration
 from core.tokens import MemoryTokens
 from providers import salesforce
 from tests.conftest import LOOPBACK_ALLOW
-from tests.contract.loopback import guard
+from tests.loopback import guard
 
 MY_DOMAIN = "https://acme.my.salesforce.com"
 CLIENT_ID = "3MVG9consumer.key.0123456789abcdefABCDEF"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete
@@ -99,3 +98,10 @@ def other_member(ctx):
         None, "bob", "Bob Member", "bob@example.com", "bob-password-12", "member", "STARTER"
     ).actor()
 
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """Every test: a request or a connection for anything but loopback fails it (tests/loopback.py)."""
+    from tests.loopback import guard
+
+    yield from guard(monkeypatch)

@@ -1,6 +1,6 @@
-"""A guard for contract tests: no request may leave 127.0.0.1.
+"""A guard for every test: no request or connection may leave loopback.
 
-Use it from an autouse fixture in a test module:
+tests/conftest.py applies it to every test (autouse), so no test can reach beyond loopback:
 
     @pytest.fixture(autouse=True)
     def loopback_only(monkeypatch):
@@ -36,7 +36,9 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def guard(monkeypatch: pytest.MonkeyPatch, requests_too: bool = True) -> Iterator[list[str]]:
+    """requests_too=False checks sockets alone: for tests that prove the console refuses an address
+    before connecting, and so must be allowed to ask for it."""
     escapes: list[str] = []
     real_send = HTTPAdapter.send
     real_connect = socket.socket.connect
@@ -54,7 +56,8 @@ def guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             pytest.fail(f"a connection tried to leave 127.0.0.1: {escapes[-1]}", pytrace=False)
         return real_connect(sock, address)
 
-    monkeypatch.setattr(HTTPAdapter, "send", send)
+    if requests_too:
+        monkeypatch.setattr(HTTPAdapter, "send", send)
     monkeypatch.setattr(socket.socket, "connect", connect)
     yield escapes
     assert not escapes, f"requests tried to leave 127.0.0.1: {escapes}"

@@ -13,7 +13,6 @@ from werkzeug import Response
 from core.errors import ValidationError
 from core.fields import MASK
 from core.http import USER_AGENT
-from tests.loopback import guard
 
 API_KEY = "ak-live-7Hq2Lm9Xw3Rt5Yz1"
 BEARER_TOKEN = "bt-live-Qw8Er6Ty4Ui2Op0A"
@@ -23,11 +22,6 @@ CLIENT_ID = "client-4f7a9c"
 CLIENT_SECRET = "cs-Zx9Cv7Bn5Mm3Kk1J"
 ISSUED_TOKEN = "issued-access-token-0123456789"
 SECRETS = (API_KEY, BEARER_TOKEN, PASSWORD, CLIENT_SECRET, ISSUED_TOKEN)
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    yield from guard(monkeypatch)
 
 
 def basic(user: str, password: str) -> str:

@@ -17,16 +17,10 @@ from core.health import HealthMonitor
 from core.integrations import CheckOutcome, CheckScope
 from core.models import AuditEvent, Integration, utcnow
 from core.ratelimit import RateLimitedError
-from tests.loopback import guard
 from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
 
 TOKEN = "bt-health-" + "Q1w2E3r4T5y6"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    yield from guard(monkeypatch)
 
 
 @pytest.fixture

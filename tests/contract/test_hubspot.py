@@ -13,7 +13,6 @@ from core.models import Integration
 from core.tokens import MemoryTokens
 from providers import hubspot
 from tests.conftest import LOOPBACK_ALLOW
-from tests.loopback import guard
 
 TOKEN = "pat-na1-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 DETAILS = {
@@ -40,11 +39,6 @@ USAGE = {
         }
     ]
 }
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    yield from guard(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ from core.http import HttpPolicy, make_session
 from core.tokens import MemoryTokens
 from providers import pipedrive
 from tests.conftest import LOOPBACK_ALLOW
-from tests.loopback import guard
 
 TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
 SHIPPED_API_BASE = pipedrive.API_BASE  # read at import, before any test points it at the fake
@@ -31,11 +30,6 @@ USER = {
     "active_flag": True,
 }
 LIMITS = {"x-ratelimit-limit": "80", "x-ratelimit-remaining": "79", "x-ratelimit-reset": "2"}
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    yield from guard(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

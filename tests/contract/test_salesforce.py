@@ -21,7 +21,6 @@ from core.models import AuditEvent, Integration
 from core.tokens import MemoryTokens
 from providers import salesforce
 from tests.conftest import LOOPBACK_ALLOW
-from tests.loopback import guard
 
 MY_DOMAIN = "https://acme.my.salesforce.com"
 CLIENT_ID = "3MVG9consumer.key.0123456789abcdefABCDEF"
@@ -54,11 +53,6 @@ LIMITS = {
     "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
 }
 USAGE_HEADER = {"Sforce-Limit-Info": "api-usage=2/15000"}
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    yield from guard(monkeypatch)
 
 
 @pytest.fixture

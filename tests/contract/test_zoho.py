@@ -21,7 +21,6 @@ from core.models import Integration, OAuthToken
 from core.tokens import MemoryTokens
 from providers import zoho
 from tests.conftest import LOOPBACK_ALLOW
-from tests.loopback import guard
 
 CLIENT_ID = "1000.ABCDEFGHIJKLMNOPQRSTUVWXYZ0123"
 CLIENT_SECRET = "zs-0123456789abcdef0123456789abcdef01234567"
@@ -53,11 +52,6 @@ ORG = {
         }
     ]
 }
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    yield from guard(monkeypatch)
 
 
 @pytest.fixture

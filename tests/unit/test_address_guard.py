@@ -35,8 +35,16 @@ from core.http import (
 from core.tokens import MemoryTokens
 from providers import database
 from tests.conftest import make_settings
+from tests.loopback import guard
 
 REAL_GETADDRINFO = socket.getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """These tests ask for internal addresses on purpose: the console must refuse them before any socket
+    connects, so only sockets are watched here (a connection to one still fails the test)."""
+    yield from guard(monkeypatch, requests_too=False)
 
 
 @pytest.fixture

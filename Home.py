@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import NotFoundError, ValidationError
-from core.keys import KeyMismatchError
+from core.errors import KeyMismatchError, NotFoundError, ValidationError
 from core.settings import SettingsError
 from core.tiers import Tier
 from ui import auth as sign_in

@@ -23,3 +23,7 @@ class ValidationError(Exception):
 
 class StorageError(Exception):
     """The database refused or failed a write; nothing was changed."""
+
+
+class KeyMismatchError(Exception):
+    """The encryption key ring does not open this database's values."""

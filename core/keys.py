@@ -6,14 +6,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from core.crypto import KEY_CHECK_CONTEXT, DecryptionError, FieldCipher
+from core.errors import KeyMismatchError
 from core.models import AppMeta
 
 KEY_CHECK = "key_check"
 KEY_CHECK_PLAINTEXT = "integrations-console key check"
-
-
-class KeyMismatchError(Exception):
-    pass
 
 
 def verify_key(factory: sessionmaker, cipher: FieldCipher) -> None:

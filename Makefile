@@ -3,16 +3,24 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench setup migrate lint format browser clean
+.PHONY: run test bench setup setup-dev migrate lint typecheck format browser clean
 
+# What the app needs to run; the tests and checks add requirements-dev.txt on top.
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
 setup: $(STAMP)
+
+setup-dev: $(DEV_STAMP)
 
 migrate: setup
 	$(BIN)/python manage.py db upgrade
@@ -26,19 +34,22 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install -y chromium"; fi; }
 
-test: setup browser
-	$(BIN)/ruff check .
+test: setup-dev browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # A report, not a test: every figure against its target (bench/README.md). BENCH_ARGS=--quick to try it out.
-bench: setup browser
+bench: setup-dev browser
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: setup
+# pyright at the strictness set in pyproject.toml ([tool.pyright]).
+typecheck: setup-dev
+	$(BIN)/pyright
+
+format: setup-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 

@@ -783,8 +783,6 @@ def busy_message(name: str) -> str:
     return f"{name} is being checked right now (by you or a colleague). Its result appears when that check finishes."
 
 
-
-
 def _kind_phrase(category: str) -> str:
     """'A Database integration', 'An API integration': short categories are acronyms."""
     word = category if len(category) <= 3 else category.replace("_", " ").title()

@@ -79,7 +79,7 @@ def test_an_account_write_between_load_and_save_is_detected_by_the_update_itself
 
     event.listen(ctx.factory, "before_flush", someone_else_saves)
     try:
-        with pytest.raises(ConflictError, match="^dana changed this account"):
+        with pytest.raises(ConflictError, match=r"^dana changed this account"):
             ctx.users.update_account(admin, "alice", opened.version, "FREE", "admin", True)
     finally:
         event.remove(ctx.factory, "before_flush", someone_else_saves)
@@ -113,7 +113,7 @@ def test_a_preset_saved_in_another_tab_since_it_was_loaded_is_refused(ctx, other
 
 def test_a_preset_name_seen_free_but_taken_since_is_refused(ctx, other_member):
     ctx.presets.save(other_member, "Shop", WidgetSettings(position="left"), expected_version=0)
-    with pytest.raises(ConflictError, match="^bob changed the preset Shop"):
+    with pytest.raises(ConflictError, match=r"^bob changed the preset Shop"):
         ctx.presets.save(other_member, "Shop", WidgetSettings(), expected_version=0)
     [preset] = ctx.presets.list(other_member)
     assert preset.settings.position == "left"

@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from core.errors import NotFoundError, PermissionDeniedError, ValidationError
+from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from core.tiers import Tier
 from core.users import ROLES, random_password
 from ui import state
+from ui.chatwoot import esc
 
 ctx, actor = state.context(), state.actor()
 if not actor.is_admin:
@@ -44,28 +45,54 @@ with left, st.form("add_user", clear_on_submit=True):
         else:
             st.success(f"Added {username}. Their first password, shown once: `{password}`. Ask them to keep it safe.")
 
-with right, st.form("change_user"):
+EDIT = "account_edit"
+
+
+def open_account(username: str) -> None:
+    """Capture the account as it is now (values and version): the form shows and saves against it, so a
+    save after someone else's change is refused instead of undoing it. New widget keys, fresh defaults."""
+    nonce = st.session_state.get(EDIT, {}).get("nonce", 0) + 1
+    try:
+        view = ctx.users.get_by_username(username)
+    except NotFoundError:
+        st.session_state.pop(EDIT, None)
+        return
+    st.session_state[EDIT] = {"username": username, "view": view, "nonce": nonce}
+
+
+with right:
     st.subheader("Change an account")
-    who = st.selectbox("User", [u.username for u in users])
-    current = next(u for u in users if u.username == who)
-    new_tier = st.selectbox("Tier", tiers, index=tiers.index(current.tier))
-    new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role))
-    active = st.checkbox("Active (may sign in)", value=current.active)
-    reset = st.checkbox("Reset the password")
-    if st.form_submit_button("Save changes"):
+    who = st.selectbox("User", [u.username for u in users], key="account_choice")
+    if st.session_state.get(EDIT, {}).get("username") != who:
+        open_account(who)
+    editing = st.session_state[EDIT]
+    current, prefix = editing["view"], f"acct{editing['nonce']}"
+    with st.form(f"{prefix}:change_user"):
+        new_tier = st.selectbox("Tier", tiers, index=tiers.index(current.tier), key=f"{prefix}:tier")
+        new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role), key=f"{prefix}:role")
+        active = st.checkbox("Active (may sign in)", value=current.active, key=f"{prefix}:active")
+        reset = st.checkbox("Reset the password", key=f"{prefix}:reset")
+        saved = st.form_submit_button("Save changes")
+    if saved:
         try:
-            ctx.users.set_tier(actor, who, new_tier)
-            ctx.users.set_role(actor, who, new_role)
-            ctx.users.set_active(actor, who, active)
+            ctx.users.update_account(actor, who, current.version, new_tier, new_role, active)
             message = f"Saved {who}."
             if reset:
                 password = random_password()
                 ctx.users.reset_password(actor, who, password)
                 message += f" New password, shown once: `{password}`."
+        except ConflictError as exc:
+            editing["conflict"] = str(exc)
         except (ValidationError, NotFoundError, PermissionDeniedError) as exc:
             st.error(str(exc))
         else:
+            open_account(who)  # the next save starts from what was just stored
             st.success(message)
+    if refused := editing.get("conflict"):
+        st.error(esc(refused), icon=":material/sync_problem:")
+        if st.button("Reload their version", key=f"{prefix}:reload", icon=":material/refresh:"):
+            open_account(who)  # knowingly discards the stale edits
+            st.rerun()
 
 st.divider()
 st.subheader("Installation")

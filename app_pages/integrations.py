@@ -14,6 +14,7 @@ from core.integrations import CheckScope, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
 from ui import checks, state
+from ui.chatwoot import esc
 from ui.forms import controlling_fields, render_fields
 
 ctx, actor = state.context(), state.actor()
@@ -33,9 +34,17 @@ TYPE_PAGES = {
 
 
 def open_dialog(kind: str, integration_id: int | None = None, category: str = "CRM") -> None:
+    """Open the add or edit dialog. An edit captures the integration now (its values and version): every
+    rerun of the dialog shows and saves against what was opened, so a save after someone else's is refused
+    instead of silently undoing their change. A new prefix gives the widgets fresh keys and defaults."""
     nonce = st.session_state.get("dialog_nonce", 0) + 1
     st.session_state["dialog_nonce"] = nonce
     st.session_state[DIALOG] = {"kind": kind, "id": integration_id, "category": category, "prefix": f"dlg{nonce}"}
+    if integration_id is not None:
+        try:
+            st.session_state[DIALOG]["view"] = service.get(actor, integration_id)
+        except NotFoundError as exc:
+            st.session_state[DIALOG]["missing"] = str(exc)
 
 
 def close_dialog() -> None:
@@ -113,7 +122,9 @@ def integration_form(provider, existing, prefix: str) -> None:
         except ValidationError as exc:
             st.session_state[f"{prefix}:errors"] = exc.errors
             st.rerun()
-        except (TierLimitError, ConflictError, NotFoundError, StorageError) as exc:
+        except ConflictError as exc:
+            st.session_state[f"{prefix}:conflict"] = str(exc)
+        except (TierLimitError, NotFoundError, StorageError) as exc:
             st.error(str(exc))
         else:
             close_dialog()
@@ -122,6 +133,12 @@ def integration_form(provider, existing, prefix: str) -> None:
                 # It was tested in the form: record the status of what was actually stored.
                 with st.spinner("Checking the saved connection…"):
                     st.session_state["last_test"] = (view.id, service.test(actor, view.id))
+            st.rerun()
+    if refused := st.session_state.get(f"{prefix}:conflict"):
+        st.error(esc(refused), icon=":material/sync_problem:")
+        if st.button("Reload their version", key=f"{prefix}:reload", icon=":material/refresh:"):
+            # Knowingly discards this form's edits: the dialog reopens on the record as stored now.
+            open_dialog("edit", existing.id)
             st.rerun()
     if errors:
         st.error("Some fields need attention; see the messages above.")
@@ -138,11 +155,15 @@ def dialog_body() -> None:
         return
     existing = None
     if current["id"] is not None:
-        try:
-            existing = service.get(actor, current["id"])
-        except NotFoundError as exc:
-            st.error(str(exc))
+        if "view" not in current and "missing" not in current:  # opened without open_dialog: capture now
+            try:
+                current["view"] = service.get(actor, current["id"])
+            except NotFoundError as exc:
+                current["missing"] = str(exc)
+        if "missing" in current:
+            st.error(current["missing"])
             return
+        existing = current["view"]  # as it was when the dialog opened, not as it is now
     provider = choose_provider(existing)
     st.caption(provider.description)
     if not provider.available:

@@ -11,7 +11,7 @@ import html
 import streamlit as st
 
 from core.chatwoot import Inbox
-from core.errors import NotFoundError, ValidationError
+from core.errors import ConflictError, NotFoundError, ValidationError
 from core.presets import PresetView, check_widget_tier, widget_allowed
 from core.tiers import TierLimitError
 from core.widget import DARK_MODES, POSITIONS, TYPES, WidgetSettings, to_script_json
@@ -21,6 +21,9 @@ from ui.chatwoot import esc
 ctx, actor = state.context(), state.actor()
 INTEGRATION, INBOX = "w-integration", "w-inbox"
 PRESET, PRESET_NAME = "w-preset", "w-preset-name"
+# (name, version) of the preset a save would replace, captured when it was loaded or first named (0: none
+# of that name then), so a save over a version saved since in another tab is refused, not merged.
+SEEN, REFUSED = "w-preset-seen", "w-preset-refused"
 # WidgetSettings attribute -> the key of its widget.
 KEYS = {
     "position": "w-position",
@@ -57,6 +60,8 @@ def load_preset(preset: PresetView, integration_ids: list[int]) -> None:
         if preset.inbox_id is not None:
             st.session_state[INBOX] = preset.inbox_id
     st.session_state[PRESET_NAME] = preset.name
+    st.session_state[SEEN] = (preset.name, preset.version)
+    st.session_state.pop(REFUSED, None)
     if problems:
         state.flash(
             f"Loaded {preset.name}, except settings no longer valid: {', '.join(problems)}.", ":material/warning:"
@@ -112,6 +117,8 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
         with right:
             name = st.text_input("Preset name", key=PRESET_NAME, max_chars=100, placeholder="e.g. Acme homepage")
             replaces = next((p for p in presets if p.name == name.strip()), None)
+            if st.session_state.get(SEEN, ("",))[0] != name.strip():
+                st.session_state[SEEN] = (name.strip(), replaces.version if replaces else 0)
             if replaces:
                 st.caption(f"Saving replaces the preset {esc(replaces.name)}.")
             clicked = st.button(
@@ -120,16 +127,36 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
             if clicked and settings is not None:
                 try:
                     saved = ctx.presets.save(
-                        actor, name, settings, integration_id, inbox.id if inbox is not None else None
+                        actor,
+                        name,
+                        settings,
+                        integration_id,
+                        inbox.id if inbox is not None else None,
+                        expected_version=st.session_state[SEEN][1],
                     )
+                except ConflictError as exc:
+                    st.session_state[REFUSED] = (name.strip(), str(exc))
                 except ValidationError as exc:
                     st.error(esc(" ".join(exc.errors.values())))
                 except TierLimitError as exc:
                     st.error(esc(exc))
                 else:
                     st.session_state[PRESET] = saved.id
+                    st.session_state[SEEN] = (saved.name, saved.version)
+                    st.session_state.pop(REFUSED, None)
                     state.flash(f"Saved the preset {saved.name}.", ":material/bookmark_added:")
                     st.rerun()
+            refused = st.session_state.get(REFUSED)
+            if refused and refused[0] == name.strip():
+                st.error(esc(refused[1]), icon=":material/sync_problem:")
+                if replaces:
+                    st.button(
+                        "Reload their version",
+                        key="w-reload",
+                        icon=":material/refresh:",
+                        on_click=load_preset,  # knowingly discards the settings in the form
+                        args=(replaces, integration_ids),
+                    )
 
 
 # ----- settings ------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,9 +26,9 @@ from core import audit, fields, leases, tiers
 from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
-from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
+from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError, conflict
 from core.http import redact
-from core.models import Integration, User, utcnow
+from core.models import AuditEvent, Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
 from core.tokens import MemoryTokens, StoredTokens
 
@@ -455,7 +455,7 @@ class IntegrationService:
         name: str | None = None,
         configuration: dict | None = None,
     ) -> IntegrationView:
-        with self._transaction() as session:
+        with self._transaction(integration_id) as session:
             row, owner = self._load(session, actor, integration_id)
             self._check_version(row, expected_version)
             provider = self._catalog.get(row.provider)
@@ -490,7 +490,7 @@ class IntegrationService:
         return self.get(actor, integration_id)
 
     def delete(self, actor: Actor, integration_id: int, expected_version: int | None = None) -> None:
-        with self._transaction() as session:
+        with self._transaction(integration_id) as session:
             row, _ = self._load(session, actor, integration_id)
             if expected_version is not None:
                 self._check_version(row, expected_version)
@@ -499,13 +499,18 @@ class IntegrationService:
             session.delete(row)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        """One all-or-nothing write. A database failure leaves every stored record as it was."""
+    def _transaction(self, integration_id: int | None = None) -> Iterator[Session]:
+        """One all-or-nothing write. A database failure leaves every stored record as it was.
+
+        The ORM's UPDATE carries "AND version = <the version checked>" (version_id_col), so of two saves
+        from the same version only one can match; the other ends here as a ConflictError.
+        """
         try:
             with self._factory.begin() as session:
                 yield session
         except StaleDataError as exc:
-            raise ConflictError(_CONFLICT) from exc
+            with self._factory() as session:
+                raise self._conflict(session, integration_id) from exc
         except SQLAlchemyError as exc:
             # The statement's parameters are not logged: only the kind of failure.
             log.error("integration write failed: %s", type(exc).__name__)
@@ -513,10 +518,29 @@ class IntegrationService:
                 "The database did not accept the change, so nothing was saved. Try again in a moment."
             ) from exc
 
-    @staticmethod
-    def _check_version(row: Integration, expected_version: int) -> None:
+    def _check_version(self, row: Integration, expected_version: int) -> None:
         if row.version != expected_version:
-            raise ConflictError(_CONFLICT)
+            raise self._conflict(object_session(row), row.id)
+
+    @staticmethod
+    def _conflict(session: Session, integration_id: int | None) -> ConflictError:
+        """The refusal of a stale save, naming who saved the newer version and when (the audit trail)."""
+        last = None
+        if integration_id is not None:
+            last = session.execute(
+                select(AuditEvent.actor, AuditEvent.at)
+                .where(
+                    AuditEvent.integration_id == integration_id,
+                    AuditEvent.action == "integration.update",
+                    AuditEvent.outcome == "success",
+                )
+                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                .limit(1)
+            ).first()
+        if last is None and integration_id is not None:
+            at = session.scalar(select(Integration.updated_at).where(Integration.id == integration_id))
+            return conflict("this integration", None, at)
+        return conflict("this integration", *(last or (None, None)))
 
     # ----- testing -------------------------------------------------------------------------
 
@@ -757,12 +781,6 @@ def _test_event(provider_key: str, result: TestResult, integration_id: int | Non
 
 def busy_message(name: str) -> str:
     return f"{name} is being checked right now (by you or a colleague). Its result appears when that check finishes."
-
-
-_CONFLICT = (
-    "Someone else changed this integration after you opened it. Close the form, reopen it to see "
-    "their changes, and apply yours again."
-)
 
 
 def _kind_phrase(category: str) -> str:

@@ -29,8 +29,15 @@ class User(Base):
     tier: Mapped[str] = mapped_column(String(16), default="FREE")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Who last changed the account and when, for the refusal of a stale edit ("root changed it at ...").
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    updated_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
     integrations: Mapped[list[Integration]] = relationship(back_populates="owner")
+
+    # Every ORM UPDATE of an account carries "AND version = :old": of two edits from one version, one wins.
+    __mapper_args__: ClassVar = {"version_id_col": version}
 
 
 class Integration(Base):
@@ -101,6 +108,10 @@ class WidgetPreset(Base):
     inbox_id: Mapped[int | None] = mapped_column(Integer, default=None)  # the Chatwoot inbox
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    # Replacing a preset carries "AND version = :old", so a save from another tab is detected.
+    __mapper_args__: ClassVar = {"version_id_col": version}
 
 
 class SignInSession(Base):

@@ -13,11 +13,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from core import audit, tiers
 from core.audit import Actor
 from core.chatwoot import Inbox
-from core.errors import NotFoundError, ValidationError
+from core.errors import ConflictError, NotFoundError, ValidationError, conflict
 from core.helpdesk import PROVIDER_KEY, HelpdeskService
 from core.models import Integration, WidgetPreset
 from core.ratelimit import Bucket
@@ -58,6 +59,7 @@ class PresetView:
     inbox_id: int | None
     created_at: datetime
     updated_at: datetime
+    version: int = 1  # send it back when replacing the preset: a save over a newer version is refused
 
 
 def _view(row: WidgetPreset) -> PresetView:
@@ -69,7 +71,13 @@ def _view(row: WidgetPreset) -> PresetView:
         inbox_id=row.inbox_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        version=row.version,
     )
+
+
+def _conflict(actor: Actor, name: str, updated_at: datetime | None) -> ConflictError:
+    # Presets are their owner's alone, so the newer save was the actor's own, in another tab or window.
+    return conflict(f"the preset {name} (in another tab or window)", actor.username, updated_at)
 
 
 class PresetService:
@@ -99,8 +107,13 @@ class PresetService:
         settings: WidgetSettings,
         integration_id: int | None = None,
         inbox_id: int | None = None,
+        expected_version: int | None = None,
     ) -> PresetView:
         """Create the preset, or replace the actor's preset of the same name (upsert by name).
+
+        expected_version is the version of that preset the person saw (0: they saw none of that name); a
+        preset saved since is refused with ConflictError, and the UPDATE itself carries "AND version =
+        <expected>", so of two concurrent saves only one passes. None replaces whatever is stored.
 
         Raises TierLimitError (below STARTER), ValidationError ("name", settings attribute names,
         "integration" when the integration is not the actor's own Chatwoot one, "inbox_id").
@@ -119,6 +132,10 @@ class PresetService:
                         select(WidgetPreset).where(WidgetPreset.owner_id == actor.id, WidgetPreset.name == name)
                     )
                     created = row is None
+                    # Refused: a preset saved since the version seen, or one of a name seen as free.
+                    # (The seen preset deleted since is no conflict: saving creates it anew.)
+                    if expected_version is not None and row is not None and row.version != expected_version:
+                        raise _conflict(actor, name, row.updated_at)
                     if row is None:
                         self._check_count(session, actor)
                         row = WidgetPreset(owner_id=actor.id, name=name)
@@ -136,10 +153,20 @@ class PresetService:
                         {"preset": name, "created": created},
                     )
                     return _view(row)
+            except StaleDataError as exc:
+                raise _conflict(actor, name, self._saved_at(actor, name)) from exc
             except IntegrityError:
                 if attempt:
                     raise
+                if expected_version == 0:  # a preset of this name was created meanwhile
+                    raise _conflict(actor, name, self._saved_at(actor, name)) from None
         raise AssertionError("unreachable")
+
+    def _saved_at(self, actor: Actor, name: str) -> datetime | None:
+        with self._factory() as session:
+            return session.scalar(
+                select(WidgetPreset.updated_at).where(WidgetPreset.owner_id == actor.id, WidgetPreset.name == name)
+            )
 
     def delete(self, actor: Actor, preset_id: int) -> None:
         """Delete one of the actor's presets (NotFoundError for anyone else's, exactly like a missing one)."""

@@ -10,11 +10,12 @@ import bcrypt
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from core import audit, sessions
 from core.audit import Actor
-from core.errors import NotFoundError, PermissionDeniedError, ValidationError
-from core.models import User
+from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError, conflict
+from core.models import User, utcnow
 from core.tiers import Tier
 
 ROLES = ("admin", "member")
@@ -32,13 +33,20 @@ class UserView:
     role: str
     tier: str
     active: bool
+    version: int = 1  # send it back with an edit: a save from an older version is refused
 
     def actor(self) -> Actor:
         return Actor(self.id, self.username, self.role, self.tier)
 
 
 def _view(user: User) -> UserView:
-    return UserView(user.id, user.username, user.name, user.email, user.role, user.tier, user.active)
+    return UserView(user.id, user.username, user.name, user.email, user.role, user.tier, user.active, user.version)
+
+
+def _conflict(factory: sessionmaker, user_id: int) -> ConflictError:
+    with factory() as session:
+        found = session.execute(select(User.updated_by, User.updated_at).where(User.id == user_id)).first()
+    return conflict("this account", *(found or (None, None)))
 
 
 def hash_password(password: str) -> str:
@@ -156,21 +164,58 @@ class UserService:
                 return False
             return bcrypt.checkpw(password.encode("utf-8"), user.password_hash.encode("ascii"))
 
-    def _change(self, actor: Actor | None, username: str, action: str, **values) -> UserView:
+    def _change(
+        self,
+        actor: Actor | None,
+        username: str,
+        action: str,
+        expected_version: int | None = None,
+        by: str | None = None,
+        **values,
+    ) -> UserView:
+        """Change an account in one transaction. With expected_version, an account changed since that
+        version is refused (ConflictError naming who changed it and when); the UPDATE itself carries
+        "AND version = <expected>", so of two concurrent saves from one version only one passes."""
         if actor is not None and not actor.is_admin:
             raise PermissionDeniedError("Only an administrator can change staff accounts.")
-        with self._factory.begin() as session:
-            user = session.scalar(select(User).where(User.username == username.strip().lower()))
-            if user is None:
-                raise NotFoundError(f"There is no user called {username!r}.")
-            for key, value in values.items():
-                setattr(user, key, value)
-            if "password_hash" in values or values.get("active") is False:
-                sessions.revoke_all(session, user.id)  # a new password or a deactivation signs them out
-            shown = {k: v for k, v in values.items() if k != "password_hash"}
-            audit.record(session, actor, action, "success", details={"username": user.username, **shown})
-            session.flush()
-            return _view(user)
+        user_id = None
+        try:
+            with self._factory.begin() as session:
+                user = session.scalar(select(User).where(User.username == username.strip().lower()))
+                if user is None:
+                    raise NotFoundError(f"There is no user called {username!r}.")
+                user_id = user.id
+                if expected_version is not None and user.version != expected_version:
+                    raise _conflict(self._factory, user.id)
+                changed = {k: v for k, v in values.items() if getattr(user, k) != v or k == "password_hash"}
+                if not changed:
+                    return _view(user)
+                for key, value in changed.items():
+                    setattr(user, key, value)
+                user.updated_at, user.updated_by = utcnow(), by or (actor.username if actor else None)
+                if "password_hash" in changed or changed.get("active") is False:
+                    sessions.revoke_all(session, user.id)  # a new password or a deactivation signs them out
+                shown = {k: v for k, v in changed.items() if k != "password_hash"}
+                audit.record(session, actor, action, "success", details={"username": user.username, **shown})
+                session.flush()
+                return _view(user)
+        except StaleDataError as exc:
+            raise _conflict(self._factory, user_id) from exc
+
+    def update_account(
+        self, actor: Actor, username: str, expected_version: int, tier: str, role: str, active: bool
+    ) -> UserView:
+        """Tier, role and whether they may sign in, in one save from the version the editor opened."""
+        errors = {}
+        try:
+            tier = Tier.parse(tier).name
+        except ValueError as exc:
+            errors["tier"] = str(exc)
+        if role not in ROLES:
+            errors["role"] = f"Choose one of: {', '.join(ROLES)}."
+        if errors:
+            raise ValidationError(errors)
+        return self._change(actor, username, "user.update", expected_version, tier=tier, role=role, active=bool(active))
 
     def set_tier(self, actor: Actor | None, username: str, tier: str) -> UserView:
         try:
@@ -195,7 +240,9 @@ class UserService:
             raise ValidationError({"password": "Choose a password different from the current one."})
         if problems := password_problems(new):
             raise ValidationError({"password": "The password needs " + " and ".join(problems) + "."})
-        return self._change(None, actor.username, "user.change_password", password_hash=hash_password(new))
+        return self._change(
+            None, actor.username, "user.change_password", by=actor.username, password_hash=hash_password(new)
+        )
 
     def reset_password(self, actor: Actor | None, username: str, password: str) -> UserView:
         if problems := password_problems(password):

@@ -184,6 +184,7 @@ def test_users_add_from_stdin_and_list_json(cli):
         "role": "member",
         "tier": "FREE",
         "active": True,
+        "version": 1,
     }
     assert "$2b$" not in listed.stdout  # no bcrypt hash
 

@@ -570,11 +570,22 @@ def test_the_second_of_two_edits_from_the_same_version_is_refused(ctx, member):
             member, view.id, view.version, name="Second", configuration=second_form | {"accountId": "22"}
         )
 
-    assert "reopen" in str(raised.value).lower()
+    assert "reload their version" in str(raised.value).lower()
     row = raw_row(ctx, view.id)
     assert row["name"] == "First"
     assert row["configuration"]["accountId"] == "11"
     assert row["version"] == view.version + 1
+
+
+def test_a_stale_save_is_refused_with_who_saved_the_newer_version_and_when(ctx, admin, member):
+    view = ctx.integrations.create(member, "Desk", "CHATWOOT", chatwoot_config())
+    ctx.integrations.update(member, view.id, view.version, name="Alice's")
+    [saved] = [e for e in audit_events(ctx, "integration.update")]
+    with pytest.raises(ConflictError) as raised:
+        ctx.integrations.update(admin, view.id, view.version, name="Root's")
+    assert (raised.value.changed_by, raised.value.changed_at) == ("alice", saved.at)
+    assert str(raised.value).startswith(f"alice changed this integration at {saved.at:%Y-%m-%d %H:%M:%S} UTC")
+    assert raw_row(ctx, view.id)["name"] == "Alice's"
 
 
 def test_a_write_that_lands_between_load_and_save_is_detected(ctx, member):

@@ -1,0 +1,66 @@
+"""Two people edit one integration at once: the second save is refused, naming the first, never merged."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.models import AuditEvent, Integration
+from tests.app.conftest import button, sign_in, text_input
+
+CHATWOOT = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": "cw-token-0123456789"}
+
+
+def open_edit(at, view):
+    at.switch_page("app_pages/integrations.py")
+    at.run()
+    at.selectbox(key="manage_choice").set_value(view.id)
+    at.run()
+    button(at, "Edit").click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_save_after_someone_elses_is_refused_naming_them_and_reload_shows_their_version(app_env, admin, member):
+    view = app_env.integrations.create(member, "Acme desk", "CHATWOOT", CHATWOOT)
+    a = open_edit(sign_in("root", "admin-password-1"), view)  # session A: the administrator
+    b = open_edit(sign_in("alice", "alice-password-1"), view)  # session B: the owner
+
+    text_input(b, "Integration name").input("Renamed by Alice")
+    text_input(b, "Account ID").input("22")
+    button(b, "Save integration").click()
+    b.run()
+    assert not b.exception, b.exception
+
+    # A's dialog still shows what A opened, not B's save, on every rerun.
+    a.run()
+    assert text_input(a, "Integration name").value == "Acme desk"
+    text_input(a, "Integration name").input("Renamed by root")
+    button(a, "Save integration").click()
+    a.run()
+    assert not a.exception, a.exception
+
+    with app_env.factory() as session:
+        row = session.scalar(select(Integration).where(Integration.id == view.id))
+        saved_at = session.scalar(
+            select(AuditEvent.at).where(AuditEvent.integration_id == view.id, AuditEvent.action == "integration.update")
+        )
+    assert (row.name, row.configuration["accountId"]) == ("Renamed by Alice", "22")  # B's change is intact
+    refusal = " ".join(e.value for e in a.error)
+    assert f"alice changed this integration at {saved_at:%Y-%m-%d %H:%M:%S} UTC" in refusal, refusal
+    assert "not saved" in refusal
+
+    button(a, "Reload their version").click()
+    a.run()
+    assert not a.exception, a.exception
+    assert text_input(a, "Integration name").value == "Renamed by Alice"
+    assert text_input(a, "Account ID").value == "22"
+    assert not a.error  # the refusal belonged to the discarded edits
+
+    # Saving from the reloaded version works, and keeps B's other change.
+    text_input(a, "Integration name").input("Renamed by root")
+    button(a, "Save integration").click()
+    a.run()
+    with app_env.factory() as session:
+        row = session.scalar(select(Integration).where(Integration.id == view.id))
+    assert (row.name, row.configuration["accountId"]) == ("Renamed by root", "22")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
 import app_context
 from core.audit import Actor
+from core.errors import NotFoundError
 from core.settings import load_settings
 
 
@@ -35,6 +39,86 @@ def actor() -> Actor:
         st.error("You are signed out. Sign in again.")
         st.stop()
     return current
+
+
+# The tab's sign-in session: its handle (ui/auth.py); a cookie's token from before handles is accepted too.
+SESSION_HANDLE, SESSION_TOKEN = "session_handle", "session_token"
+REFUSED = "You are signed out, or your account was changed or deactivated. Nothing was done: sign in again."
+CHANGED = "Your role or tier changed since this page was shown. Nothing was done: reload the page and try again."
+
+
+def session_handle(ctx: app_context.AppContext) -> str | None:
+    """The handle of this tab's sign-in session, or None."""
+    handle = st.session_state.get(SESSION_HANDLE)
+    if handle is None and (token := st.session_state.get(SESSION_TOKEN)):
+        handle = ctx.sessions.handle_for(token)
+        if handle is not None:
+            st.session_state[SESSION_HANDLE] = handle
+    return handle
+
+
+def fresh_actor(expected: Actor | None = None) -> Actor | None:
+    """The signed-in person as the database says now, or None.
+
+    Re-read at the moment an action runs: the session must still be live (not signed out, expired or
+    revoked by a deactivation or password reset), the account active, and, when ``expected`` (the actor
+    the page was rendered for) is given, the same person with the same role and tier.
+    """
+    ctx = context()
+    username = ctx.sessions.username_for_handle(session_handle(ctx))
+    if username is None or username != st.session_state.get("username"):
+        return None
+    try:
+        user = ctx.users.get_by_username(username)
+    except NotFoundError:
+        return None
+    if not user.active:
+        return None
+    current = user.actor()
+    if expected is not None and (current.id, current.role, current.tier) != (expected.id, expected.role, expected.tier):
+        return None
+    return current
+
+
+def refusal(expected: Actor | None = None) -> str:
+    """The sentence for an action fresh_actor refused."""
+    ctx = context()
+    if expected is not None and ctx.sessions.username_for_handle(session_handle(ctx)) == expected.username:
+        return CHANGED
+    return REFUSED
+
+
+def guarded(action: Callable[..., Any], expected: Actor | None = None) -> Callable[..., Any]:
+    """A widget callback (on_click, on_change) that runs only for a fresh actor, who is passed first.
+
+    Callbacks run before the page's script, so before Home.py's session check: without this an open tab
+    of a signed-out, deactivated or demoted person would still act. Refused, it does nothing but say why.
+    """
+
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        current = fresh_actor(expected)
+        if current is None:
+            flash(refusal(expected), ":material/lock:")
+            return None
+        return action(current, *args, **kwargs)
+
+    return run
+
+
+def deferred(build: Callable[[Actor], str | bytes], expected: Actor | None = None) -> Callable[[], str | bytes]:
+    """Data for st.download_button built only when clicked, for a fresh actor (passed to ``build``).
+
+    Refused, the download holds the refusal sentence and nothing else, and ``build`` never runs.
+    """
+
+    def data() -> str | bytes:
+        current = fresh_actor(expected)
+        if current is None:
+            return refusal(expected)
+        return build(current)
+
+    return data
 
 
 def flash(message: str, icon: str = ":material/check_circle:") -> None:

@@ -11,6 +11,7 @@ import html
 
 import streamlit as st
 
+from core.audit import Actor
 from core.chatwoot import Inbox
 from core.errors import NotFoundError, ValidationError
 from core.presets import PresetView, check_widget_tier, widget_allowed
@@ -47,7 +48,7 @@ PREVIEW_HEIGHT = 620
 # ----- presets -------------------------------------------------------------------------------------------
 
 
-def load_preset(preset: PresetView, integration_ids: list[int]) -> None:
+def load_preset(_fresh: Actor, preset: PresetView, integration_ids: list[int]) -> None:
     """Put a preset's settings (and its inbox, when it is still offered) into the widgets (a callback)."""
     problems = preset.settings.problems()
     for attribute, key in KEYS.items():
@@ -66,9 +67,9 @@ def load_preset(preset: PresetView, integration_ids: list[int]) -> None:
         state.flash(f"Loaded the preset {preset.name}.", ":material/bookmark:")
 
 
-def delete_preset(preset: PresetView) -> None:
+def delete_preset(fresh: Actor, preset: PresetView) -> None:
     try:
-        ctx.presets.delete(actor, preset.id)
+        ctx.presets.delete(fresh, preset.id)
     except NotFoundError as exc:
         state.flash(str(exc), ":material/error:")
         return
@@ -96,7 +97,7 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
                     "Load preset",
                     key="w-load",
                     icon=":material/upload:",
-                    on_click=load_preset,
+                    on_click=state.guarded(load_preset, actor),
                     args=(preset, integration_ids),
                     width="stretch",
                 )
@@ -104,7 +105,7 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
                     "Delete preset",
                     key="w-delete",
                     icon=":material/delete:",
-                    on_click=delete_preset,
+                    on_click=state.guarded(delete_preset, actor),
                     args=(preset,),
                     width="stretch",
                 )
@@ -340,7 +341,7 @@ loaded = chatwoot.website_inboxes(actor, current)
 chosen_inbox: Inbox | None = None
 current_settings: WidgetSettings | None = None
 if not loaded.ok:
-    chatwoot.show_problem(loaded, on_refresh=lambda: chatwoot.forget(actor, current))
+    chatwoot.show_problem(loaded, on_refresh=state.guarded(lambda fresh: chatwoot.forget(fresh, current), actor))
     st.caption("The live preview needs the Chatwoot server to answer.")
 elif not loaded.value:
     st.info(
@@ -367,8 +368,8 @@ else:
             "Refresh inboxes",
             key="w-refresh",
             icon=":material/refresh:",
-            on_click=chatwoot.forget,
-            args=(actor, current),
+            on_click=state.guarded(chatwoot.forget, actor),
+            args=(current,),
             help=f"Read the inboxes from Chatwoot again (reads are reused for {chatwoot.TTL} seconds).",
         )
     with script_column:

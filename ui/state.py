@@ -65,11 +65,15 @@ def fresh_actor(expected: Actor | None = None) -> Actor | None:
     the page was rendered for) is given, the same person with the same role and tier.
     """
     ctx = context()
-    username = ctx.sessions.username_for_handle(session_handle(ctx))
-    if username is None or username != st.session_state.get("username"):
+    return _fresh(ctx, session_handle(ctx), st.session_state.get("username"), expected)
+
+
+def _fresh(ctx: app_context.AppContext, handle: str | None, username: str | None, expected: Actor | None):
+    live = ctx.sessions.username_for_handle(handle)
+    if live is None or live != username:
         return None
     try:
-        user = ctx.users.get_by_username(username)
+        user = ctx.users.get_by_username(live)
     except NotFoundError:
         return None
     if not user.active:
@@ -80,10 +84,11 @@ def fresh_actor(expected: Actor | None = None) -> Actor | None:
     return current
 
 
-def refusal(expected: Actor | None = None) -> str:
+def refusal(expected: Actor | None = None, handle: str | None = None) -> str:
     """The sentence for an action fresh_actor refused."""
     ctx = context()
-    if expected is not None and ctx.sessions.username_for_handle(session_handle(ctx)) == expected.username:
+    handle = handle if handle is not None else session_handle(ctx)
+    if expected is not None and ctx.sessions.username_for_handle(handle) == expected.username:
         return CHANGED
     return REFUSED
 
@@ -106,19 +111,33 @@ def guarded(action: Callable[..., Any], expected: Actor | None = None) -> Callab
     return run
 
 
-def deferred(build: Callable[[Actor], str | bytes], expected: Actor | None = None) -> Callable[[], str | bytes]:
+def deferred(build: Callable[[Actor], str | bytes], expected: Actor) -> Callable[[], str | bytes]:
     """Data for st.download_button built only when clicked, for a fresh actor (passed to ``build``).
 
-    Refused, the download holds the refusal sentence and nothing else, and ``build`` never runs.
+    Streamlit runs the callable on a worker thread without this session's state, after no session check
+    of Home.py's: so the session is named now and re-checked in the database when it runs. Refused, the
+    download holds the refusal sentence and nothing else, and ``build`` never runs.
     """
+    ctx = context()
+    handle, username = session_handle(ctx), st.session_state.get("username")
 
     def data() -> str | bytes:
-        current = fresh_actor(expected)
+        current = _fresh(context(), handle, username, expected)
         if current is None:
-            return refusal(expected)
+            return refusal(expected, handle)
         return build(current)
 
     return data
+
+
+def require_fresh(expected: Actor) -> Actor:
+    """For a fragment or dialog (st.fragment, st.dialog), whose reruns skip Home.py's session check: the
+    fresh actor, or the refusal shown and the fragment stopped."""
+    current = fresh_actor(expected)
+    if current is None:
+        st.error(refusal(expected), icon=":material/lock:")
+        st.stop()
+    return current
 
 
 def flash(message: str, icon: str = ":material/check_circle:") -> None:

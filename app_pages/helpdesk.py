@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.audit import Actor
 from core.chatwoot import ROLES, Agent, Inbox
 from core.errors import ValidationError
 from core.helpdesk import HelpdeskError, HelpdeskSnapshot, MembershipChange, password_rules
@@ -28,9 +29,9 @@ def member_key(inbox_id: int, agent_id: int) -> str:
     return f"member-{inbox_id}-{agent_id}"
 
 
-def refresh(view: IntegrationView) -> None:
+def refresh(fresh: Actor, view: IntegrationView) -> None:
     """Drop the cached reads and show Chatwoot as it is now (the grid included)."""
-    chatwoot.forget(actor, view)
+    chatwoot.forget(fresh, view)
     st.session_state.pop(GRID_BASIS, None)
     st.session_state.pop(SAVED, None)
     st.session_state.pop(CREATED, None)
@@ -53,7 +54,7 @@ def header(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
             "Refresh",
             icon=":material/refresh:",
             key="hd-refresh",
-            on_click=refresh,
+            on_click=state.guarded(refresh, actor),
             args=(view,),
             help=f"Read Chatwoot again now (reads are reused for {chatwoot.TTL} seconds).",
             width="stretch",
@@ -184,6 +185,7 @@ REMOVING = "hd-removing"
 
 @st.dialog("Remove agent", on_dismiss=lambda: st.session_state.pop(REMOVING, None))
 def remove_dialog(view: IntegrationView, agent: Agent) -> None:
+    state.require_fresh(actor)  # a dialog's reruns skip Home.py's check; same person, role and tier after it
     st.markdown(
         f"Remove **{esc(agent.name)}** ({esc(agent.email)}) from the Chatwoot account "
         f"**{esc(view.name)}**? They lose access to every inbox at once. Conversations they handled stay."
@@ -197,7 +199,7 @@ def remove_dialog(view: IntegrationView, agent: Agent) -> None:
             st.error(str(exc))
             return
         st.session_state.pop(REMOVING, None)
-        refresh(view)
+        refresh(actor, view)
         state.flash(f"Removed {agent.name} from Chatwoot.", ":material/person_remove:")
         st.rerun()
     if right.button("Cancel", key="hd-remove-cancel", width="stretch"):
@@ -381,7 +383,7 @@ if current is None:
     st.stop()
 loaded = chatwoot.snapshot(actor, current)
 if not loaded.ok:
-    chatwoot.show_problem(loaded, on_refresh=lambda: refresh(current))
+    chatwoot.show_problem(loaded, on_refresh=state.guarded(lambda fresh: refresh(fresh, current), actor))
     st.stop()
 snapshot = loaded.value
 header(current, snapshot)

@@ -153,6 +153,7 @@ def dialog_body() -> None:
     current = st.session_state.get(DIALOG)
     if not current:
         return
+    state.require_fresh(actor)  # a dialog's reruns skip Home.py's check; same person, role and tier after it
     existing = None
     if current["id"] is not None:
         if "view" not in current and "missing" not in current:  # opened without open_dialog: capture now
@@ -181,6 +182,7 @@ edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dial
 
 @st.dialog("Delete integration", on_dismiss=lambda: st.session_state.pop("confirm_delete", None))
 def delete_dialog(view) -> None:
+    state.require_fresh(actor)  # a dialog's reruns skip Home.py's check; same person, role and tier after it
     st.write(
         f"Delete **{view.name}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
     )
@@ -268,14 +270,14 @@ def export_buttons(query: ListQuery) -> None:
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
         "Export CSV",
-        lambda: exports.export_csv(service.matching(actor, query)),
+        state.deferred(lambda fresh: exports.export_csv(service.matching(fresh, query)), actor),
         "integrations.csv",
         "text/csv",
         icon=":material/download:",
     )
     right.download_button(
         "Export JSON",
-        lambda: exports.export_json(service.matching(actor, query)),
+        state.deferred(lambda fresh: exports.export_json(service.matching(fresh, query)), actor),
         "integrations.json",
         "application/json",
         icon=":material/download:",
@@ -335,6 +337,11 @@ def check_progress() -> None:
     job = st.session_state.get("check_job")
     if job is None:
         return
+    if state.fresh_actor(actor) is None:  # this fragment reruns without Home.py's check
+        job.cancel.set()
+        st.session_state.pop("check_job")
+        st.session_state["check_result"] = state.refusal(actor) + " The check-all was cancelled."
+        st.rerun(scope="app")
     st.progress(job.fraction, text=job.text())
     if job.finished.is_set():
         st.session_state.pop("check_job")

@@ -6,10 +6,12 @@ picks the inbox and settings, and shows, copies, downloads and previews the resu
 
 from __future__ import annotations
 
+import base64
 import html
 
 import streamlit as st
 
+from core.audit import Actor
 from core.chatwoot import Inbox
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.presets import PresetView, check_widget_tier, widget_allowed
@@ -49,7 +51,7 @@ PREVIEW_HEIGHT = 620
 # ----- presets -------------------------------------------------------------------------------------------
 
 
-def load_preset(preset: PresetView, integration_ids: list[int]) -> None:
+def load_preset(_fresh: Actor, preset: PresetView, integration_ids: list[int]) -> None:
     """Put a preset's settings (and its inbox, when it is still offered) into the widgets (a callback)."""
     problems = preset.settings.problems()
     for attribute, key in KEYS.items():
@@ -70,9 +72,9 @@ def load_preset(preset: PresetView, integration_ids: list[int]) -> None:
         state.flash(f"Loaded the preset {preset.name}.", ":material/bookmark:")
 
 
-def delete_preset(preset: PresetView) -> None:
+def delete_preset(fresh: Actor, preset: PresetView) -> None:
     try:
-        ctx.presets.delete(actor, preset.id)
+        ctx.presets.delete(fresh, preset.id)
     except NotFoundError as exc:
         state.flash(str(exc), ":material/error:")
         return
@@ -100,7 +102,7 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
                     "Load preset",
                     key="w-load",
                     icon=":material/upload:",
-                    on_click=load_preset,
+                    on_click=state.guarded(load_preset, actor),
                     args=(preset, integration_ids),
                     width="stretch",
                 )
@@ -108,7 +110,7 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
                     "Delete preset",
                     key="w-delete",
                     icon=":material/delete:",
-                    on_click=delete_preset,
+                    on_click=state.guarded(delete_preset, actor),
                     args=(preset,),
                     width="stretch",
                 )
@@ -207,8 +209,17 @@ def settings_form() -> WidgetSettings | None:
 
 
 def preview_page(script: str, base_url: str, position: str) -> str:
-    """A page around the script that says what happens: loading, loaded, or why it could not load."""
+    """A page around the script that says what happens: loading, loaded, or why it could not load.
+
+    It runs in an opaque origin (preview_src): the browser refuses it cookies and storage, so it gives the
+    SDK in-memory stand-ins, and says that a conversation started in the preview is not kept.
+    """
     corner = "bottom left" if position == "left" else "bottom right"
+    ready_text = (
+        f"Preview: the chat bubble is in the {corner} corner of this frame. The preview is isolated from the "
+        "console, with no cookies or storage of its own, so a conversation started here is forgotten when "
+        "the preview reloads."
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8">
 <style>body {{ font-family: sans-serif; color: #31333f; margin: 1rem; }} #cw-status {{ max-width: 34rem; }}</style>
@@ -216,9 +227,44 @@ def preview_page(script: str, base_url: str, position: str) -> str:
 <p id="cw-status">Loading Chatwoot's widget from {html.escape(base_url)}…</p>
 <script>
   (function () {{
+    // An opaque origin has no cookies or storage; the SDK keeps its conversation in them. In-memory
+    // stand-ins let it start; nothing outlives this frame.
+    var jar = {{}};
+    try {{ void document.cookie; }} catch (refused) {{
+      Object.defineProperty(document, "cookie", {{
+        configurable: true,
+        get: function () {{
+          return Object.keys(jar).map(function (k) {{ return k + "=" + jar[k]; }}).join("; ");
+        }},
+        set: function (value) {{
+          var pair = String(value).split(";")[0], at = pair.indexOf("=");
+          if (at < 1) {{ return; }}
+          var name = pair.slice(0, at).trim();
+          if (/max-age=(0|-)|expires=thu, 01 jan 1970/i.test(String(value))) {{ delete jar[name]; }}
+          else {{ jar[name] = pair.slice(at + 1); }}
+        }}
+      }});
+    }}
+    function memoryStorage() {{
+      var data = {{}};
+      return {{
+        getItem: function (k) {{ return Object.prototype.hasOwnProperty.call(data, k) ? data[k] : null; }},
+        setItem: function (k, v) {{ data[k] = String(v); }},
+        removeItem: function (k) {{ delete data[k]; }},
+        clear: function () {{ data = {{}}; }},
+        key: function (i) {{ var keys = Object.keys(data); return i < keys.length ? keys[i] : null; }},
+        get length() {{ return Object.keys(data).length; }}
+      }};
+    }}
+    ["localStorage", "sessionStorage"].forEach(function (name) {{
+      try {{ window[name].getItem("cw-probe"); }} catch (refused) {{
+        try {{ Object.defineProperty(window, name, {{configurable: true, value: memoryStorage()}}); }} catch (e) {{}}
+      }}
+    }});
+
     var host = {to_script_json(base_url)};
     var status = document.getElementById("cw-status");
-    var failed = false;
+    var failed = false, ready = false;
     window.addEventListener("error", function (event) {{
       var target = event.target;
       if (target && target.tagName === "SCRIPT" && /\\/packs\\/js\\/sdk\\.js$/.test(target.src)) {{
@@ -226,10 +272,16 @@ def preview_page(script: str, base_url: str, position: str) -> str:
         status.textContent = "The preview could not load Chatwoot's SDK from " + target.src +
           ": this browser got no answer, or not Chatwoot's. The script is still right; the widget appears " +
           "on pages whose visitors' browsers can reach " + host + ".";
+      }} else if (!ready && !failed && target === window) {{
+        failed = true;
+        status.textContent = "Chatwoot's SDK stopped with an error in this isolated preview, which has no " +
+          "cookies or storage of its own. The script is still right; on a customer's website the widget " +
+          "runs with that website's.";
       }}
     }}, true);
     window.addEventListener("chatwoot:ready", function () {{
-      status.textContent = {to_script_json(f"Preview: the chat bubble is in the {corner} corner of this frame.")};
+      ready = true;
+      status.textContent = {to_script_json(ready_text)};
     }});
     setTimeout(function () {{
       if (!failed && !window.$chatwoot) {{
@@ -241,6 +293,13 @@ def preview_page(script: str, base_url: str, position: str) -> str:
 </script>
 {script}</body></html>
 """
+
+
+def preview_src(page: str) -> str:
+    """The preview as a data: URL. A browser gives a data: URL frame an opaque origin, whatever the frame's
+    sandbox allows, so the SDK a customer's server sends can read nothing of the console: not its page, not
+    its cookies, not its storage. (st.iframe embeds an HTML string as a same-origin srcdoc: never that.)"""
+    return "data:text/html;charset=utf-8;base64," + base64.b64encode(page.encode("utf-8")).decode("ascii")
 
 
 def script_section(view, inbox: Inbox, settings: WidgetSettings | None) -> None:
@@ -268,15 +327,18 @@ def script_section(view, inbox: Inbox, settings: WidgetSettings | None) -> None:
     show = st.toggle(
         "Show a live preview",
         key="w-preview",
-        help="Loads Chatwoot's SDK from the Chatwoot server into this page. Only for a Chatwoot server you trust.",
+        help="Loads Chatwoot's SDK from the Chatwoot server into a frame isolated from the console.",
     )
     if not show:
-        st.caption(f"The preview loads Chatwoot's widget from `{result.base_url}` in this page.")
+        st.caption(
+            f"The preview loads Chatwoot's widget from `{result.base_url}` in a frame isolated from the console: "
+            "it can read nothing of the console, and keeps no cookies or storage."
+        )
         return
     # The console reached the Chatwoot server just now (it listed the inboxes); whether this browser can is
     # only known in the browser, and the preview page says so when it cannot.
     st.iframe(
-        preview_page(result.script, result.base_url, settings.position),
+        preview_src(preview_page(result.script, result.base_url, settings.position)),
         height=PREVIEW_HEIGHT,
         alt="Live preview of the chat widget",
     )
@@ -306,7 +368,7 @@ loaded = chatwoot.website_inboxes(actor, current)
 chosen_inbox: Inbox | None = None
 current_settings: WidgetSettings | None = None
 if not loaded.ok:
-    chatwoot.show_problem(loaded, on_refresh=lambda: chatwoot.forget(actor, current))
+    chatwoot.show_problem(loaded, on_refresh=state.guarded(lambda fresh: chatwoot.forget(fresh, current), actor))
     st.caption("The live preview needs the Chatwoot server to answer.")
 elif not loaded.value:
     st.info(
@@ -333,8 +395,8 @@ else:
             "Refresh inboxes",
             key="w-refresh",
             icon=":material/refresh:",
-            on_click=chatwoot.forget,
-            args=(actor, current),
+            on_click=state.guarded(chatwoot.forget, actor),
+            args=(current,),
             help=f"Read the inboxes from Chatwoot again (reads are reused for {chatwoot.TTL} seconds).",
         )
     with script_column:

@@ -1,9 +1,10 @@
 """App start: `streamlit run` as `make run` starts it, until the page has rendered in headless Chromium.
 
-The app (Home.py against the target database, signed in as bench_member by a session cookie set in the
-browser beforehand) is timed from process spawn until its Integrations page shows the title and the
-table of integrations; a hello-world app (st.write("Hello")) is started the same way (same flags, same
-working directory and .streamlit/config.toml, a free loopback port) and timed until "Hello" shows.
+The app (app.py: Home.py and its routes, against the target database, signed in as bench_member by a
+session cookie set in the browser beforehand) is timed from process spawn until its Integrations page
+shows the title and the table of integrations; a hello-world app (st.write("Hello")) is started the same
+way (same flags, same working directory and .streamlit/config.toml, a free loopback port) and timed
+until "Hello" shows.
 The two alternate, after one warm-up start each (not counted); the ratio is of the medians.
 """
 
@@ -52,7 +53,7 @@ def measure(target: Target, options: Options) -> tuple[list[float], list[float]]
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             hello = partial(time_start, browser, hello_script, env, None, "", hello_rendered)
-            app = partial(time_start, browser, ROOT / "Home.py", env, cookie, "integrations", app_rendered)
+            app = partial(time_start, browser, ROOT / "app.py", env, cookie, "integrations", app_rendered)
             hello(), app()  # warm-up: the file system cache, Chromium's first page
             timings: dict[str, list[float]] = {"hello": [], "app": []}
             for _ in range(options.starts):

@@ -125,6 +125,12 @@ class SignInSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    # Stable name of the session for the tab that signed in (the token, and so token_hash, is replaced
+    # when the browser redeems its hand-over ticket); never sent to a browser.
+    handle: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    # The single-use hand-over ticket's keyed hash, until the browser redeems it for the cookie.
+    ticket_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    ticket_expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
 
 class OAuthToken(Base):

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.models import SignInSession, User, utcnow
 
 TOKEN_BYTES = 32
+# A hand-over ticket lives only as long as the sign-in page needs to post it to the server.
+TICKET_SECONDS = 120
 
 
 class SessionService:
@@ -28,11 +30,130 @@ class SessionService:
     def start(self, user_id: int, days: float) -> str:
         """A new session for a person who just proved their password; returns the cookie's token."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
+        token_hash = self._hash(token)
         with self._factory.begin() as session:
             session.add(
-                SignInSession(token_hash=self._hash(token), user_id=user_id, expires_at=utcnow() + timedelta(days=days))
+                SignInSession(
+                    token_hash=token_hash,
+                    handle=token_hash,
+                    user_id=user_id,
+                    expires_at=utcnow() + timedelta(days=days),
+                )
             )
         return token
+
+    def start_with_ticket(self, user_id: int, days: float) -> tuple[str, str]:
+        """A new session whose cookie only the server will hand out: returns (handle, ticket).
+
+        The handle names the session for the tab that signed in (server memory only). The ticket is what
+        the browser posts to the server once, within TICKET_SECONDS, to receive the session's cookie
+        (redeem). No cookie token exists until then, and only keyed hashes are stored.
+        """
+        placeholder, ticket = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
+        handle = self._hash(placeholder)  # nobody knows the placeholder: no cookie opens this session yet
+        now = utcnow()
+        with self._factory.begin() as session:
+            session.add(
+                SignInSession(
+                    token_hash=handle,
+                    handle=handle,
+                    user_id=user_id,
+                    expires_at=now + timedelta(days=days),
+                    ticket_hash=self._hash(ticket),
+                    ticket_expires_at=now + timedelta(seconds=TICKET_SECONDS),
+                )
+            )
+        return handle, ticket
+
+    def redeem(self, ticket: str | None) -> tuple[str, float] | None:
+        """Exchange a live, unused ticket for the session's new cookie token, once.
+
+        Returns (token, seconds the session has left), or None (unknown, used, expired, revoked, inactive).
+        """
+        if not isinstance(ticket, str) or not ticket or len(ticket) > 200:
+            return None
+        now = utcnow()
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        live = (
+            SignInSession.ticket_hash == self._hash(ticket),
+            SignInSession.ticket_expires_at > now,
+            SignInSession.revoked_at.is_(None),
+            SignInSession.expires_at > now,
+        )
+        with self._factory.begin() as session:
+            found = session.execute(
+                select(SignInSession.handle, SignInSession.expires_at)
+                .join(User, User.id == SignInSession.user_id)
+                .where(*live, User.active.is_(True))
+            ).one_or_none()
+            if found is None:
+                return None
+            # One UPDATE, conditional on the ticket still being there: two posts of one ticket cannot both win.
+            changed = session.execute(
+                update(SignInSession)
+                .where(SignInSession.handle == found.handle, *live)
+                .values(token_hash=self._hash(token), ticket_hash=None, ticket_expires_at=None)
+            ).rowcount
+        if changed != 1:
+            return None
+        return token, max(0.0, (found.expires_at - now).total_seconds())
+
+    def ticket_pending(self, handle: str | None) -> bool:
+        """True while the session's hand-over ticket is unredeemed and still redeemable."""
+        if not handle:
+            return False
+        query = select(SignInSession.handle).where(
+            SignInSession.handle == handle,
+            SignInSession.ticket_hash.is_not(None),
+            SignInSession.ticket_expires_at > utcnow(),
+            SignInSession.revoked_at.is_(None),
+        )
+        with self._factory() as session:
+            return session.scalar(query) is not None
+
+    def handle_for(self, token: str | None) -> str | None:
+        """The handle of the live session a cookie token opens (see username_for), or None."""
+        if not isinstance(token, str) or not token or len(token) > 200:
+            return None
+        query = (
+            select(SignInSession.handle)
+            .join(User, User.id == SignInSession.user_id)
+            .where(
+                SignInSession.token_hash == self._hash(token),
+                SignInSession.revoked_at.is_(None),
+                SignInSession.expires_at > utcnow(),
+                User.active.is_(True),
+            )
+        )
+        with self._factory() as session:
+            return session.scalar(query)
+
+    def username_for_handle(self, handle: str | None) -> str | None:
+        """The active user a live session (named by its handle) belongs to, or None."""
+        if not isinstance(handle, str) or not handle:
+            return None
+        query = (
+            select(User.username)
+            .join(SignInSession, SignInSession.user_id == User.id)
+            .where(
+                SignInSession.handle == handle,
+                SignInSession.revoked_at.is_(None),
+                SignInSession.expires_at > utcnow(),
+                User.active.is_(True),
+            )
+        )
+        with self._factory() as session:
+            return session.scalar(query)
+
+    def revoke_handle(self, handle: str | None) -> None:
+        if not handle:
+            return
+        with self._factory.begin() as session:
+            session.execute(
+                update(SignInSession)
+                .where(SignInSession.handle == handle, SignInSession.revoked_at.is_(None))
+                .values(revoked_at=utcnow(), ticket_hash=None, ticket_expires_at=None)
+            )
 
     def username_for(self, token: str | None) -> str | None:
         """The active user a live session belongs to, or None (unknown, expired, revoked, deactivated)."""

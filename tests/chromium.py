@@ -37,3 +37,22 @@ def launched_browser() -> Iterator:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def session_cookie(page, name: str) -> dict | None:
+    """The browser's cookie `name` with a value, or None. The sign-in cookie is HttpOnly, so a page's
+    document.cookie never shows it: ask the browser (playwright's context) instead."""
+    return next((c for c in page.context.cookies() if c["name"] == name and c["value"]), None)
+
+
+def wait_for_cookie(page, name: str, present: bool = True, seconds: float = 20) -> dict | None:
+    """Wait until the browser holds (or, present=False, no longer holds) the cookie; the cookie or None."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        cookie = session_cookie(page, name)
+        if (cookie is not None) == present:
+            return cookie
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the cookie {name} was {'never set' if present else 'never cleared'} within {seconds} s")

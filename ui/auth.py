@@ -14,9 +14,13 @@ import streamlit as st
 
 from app_context import AppContext
 from core.ratelimit import Bucket, RateLimitedError
+from ui import state
 
 FORM_FIELDS = {"Form name": "Sign in", "Username": "User name", "Password": "Password", "Login": "Sign in"}
 PENDING_COOKIE = "pending_cookie"
+# The server's routes (routes.py) that set and clear the HttpOnly sign-in cookie.
+SESSION_PATH, SIGN_OUT_PATH = "/auth/session", "/auth/sign-out"
+_SIGN_OUT_ID = "_sign_out_id"
 
 
 # A bcrypt hash that no password matches: a user name with too many failed sign-ins gets it for a while.
@@ -65,15 +69,22 @@ def restore(ctx: AppContext) -> bool:
     if st.session_state.get("signed_out"):
         return False  # the browser may still send the old cookie; the session is revoked anyway
     token = st.context.cookies.get(ctx.settings.cookie_name)
-    username = ctx.sessions.username_for(token)
+    handle = ctx.sessions.handle_for(token)
+    username = ctx.sessions.username_for_handle(handle)
     if username is None:
         return False
-    st.session_state.update(authentication_status=True, username=username, session_token=token)
+    st.session_state.update(authentication_status=True, username=username)
+    st.session_state[state.SESSION_HANDLE] = handle
     return True
 
 
 def sign_in_form(ctx: AppContext) -> None:
-    """The form; on success a new database session is started and its cookie queued."""
+    """The form; on success a new database session is started and its cookie's hand-over queued.
+
+    This tab is signed in at once (its session is named by a handle kept in server memory). The browser
+    gets the cookie from the server (routes.py): the page posts a single-use ticket to POST /auth/session,
+    which answers with an HttpOnly Set-Cookie. No script of the page ever sees the cookie's token.
+    """
     auth = authenticator(ctx)  # built only here: it loads every active user's hash
     auth.login(location="main", fields=FORM_FIELDS)
     status = st.session_state.get("authentication_status")
@@ -83,35 +94,64 @@ def sign_in_form(ctx: AppContext) -> None:
     elif status:
         user = ctx.users.get_by_username(st.session_state["username"])
         ctx.limiter.reset(Bucket(SIGN_IN_FAILURE, user.username))
-        token = ctx.sessions.start(user.id, ctx.settings.cookie_expiry_days)
-        st.session_state.update(session_token=token, signed_out=False)
-        st.session_state[PENDING_COOKIE] = token
+        handle, ticket = ctx.sessions.start_with_ticket(user.id, ctx.settings.cookie_expiry_days)
+        st.session_state.pop(state.SESSION_TOKEN, None)
+        st.session_state.update(signed_out=False)
+        st.session_state[state.SESSION_HANDLE] = handle
+        st.session_state[PENDING_COOKIE] = ticket
 
 
 def still_valid(ctx: AppContext) -> bool:
     """False when the session was revoked elsewhere (signed out in another tab, deactivated)."""
-    return ctx.sessions.username_for(st.session_state.get("session_token")) == st.session_state.get("username")
+    username = ctx.sessions.username_for_handle(state.session_handle(ctx))
+    return username is not None and username == st.session_state.get("username")
 
 
 def sign_out(ctx: AppContext) -> None:
-    ctx.sessions.revoke(st.session_state.get("session_token"))
-    for key in ("actor", "session_token"):
+    ctx.sessions.revoke_handle(state.session_handle(ctx))
+    for key in ("actor", state.SESSION_HANDLE, state.SESSION_TOKEN):
         st.session_state.pop(key, None)
     # What the authenticator's own logout clears, without building it (and loading every user) first.
     st.session_state.update(
         signed_out=True, logout=True, name=None, username=None, authentication_status=None, email=None, roles=None
     )
-    st.session_state[PENDING_COOKIE] = ""
+    st.session_state[PENDING_COOKIE] = ""  # the server clears the cookie (POST /auth/sign-out)
+    st.session_state[_SIGN_OUT_ID] = secrets.token_hex(8)
+
+
+# The page's half of the hand-over (routes.py is the server's): post the ticket in the body, same origin.
+# The script runs in the console's page (st.html), never with anything a customer's server sent.
+_HAND_OVER = """<script>
+(function () {
+  var done = (window.__consoleCookie = window.__consoleCookie || {});
+  var key = %(key)s;
+  if (done[key]) { return; }
+  done[key] = true;
+  fetch(%(path)s, {
+    method: "POST",
+    credentials: "same-origin",
+    cache: "no-store",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify(%(body)s)
+  }).catch(function () { done[key] = false; });
+})();
+</script>"""
 
 
 def write_pending_cookie(ctx: AppContext) -> None:
-    """Write (token) or clear ("") the session cookie in the browser. Rendered on every run while
-    pending: an element rendered only once can be dropped by an immediate rerun before it runs."""
+    """Have the server set (ticket) or clear ("") the HttpOnly session cookie in this browser.
+
+    Rendered on every run while pending: an element rendered only once can be dropped by an immediate
+    rerun before it runs. A set is pending until the server has redeemed the ticket (or it expired)."""
     if PENDING_COOKIE not in st.session_state:
         return
-    token = st.session_state[PENDING_COOKIE]
-    name, days = ctx.settings.cookie_name, ctx.settings.cookie_expiry_days
-    secure = "; Secure" if str(st.context.url or "").startswith("https:") else ""
-    max_age = int(days * 86400) if token else 0
-    cookie = f"{name}={token}; Max-Age={max_age}; Path=/; SameSite=Strict{secure}"
-    st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)
+    ticket = st.session_state[PENDING_COOKIE]
+    if ticket and not ctx.sessions.ticket_pending(state.session_handle(ctx)):
+        st.session_state.pop(PENDING_COOKIE)  # redeemed, or too late: a reload then shows sign-in
+        return
+    if ticket:
+        path, body, key = SESSION_PATH, {"ticket": ticket}, "set:" + ticket[:12]
+    else:
+        path, body, key = SIGN_OUT_PATH, {}, "clear:" + st.session_state.get(_SIGN_OUT_ID, "")
+    script = _HAND_OVER % {"key": json.dumps(key), "path": json.dumps(path), "body": json.dumps(body)}
+    st.html(script, unsafe_allow_javascript=True)

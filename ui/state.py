@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
 import app_context
 from core.audit import Actor
+from core.errors import NotFoundError
 from core.settings import load_settings
 
 
@@ -33,6 +37,105 @@ def actor() -> Actor:
     current = st.session_state.get("actor")
     if current is None:
         st.error("You are signed out. Sign in again.")
+        st.stop()
+    return current
+
+
+# The tab's sign-in session: its handle (ui/auth.py); a cookie's token from before handles is accepted too.
+SESSION_HANDLE, SESSION_TOKEN = "session_handle", "session_token"
+REFUSED = "You are signed out, or your account was changed or deactivated. Nothing was done: sign in again."
+CHANGED = "Your role or tier changed since this page was shown. Nothing was done: reload the page and try again."
+
+
+def session_handle(ctx: app_context.AppContext) -> str | None:
+    """The handle of this tab's sign-in session, or None."""
+    handle = st.session_state.get(SESSION_HANDLE)
+    if handle is None and (token := st.session_state.get(SESSION_TOKEN)):
+        handle = ctx.sessions.handle_for(token)
+        if handle is not None:
+            st.session_state[SESSION_HANDLE] = handle
+    return handle
+
+
+def fresh_actor(expected: Actor | None = None) -> Actor | None:
+    """The signed-in person as the database says now, or None.
+
+    Re-read at the moment an action runs: the session must still be live (not signed out, expired or
+    revoked by a deactivation or password reset), the account active, and, when ``expected`` (the actor
+    the page was rendered for) is given, the same person with the same role and tier.
+    """
+    ctx = context()
+    return _fresh(ctx, session_handle(ctx), st.session_state.get("username"), expected)
+
+
+def _fresh(ctx: app_context.AppContext, handle: str | None, username: str | None, expected: Actor | None):
+    live = ctx.sessions.username_for_handle(handle)
+    if live is None or live != username:
+        return None
+    try:
+        user = ctx.users.get_by_username(live)
+    except NotFoundError:
+        return None
+    if not user.active:
+        return None
+    current = user.actor()
+    if expected is not None and (current.id, current.role, current.tier) != (expected.id, expected.role, expected.tier):
+        return None
+    return current
+
+
+def refusal(expected: Actor | None = None, handle: str | None = None) -> str:
+    """The sentence for an action fresh_actor refused."""
+    ctx = context()
+    handle = handle if handle is not None else session_handle(ctx)
+    if expected is not None and ctx.sessions.username_for_handle(handle) == expected.username:
+        return CHANGED
+    return REFUSED
+
+
+def guarded(action: Callable[..., Any], expected: Actor | None = None) -> Callable[..., Any]:
+    """A widget callback (on_click, on_change) that runs only for a fresh actor, who is passed first.
+
+    Callbacks run before the page's script, so before Home.py's session check: without this an open tab
+    of a signed-out, deactivated or demoted person would still act. Refused, it does nothing but say why.
+    """
+
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        current = fresh_actor(expected)
+        if current is None:
+            flash(refusal(expected), ":material/lock:")
+            return None
+        return action(current, *args, **kwargs)
+
+    return run
+
+
+def deferred(build: Callable[[Actor], str | bytes], expected: Actor) -> Callable[[], str | bytes]:
+    """Data for st.download_button built only when clicked, for a fresh actor (passed to ``build``).
+
+    Streamlit runs the callable on a worker thread without this session's state, after no session check
+    of Home.py's: so the session is named now and re-checked in the database when it runs. Refused, the
+    download holds the refusal sentence and nothing else, and ``build`` never runs.
+    """
+    ctx = context()
+    handle, username = session_handle(ctx), st.session_state.get("username")
+
+    def data() -> str | bytes:
+        current = _fresh(context(), handle, username, expected)
+        if current is None:
+            return refusal(expected, handle)
+        return build(current)
+
+    return data
+
+
+def require_fresh(expected: Actor) -> Actor:
+    """For a fragment or dialog (st.fragment, st.dialog), whose reruns skip Home.py's session check: the
+    fresh actor, or the refusal shown and the fragment stopped."""
+    current = fresh_actor(expected)
+    if current is None:
+        st.error(refusal(expected), icon=":material/lock:")
         st.stop()
     return current
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -111,9 +112,31 @@ def test_live_preview_only_on_request(app_env, other_member, chatwoot_integratio
     at.toggle(key="w-preview").set_value(True)
     at.run()
     [frame] = at.get("iframe")
-    page = frame.proto.srcdoc
+    page = preview_document(frame)
     assert script(at) in page
     assert "could not load" in page and "chatwoot:ready" in page
+
+
+def preview_document(frame) -> str:
+    """The preview frame's page, decoded from its data: URL."""
+    prefix = "data:text/html;charset=utf-8;base64,"
+    assert frame.proto.src.startswith(prefix), frame.proto.src[:80]
+    return base64.b64decode(frame.proto.src[len(prefix) :]).decode("utf-8")
+
+
+def test_the_live_preview_runs_in_an_opaque_origin(app_env, other_member, chatwoot_integration, fake_chatwoot):
+    """Issue 10, item 1: the remote sdk.js must not run in the console's origin. st.iframe embeds an HTML
+    string as srcdoc, which shares the console's origin (its sandbox allows same-origin); a data: URL frame
+    gets an opaque origin whatever the sandbox says."""
+    chatwoot_integration(other_member)
+    at = widget("bob", "bob-password-12")
+    at.toggle(key="w-preview").set_value(True)
+    at.run()
+    [frame] = at.get("iframe")
+    assert not frame.proto.srcdoc  # never the console's origin
+    page = preview_document(frame)
+    assert fake_chatwoot.url in page and "/packs/js/sdk.js" in page
+    assert "isolated from the console" in page  # the status says what the preview cannot keep
 
 
 def test_presets_save_load_and_delete(app_env, other_member, chatwoot_integration, fake_chatwoot):

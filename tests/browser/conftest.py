@@ -59,7 +59,7 @@ def app_server(tmp_path):
     streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent)) or "streamlit"
     log = (tmp_path / "streamlit.log").open("w")
     process = subprocess.Popen(
-        [streamlit, "run", "Home.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        [streamlit, "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
         cwd=ROOT,
         env=env,
         stdout=log,

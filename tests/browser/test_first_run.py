@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from core.crypto import is_encrypted
+from tests.chromium import wait_for_cookie
 from tests.fakes.chatwoot import FakeChatwoot
 
 pytestmark = pytest.mark.browser
 TOKEN = "cw-browser-canary-token-42"
+COOKIE = "integrations_console_auth"
 
 
 def settle(page) -> None:
@@ -20,7 +22,7 @@ def settle(page) -> None:
 
     Writing the cookie reruns the page once; a click during that rerun could be lost.
     """
-    page.wait_for_function("document.cookie.includes('integrations_console_auth')")
+    wait_for_cookie(page, COOKIE)  # HttpOnly: the server set it; document.cookie never shows it
     page.wait_for_timeout(300)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
@@ -103,7 +105,7 @@ def test_sign_in_survives_a_reload_and_sign_out_ends_it(browser, app_server):
     kept = [c for c in page.context.cookies() if c["name"] == "integrations_console_auth"]
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for()
-    page.wait_for_function("!document.cookie.includes('integrations_console_auth')")
+    wait_for_cookie(page, COOKIE, present=False)  # the server cleared it
     page.reload()
     page.get_by_role("button", name="Sign in").wait_for()
     assert page.get_by_role("heading", name="Overview").count() == 0

@@ -114,7 +114,7 @@ def apps(database_url, tmp_path_factory):
                     [
                         streamlit,
                         "run",
-                        "Home.py",
+                        "app.py",
                         "--server.address=127.0.0.1",
                         f"--server.port={port}",
                         "--server.headless=true",

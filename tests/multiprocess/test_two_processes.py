@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from core.models import Integration, RateLimitHit
 from core.ratelimit import LIMITS, Bucket
+from tests.chromium import wait_for_cookie
 from tests.multiprocess.conftest import COOKIE_NAME, is_postgresql
 
 pytestmark = [
@@ -95,9 +96,9 @@ def sign_in(page, url: str, username: str, password: str) -> dict:
     """Sign in on one process; returns the session cookie it wrote."""
     submit_sign_in(page, url + "/integrations", username, password)
     page.get_by_role("heading", name="Integrations", exact=True).wait_for()
-    page.wait_for_function(f"document.cookie.includes('{COOKIE_NAME}=')")
+    cookie = wait_for_cookie(page, COOKIE_NAME)  # HttpOnly: set by the server, not in document.cookie
     idle(page)
-    return next(c for c in page.context.cookies() if c["name"] == COOKIE_NAME and c["value"])
+    return cookie
 
 
 def open_integrations(page, url: str) -> None:

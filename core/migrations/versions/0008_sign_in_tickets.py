@@ -1,15 +1,15 @@
 """sign-in hand-over tickets: the server sets the HttpOnly cookie in exchange for a single-use ticket
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-28 10:00:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

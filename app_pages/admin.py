@@ -44,19 +44,24 @@ with left, st.form("add_user", clear_on_submit=True):
         else:
             st.success(f"Added {username}. Their first password, shown once: `{password}`. Ask them to keep it safe.")
 
-with right, st.form("change_user"):
+with right:
     st.subheader("Change an account")
+    # Outside the form: picking a person reruns the page, so the form below shows their values (inside
+    # the form, the role and tier fields kept the first person's and saved those).
     who = st.selectbox("User", [u.username for u in users])
     current = next(u for u in users if u.username == who)
+with right, st.form("change_user"):
     new_tier = st.selectbox("Tier", tiers, index=tiers.index(current.tier))
     new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role))
     active = st.checkbox("Active (may sign in)", value=current.active)
     reset = st.checkbox("Reset the password")
     if st.form_submit_button("Save changes"):
         try:
-            ctx.users.set_tier(actor, who, new_tier)
+            # Role and activity first: when the service refuses them (the last administrator stays one),
+            # nothing has been changed yet.
             ctx.users.set_role(actor, who, new_role)
             ctx.users.set_active(actor, who, active)
+            ctx.users.set_tier(actor, who, new_tier)
             message = f"Saved {who}."
             if reset:
                 password = random_password()

@@ -117,7 +117,8 @@ class RateLimiter:
         with self._factory.begin() as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": bucket.key})
-            taken = session.execute(insert(RateLimitHit).from_select(["bucket", "at"], row)).rowcount == 1
+            counted = insert(RateLimitHit).from_select(["bucket", "at"], row).returning(RateLimitHit.id)
+            taken = session.execute(counted).first() is not None  # RETURNING: the row count is unreliable
             if taken and random.random() < SWEEP_CHANCE:
                 session.execute(delete(RateLimitHit).where(RateLimitHit.at < utcnow() - SWEEP_AFTER))
         return taken

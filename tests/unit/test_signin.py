@@ -59,7 +59,8 @@ def test_twenty_parallel_wrong_passwords_evaluate_at_most_the_limit(ctx, databas
     for thread in threads:
         thread.join(timeout=120)
     assert len(results) == 20 and all(isinstance(r, SignInRefused) for r in results)
-    assert len(checkpw_calls) <= ALLOWED, f"bcrypt evaluated {len(checkpw_calls)} passwords"
+    # Exactly the limit: never more (the hole), never fewer (a limiter that refuses everything).
+    assert len(checkpw_calls) == ALLOWED, f"bcrypt evaluated {len(checkpw_calls)} passwords"
     assert sum(r.locked for r in results) >= 20 - ALLOWED
 
     checkpw_calls.clear()

@@ -27,8 +27,10 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 CURRENT_VERSION = "v2"
 CURRENT_PREFIX = f"enc:{CURRENT_VERSION}:"
@@ -163,6 +165,12 @@ class FieldCipher:
     def key_ids(self) -> tuple[str, ...]:
         """The ring's key ids, newest first."""
         return tuple(k.id for k in self._keys)
+
+    def derived_key(self, info: bytes) -> bytes:
+        """A 32-byte key for another purpose (HKDF-SHA256 from the newest key, labelled by ``info``).
+
+        Never the encryption key itself; it changes when a newer key heads the ring."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._keys[0].raw)
 
     def encrypt(self, plaintext: str, context: bytes) -> str:
         """A v2 value under the newest key, bound to ``context``."""

@@ -138,7 +138,10 @@ def _seconds(value) -> float | None:
 
 
 def cache_key(kind: str, *parts: str | None) -> str:
-    """A cache key that changes whenever any credential changes, and holds none of them."""
+    """A cache key that changes whenever any credential changes, and holds none of them.
+
+    Only an intermediate: it is stored solely as a keyed hash (core/tokens.stored_key), since a plain
+    digest of a client secret can be tested against guesses offline."""
     digest = hashlib.sha256("\0".join(p or "" for p in parts).encode("utf-8")).hexdigest()
     return f"{kind}:{digest}"
 

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import DateTime, String, delete, func, insert, literal, select, text
 from sqlalchemy.orm import sessionmaker
 
 from core.models import RateLimitHit, utcnow
@@ -88,9 +88,8 @@ class RateLimiter:
 
     def check(self, bucket: Bucket, what: str) -> None:
         """Refuse with a message that says when to try again."""
-        wait = self.retry_after(bucket)
-        if wait:
-            raise RateLimitedError(f"Too many {what} in a short time. Try again in {_wait_text(wait)}.", wait)
+        if self.retry_after(bucket):
+            raise self.refusal(bucket, what)
 
     def hit(self, bucket: Bucket) -> None:
         with self._factory.begin() as session:
@@ -98,10 +97,40 @@ class RateLimiter:
             if random.random() < SWEEP_CHANCE:  # now and then, forget hits older than any window
                 session.execute(delete(RateLimitHit).where(RateLimitHit.at < utcnow() - SWEEP_AFTER))
 
+    def take(self, bucket: Bucket) -> bool:
+        """Count one attempt if fewer than the limit are in the window: True when it was counted.
+
+        Check and count are one step, across threads and processes, so parallel attempts can never take
+        more than the limit. On SQLite the single INSERT ... SELECT ... WHERE count < limit takes the
+        database's write lock before it counts (it is the first statement of its transaction). On
+        PostgreSQL, where two such statements could both count under READ COMMITTED, a transaction-level
+        advisory lock on the bucket's name serialises them first; the INSERT's snapshot is taken after it.
+        """
+        allowed, window = self._limits[bucket.kind]
+        now = utcnow()
+        recent = (
+            select(func.count(RateLimitHit.id))
+            .where(RateLimitHit.bucket == bucket.key, RateLimitHit.at > now - timedelta(seconds=window))
+            .scalar_subquery()
+        )
+        row = select(literal(bucket.key, String), literal(now, DateTime)).where(recent < allowed)
+        with self._factory.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": bucket.key})
+            counted = insert(RateLimitHit).from_select(["bucket", "at"], row).returning(RateLimitHit.id)
+            taken = session.execute(counted).first() is not None  # RETURNING: the row count is unreliable
+            if taken and random.random() < SWEEP_CHANCE:
+                session.execute(delete(RateLimitHit).where(RateLimitHit.at < utcnow() - SWEEP_AFTER))
+        return taken
+
+    def refusal(self, bucket: Bucket, what: str) -> RateLimitedError:
+        wait = self.retry_after(bucket) or 1
+        return RateLimitedError(f"Too many {what} in a short time. Try again in {_wait_text(wait)}.", wait)
+
     def attempt(self, bucket: Bucket, what: str) -> None:
-        """Check, then count this attempt."""
-        self.check(bucket, what)
-        self.hit(bucket)
+        """Count this attempt, or refuse it with a message that says when to try again (one atomic step)."""
+        if not self.take(bucket):
+            raise self.refusal(bucket, what)
 
     def reset(self, bucket: Bucket) -> None:
         with self._factory.begin() as session:

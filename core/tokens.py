@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import time
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -19,8 +20,22 @@ EXPIRY_MARGIN_SECONDS = 60
 MAX_LIFETIME_SECONDS = 24 * 3600
 
 
-def _hashed(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+CACHE_KEY_INFO = b"integrations-console oauth token cache key v1"
+
+
+def stored_key(cipher: FieldCipher, key: str) -> str:
+    """The cache key as stored: HMAC-SHA256 under a key derived from the newest encryption key.
+
+    The cache key is made from the token URL, client id and client secret (core/oauth.cache_key), so an
+    unkeyed hash of it would let anyone with a copy of the database test guesses of a weak client
+    secret offline. Keyed, it says nothing without the encryption key.
+
+    When `keys rotate` puts a new key at the head of the ring, every stored key changes: lookups miss
+    and a new token is fetched and cached (a cache may miss). Rows keyed under the old key, and rows
+    keyed by the earlier unkeyed SHA-256, are never found again; they expire within MAX_LIFETIME_SECONDS
+    and the next put for their integration deletes them.
+    """
+    return hmac.new(cipher.derived_key(CACHE_KEY_INFO), key.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _lifetime(expires_in: float) -> float:
@@ -52,7 +67,7 @@ class StoredTokens:
 
     def get(self, key: str) -> str | None:
         with self._factory() as session:
-            row = session.get(OAuthToken, (self._integration_id, _hashed(key)))
+            row = session.get(OAuthToken, (self._integration_id, stored_key(self._cipher, key)))
             if row is None or row.expires_at <= utcnow():
                 return None
             try:
@@ -69,17 +84,19 @@ class StoredTokens:
             self._replace(key, token, lifetime)
 
     def _replace(self, key: str, token: str, lifetime: float) -> None:
+        hashed, now = stored_key(self._cipher, key), utcnow()
         with self._factory.begin() as session:
-            session.execute(
+            session.execute(  # this key's old token, and any expired row of the integration (see stored_key)
                 delete(OAuthToken).where(
-                    OAuthToken.integration_id == self._integration_id, OAuthToken.cache_key == _hashed(key)
+                    OAuthToken.integration_id == self._integration_id,
+                    or_(OAuthToken.cache_key == hashed, OAuthToken.expires_at <= now),
                 )
             )
             session.add(
                 OAuthToken(
                     integration_id=self._integration_id,
-                    cache_key=_hashed(key),
-                    access_token=self._cipher.encrypt(token, token_context(self._integration_id, _hashed(key))),
-                    expires_at=utcnow() + timedelta(seconds=lifetime),
+                    cache_key=hashed,
+                    access_token=self._cipher.encrypt(token, token_context(self._integration_id, hashed)),
+                    expires_at=now + timedelta(seconds=lifetime),
                 )
             )

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 import bcrypt
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,6 +22,10 @@ ROLES = ("admin", "member")
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+LAST_ADMIN = (
+    "{username} is the last active administrator, so the account cannot stop being one. "
+    "Make another account an administrator first."
+)
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,10 @@ class UserService:
             user = session.scalar(select(User).where(User.username == username.strip().lower()))
             if user is None or not user.active:
                 return False
-            return bcrypt.checkpw(password.encode("utf-8"), user.password_hash.encode("ascii"))
+            try:
+                return bcrypt.checkpw(password.encode("utf-8"), user.password_hash.encode("ascii"))
+            except ValueError:  # bcrypt 5 refuses passwords over 72 bytes; no stored one is that long
+                return False
 
     def _change(
         self,
@@ -190,9 +197,12 @@ class UserService:
                 changed = {k: v for k, v in values.items() if getattr(user, k) != v or k == "password_hash"}
                 if not changed:
                     return _view(user)
-                for key, value in changed.items():
-                    setattr(user, key, value)
-                user.updated_at, user.updated_by = utcnow(), by or (actor.username if actor else None)
+                stamp = {"updated_at": utcnow(), "updated_by": by or (actor.username if actor else None)}
+                if _steps_down(user, changed):
+                    _step_down(session, user, {**changed, **stamp})  # the last active administrator stays one
+                else:
+                    for key, value in {**changed, **stamp}.items():
+                        setattr(user, key, value)
                 if "password_hash" in changed or changed.get("active") is False:
                     sessions.revoke_all(session, user.id)  # a new password or a deactivation signs them out
                 shown = {k: v for k, v in changed.items() if k != "password_hash"}
@@ -201,6 +211,11 @@ class UserService:
                 return _view(user)
         except StaleDataError as exc:
             raise _conflict(self._factory, user_id) from exc
+        except _LastAdmin as refused:  # rolled back: nothing was changed
+            audit.record_now(
+                self._factory, actor, action, "denied", details={"username": refused.username, "reason": "last admin"}
+            )
+            raise PermissionDeniedError(LAST_ADMIN.format(username=refused.username)) from None
 
     def update_account(
         self, actor: Actor, username: str, expected_version: int, tier: str, role: str, active: bool
@@ -248,3 +263,52 @@ class UserService:
         if problems := password_problems(password):
             raise ValidationError({"password": "The password needs " + " and ".join(problems) + "."})
         return self._change(actor, username, "user.reset_password", password_hash=hash_password(password))
+
+
+def _is_active_admin():
+    return and_(User.role == "admin", User.active.is_(True))
+
+
+def _steps_down(user: User, values: dict) -> bool:
+    """Whether the change takes an active administrator's administration away (role or deactivation)."""
+    after_role, after_active = values.get("role", user.role), values.get("active", user.active)
+    return user.role == "admin" and user.active and not (after_role == "admin" and after_active)
+
+
+class _LastAdmin(Exception):
+    def __init__(self, username: str):
+        self.username = username
+
+
+def _step_down(session, user: User, values: dict) -> None:
+    """Apply values to an active administrator unless no other active administrator would remain.
+
+    Raises _LastAdmin (nothing written) when the account is the last active administrator. Atomic against
+    any number of concurrent step-downs, in any process, on both databases:
+
+    1. PostgreSQL: lock every active administrator's row and this one, in id order (so two step-downs
+       cannot deadlock), with SELECT ... FOR UPDATE. A concurrent step-down waits here until this
+       transaction ends; under READ COMMITTED it then re-reads the rows and sees this demotion. SQLite
+       ignores FOR UPDATE (SQLAlchemy renders none) and the driver runs this read outside a transaction.
+    2. Both: one conditional UPDATE whose WHERE counts the other active administrators. On PostgreSQL
+       the statement takes a fresh snapshot after the locks of step 1, so the count is current and no
+       one can change it before commit. On SQLite a writing statement takes the database's single
+       write lock before it reads anything (the driver starts the transaction with this statement),
+       so the count and the write are one step that no other connection or process can interleave.
+    A count in Python followed by an UPDATE would not hold on either database on its own.
+    """
+    session.execute(
+        select(User.id).where(or_(_is_active_admin(), User.id == user.id)).order_by(User.id).with_for_update()
+    )
+    others = select(func.count(User.id)).where(_is_active_admin(), User.id != user.id).scalar_subquery()
+    result = session.execute(
+        update(User)
+        .where(User.id == user.id, User.version == user.version, others >= 1)
+        .values(**values, version=User.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        if session.scalar(select(User.version).where(User.id == user.id)) != user.version:
+            raise StaleDataError(f"account {user.username} was changed by someone else meanwhile")
+        raise _LastAdmin(user.username)
+    session.refresh(user)

@@ -13,7 +13,7 @@ import bcrypt
 import streamlit as st
 
 from app_context import AppContext
-from core.ratelimit import Bucket, RateLimitedError
+from core.signin import SignInRefused, verify_sign_in
 from ui import state
 
 FORM_FIELDS = {"Form name": "Sign in", "Username": "User name", "Password": "Password", "Login": "Sign in"}
@@ -23,9 +23,10 @@ SESSION_PATH, SIGN_OUT_PATH = "/auth/session", "/auth/sign-out"
 _SIGN_OUT_ID = "_sign_out_id"
 
 
-# A bcrypt hash that no password matches: a user name with too many failed sign-ins gets it for a while.
+# A bcrypt hash that no password matches. The authenticator is only given this one: the password is
+# checked by core.signin (below), and if that hook were ever lost, no one could sign in (not everyone).
 LOCKED_HASH = bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(rounds=4)).decode("ascii")
-SIGN_IN_FAILURE = "sign_in_failure"
+_REFUSAL = "_sign_in_refusal"
 
 
 def authenticator(ctx: AppContext):
@@ -33,8 +34,8 @@ def authenticator(ctx: AppContext):
     import streamlit_authenticator as stauth
 
     credentials = ctx.users.credentials()
-    for username in ctx.limiter.over_limit(SIGN_IN_FAILURE) & credentials["usernames"].keys():
-        credentials["usernames"][username]["password"] = LOCKED_HASH
+    for entry in credentials["usernames"].values():
+        entry["password"] = LOCKED_HASH
     # Expiry 0: the authenticator writes no cookie of its own; the sessions table does that job.
     auth = stauth.Authenticate(
         credentials,
@@ -44,22 +45,26 @@ def authenticator(ctx: AppContext):
         auto_hash=False,
         login_sleep_time=0,
     )
-    st.session_state["_sign_in_credentials"] = credentials  # the authenticator counts failures in it
+    # The authenticator draws the form and sets the session state; whether the password is right, and
+    # whether the user name may try at all, is core.signin's rule (an attempt slot before bcrypt).
+    model = auth.authentication_controller.authentication_model
+    model.check_credentials = lambda username, password: _check(ctx, model.credentials, username, password)
     return auth
 
 
+def _check(ctx: AppContext, credentials: dict, username: str, password: str) -> bool:
+    result = verify_sign_in(ctx.users, ctx.limiter, username, password)
+    if isinstance(result, SignInRefused):
+        st.session_state[_REFUSAL] = result
+        return False
+    return result.username in credentials["usernames"]  # activated after the form was built: next time
+
+
 def _count_failures(ctx: AppContext) -> str | None:
-    """Count this run's failed sign-ins per user name; the lock message when one is now locked."""
-    entries = st.session_state.pop("_sign_in_credentials", {"usernames": {}})["usernames"]
-    for username, entry in entries.items():
-        if entry.get("failed_login_attempts"):
-            bucket = Bucket(SIGN_IN_FAILURE, username)
-            ctx.limiter.hit(bucket)
-            try:
-                ctx.limiter.check(bucket, "failed sign-ins for this user name")
-            except RateLimitedError as exc:
-                return str(exc)
-    return None
+    """The lock message when this run's sign-in was refused because the user name is locked (the
+    failure itself was counted by core.signin, before the password was checked)."""
+    refusal = st.session_state.pop(_REFUSAL, None)
+    return refusal.message if refusal is not None and refusal.locked else None
 
 
 def restore(ctx: AppContext) -> bool:
@@ -93,7 +98,6 @@ def sign_in_form(ctx: AppContext) -> None:
         st.error(locked or "That user name and password do not match an active account. Check them and try again.")
     elif status:
         user = ctx.users.get_by_username(st.session_state["username"])
-        ctx.limiter.reset(Bucket(SIGN_IN_FAILURE, user.username))
         handle, ticket = ctx.sessions.start_with_ticket(user.id, ctx.settings.cookie_expiry_days)
         st.session_state.pop(state.SESSION_TOKEN, None)
         st.session_state.update(signed_out=False)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.crypto import is_encrypted
 from core.fields import MASK
 from core.models import Integration
-from tests.app.conftest import button, new_app, sign_in, text_input, texts
+from tests.app.conftest import button, new_app, open_page, sign_in, text_input, texts
 
 TOKEN = "cw-token-canary-0123456789"
 CHATWOOT = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": TOKEN}
@@ -343,3 +343,26 @@ def test_custom_crm_form_with_its_own_name_field_saves(app_env, member):
     (view,) = app_env.integrations.list(member)
     assert (view.name, view.provider, view.configuration["name"]) == ("Acme REST CRM", "CUSTOM", "Acme")
     assert view.configuration["credentials"] == MASK
+
+
+def test_the_last_admin_cannot_demote_or_deactivate_themselves_on_the_staff_page(app_env, admin, member):
+    at = open_page(sign_in("root", "admin-password-1"), "app_pages/admin.py")
+
+    def change_form(label: str):
+        return [s for s in at.selectbox if s.label == label][-1]  # the add form comes first
+
+    change_form("User").select("root")
+    at.run()
+    change_form("Role").select("member")
+    change_form("Tier").select("FREE")
+    button(at, "Save changes").click()
+    at.run()
+    assert "root is the last active administrator" in " ".join(e.value for e in at.error)
+    [active] = [c for c in at.checkbox if c.label == "Active (may sign in)"]
+    active.uncheck()
+    change_form("Role").select("admin")
+    button(at, "Save changes").click()
+    at.run()
+    assert "root is the last active administrator" in " ".join(e.value for e in at.error)
+    root = app_env.users.get_by_username("root")
+    assert (root.role, root.active, root.tier) == ("admin", True, "ENTERPRISE")  # nothing was changed

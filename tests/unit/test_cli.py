@@ -211,6 +211,15 @@ def test_account_lifecycle_tier_role_and_passwords(cli):
     assert (tier_value, role_value) == ("TEAM", "admin")
 
 
+def test_the_last_admin_cannot_be_demoted_from_the_cli(tmp_path):
+    cli = Cli(tmp_path)  # its own database: the module's has a second administrator by now
+    assert cli("db", "upgrade").returncode == 0
+    demoted = cli("users", "set-role", "admin", "member")
+    assert (demoted.returncode, demoted.stdout) == (2, "")
+    assert "admin is the last active administrator" in demoted.stderr, demoted.stderr
+    assert cli.rows("SELECT role, active FROM users WHERE username = 'admin'") == [("admin", 1)]
+
+
 ERRORS = {
     "bad tier": (["users", "set-tier", "alice", "GOLD"], "", {}, "Unknown tier 'GOLD'"),
     "no such user": (["users", "set-role", "nobody", "admin"], "", {}, "There is no user called 'nobody'"),

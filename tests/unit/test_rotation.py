@@ -28,13 +28,14 @@ from core.fields import FieldSpec
 from core.keys import KEY_CHECK, KEY_CHECK_PLAINTEXT, verify_key
 from core.models import AuditEvent, Integration, OAuthToken
 from core.rotation import KeyRotation, RotationInterrupted
-from core.tokens import StoredTokens, _hashed
+from core.tokens import StoredTokens, stored_key
 from tests.conftest import TEST_KEY
 
 OLD = TEST_KEY  # the ctx fixture's key: the key check and everything created through ctx use it
 NEW = "9c" * 32
 GONE = "e1" * 32  # a key nobody has any more
 OLD_ID, NEW_ID, GONE_ID = (key_id(key_bytes(k)) for k in (OLD, NEW, GONE))
+OLD_OAUTH_KEY = stored_key(FieldCipher([OLD]), "oauth")  # how r1's cached token is stored (written under OLD)
 
 FIELDS = (
     FieldSpec("baseUrl", "Base URL", "url", required=True),
@@ -212,7 +213,14 @@ def test_rotation_re_encrypts_everything_it_can_and_reports_exact_counts(ctx, st
 
     for name, access_token in ACCESS_TOKENS.items():
         assert after["tokens"][stored[name]].startswith(f"enc:v2:{NEW_ID}:")
-        assert StoredTokens(ctx.factory, FieldCipher([NEW]), stored[name]).get("oauth") == access_token
+        with ctx.factory() as session:
+            [row] = session.scalars(select(OAuthToken).where(OAuthToken.integration_id == stored[name]))
+        assert FieldCipher([NEW]).decrypt(row.access_token, token_context(stored[name], row.cache_key)) == access_token
+    # Cache keys are keyed hashes under the newest key: r1's token, cached under the old key, now simply
+    # misses (a new one is fetched and replaces it); r2's, cached under the new key, is still used.
+    tokens_r1 = StoredTokens(ctx.factory, FieldCipher([NEW]), stored["r1"])
+    assert tokens_r1.get("oauth") is None
+    assert StoredTokens(ctx.factory, FieldCipher([NEW]), stored["r2"]).get("oauth") == ACCESS_TOKENS["r2"]
     assert after["tokens"][stored["r2"]] == before["tokens"][stored["r2"]]
 
     assert after["key_check"].startswith(f"enc:v2:{NEW_ID}:")
@@ -279,7 +287,7 @@ def test_a_one_key_ring_reports_values_of_other_keys_instead_of_silently_doing_n
     for name, field in (("r3", "token"), ("r4", "token"), ("r4", "auth.secret")):
         assert reasons[stored[name], field] == f"written with key {OLD_ID}, which is not in the ring"
     assert reasons[None, "key check"] == f"written with key {OLD_ID}, which is not in the ring"
-    assert reasons[stored["r1"], f"cached access token {_hashed('oauth')[:8]}"] == (
+    assert reasons[stored["r1"], f"cached access token {OLD_OAUTH_KEY[:8]}"] == (
         f"written with key {OLD_ID}, which is not in the ring"
     )
     assert "no key in the ring opens it" in reasons[stored["r1"], "token"]  # legacy does not name its key
@@ -385,7 +393,7 @@ def test_a_cached_token_moved_to_another_integration_is_reported_not_rotated(ctx
         )
     report = rotation.run()
     failed = {(f.integration_id, f.field) for f in report.failures}
-    assert (stored["r3"], f"cached access token {_hashed('oauth')[:8]}") in failed
+    assert (stored["r3"], f"cached access token {OLD_OAUTH_KEY[:8]}") in failed
     with ctx.factory() as session:
-        moved = session.get(OAuthToken, (stored["r3"], _hashed("oauth")))
-    assert FieldCipher([OLD]).decrypt(moved.access_token, token_context(stored["r1"], _hashed("oauth")))
+        moved = session.get(OAuthToken, (stored["r3"], OLD_OAUTH_KEY))
+    assert FieldCipher([OLD]).decrypt(moved.access_token, token_context(stored["r1"], OLD_OAUTH_KEY))

@@ -266,3 +266,77 @@ def test_first_admin_created_by_another_process_meanwhile_is_not_an_error(ctx, m
     ctx.users.create(None, "admin", "Other Process", "other@example.com", "other-password-1", "admin")
     monkeypatch.setattr(ctx.users, "count", lambda: next(counts))
     assert ctx.users.ensure_first_admin() is None
+
+
+# ----- the last administrator stays one --------------------------------------------------------
+
+
+def active_admins(ctx) -> list[str]:
+    return sorted(u.username for u in ctx.users.list() if u.role == "admin" and u.active)
+
+
+@pytest.mark.parametrize(
+    "step_down",
+    [
+        pytest.param(lambda ctx, actor: ctx.users.set_role(actor, "root", "member"), id="demote"),
+        pytest.param(lambda ctx, actor: ctx.users.set_active(actor, "root", False), id="deactivate"),
+        pytest.param(lambda ctx, actor: ctx.users.set_role(None, "root", "member"), id="demote-from-cli"),
+        pytest.param(lambda ctx, actor: ctx.users.set_active(None, "root", False), id="deactivate-from-cli"),
+    ],
+)
+def test_the_last_active_admin_cannot_step_down_not_even_themselves(ctx, admin, member, step_down):
+    with pytest.raises(PermissionDeniedError, match="root is the last active administrator"):
+        step_down(ctx, admin)
+    assert active_admins(ctx) == ["root"]
+    assert ctx.users.verify_password("root", "admin-password-1")  # still active, sessions untouched
+    with ctx.factory() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.outcome == "denied")).all()
+    assert event.details == {"username": "root", "reason": "last admin"}
+
+
+def test_an_admin_can_step_down_while_another_active_admin_remains(ctx, admin):
+    create(ctx, admin, username="dana", role="admin")
+    create(ctx, admin, username="erin", role="admin")
+    ctx.users.set_active(admin, "erin", False)  # an inactive administrator does not count
+    assert ctx.users.set_role(admin, "root", "member").role == "member"
+    assert active_admins(ctx) == ["dana"]
+    with pytest.raises(PermissionDeniedError, match="dana is the last active administrator"):
+        ctx.users.set_active(None, "dana", False)
+    ctx.users.set_role(None, "dana", "admin")  # no change of administration: allowed
+    assert ctx.users.set_tier(None, "dana", "TEAM").tier == "TEAM"  # other changes are never refused
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(ctx, admin):
+    """Each in its own thread and database session, released together, several rounds."""
+    import threading
+
+    create(ctx, admin, username="dana", role="admin")
+    for round_ in range(5):
+        barrier = threading.Barrier(2)
+        outcomes: dict[str, str] = {}
+
+        def demote(username: str, change: str, barrier=barrier, outcomes=outcomes) -> None:
+            barrier.wait()
+            try:
+                if change == "role":
+                    ctx.users.set_role(None, username, "member")
+                else:
+                    ctx.users.set_active(None, username, False)
+                outcomes[username] = "done"
+            except PermissionDeniedError:
+                outcomes[username] = "refused"
+
+        changes = ("role", "active") if round_ % 2 else ("role", "role")
+        threads = [
+            threading.Thread(target=demote, args=(name, change))
+            for name, change in zip(("root", "dana"), changes, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes.values()) == ["done", "refused"], outcomes
+        assert len(active_admins(ctx)) == 1
+        for name in ("root", "dana"):  # both administrators again for the next round
+            ctx.users.set_active(None, name, True)
+            ctx.users.set_role(None, name, "admin")

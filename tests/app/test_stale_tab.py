@@ -55,6 +55,8 @@ def admins_export_tab(app_env, admin, member, deferred):
     ],
 )
 def test_a_deferred_export_re_checks_the_session_when_it_runs(app_env, admin, member, deferred, change):
+    # A second administrator, so root may be demoted or deactivated (the last one never can be).
+    app_env.users.create(None, "carol", "Carol Admin", "carol@example.com", "carol-password-12", "admin", "STARTER")
     at, export = admins_export_tab(app_env, admin, member, deferred)
     change(app_env, at)  # after the page rendered, before the click
     data = export()

@@ -396,6 +396,26 @@ class ResponseTooLargeError(requests.RequestException):
     """The answer was larger than any answer we ask for can be."""
 
 
+class RedirectRefusedError(requests.RequestException):
+    """A redirect would have re-sent a request's body to another host; the message names both hosts."""
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of url, the port spelt out: http://a and http://a:80 are one origin."""
+    parts = requests.utils.urlparse(url)
+    scheme = (parts.scheme or "").lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _shown_origin(origin: tuple[str, str, int | None]) -> str:
+    scheme, host, port = origin
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if port == _DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
+
+
 class _Session(requests.Session):
     def __init__(self, policy: HttpPolicy):
         super().__init__()
@@ -427,6 +447,22 @@ class _Session(requests.Session):
         return response
 
     def rebuild_auth(self, prepared_request, response):
+        # requests keeps the body only on 307 and 308 (on 301/302/303 it turns the request into a GET
+        # without one, before this runs). A body that is still here would be re-sent to the new address:
+        # refused whenever that is another origin (scheme, host and port), whatever the body holds. The
+        # session cannot tell which bytes of a form or JSON body are a secret (a client_secret, a new
+        # agent's password), and a service that really moved answers the same request at its new address,
+        # so refusing every body is the rule that needs no guess and costs a correct caller nothing.
+        # Stricter than should_strip_auth, which lets http://a go to https://a: a body never changes origin.
+        before, after = _origin(response.request.url), _origin(prepared_request.url)
+        if prepared_request.body and before != after:
+            raise RedirectRefusedError(
+                f"{_shown_origin(before)} answered {response.status_code} and redirected the request to "
+                f"{_shown_origin(after)}; the console never re-sends a request's body (it may hold a secret) "
+                f"to another host, so it was not sent there. If the service has moved, enter its new address.",
+                request=prepared_request,
+                response=response,
+            )
         super().rebuild_auth(prepared_request, response)
         if self.should_strip_auth(response.request.url, prepared_request.url):
             for name in [n for n in prepared_request.headers if n.lower() not in _CROSS_ORIGIN_SAFE_HEADERS]:
@@ -473,6 +509,8 @@ def describe_exception(exc: requests.RequestException, service: str) -> str:
         return f"{service} accepted the connection but did not answer in time. Try again later."
     if isinstance(exc, ResponseTooLargeError):
         return f"{service} sent a far larger answer than expected. Check the address points at its API."
+    if isinstance(exc, RedirectRefusedError):
+        return f"{service} redirected a request to another host and it was not followed: {exc}"
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return f"{service} redirected too many times. Check the base address."
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):

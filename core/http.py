@@ -1,5 +1,5 @@
-"""The one outbound HTTP session factory: timeouts, bounded retries, plain errors, redaction, and the
-outbound address guard.
+"""The one outbound HTTP session factory: timeouts, bounded retries, plain errors, and the outbound
+address guard. Redaction is core.redaction's.
 
 The address guard: every connection a session from make_session opens (the first request and every redirect
 hop) resolves its host once, refuses it unless every address it resolves to is a public internet address
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
-import json
 import re
 import socket
 import sys
@@ -32,7 +31,6 @@ from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
-REDACTED = "[redacted]"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER_SECONDS = 10
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -480,14 +478,6 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
     session.max_redirects = 5
     session.trust_env = False  # no proxy or .netrc from the environment leaks credentials
     return session
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (and its obvious encodings) in text."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        for form in {secret, requests.utils.quote(secret, safe=""), json.dumps(secret)[1:-1]}:
-            text = text.replace(form, REDACTED)
-    return text
 
 
 class OutboundError(Exception):

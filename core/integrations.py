@@ -27,9 +27,9 @@ from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
-from core.http import redact
 from core.models import Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
+from core.results import without_secrets
 from core.tokens import MemoryTokens, StoredTokens
 
 MAX_NAME_LENGTH = 200
@@ -402,9 +402,9 @@ class IntegrationService:
         provider = self._provider_for_create(actor, provider_key)
         name = self._check_name(name)
         clean = self._checked(provider, configuration, None)  # every check before any write
-        without_secrets = copy.deepcopy(clean)
+        secretless = copy.deepcopy(clean)
         for secret_name in fields.sensitive_names(provider.fields):
-            fields.delete_path(without_secrets, secret_name)
+            fields.delete_path(secretless, secret_name)
         with self._transaction() as session:
             session.execute(select(User.id).where(User.id == actor.id).with_for_update())
             used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
@@ -424,7 +424,7 @@ class IntegrationService:
                 name=name,
                 type=provider.category,
                 provider=provider.key,
-                configuration=without_secrets,
+                configuration=secretless,
                 is_active=True,
                 status="unknown",
             )
@@ -433,7 +433,7 @@ class IntegrationService:
             # The secrets are bound to the row's id, known only now; written in the same transaction by
             # a plain UPDATE so that creating stays version 1.
             sealed = self._seal(provider, clean, None, row.id)
-            if sealed != without_secrets:
+            if sealed != secretless:
                 session.execute(
                     update(Integration)
                     .where(Integration.id == row.id)
@@ -702,7 +702,7 @@ class IntegrationService:
             )
         finally:
             session.close()
-        return _redacted(result, secrets)
+        return without_secrets(result, secrets)
 
     def _test_context(
         self, http: requests.Session, sealed: dict, integration_id: int | None, stored: dict | None
@@ -818,12 +818,6 @@ def _json_strings(node) -> list[str]:
     if isinstance(node, list):
         return [s for v in node for s in _json_strings(v)]
     return [node] if isinstance(node, str) else []
-
-
-def _redacted(result: TestResult, secrets: list[str]) -> TestResult:
-    scrub = lambda text: redact(text, secrets) if isinstance(text, str) else text  # noqa: E731
-    details = json.loads(redact(json.dumps(result.details, default=str), secrets))
-    return TestResult(result.success, scrub(result.message), details, scrub(result.error))
 
 
 __all__ = [

@@ -40,7 +40,8 @@ from pathlib import Path
 
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
-from core.http import BlockedAddressError, HttpPolicy, redact, vet_host
+from core.http import BlockedAddressError, HttpPolicy, vet_host
+from core.redaction import redact
 from core.tiers import Tier
 
 SSL_MODES = ("disable", "prefer", "require", "verify-full")

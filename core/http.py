@@ -11,10 +11,13 @@ the connection. ``vet_host`` gives non-HTTP clients (the database providers) the
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import ipaddress
 import re
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Iterable
@@ -25,7 +28,7 @@ import requests
 from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.poolmanager import PoolManager
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
@@ -34,6 +37,9 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER_SECONDS = 10
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# A connection test makes at most this many requests (an OAuth token, the call itself, a refreshed token
+# and one more), so a check's deadline is this many request deadlines; core.leases leases for longer.
+REQUESTS_PER_CHECK = 4
 USER_AGENT = "IntegrationsConsole/1.0"
 
 
@@ -50,13 +56,118 @@ class HttpPolicy:
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
 
+    @property
+    def request_deadline(self) -> float:
+        """Seconds one call may take in all, from the first connect to the last byte of the answer,
+        headers, redirects, retries and their waits included (5 + 2 x 15 = 35 s by default)."""
+        return self.connect_timeout + 2 * self.read_timeout
+
+    @property
+    def check_deadline(self) -> float:
+        """Seconds a whole connection test may take (REQUESTS_PER_CHECK request deadlines)."""
+        return REQUESTS_PER_CHECK * self.request_deadline
+
+
+# ----- one total deadline ---------------------------------------------------------------------------
+# requests' read timeout is per socket read: a server that sends one byte a second never trips it. So
+# every socket an outbound call opens (HTTP, TLS, MySQL) sets its timeout, before each read and write,
+# to what is left of the deadline of the work it belongs to (the innermost `deadline` block).
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("outbound_deadline", default=None)
+
+
+class DeadlineExceeded(TimeoutError):
+    """The work's total deadline passed (a TimeoutError, so every client reports it as a timeout)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Bound everything outbound inside the block to `seconds` from now (or less, inside a tighter block)."""
+    when = time.monotonic() + seconds
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(when if outer is None else min(outer, when))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def remaining(cap: float | None = None) -> float | None:
+    """Seconds left of the current deadline, no more than cap; None without deadline or cap.
+    Raises DeadlineExceeded once it has passed."""
+    when = _DEADLINE.get()
+    if when is None:
+        return cap
+    left = when - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("timed out: the total deadline passed")
+    return left if cap is None else min(cap, left)
+
+
+class _DeadlineSocketMixin:
+    """Before each blocking call: the timeout the client asked for, or what is left of the deadline."""
+
+    def settimeout(self, value):
+        self._asked_timeout = value
+        super().settimeout(value)
+
+    def _bound(self) -> None:
+        if _DEADLINE.get() is not None:
+            super().settimeout(remaining(getattr(self, "_asked_timeout", None)))
+
+    def recv(self, *args):
+        self._bound()
+        return super().recv(*args)
+
+    def recv_into(self, *args):
+        self._bound()
+        return super().recv_into(*args)
+
+    def send(self, *args):
+        self._bound()
+        return super().send(*args)
+
+    def sendall(self, *args):
+        self._bound()
+        return super().sendall(*args)
+
+    def connect(self, address):
+        self._bound()
+        return super().connect(address)
+
+
+class DeadlineSocket(_DeadlineSocketMixin, socket.socket):
+    """A TCP socket held to the current deadline; the database providers connect with one too."""
+
+
+class _DeadlineSSLSocket(_DeadlineSocketMixin, ssl.SSLSocket):
+    def read(self, *args):
+        self._bound()
+        return super().read(*args)
+
+    def do_handshake(self, *args):
+        self._bound()
+        return super().do_handshake(*args)
+
 
 class _CappedRetry(Retry):
     """Honours Retry-After, but never waits longer than a page can afford."""
 
     def get_retry_after(self, response):
         seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+        return None if seconds is None else _wait_within_deadline(min(seconds, MAX_RETRY_AFTER_SECONDS))
+
+    def get_backoff_time(self):
+        return _wait_within_deadline(super().get_backoff_time())
+
+
+def _wait_within_deadline(seconds: float) -> float:
+    """A wait before a retry never outlasts the deadline (the retry then fails at once as a timeout)."""
+    try:
+        left = remaining()
+    except DeadlineExceeded:
+        return 0
+    return seconds if left is None else min(seconds, left)
 
 
 # ----- the outbound address guard ---------------------------------------------------------------------
@@ -273,11 +384,10 @@ def _connect_to(targets: list[tuple[int, tuple]], timeout, source_address, socke
     for family, sockaddr in targets:
         sock = None
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = DeadlineSocket(family, socket.SOCK_STREAM)
             for option in socket_options or ():
                 sock.setsockopt(*option)
-            if timeout is not _DEFAULT_TIMEOUT:
-                sock.settimeout(timeout)
+            sock.settimeout(None if timeout is _DEFAULT_TIMEOUT else timeout)
             if source_address:
                 sock.bind(source_address)
             sock.connect(sockaddr)
@@ -313,6 +423,11 @@ class _GuardedConnectionMixin:
             raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
         sys.audit("http.client.connect", self, self.host, self.port)
         return sock
+
+    def connect(self):
+        super().connect()
+        if type(self.sock) is ssl.SSLSocket:  # urllib3 wrapped the socket for TLS: hold that one to it too
+            self.sock.__class__ = _DeadlineSSLSocket
 
 
 class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
@@ -425,22 +540,25 @@ class _Session(requests.Session):
         return self._policy
 
     def request(self, method, url, **kwargs):
-        # Read the body here, bounded in size and in total time: a server that drips one byte
-        # every few seconds never trips the read timeout, and a huge answer must not fill memory.
+        # One deadline for the whole call: connect, headers, redirects, retries and body (the sockets
+        # enforce it on every read, so a server trickling its headers byte by byte is cut off too). The
+        # body is read here, bounded in size, so a huge answer cannot fill memory.
         kwargs["stream"] = True
-        response = super().request(method, url, **kwargs)
-        deadline = time.monotonic() + self._policy.connect_timeout + 2 * self._policy.read_timeout
-        chunks, size = [], 0
-        try:
-            while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what has arrived, no more
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise ResponseTooLargeError(f"answer larger than {MAX_BODY_BYTES} bytes")
-                if time.monotonic() > deadline:
-                    raise requests.exceptions.ReadTimeout("the answer took too long to arrive")
-                chunks.append(chunk)
-        finally:
-            response.close()
+        with deadline(self._policy.request_deadline):
+            try:
+                response = super().request(method, url, **kwargs)
+                chunks, size = [], 0
+                try:
+                    while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what has arrived
+                        size += len(chunk)
+                        if size > MAX_BODY_BYTES:
+                            raise ResponseTooLargeError(f"answer larger than {MAX_BODY_BYTES} bytes")
+                        chunks.append(chunk)
+                        remaining()
+                finally:
+                    response.close()
+            except (DeadlineExceeded, ReadTimeoutError) as exc:  # the latter from the body, read here
+                raise requests.exceptions.ReadTimeout(f"the answer took too long to arrive ({exc})") from None
         response._content = b"".join(chunks)
         return response
 

@@ -27,6 +27,7 @@ from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
+from core.http import HttpPolicy, deadline
 from core.models import Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
 from core.results import without_secrets
@@ -574,7 +575,7 @@ class IntegrationService:
         with self._factory.begin() as session:
             return {
                 integration_id: (provider, copy.deepcopy(config or {}))
-                for integration_id, provider, config in leases.claim(session, ids, holder)
+                for integration_id, provider, config in leases.claim(session, ids, holder, self._lease_time())
             }
 
     def release_checks(self, ids: list[int], holder: str) -> None:
@@ -654,9 +655,17 @@ class IntegrationService:
             self._audit_test(session, actor, provider.key, result, integration_id)
         return result
 
+    def _lease_time(self) -> timedelta:
+        """How long a check's lease lasts: longer than the check's deadline (core.leases.lease_time)."""
+        session = self._http_session()
+        try:
+            return leases.lease_time(_policy_of(session))
+        finally:
+            session.close()
+
     def _claim_one(self, integration_id: int, holder: str) -> bool:
         with self._factory.begin() as session:
-            return bool(leases.claim(session, [integration_id], holder))
+            return bool(leases.claim(session, [integration_id], holder, self._lease_time()))
 
     def _rate_limited(self, actor: Actor, provider: Provider, config: dict, integration_id: int | None):
         """A refusal (as a failed TestResult) when the person or the target host is over its test limit."""
@@ -695,7 +704,8 @@ class IntegrationService:
         session = self._http_session()
         context = self._test_context(session, sealed, integration_id, stored)
         try:
-            result = provider.test(plain, context)
+            with deadline(_policy_of(session).check_deadline):  # what leases.lease_time outlives
+                result = provider.test(plain, context)
         except Exception as exc:
             result = TestResult(
                 False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc)
@@ -753,6 +763,11 @@ def _test_event(provider_key: str, result: TestResult, integration_id: int | Non
     """The audit event of a connection test: (action, outcome, integration id, details)."""
     outcome = "success" if result.success else "failure"
     return "integration.test", outcome, integration_id, {"provider": provider_key, "message": result.message}
+
+
+def _policy_of(session: requests.Session) -> HttpPolicy:
+    policy = getattr(session, "policy", None)
+    return policy if isinstance(policy, HttpPolicy) else HttpPolicy()
 
 
 def busy_message(name: str) -> str:

@@ -9,9 +9,11 @@ nothing else does its own replacing. What it removes, for each secret of at leas
 - base64, standard or URL-safe, padded or not, of the value alone and of anything that contains it
   (``user:pass`` in a Basic header, a JSON blob): a secret inside base64 shows up as one of three fixed
   runs, one per alignment, and the whole base64 word holding one is replaced;
-- a fragment: any run of at least ``MIN_FRAGMENT`` characters that begins or ends a form above, so a
-  message that someone cut (a provider keeps the first 300 characters of a server's words, an audit
-  detail the first 500) before it got here leaves no usable part of the secret either.
+- a fragment: any run of at least ``MIN_FRAGMENT`` characters that begins or ends a form above where
+  the text is cut (a letter or digit that goes on differently is another word: a Salesforce org id is
+  the start of its access tokens, and stays), so a message that someone cut (a provider keeps the
+  first 300 characters of a server's words, an audit detail the first 500) before it got here leaves
+  no usable part of the secret either.
 
 A cut that happens after ``redact`` can only shorten "[redacted]"; one before it leaves at most
 ``MIN_FRAGMENT - 1`` characters of a secret.
@@ -68,14 +70,16 @@ def _spans(text: str, form: str) -> list[tuple[int, int]]:
         end = start + anchor
         while end < len(text) and end - start < len(form) and text[end] == form[end - start]:
             end += 1
-        found.append((start, end))
+        if end - start == len(form) or end == len(text) or not text[end].isalnum():
+            found.append((start, end))  # whole, or cut here; not a word that only begins the same way
         start = text.find(head, start + 1)
     end = text.find(tail)
     while end != -1:
         stop, begin = end + anchor, end
         while begin > 0 and stop - begin < len(form) and text[begin - 1] == form[len(form) - (stop - begin) - 1]:
             begin -= 1
-        found.append((begin, stop))
+        if stop - begin == len(form) or begin == 0 or not text[begin - 1].isalnum():
+            found.append((begin, stop))
         end = text.find(tail, end + 1)
     return found
 

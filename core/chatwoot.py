@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 import requests
 
-from core.http import describe_exception, read_json, redact, wait_phrase
+from core.http import describe_exception, read_json, wait_phrase
+from core.redaction import redact
 
 SERVICE = "Chatwoot"
 WEB_WIDGET = "Channel::WebWidget"

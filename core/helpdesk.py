@@ -38,10 +38,10 @@ from core.chatwoot import (
     Role,
 )
 from core.errors import NotFoundError, ValidationError
-from core.http import redact
 from core.integrations import IntegrationService, IntegrationView
 from core.models import User
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
+from core.redaction import redact
 
 PROVIDER_KEY = "CHATWOOT"
 T = TypeVar("T")

@@ -1,5 +1,5 @@
-"""The one outbound HTTP session factory: timeouts, bounded retries, plain errors, redaction, and the
-outbound address guard.
+"""The one outbound HTTP session factory: timeouts, bounded retries, plain errors, and the outbound
+address guard. Redaction is core.redaction's.
 
 The address guard: every connection a session from make_session opens (the first request and every redirect
 hop) resolves its host once, refuses it unless every address it resolves to is a public internet address
@@ -11,11 +11,13 @@ the connection. ``vet_host`` gives non-HTTP clients (the database providers) the
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import ipaddress
-import json
 import re
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Iterable
@@ -26,16 +28,18 @@ import requests
 from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.poolmanager import PoolManager
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
-REDACTED = "[redacted]"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER_SECONDS = 10
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# A connection test makes at most this many requests (an OAuth token, the call itself, a refreshed token
+# and one more), so a check's deadline is this many request deadlines; core.leases leases for longer.
+REQUESTS_PER_CHECK = 4
 USER_AGENT = "IntegrationsConsole/1.0"
 
 
@@ -52,13 +56,118 @@ class HttpPolicy:
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
 
+    @property
+    def request_deadline(self) -> float:
+        """Seconds one call may take in all, from the first connect to the last byte of the answer,
+        headers, redirects, retries and their waits included (5 + 2 x 15 = 35 s by default)."""
+        return self.connect_timeout + 2 * self.read_timeout
+
+    @property
+    def check_deadline(self) -> float:
+        """Seconds a whole connection test may take (REQUESTS_PER_CHECK request deadlines)."""
+        return REQUESTS_PER_CHECK * self.request_deadline
+
+
+# ----- one total deadline ---------------------------------------------------------------------------
+# requests' read timeout is per socket read: a server that sends one byte a second never trips it. So
+# every socket an outbound call opens (HTTP, TLS, MySQL) sets its timeout, before each read and write,
+# to what is left of the deadline of the work it belongs to (the innermost `deadline` block).
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("outbound_deadline", default=None)
+
+
+class DeadlineExceeded(TimeoutError):
+    """The work's total deadline passed (a TimeoutError, so every client reports it as a timeout)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Bound everything outbound inside the block to `seconds` from now (or less, inside a tighter block)."""
+    when = time.monotonic() + seconds
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(when if outer is None else min(outer, when))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def remaining(cap: float | None = None) -> float | None:
+    """Seconds left of the current deadline, no more than cap; None without deadline or cap.
+    Raises DeadlineExceeded once it has passed."""
+    when = _DEADLINE.get()
+    if when is None:
+        return cap
+    left = when - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("timed out: the total deadline passed")
+    return left if cap is None else min(cap, left)
+
+
+class _DeadlineSocketMixin:
+    """Before each blocking call: the timeout the client asked for, or what is left of the deadline."""
+
+    def settimeout(self, value):
+        self._asked_timeout = value
+        super().settimeout(value)
+
+    def _bound(self) -> None:
+        if _DEADLINE.get() is not None:
+            super().settimeout(remaining(getattr(self, "_asked_timeout", None)))
+
+    def recv(self, *args):
+        self._bound()
+        return super().recv(*args)
+
+    def recv_into(self, *args):
+        self._bound()
+        return super().recv_into(*args)
+
+    def send(self, *args):
+        self._bound()
+        return super().send(*args)
+
+    def sendall(self, *args):
+        self._bound()
+        return super().sendall(*args)
+
+    def connect(self, address):
+        self._bound()
+        return super().connect(address)
+
+
+class DeadlineSocket(_DeadlineSocketMixin, socket.socket):
+    """A TCP socket held to the current deadline; the database providers connect with one too."""
+
+
+class _DeadlineSSLSocket(_DeadlineSocketMixin, ssl.SSLSocket):
+    def read(self, *args):
+        self._bound()
+        return super().read(*args)
+
+    def do_handshake(self, *args):
+        self._bound()
+        return super().do_handshake(*args)
+
 
 class _CappedRetry(Retry):
     """Honours Retry-After, but never waits longer than a page can afford."""
 
     def get_retry_after(self, response):
         seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+        return None if seconds is None else _wait_within_deadline(min(seconds, MAX_RETRY_AFTER_SECONDS))
+
+    def get_backoff_time(self):
+        return _wait_within_deadline(super().get_backoff_time())
+
+
+def _wait_within_deadline(seconds: float) -> float:
+    """A wait before a retry never outlasts the deadline (the retry then fails at once as a timeout)."""
+    try:
+        left = remaining()
+    except DeadlineExceeded:
+        return 0
+    return seconds if left is None else min(seconds, left)
 
 
 # ----- the outbound address guard ---------------------------------------------------------------------
@@ -275,11 +384,10 @@ def _connect_to(targets: list[tuple[int, tuple]], timeout, source_address, socke
     for family, sockaddr in targets:
         sock = None
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = DeadlineSocket(family, socket.SOCK_STREAM)
             for option in socket_options or ():
                 sock.setsockopt(*option)
-            if timeout is not _DEFAULT_TIMEOUT:
-                sock.settimeout(timeout)
+            sock.settimeout(None if timeout is _DEFAULT_TIMEOUT else timeout)
             if source_address:
                 sock.bind(source_address)
             sock.connect(sockaddr)
@@ -315,6 +423,11 @@ class _GuardedConnectionMixin:
             raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
         sys.audit("http.client.connect", self, self.host, self.port)
         return sock
+
+    def connect(self):
+        super().connect()
+        if type(self.sock) is ssl.SSLSocket:  # urllib3 wrapped the socket for TLS: hold that one to it too
+            self.sock.__class__ = _DeadlineSSLSocket
 
 
 class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
@@ -396,6 +509,26 @@ class ResponseTooLargeError(requests.RequestException):
     """The answer was larger than any answer we ask for can be."""
 
 
+class RedirectRefusedError(requests.RequestException):
+    """A redirect would have re-sent a request's body to another host; the message names both hosts."""
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of url, the port spelt out: http://a and http://a:80 are one origin."""
+    parts = requests.utils.urlparse(url)
+    scheme = (parts.scheme or "").lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _shown_origin(origin: tuple[str, str, int | None]) -> str:
+    scheme, host, port = origin
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if port == _DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
+
+
 class _Session(requests.Session):
     def __init__(self, policy: HttpPolicy):
         super().__init__()
@@ -407,26 +540,45 @@ class _Session(requests.Session):
         return self._policy
 
     def request(self, method, url, **kwargs):
-        # Read the body here, bounded in size and in total time: a server that drips one byte
-        # every few seconds never trips the read timeout, and a huge answer must not fill memory.
+        # One deadline for the whole call: connect, headers, redirects, retries and body (the sockets
+        # enforce it on every read, so a server trickling its headers byte by byte is cut off too). The
+        # body is read here, bounded in size, so a huge answer cannot fill memory.
         kwargs["stream"] = True
-        response = super().request(method, url, **kwargs)
-        deadline = time.monotonic() + self._policy.connect_timeout + 2 * self._policy.read_timeout
-        chunks, size = [], 0
-        try:
-            while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what has arrived, no more
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise ResponseTooLargeError(f"answer larger than {MAX_BODY_BYTES} bytes")
-                if time.monotonic() > deadline:
-                    raise requests.exceptions.ReadTimeout("the answer took too long to arrive")
-                chunks.append(chunk)
-        finally:
-            response.close()
+        with deadline(self._policy.request_deadline):
+            try:
+                response = super().request(method, url, **kwargs)
+                chunks, size = [], 0
+                try:
+                    while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what has arrived
+                        size += len(chunk)
+                        if size > MAX_BODY_BYTES:
+                            raise ResponseTooLargeError(f"answer larger than {MAX_BODY_BYTES} bytes")
+                        chunks.append(chunk)
+                        remaining()
+                finally:
+                    response.close()
+            except (DeadlineExceeded, ReadTimeoutError) as exc:  # the latter from the body, read here
+                raise requests.exceptions.ReadTimeout(f"the answer took too long to arrive ({exc})") from None
         response._content = b"".join(chunks)
         return response
 
     def rebuild_auth(self, prepared_request, response):
+        # requests keeps the body only on 307 and 308 (on 301/302/303 it turns the request into a GET
+        # without one, before this runs). A body that is still here would be re-sent to the new address:
+        # refused whenever that is another origin (scheme, host and port), whatever the body holds. The
+        # session cannot tell which bytes of a form or JSON body are a secret (a client_secret, a new
+        # agent's password), and a service that really moved answers the same request at its new address,
+        # so refusing every body is the rule that needs no guess and costs a correct caller nothing.
+        # Stricter than should_strip_auth, which lets http://a go to https://a: a body never changes origin.
+        before, after = _origin(response.request.url), _origin(prepared_request.url)
+        if prepared_request.body and before != after:
+            raise RedirectRefusedError(
+                f"{_shown_origin(before)} answered {response.status_code} and redirected the request to "
+                f"{_shown_origin(after)}; the console never re-sends a request's body (it may hold a secret) "
+                f"to another host, so it was not sent there. If the service has moved, enter its new address.",
+                request=prepared_request,
+                response=response,
+            )
         super().rebuild_auth(prepared_request, response)
         if self.should_strip_auth(response.request.url, prepared_request.url):
             for name in [n for n in prepared_request.headers if n.lower() not in _CROSS_ORIGIN_SAFE_HEADERS]:
@@ -444,14 +596,6 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
     session.max_redirects = 5
     session.trust_env = False  # no proxy or .netrc from the environment leaks credentials
     return session
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (and its obvious encodings) in text."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        for form in {secret, requests.utils.quote(secret, safe=""), json.dumps(secret)[1:-1]}:
-            text = text.replace(form, REDACTED)
-    return text
 
 
 class OutboundError(Exception):
@@ -473,6 +617,8 @@ def describe_exception(exc: requests.RequestException, service: str) -> str:
         return f"{service} accepted the connection but did not answer in time. Try again later."
     if isinstance(exc, ResponseTooLargeError):
         return f"{service} sent a far larger answer than expected. Check the address points at its API."
+    if isinstance(exc, RedirectRefusedError):
+        return f"{service} redirected a request to another host and it was not followed: {exc}"
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return f"{service} redirected too many times. Check the base address."
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):

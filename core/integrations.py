@@ -27,9 +27,10 @@ from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError, conflict
-from core.http import redact
+from core.http import HttpPolicy, deadline
 from core.models import AuditEvent, Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
+from core.results import without_secrets
 from core.tokens import MemoryTokens, StoredTokens
 
 MAX_NAME_LENGTH = 200
@@ -402,9 +403,9 @@ class IntegrationService:
         provider = self._provider_for_create(actor, provider_key)
         name = self._check_name(name)
         clean = self._checked(provider, configuration, None)  # every check before any write
-        without_secrets = copy.deepcopy(clean)
+        secretless = copy.deepcopy(clean)
         for secret_name in fields.sensitive_names(provider.fields):
-            fields.delete_path(without_secrets, secret_name)
+            fields.delete_path(secretless, secret_name)
         with self._transaction() as session:
             session.execute(select(User.id).where(User.id == actor.id).with_for_update())
             used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
@@ -424,7 +425,7 @@ class IntegrationService:
                 name=name,
                 type=provider.category,
                 provider=provider.key,
-                configuration=without_secrets,
+                configuration=secretless,
                 is_active=True,
                 status="unknown",
             )
@@ -433,7 +434,7 @@ class IntegrationService:
             # The secrets are bound to the row's id, known only now; written in the same transaction by
             # a plain UPDATE so that creating stays version 1.
             sealed = self._seal(provider, clean, None, row.id)
-            if sealed != without_secrets:
+            if sealed != secretless:
                 session.execute(
                     update(Integration)
                     .where(Integration.id == row.id)
@@ -598,7 +599,7 @@ class IntegrationService:
         with self._factory.begin() as session:
             return {
                 integration_id: (provider, copy.deepcopy(config or {}))
-                for integration_id, provider, config in leases.claim(session, ids, holder)
+                for integration_id, provider, config in leases.claim(session, ids, holder, self._lease_time())
             }
 
     def release_checks(self, ids: list[int], holder: str) -> None:
@@ -678,9 +679,17 @@ class IntegrationService:
             self._audit_test(session, actor, provider.key, result, integration_id)
         return result
 
+    def _lease_time(self) -> timedelta:
+        """How long a check's lease lasts: longer than the check's deadline (core.leases.lease_time)."""
+        session = self._http_session()
+        try:
+            return leases.lease_time(_policy_of(session))
+        finally:
+            session.close()
+
     def _claim_one(self, integration_id: int, holder: str) -> bool:
         with self._factory.begin() as session:
-            return bool(leases.claim(session, [integration_id], holder))
+            return bool(leases.claim(session, [integration_id], holder, self._lease_time()))
 
     def _rate_limited(self, actor: Actor, provider: Provider, config: dict, integration_id: int | None):
         """A refusal (as a failed TestResult) when the person or the target host is over its test limit."""
@@ -719,14 +728,15 @@ class IntegrationService:
         session = self._http_session()
         context = self._test_context(session, sealed, integration_id, stored)
         try:
-            result = provider.test(plain, context)
+            with deadline(_policy_of(session).check_deadline):  # what leases.lease_time outlives
+                result = provider.test(plain, context)
         except Exception as exc:
             result = TestResult(
                 False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc)
             )
         finally:
             session.close()
-        return _redacted(result, secrets)
+        return without_secrets(result, secrets)
 
     def _test_context(
         self, http: requests.Session, sealed: dict, integration_id: int | None, stored: dict | None
@@ -777,6 +787,11 @@ def _test_event(provider_key: str, result: TestResult, integration_id: int | Non
     """The audit event of a connection test: (action, outcome, integration id, details)."""
     outcome = "success" if result.success else "failure"
     return "integration.test", outcome, integration_id, {"provider": provider_key, "message": result.message}
+
+
+def _policy_of(session: requests.Session) -> HttpPolicy:
+    policy = getattr(session, "policy", None)
+    return policy if isinstance(policy, HttpPolicy) else HttpPolicy()
 
 
 def busy_message(name: str) -> str:
@@ -836,12 +851,6 @@ def _json_strings(node) -> list[str]:
     if isinstance(node, list):
         return [s for v in node for s in _json_strings(v)]
     return [node] if isinstance(node, str) else []
-
-
-def _redacted(result: TestResult, secrets: list[str]) -> TestResult:
-    scrub = lambda text: redact(text, secrets) if isinstance(text, str) else text  # noqa: E731
-    details = json.loads(redact(json.dumps(result.details, default=str), secrets))
-    return TestResult(result.success, scrub(result.message), details, scrub(result.error))
 
 
 __all__ = [

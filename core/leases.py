@@ -13,10 +13,21 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from core.http import HttpPolicy
 from core.models import Integration, utcnow
 
-# Longer than one check can take: every outbound call is bounded by its timeouts and retries.
+LEASE_MARGIN = timedelta(minutes=1)  # database writes, thread start-up, clock steps around the check
+# Longer than one check can take: a check runs inside its deadline (HttpPolicy.check_deadline).
 LEASE_TIME = timedelta(minutes=5)
+
+
+def lease_time(policy: HttpPolicy) -> timedelta:
+    """How long a check's lease lasts: its deadline plus a margin, never less than LEASE_TIME."""
+    lease = max(LEASE_TIME, timedelta(seconds=policy.check_deadline) + LEASE_MARGIN)
+    assert lease.total_seconds() > policy.check_deadline, "a lease must outlive the check it guards"
+    return lease
+
+
 CLAIM_CHUNK = 500  # ids per UPDATE, well under every database's parameter limit
 
 
@@ -24,7 +35,9 @@ def new_holder() -> str:
     return secrets.token_hex(16)
 
 
-def claim(session: Session, ids: Iterable[int], holder: str) -> list[tuple[int, str, dict]]:
+def claim(
+    session: Session, ids: Iterable[int], holder: str, lease: timedelta = LEASE_TIME
+) -> list[tuple[int, str, dict]]:
     """Lease the free ones among ids to holder; returns (id, provider, configuration) of those leased.
 
     Commit the session to make the leases visible to others.
@@ -39,7 +52,7 @@ def claim(session: Session, ids: Iterable[int], holder: str) -> list[tuple[int, 
                 Integration.id.in_(chunk),
                 or_(Integration.check_lease_until.is_(None), Integration.check_lease_until < now),
             )
-            .values(check_lease_until=now + LEASE_TIME, check_lease_holder=holder)
+            .values(check_lease_until=now + lease, check_lease_holder=holder)
             .execution_options(synchronize_session=False)
         )
     return _held(session, ids, holder)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from core.catalog import TestResult
-from core.http import redact
+from core.redaction import redact, redact_data
 
 
 class ProviderFailure(Exception):
@@ -18,7 +17,8 @@ class ProviderFailure(Exception):
 
 
 def without_secrets(result: TestResult, secrets: Iterable[str | None]) -> TestResult:
-    """The result with every secret (and its obvious encodings) replaced, in message, error and details.
+    """The result with every secret (in every form core.redaction knows) replaced, in message, error and
+    details: the one way a TestResult is redacted.
 
     A provider applies it to its own result, because a server's error text can echo what it was sent;
     the integration service redacts again, but a provider does not rely on that.
@@ -30,5 +30,5 @@ def without_secrets(result: TestResult, secrets: Iterable[str | None]) -> TestRe
     def scrub(text):
         return redact(text, values) if isinstance(text, str) else text
 
-    details = json.loads(redact(json.dumps(result.details, default=str), values))
+    details = redact_data(result.details, values)
     return TestResult(result.success, scrub(result.message), details, scrub(result.error))

@@ -31,16 +31,19 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.catalog import Provider, TestContext, TestResult
 from core.fields import FieldSpec
-from core.http import BlockedAddressError, HttpPolicy, redact, vet_host
+from core.http import BlockedAddressError, DeadlineSocket, HttpPolicy, deadline, remaining, vet_host
+from core.redaction import redact
 from core.tiers import Tier
 
 SSL_MODES = ("disable", "prefer", "require", "verify-full")
@@ -133,6 +136,7 @@ class _Target:
     ssl_mode: str
     connect_timeout: float
     read_timeout: float
+    total_timeout: float = 35.0  # the policy's request deadline: the whole test, connect to last row
 
     @property
     def where(self) -> str:
@@ -158,6 +162,7 @@ def _target(engine: str, config: dict, context: TestContext | None, default_port
         ssl_mode=config.get("sslMode") or "prefer",
         connect_timeout=policy.connect_timeout,
         read_timeout=policy.read_timeout,
+        total_timeout=policy.request_deadline,
     )
 
 
@@ -284,7 +289,8 @@ def _pg_connect_args(target: _Target, addresses: list[str] | None = None) -> dic
         "sslcertmode": "disable",
         "gssencmode": "disable",
         "require_auth": "password,md5,scram-sha-256,none",
-        "connect_timeout": max(2, math.ceil(target.connect_timeout)),
+        # libpq's connect_timeout bounds the whole start-up (a trickled greeting too); it rounds below 2 up.
+        "connect_timeout": max(2, math.ceil(remaining(target.connect_timeout) or target.connect_timeout)),
         "application_name": APPLICATION_NAME,
         "autocommit": True,
     }
@@ -293,6 +299,31 @@ def _pg_connect_args(target: _Target, addresses: list[str] | None = None) -> dic
     if target.ssl_mode == "verify-full":
         args["sslrootcert"] = "system"  # the operating system's trusted authorities
     return args
+
+
+@contextlib.contextmanager
+def _cut_off_at_deadline(fd: int):
+    """libpq reads the connected socket itself, with no timeout of ours: at the deadline shut it down
+    (through a duplicate descriptor, so a number reused after close is never touched), which ends any
+    read in progress with an error. statement_timeout bounds the server's work; this bounds the wire."""
+    watched = socket.socket(fileno=os.dup(fd))
+    left = remaining()
+    timer = threading.Timer(left, _shut, (watched,)) if left is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+            timer.join(1)
+        watched.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _explain_postgres(exc: Exception, target: _Target, waited: float | None = None) -> str:
@@ -351,14 +382,21 @@ def test_postgres(config: dict, context: TestContext) -> TestResult:
     except OSError as exc:  # the name does not resolve
         return _failure(_explain_postgres(exc, target), target)
     try:
-        with psycopg.connect(**_pg_connect_args(target, addresses)) as conn:
+        with (
+            deadline(target.total_timeout),
+            psycopg.connect(**_pg_connect_args(target, addresses)) as conn,
+            _cut_off_at_deadline(conn.pgconn.socket),
+        ):
             statement_ms = str(max(1, round(target.read_timeout * 1000)))
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (statement_ms,))
             one = conn.execute("SELECT 1").fetchone()
             row = conn.execute(_PG_PROBE).fetchone()
             encrypted = bool(conn.info.pgconn.ssl_in_use)
     except (psycopg.Error, OSError) as exc:
-        return _failure(_explain_postgres(exc, target, time.monotonic() - started), target)
+        waited = time.monotonic() - started
+        # Cut off at the deadline: whatever libpq said then (a closed connection), it was a timeout.
+        cause = TimeoutError("timed out") if waited >= target.total_timeout else exc
+        return _failure(_explain_postgres(cause, target, waited), target)
     if one is None or one[0] != 1 or row is None:
         return _failure(f"{target.where} connected but did not answer SELECT 1 as expected.", target)
     can_write, access = _pg_access(row)
@@ -548,7 +586,7 @@ def _mysql_socket(addresses: list[str], target: _Target) -> socket.socket:
     error: OSError | None = None
     for address in addresses:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = DeadlineSocket(family, socket.SOCK_STREAM)  # each read and write within the test's deadline
         try:
             sock.settimeout(target.connect_timeout)
             sock.connect((address, target.port))
@@ -564,8 +602,6 @@ def _mysql_socket(addresses: list[str], target: _Target) -> socket.socket:
 
 
 def test_mysql(config: dict, context: TestContext) -> TestResult:
-    import pymysql  # here, not at the top: only a database test needs the driver
-
     target = _target("MySQL", config, context, 3306)
     started = time.monotonic()
     try:
@@ -574,6 +610,13 @@ def test_mysql(config: dict, context: TestContext) -> TestResult:
         return _refused(exc, target)
     except OSError as exc:  # the name does not resolve
         return _failure(_explain_mysql(exc, target), target)
+    with deadline(target.total_timeout):
+        return _test_mysql(target, addresses, started)
+
+
+def _test_mysql(target: _Target, addresses: list[str], started: float) -> TestResult:
+    import pymysql  # here, not at the top: only a database test needs the driver
+
     try:
         conn = pymysql.connect(**_mysql_connect_args(target))
         conn.connect(_mysql_socket(addresses, target))

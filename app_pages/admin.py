@@ -7,6 +7,7 @@ from core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from core.tiers import Tier
 from core.users import ROLES, random_password
 from ui import state
+from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 if not actor.is_admin:
@@ -40,9 +41,11 @@ with left, st.form("add_user", clear_on_submit=True):
         try:
             ctx.users.create(actor, username, name, email, password, role, tier)
         except (ValidationError, PermissionDeniedError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
         else:
-            st.success(f"Added {username}. Their first password, shown once: `{password}`. Ask them to keep it safe.")
+            st.success(
+                f"Added {esc(username)}. Their first password, shown once: `{password}`. Ask them to keep it safe."
+            )
 
 with right, st.form("change_user"):
     st.subheader("Change an account")
@@ -57,13 +60,13 @@ with right, st.form("change_user"):
             ctx.users.set_tier(actor, who, new_tier)
             ctx.users.set_role(actor, who, new_role)
             ctx.users.set_active(actor, who, active)
-            message = f"Saved {who}."
+            message = f"Saved {esc(who)}."
             if reset:
                 password = random_password()
                 ctx.users.reset_password(actor, who, password)
                 message += f" New password, shown once: `{password}`."
         except (ValidationError, NotFoundError, PermissionDeniedError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
         else:
             st.success(message)
 

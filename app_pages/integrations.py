@@ -15,6 +15,7 @@ from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
 from ui import checks, state
 from ui.forms import controlling_fields, render_fields
+from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 service = ctx.integrations
@@ -44,14 +45,14 @@ def close_dialog() -> None:
 
 def show_result(result: TestResult) -> None:
     if result.success:
-        st.success(result.message, icon=":material/check_circle:")
+        st.success(esc(result.message), icon=":material/check_circle:")
         if result.details.get("limited"):
             st.warning("This token connects, but helpdesk features need an administrator's token.")
         if result.details:
             with st.expander("What the test found"):
                 st.json({k: v for k, v in result.details.items() if k != "field_errors"})
     else:
-        st.error(result.message, icon=":material/error:")
+        st.error(esc(result.message), icon=":material/error:")
 
 
 # ----- add / edit dialog -------------------------------------------------------------------
@@ -89,7 +90,7 @@ def integration_form(provider, existing, prefix: str) -> None:
         key=f"{prefix}:{provider.key}:integration-name",  # distinct from a provider field called "name"
     )
     if errors.get("name"):
-        st.markdown(f":red[{errors['name']}]")
+        st.markdown(f":red[{esc(errors['name'])}]")
     controlling = controlling_fields(provider.fields)
     key_prefix = f"{prefix}:{provider.key}"
     controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})
@@ -114,7 +115,7 @@ def integration_form(provider, existing, prefix: str) -> None:
             st.session_state[f"{prefix}:errors"] = exc.errors
             st.rerun()
         except (TierLimitError, ConflictError, NotFoundError, StorageError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
         else:
             close_dialog()
             state.flash(f"Saved {view.name}.")
@@ -141,7 +142,7 @@ def dialog_body() -> None:
         try:
             existing = service.get(actor, current["id"])
         except NotFoundError as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
             return
     provider = choose_provider(existing)
     st.caption(provider.description)
@@ -161,14 +162,14 @@ edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dial
 @st.dialog("Delete integration", on_dismiss=lambda: st.session_state.pop("confirm_delete", None))
 def delete_dialog(view) -> None:
     st.write(
-        f"Delete **{view.name}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
+        f"Delete **{esc(view.name)}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
     )
     left, right = st.columns(2)
     if left.button("Delete permanently", type="primary", width="stretch"):
         try:
             service.delete(actor, view.id, view.version)
         except (NotFoundError, ConflictError, StorageError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
             return
         st.session_state.pop("confirm_delete", None)
         state.flash(f"Deleted {view.name}.", ":material/delete:")
@@ -272,7 +273,7 @@ def actions(views) -> None:
     view = by_id[chosen]
     cols = st.columns(4)
     if cols[0].button("Test connection", key="act-test", width="stretch"):
-        with st.spinner(f"Testing {view.name}…"):
+        with st.spinner(f"Testing {esc(view.name)}…"):
             result = service.test(actor, view.id)
         st.session_state["last_test"] = (view.id, result)
         st.rerun()
@@ -327,14 +328,14 @@ def check_progress() -> None:
 def check_result() -> None:
     outcome = st.session_state.get("check_result")
     if isinstance(outcome, str):
-        st.error(outcome)
+        st.error(esc(outcome))
     elif outcome is not None:
         (st.warning if outcome.failing or outcome.progress.cancelled else st.success)(outcome.line())
         if outcome.failures:
             names = service.names(actor, [i for i, _ in outcome.failures])
             with st.expander(f"Failing ({len(outcome.failures)})"):
                 for integration_id, message in outcome.failures:
-                    st.markdown(f"- **{names.get(integration_id, f'#{integration_id}')}**: {message}")
+                    st.markdown(f"- **{esc(names.get(integration_id, f'#{integration_id}'))}**: {esc(message)}")
 
 
 def health_section(stale: int) -> None:

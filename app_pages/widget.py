@@ -16,7 +16,7 @@ from core.presets import PresetView, check_widget_tier, widget_allowed
 from core.tiers import TierLimitError
 from core.widget import DARK_MODES, POSITIONS, TYPES, WidgetSettings, to_script_json
 from ui import chatwoot, state
-from ui.chatwoot import esc
+from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 INTEGRATION, INBOX = "w-integration", "w-inbox"
@@ -172,7 +172,7 @@ def settings_form() -> WidgetSettings | None:
     settings = WidgetSettings(**values)
     problems = settings.problems()
     for message in problems.values():
-        st.error(message)  # core.widget's own sentences
+        st.error(esc(message))  # core.widget's sentences, which may quote what was entered
     return None if problems else settings
 
 
@@ -244,7 +244,7 @@ def script_section(view, inbox: Inbox, settings: WidgetSettings | None) -> None:
         help="Loads Chatwoot's SDK from the Chatwoot server into this page. Only for a Chatwoot server you trust.",
     )
     if not show:
-        st.caption(f"The preview loads Chatwoot's widget from `{result.base_url}` in this page.")
+        st.caption(f"The preview loads Chatwoot's widget from {esc(result.base_url)} in this page.")
         return
     # The console reached the Chatwoot server just now (it listed the inboxes); whether this browser can is
     # only known in the browser, and the preview page says so when it cannot.

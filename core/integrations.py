@@ -277,6 +277,8 @@ class IntegrationService:
             raise ValidationError({"name": "Give the integration a name."})
         if len(name) > MAX_NAME_LENGTH:
             raise ValidationError({"name": f"Keep the name under {MAX_NAME_LENGTH} characters."})
+        if problem := fields.text_problem(name):
+            raise ValidationError({"name": problem})
         return name
 
     def _sealed(self, provider: Provider, submitted: dict, stored: dict | None, integration_id: int | None) -> dict:
@@ -691,6 +693,8 @@ class IntegrationService:
             plain = self._plain(provider, sealed, integration_id)
         except DecryptionError as exc:
             return TestResult(False, "A stored secret could not be decrypted. Re-enter it and save.", error=str(exc))
+        if refused := _unsendable(provider, plain):  # stored before these characters were refused
+            return refused
         secrets = _secret_values(provider, plain)
         session = self._http_session()
         context = self._test_context(session, sealed, integration_id, stored)
@@ -795,6 +799,19 @@ def _leaf_names(config: dict, prefix: str = "") -> set[str]:
 def _changed_fields(before: dict, after: dict) -> list[str]:
     names = _leaf_names(before) | _leaf_names(after)
     return sorted(n for n in names if fields.get_path(before, n) != fields.get_path(after, n))
+
+
+def _unsendable(provider: Provider, plain: dict) -> TestResult | None:
+    """A failed result naming the first field whose stored text cannot be sent, or None."""
+    for spec in provider.fields:
+        value = fields.get_path(plain, spec.name)
+        if isinstance(value, str) and fields.text_problem(value, multiline=spec.type in fields.MULTILINE_TYPES):
+            message = (
+                f"The stored {spec.label} holds characters that cannot be sent (a control character or half "
+                "of a UTF-16 pair). Edit the integration, enter it again and save."
+            )
+            return TestResult(False, message, error="unsendable stored value")
+    return None
 
 
 def _secret_values(provider: Provider, plain: dict) -> list[str]:

@@ -23,3 +23,12 @@ class ValidationError(Exception):
 
 class StorageError(Exception):
     """The database refused or failed a write; nothing was changed."""
+
+
+class DatabaseBusyError(StorageError):
+    """Another process holds the database's write lock longer than the busy timeout (SQLite)."""
+
+    MESSAGE = "The database is busy with another change right now, so nothing was done. Try again in a moment."
+
+    def __init__(self, message: str = MESSAGE):
+        super().__init__(message)

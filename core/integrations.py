@@ -26,7 +26,14 @@ from core import audit, fields, leases, tiers
 from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
-from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
+from core.errors import (
+    ConflictError,
+    DatabaseBusyError,
+    NotFoundError,
+    StorageError,
+    TierLimitError,
+    ValidationError,
+)
 from core.http import redact
 from core.models import Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
@@ -508,6 +515,8 @@ class IntegrationService:
                 yield session
         except StaleDataError as exc:
             raise ConflictError(_CONFLICT) from exc
+        except DatabaseBusyError:
+            raise  # its own sentence: busy, try again in a moment
         except SQLAlchemyError as exc:
             # The statement's parameters are not logged: only the kind of failure.
             log.error("integration write failed: %s", type(exc).__name__)
@@ -525,8 +534,15 @@ class IntegrationService:
     def test(self, actor: Actor, integration_id: int) -> TestResult:
         """Test a saved integration with its stored secrets and record the outcome on it.
 
-        Refused (error "busy") while another check of it runs, in this process or any other.
+        Refused (error "busy") while another check of it runs, in this process or any other; a failed
+        result with the database's sentence (error "storage") when the database refuses a write.
         """
+        try:
+            return self._test_saved(actor, integration_id)
+        except StorageError as exc:
+            return TestResult(False, str(exc), error="storage")
+
+    def _test_saved(self, actor: Actor, integration_id: int) -> TestResult:
         with self._factory() as session:
             row, _ = self._load(session, actor, integration_id)
             provider = self._catalog.get(row.provider)
@@ -624,7 +640,17 @@ class IntegrationService:
     def test_configuration(
         self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
     ) -> TestResult:
-        """Test what a form holds before it is saved. Masked or empty secrets come from storage."""
+        """Test what a form holds before it is saved. Masked or empty secrets come from storage.
+
+        A failed result with the database's sentence (error "storage") when the database refuses a write."""
+        try:
+            return self._test_form(actor, provider_key, configuration, integration_id)
+        except StorageError as exc:
+            return TestResult(False, str(exc), error="storage")
+
+    def _test_form(
+        self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None
+    ) -> TestResult:
         provider = self._catalog.get(provider_key)
         stored, name = None, None
         if integration_id is not None:

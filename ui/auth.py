@@ -13,6 +13,7 @@ import bcrypt
 import streamlit as st
 
 from app_context import AppContext
+from core.errors import StorageError
 from core.ratelimit import Bucket, RateLimitedError
 
 FORM_FIELDS = {"Form name": "Sign in", "Username": "User name", "Password": "Password", "Login": "Sign in"}
@@ -74,6 +75,14 @@ def restore(ctx: AppContext) -> bool:
 
 def sign_in_form(ctx: AppContext) -> None:
     """The form; on success a new database session is started and its cookie queued."""
+    try:
+        _sign_in(ctx)
+    except StorageError as exc:  # the database is busy or refused the write: not signed in, and told why
+        st.session_state.update(authentication_status=None, username=None, name=None)
+        st.error(str(exc))
+
+
+def _sign_in(ctx: AppContext) -> None:
     auth = authenticator(ctx)  # built only here: it loads every active user's hash
     auth.login(location="main", fields=FORM_FIELDS)
     status = st.session_state.get("authentication_status")

@@ -9,6 +9,7 @@ from core.settings import SettingsError
 from core.tiers import Tier
 from ui import auth as sign_in
 from ui import state
+from ui.text import esc
 
 st.set_page_config(page_title="Integrations Console", page_icon="🔌", layout="wide")
 
@@ -61,7 +62,7 @@ if user is None or not user.active or not sign_in.still_valid(ctx):
 st.session_state["actor"] = user.actor()
 
 with st.sidebar:
-    st.markdown(f"**{user.name}**  \n{user.email}")
+    st.markdown(f"**{esc(user.name)}**  \n{esc(user.email)}")
     st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
     with st.popover("Change password", icon=":material/key:"), st.form("change_password", clear_on_submit=True):
         current = st.text_input("Current password", type="password")
@@ -74,7 +75,7 @@ with st.sidebar:
                 try:
                     ctx.users.change_own_password(user.actor(), current, new)
                 except ValidationError as exc:
-                    st.error(" ".join(exc.errors.values()))
+                    st.error(esc(" ".join(exc.errors.values())))
                 else:
                     sign_in.sign_out(ctx)
                     st.rerun()

@@ -7,7 +7,7 @@ from core.errors import ConflictError, NotFoundError, PermissionDeniedError, Val
 from core.tiers import Tier
 from core.users import ROLES, random_password
 from ui import state
-from ui.chatwoot import esc
+from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 if not actor.is_admin:
@@ -41,9 +41,11 @@ with left, st.form("add_user", clear_on_submit=True):
         try:
             ctx.users.create(actor, username, name, email, password, role, tier)
         except (ValidationError, PermissionDeniedError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
         else:
-            st.success(f"Added {username}. Their first password, shown once: `{password}`. Ask them to keep it safe.")
+            st.success(
+                f"Added {esc(username)}. Their first password, shown once: `{password}`. Ask them to keep it safe."
+            )
 
 EDIT = "account_edit"
 
@@ -76,7 +78,7 @@ with right:
     if saved:
         try:
             ctx.users.update_account(actor, who, current.version, new_tier, new_role, active)
-            message = f"Saved {who}."
+            message = f"Saved {esc(who)}."
             if reset:
                 password = random_password()
                 ctx.users.reset_password(actor, who, password)
@@ -84,7 +86,7 @@ with right:
         except ConflictError as exc:
             editing["conflict"] = str(exc)
         except (ValidationError, NotFoundError, PermissionDeniedError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
         else:
             open_account(who)  # the next save starts from what was just stored
             st.success(message)

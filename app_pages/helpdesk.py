@@ -16,7 +16,7 @@ from core.helpdesk import HelpdeskError, HelpdeskSnapshot, MembershipChange, pas
 from core.integrations import IntegrationView
 from core.tiers import TierLimitError
 from ui import chatwoot, state
-from ui.chatwoot import esc
+from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 NAME, ROLE, PASSWORD = "hd-name", "hd-role", "hd-password"
@@ -46,9 +46,9 @@ def header(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
     with left:
         st.markdown(
             f"Connected to **{esc(connection.account_name)}** (account {connection.account_id}) at "
-            f"`{connection.base_url}` as {esc(connection.user_name)}, an administrator."
+            f"{esc(connection.base_url)} as {esc(connection.user_name)}, an administrator."
         )
-        st.caption(f":material/group: {seats.message}")  # over the limit, the form says so too
+        st.caption(f":material/group: {esc(seats.message)}")  # over the limit, the form says so too
     with right:
         st.button(
             "Refresh",
@@ -76,7 +76,7 @@ def email_preview(name: str, agents: list[Agent]) -> None:
     except ValidationError as exc:
         st.error(esc(" ".join(exc.errors.values())), icon=":material/alternate_email:")
         return
-    st.markdown(f"E-mail: `{email}`")
+    st.markdown(f"E-mail: {esc(email)}")
     st.caption("Chatwoot's mail to this address arrives in your own mailbox.")
     taken = next((a for a in agents if a.email.lower() == email), None)
     if taken is not None:
@@ -128,7 +128,7 @@ def create_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
             st.markdown("**Password**")
             show_password_rules(password)
     if not seats.can_add:
-        st.warning(f"No agent seat left: {seats.message}", icon=":material/lock:")
+        st.warning(f"No agent seat left: {esc(seats.message)}", icon=":material/lock:")
     if not st.button("Create agent", type="primary", key="hd-create", disabled=not seats.can_add):
         return
     try:
@@ -193,10 +193,10 @@ def remove_dialog(view: IntegrationView, agent: Agent) -> None:
     left, right = st.columns(2)
     if left.button("Remove from Chatwoot", type="primary", key="hd-remove-confirm", width="stretch"):
         try:
-            with st.spinner(f"Removing {agent.name} in Chatwoot…"):
+            with st.spinner(f"Removing {esc(agent.name)} in Chatwoot…"):
                 ctx.helpdesk.delete_agent(actor, view.id, agent.id)
         except (HelpdeskError, ValidationError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
             return
         st.session_state.pop(REMOVING, None)
         refresh(actor, view)
@@ -266,10 +266,10 @@ def membership_grid(snap: HelpdeskSnapshot) -> None:
         column.markdown(f"**{esc(inbox.name)}**  \n:gray[{esc(kind)}]")
     for agent in snap.agents:
         row = st.columns(widths, vertical_alignment="center")
-        row[0].markdown(f"{esc(agent.name)}  \n:gray[{agent.role.capitalize()}]")
+        row[0].markdown(f"{esc(agent.name)}  \n:gray[{esc(agent.role.capitalize())}]")
         for column, inbox in zip(row[1:], snap.inboxes, strict=True):
             column.checkbox(
-                f"{agent.name} works in {inbox.name}",
+                f"{esc(agent.name)} works in {esc(inbox.name)}",
                 key=member_key(inbox.id, agent.id),
                 label_visibility="collapsed",
             )

@@ -14,8 +14,8 @@ from core.integrations import CheckScope, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
 from ui import checks, state
-from ui.chatwoot import esc
 from ui.forms import controlling_fields, render_fields
+from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 service = ctx.integrations
@@ -53,14 +53,14 @@ def close_dialog() -> None:
 
 def show_result(result: TestResult) -> None:
     if result.success:
-        st.success(result.message, icon=":material/check_circle:")
+        st.success(esc(result.message), icon=":material/check_circle:")
         if result.details.get("limited"):
             st.warning("This token connects, but helpdesk features need an administrator's token.")
         if result.details:
             with st.expander("What the test found"):
                 st.json({k: v for k, v in result.details.items() if k != "field_errors"})
     else:
-        st.error(result.message, icon=":material/error:")
+        st.error(esc(result.message), icon=":material/error:")
 
 
 # ----- add / edit dialog -------------------------------------------------------------------
@@ -98,7 +98,7 @@ def integration_form(provider, existing, prefix: str) -> None:
         key=f"{prefix}:{provider.key}:integration-name",  # distinct from a provider field called "name"
     )
     if errors.get("name"):
-        st.markdown(f":red[{errors['name']}]")
+        st.markdown(f":red[{esc(errors['name'])}]")
     controlling = controlling_fields(provider.fields)
     key_prefix = f"{prefix}:{provider.key}"
     controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})
@@ -125,7 +125,7 @@ def integration_form(provider, existing, prefix: str) -> None:
         except ConflictError as exc:
             st.session_state[f"{prefix}:conflict"] = str(exc)
         except (TierLimitError, NotFoundError, StorageError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
         else:
             close_dialog()
             state.flash(f"Saved {view.name}.")
@@ -162,7 +162,7 @@ def dialog_body() -> None:
             except NotFoundError as exc:
                 current["missing"] = str(exc)
         if "missing" in current:
-            st.error(current["missing"])
+            st.error(esc(current["missing"]))
             return
         existing = current["view"]  # as it was when the dialog opened, not as it is now
     provider = choose_provider(existing)
@@ -184,14 +184,14 @@ edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dial
 def delete_dialog(view) -> None:
     state.require_fresh(actor)  # a dialog's reruns skip Home.py's check; same person, role and tier after it
     st.write(
-        f"Delete **{view.name}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
+        f"Delete **{esc(view.name)}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
     )
     left, right = st.columns(2)
     if left.button("Delete permanently", type="primary", width="stretch"):
         try:
             service.delete(actor, view.id, view.version)
         except (NotFoundError, ConflictError, StorageError) as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
             return
         st.session_state.pop("confirm_delete", None)
         state.flash(f"Deleted {view.name}.", ":material/delete:")
@@ -295,7 +295,7 @@ def actions(views) -> None:
     view = by_id[chosen]
     cols = st.columns(4)
     if cols[0].button("Test connection", key="act-test", width="stretch"):
-        with st.spinner(f"Testing {view.name}…"):
+        with st.spinner(f"Testing {esc(view.name)}…"):
             result = service.test(actor, view.id)
         st.session_state["last_test"] = (view.id, result)
         st.rerun()
@@ -355,14 +355,14 @@ def check_progress() -> None:
 def check_result() -> None:
     outcome = st.session_state.get("check_result")
     if isinstance(outcome, str):
-        st.error(outcome)
+        st.error(esc(outcome))
     elif outcome is not None:
         (st.warning if outcome.failing or outcome.progress.cancelled else st.success)(outcome.line())
         if outcome.failures:
             names = service.names(actor, [i for i, _ in outcome.failures])
             with st.expander(f"Failing ({len(outcome.failures)})"):
                 for integration_id, message in outcome.failures:
-                    st.markdown(f"- **{names.get(integration_id, f'#{integration_id}')}**: {message}")
+                    st.markdown(f"- **{esc(names.get(integration_id, f'#{integration_id}'))}**: {esc(message)}")
 
 
 def health_section(stale: int) -> None:

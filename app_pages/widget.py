@@ -18,7 +18,7 @@ from core.presets import PresetView, check_widget_tier, widget_allowed
 from core.tiers import TierLimitError
 from core.widget import DARK_MODES, POSITIONS, TYPES, WidgetSettings, to_script_json
 from ui import chatwoot, state
-from ui.chatwoot import esc
+from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 INTEGRATION, INBOX = "w-integration", "w-inbox"
@@ -201,7 +201,7 @@ def settings_form() -> WidgetSettings | None:
     settings = WidgetSettings(**values)
     problems = settings.problems()
     for message in problems.values():
-        st.error(message)  # core.widget's own sentences
+        st.error(esc(message))  # core.widget's sentences, which may quote what was entered
     return None if problems else settings
 
 
@@ -331,8 +331,8 @@ def script_section(view, inbox: Inbox, settings: WidgetSettings | None) -> None:
     )
     if not show:
         st.caption(
-            f"The preview loads Chatwoot's widget from `{result.base_url}` in a frame isolated from the console: "
-            "it can read nothing of the console, and keeps no cookies or storage."
+            f"The preview loads Chatwoot's widget from {esc(result.base_url)} in a frame isolated from the "
+            "console: it can read nothing of the console, and keeps no cookies or storage."
         )
         return
     # The console reached the Chatwoot server just now (it listed the inboxes); whether this browser can is

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.errors import DatabaseBusyError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Seconds a SQLite statement waits for another connection's write lock before giving up with
+# DatabaseBusyError: a page, a sign-in or a test answers within this, never after minutes.
+SQLITE_BUSY_TIMEOUT = 5.0
 
 
 def normalise_url(url: str) -> str:
@@ -25,8 +31,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 15})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _busy_as_storage_error)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
@@ -36,6 +43,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _busy_as_storage_error(context) -> None:
+    """'database is locked' (another process writes, beyond the busy timeout) becomes DatabaseBusyError,
+    a StorageError whose sentence the pages, the sign-in and the CLI show as it is."""
+    original = context.original_exception
+    if isinstance(original, sqlite3.OperationalError) and any(
+        words in str(original) for words in ("database is locked", "database table is locked", "database is busy")
+    ):
+        raise DatabaseBusyError() from context.sqlalchemy_exception or original
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

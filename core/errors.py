@@ -51,3 +51,12 @@ class StorageError(Exception):
 
 class KeyMismatchError(Exception):
     """The encryption key ring does not open this database's values."""
+
+
+class DatabaseBusyError(StorageError):
+    """Another process holds the database's write lock longer than the busy timeout (SQLite)."""
+
+    MESSAGE = "The database is busy with another change right now, so nothing was done. Try again in a moment."
+
+    def __init__(self, message: str = MESSAGE):
+        super().__init__(message)

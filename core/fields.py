@@ -15,6 +15,11 @@ MASK = "••••••••"
 MAX_TEXT_LENGTH = 4096
 MAX_JSON_LENGTH = 16384
 MAX_NUMBER = 1e15
+MAX_JSON_DEPTH = 20  # json.loads recurses once per level: thousands of levels raise RecursionError
+MULTILINE_TYPES = ("json", "textarea")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # half of a UTF-16 pair: no encoding can send it
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,56 @@ def _check_url(value: str) -> str | None:
     return None
 
 
+def text_problem(value: str, multiline: bool = False) -> str | None:
+    """Why this text cannot be stored or sent (a lone surrogate, a control character), or None.
+
+    Every text a FieldSpec takes, and an integration's name, goes through here: such characters
+    cannot be encoded into a request, a header or a log line. Tabs and line breaks are kept where a
+    field has several lines (``multiline``)."""
+    if _SURROGATE.search(value):
+        return "This holds a character that is not valid text (half of a UTF-16 pair). Type or paste it again."
+    if (_CONTROL_EXCEPT_LINES if multiline else _CONTROL).search(value):
+        kind = "control characters" if multiline else "control characters, tabs or line breaks"
+        return f"Remove the {kind}: they cannot be sent."
+    return None
+
+
+def _json_too_deep(value: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects nest deeper than ``limit`` (counted without parsing)."""
+    depth, in_string, escaped = 0, False, False
+    for char in value:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _json_text_problem(parsed: Any) -> str | None:
+    """text_problem of every key and string in a parsed JSON value (escapes such as \\ud800 decode to them)."""
+    pending = [parsed]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            pending += list(node.keys()) + list(node.values())
+        elif isinstance(node, list):
+            pending += node
+        elif isinstance(node, str) and (problem := text_problem(node, multiline=True)):
+            return problem
+    return None
+
+
 def _check_number(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return "Enter a number."
@@ -112,6 +167,8 @@ def _check_value(spec: FieldSpec, value: Any) -> str | None:
     limit = MAX_JSON_LENGTH if spec.type == "json" else MAX_TEXT_LENGTH
     if len(value) > limit:
         return f"Keep this under {limit} characters."
+    if problem := text_problem(value, multiline=spec.type in MULTILINE_TYPES):
+        return problem
     if spec.min_length and len(value) < spec.min_length:
         return f"{spec.label} must be at least {spec.min_length} characters long."
     if spec.type == "url" and (problem := _check_url(value.strip())):
@@ -119,12 +176,18 @@ def _check_value(spec: FieldSpec, value: Any) -> str | None:
     if spec.type == "select" and spec.options and value not in spec.options:
         return f"Choose one of: {', '.join(spec.options)}."
     if spec.type == "json":
+        if _json_too_deep(value):
+            return f"This JSON is nested too deeply: keep it within {MAX_JSON_DEPTH} levels of objects and arrays."
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError as exc:
             return f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
+        except RecursionError:  # unreachable after the depth check; kept so it can never escape
+            return f"This JSON is nested too deeply: keep it within {MAX_JSON_DEPTH} levels of objects and arrays."
         if not isinstance(parsed, dict):
             return 'Enter a JSON object, for example {"token": "..."}.'
+        if problem := _json_text_problem(parsed):
+            return problem
     if spec.pattern and not re.fullmatch(spec.pattern, value.strip()):
         return spec.pattern_message or f"{spec.label} is not in the expected format."
     return None

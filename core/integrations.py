@@ -26,7 +26,15 @@ from core import audit, fields, leases, tiers
 from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
-from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError, conflict
+from core.errors import (
+    ConflictError,
+    DatabaseBusyError,
+    NotFoundError,
+    StorageError,
+    TierLimitError,
+    ValidationError,
+    conflict,
+)
 from core.http import HttpPolicy, deadline
 from core.models import AuditEvent, Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
@@ -278,6 +286,8 @@ class IntegrationService:
             raise ValidationError({"name": "Give the integration a name."})
         if len(name) > MAX_NAME_LENGTH:
             raise ValidationError({"name": f"Keep the name under {MAX_NAME_LENGTH} characters."})
+        if problem := fields.text_problem(name):
+            raise ValidationError({"name": problem})
         return name
 
     def _sealed(self, provider: Provider, submitted: dict, stored: dict | None, integration_id: int | None) -> dict:
@@ -512,6 +522,8 @@ class IntegrationService:
         except StaleDataError as exc:
             with self._factory() as session:
                 raise self._conflict(session, integration_id) from exc
+        except DatabaseBusyError:
+            raise  # its own sentence: busy, try again in a moment
         except SQLAlchemyError as exc:
             # The statement's parameters are not logged: only the kind of failure.
             log.error("integration write failed: %s", type(exc).__name__)
@@ -548,8 +560,15 @@ class IntegrationService:
     def test(self, actor: Actor, integration_id: int) -> TestResult:
         """Test a saved integration with its stored secrets and record the outcome on it.
 
-        Refused (error "busy") while another check of it runs, in this process or any other.
+        Refused (error "busy") while another check of it runs, in this process or any other; a failed
+        result with the database's sentence (error "storage") when the database refuses a write.
         """
+        try:
+            return self._test_saved(actor, integration_id)
+        except StorageError as exc:
+            return TestResult(False, str(exc), error="storage")
+
+    def _test_saved(self, actor: Actor, integration_id: int) -> TestResult:
         with self._factory() as session:
             row, _ = self._load(session, actor, integration_id)
             provider = self._catalog.get(row.provider)
@@ -647,7 +666,17 @@ class IntegrationService:
     def test_configuration(
         self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
     ) -> TestResult:
-        """Test what a form holds before it is saved. Masked or empty secrets come from storage."""
+        """Test what a form holds before it is saved. Masked or empty secrets come from storage.
+
+        A failed result with the database's sentence (error "storage") when the database refuses a write."""
+        try:
+            return self._test_form(actor, provider_key, configuration, integration_id)
+        except StorageError as exc:
+            return TestResult(False, str(exc), error="storage")
+
+    def _test_form(
+        self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None
+    ) -> TestResult:
         provider = self._catalog.get(provider_key)
         stored, name = None, None
         if integration_id is not None:
@@ -724,6 +753,8 @@ class IntegrationService:
             plain = self._plain(provider, sealed, integration_id)
         except DecryptionError as exc:
             return TestResult(False, "A stored secret could not be decrypted. Re-enter it and save.", error=str(exc))
+        if refused := _unsendable(provider, plain):  # stored before these characters were refused
+            return refused
         secrets = _secret_values(provider, plain)
         session = self._http_session()
         context = self._test_context(session, sealed, integration_id, stored)
@@ -828,6 +859,19 @@ def _leaf_names(config: dict, prefix: str = "") -> set[str]:
 def _changed_fields(before: dict, after: dict) -> list[str]:
     names = _leaf_names(before) | _leaf_names(after)
     return sorted(n for n in names if fields.get_path(before, n) != fields.get_path(after, n))
+
+
+def _unsendable(provider: Provider, plain: dict) -> TestResult | None:
+    """A failed result naming the first field whose stored text cannot be sent, or None."""
+    for spec in provider.fields:
+        value = fields.get_path(plain, spec.name)
+        if isinstance(value, str) and fields.text_problem(value, multiline=spec.type in fields.MULTILINE_TYPES):
+            message = (
+                f"The stored {spec.label} holds characters that cannot be sent (a control character or half "
+                "of a UTF-16 pair). Edit the integration, enter it again and save."
+            )
+            return TestResult(False, message, error="unsendable stored value")
+    return None
 
 
 def _secret_values(provider: Provider, plain: dict) -> list[str]:

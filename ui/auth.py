@@ -13,6 +13,7 @@ import bcrypt
 import streamlit as st
 
 from app_context import AppContext
+from core.errors import StorageError
 from core.signin import SignInRefused, verify_sign_in
 from ui import state
 
@@ -90,6 +91,14 @@ def sign_in_form(ctx: AppContext) -> None:
     gets the cookie from the server (routes.py): the page posts a single-use ticket to POST /auth/session,
     which answers with an HttpOnly Set-Cookie. No script of the page ever sees the cookie's token.
     """
+    try:
+        _sign_in(ctx)
+    except StorageError as exc:  # the database is busy or refused the write: not signed in, and told why
+        st.session_state.update(authentication_status=None, username=None, name=None)
+        st.error(str(exc))
+
+
+def _sign_in(ctx: AppContext) -> None:
     auth = authenticator(ctx)  # built only here: it loads every active user's hash
     auth.login(location="main", fields=FORM_FIELDS)
     status = st.session_state.get("authentication_status")

@@ -10,7 +10,6 @@ the page calls forget(), which drops the cached reads of that integration.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -24,18 +23,12 @@ from core.presets import WidgetScript
 from core.tiers import TierLimitError
 from core.widget import WidgetSettings
 from ui import state
+from ui.text import esc
 
 TTL = 30  # seconds a remote read is reused
 INTEGRATIONS_PAGE = "app_pages/integrations.py"
 T = TypeVar("T")
 ActorKey = tuple[int, str, str, str]
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<$~|])")
-
-
-def esc(text: object) -> str:
-    """Text from Chatwoot or from a person, safe inside st.markdown (no links, emphasis or LaTeX)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 @dataclass(frozen=True)
@@ -99,13 +92,13 @@ def _script(
 
 def snapshot(actor: Actor, view: IntegrationView) -> Remote[HelpdeskSnapshot]:
     """Agents, inboxes, live membership and seats of the integration's account (cached briefly)."""
-    with st.spinner(f"Reading the Chatwoot account of {view.name}…"):
+    with st.spinner(f"Reading the Chatwoot account of {esc(view.name)}…"):
         return _snapshot(actor_key(actor), view.id, view.version)
 
 
 def website_inboxes(actor: Actor, view: IntegrationView) -> Remote[list]:
     """The account's website inboxes (cached briefly)."""
-    with st.spinner(f"Reading the website inboxes of {view.name}…"):
+    with st.spinner(f"Reading the website inboxes of {esc(view.name)}…"):
         return _website_inboxes(actor_key(actor), view.id, view.version)
 
 

@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from core.fields import MASK, FieldSpec, get_path, set_path
+from ui.text import esc
 
 
 def controlling_fields(specs: tuple[FieldSpec, ...]) -> set[str]:
@@ -50,7 +51,7 @@ def field_widget(spec: FieldSpec, stored: dict, key_prefix: str, error: str | No
         shown = value or ""
         result = st.text_input(_label(spec), value=str(shown), type=kind, placeholder=spec.placeholder, **common)
     if error:
-        st.markdown(f":red[{error}]")
+        st.markdown(f":red[{esc(error)}]")
     return result
 
 

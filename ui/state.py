@@ -13,6 +13,7 @@ import app_context
 from core.audit import Actor
 from core.errors import NotFoundError
 from core.settings import load_settings
+from ui.text import esc
 
 
 @st.cache_resource(show_spinner=False)
@@ -141,8 +142,9 @@ def require_fresh(expected: Actor) -> Actor:
 
 
 def flash(message: str, icon: str = ":material/check_circle:") -> None:
-    """A toast that survives the rerun that follows a write."""
-    st.session_state["flash"] = (message, icon)
+    """A toast that survives the rerun that follows a write. ``message`` is plain text (names in it are
+    remote or user-supplied), so it is escaped here and never rendered as Markdown."""
+    st.session_state["flash"] = (esc(message), icon)
 
 
 def show_flash() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import LOOPBACK_ALLOW, TEST_COOKIE_KEY, TEST_KEY
+from ui.text import WORD_JOINER
 
 HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
 
@@ -51,6 +53,11 @@ def text_input(at: AppTest, label: str):
     return matches[0]
 
 
+def read(markdown: str) -> str:
+    """What a person reads of Markdown written by ui.text.esc: its backslash escapes and word joiners gone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace(WORD_JOINER, "")
+
+
 def texts(at: AppTest) -> str:
     """Everything the page shows as text, for assertions about what a person reads."""
     parts = []
@@ -66,7 +73,7 @@ def texts(at: AppTest) -> str:
         "warning",
         "exception",
     ):
-        parts += [str(getattr(e, "value", "")) for e in getattr(at, kind)]
+        parts += [read(getattr(e, "value", "")) for e in getattr(at, kind)]
     return "\n".join(parts)
 
 

@@ -11,6 +11,7 @@ from tests.app.conftest import (
     button,
     open_page,
     page_links,
+    read,
     sign_in,
     text_input,
     texts,
@@ -27,7 +28,7 @@ def helpdesk(username: str, password: str):
 
 
 def messages(at, kind: str) -> str:
-    return "\n".join(str(e.value) for e in getattr(at, kind))
+    return "\n".join(read(e.value) for e in getattr(at, kind))
 
 
 def create(at, name: str, role: str = "agent", password: str | None = None):
@@ -120,13 +121,13 @@ def test_create_through_the_application_api(app_env, other_member, chatwoot_inte
     assert "Chatwoot e-mails the new agent a link to set a password" in messages(at, "info")
     text_input(at, "Agent name").input("José Müller")
     at.run()
-    assert "E-mail: `bob+jose-muller@example.com`" in texts(at)
+    assert "E-mail: bob+jose-muller@example.com" in texts(at)
 
     create(at, "José Müller", "administrator")
     assert "José Müller was added as an administrator. Chatwoot e-mails bob+jose-muller@example.com" in messages(
         at, "success"
     )
-    assert any("Created José Müller" in t.value for t in at.toast)
+    assert any("Created José Müller" in read(t.value) for t in at.toast)
     user = next(u for u in fake_chatwoot.users.values() if u.email == "bob+jose-muller@example.com")
     assert user.password is None and user.confirmed is False
     assert fake_chatwoot.account_users[(1, user.id)].role == "administrator"
@@ -194,7 +195,7 @@ def test_a_duplicate_email_is_reported_plainly(app_env, admin, chatwoot_integrat
     at.run()
     error = messages(at, "error")
     assert "An agent with the e-mail root+bo-li@example.com already exists in this Chatwoot account (Bo Li)" in error
-    assert any("not created" in t.value for t in at.toast)
+    assert any("not created" in read(t.value) for t in at.toast)
     assert len(fake_chatwoot.requests_to("/api/v1/accounts/1/agents", "POST")) == 1  # not retried blindly
 
 
@@ -258,7 +259,7 @@ def test_saving_applies_only_the_difference_and_shows_the_truth_after_a_partial_
     assert member_box(at, seed.shop, seed.andy).value is True
     assert member_box(at, seed.website, seed.andy).value is False
     assert "unsaved change" not in texts(at)
-    assert any("1 of 3 changes failed" in t.value for t in at.toast)
+    assert any("1 of 3 changes failed" in read(t.value) for t in at.toast)
 
 
 def test_only_changed_inboxes_are_sent(app_env, admin, chatwoot_integration, fake_chatwoot):

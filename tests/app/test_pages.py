@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.crypto import is_encrypted
 from core.fields import MASK
 from core.models import Integration
-from tests.app.conftest import button, new_app, open_page, sign_in, text_input, texts
+from tests.app.conftest import button, new_app, open_page, read, sign_in, text_input, texts
 
 TOKEN = "cw-token-canary-0123456789"
 CHATWOOT = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": TOKEN}
@@ -103,7 +103,7 @@ def test_test_connection_in_dialog_reports_failure_plainly(app_env, member):
     fill_chatwoot(at)
     button(at, "Test connection").click()
     at.run()
-    assert "refused the connection" in " ".join(e.value for e in at.error)
+    assert "refused the connection" in " ".join(read(e.value) for e in at.error)
     assert TOKEN not in texts(at)
 
 
@@ -171,7 +171,7 @@ def test_member_cannot_reach_another_members_integration(app_env, member, other_
     assert "Bob's CRM" not in texts(at) and not at.dataframe
     at.session_state["integration_dialog"] = {"kind": "edit", "id": theirs.id, "prefix": "forged"}
     at.run()
-    assert f"Integration {theirs.id} was not found" in " ".join(e.value for e in at.error)
+    assert f"Integration {theirs.id} was not found" in " ".join(read(e.value) for e in at.error)
     assert not [t for t in at.text_input if t.label.startswith("API Access Token")]
 
 
@@ -210,7 +210,7 @@ def test_admin_adds_staff_member(app_env, admin):
     text_input(at, "E-mail").input("carol@example.com")
     button(at, "Add account").click()
     at.run()
-    assert "Added carol" in " ".join(s.value for s in at.success)
+    assert "Added carol" in " ".join(read(s.value) for s in at.success)
     assert app_env.users.get_by_username("carol").role == "member"
 
 
@@ -231,7 +231,7 @@ def test_test_connection_in_dialog_reports_success_and_records_status_on_save(ap
     fill_chatwoot(at, config={**CHATWOOT, "baseUrl": chatwoot.url})
     button(at, "Test connection").click()
     at.run()
-    assert "Connected to Acme Support as Ada Admin, an administrator." in [s.value for s in at.success]
+    assert "Connected to Acme Support as Ada Admin, an administrator." in [read(s.value) for s in at.success]
     button(at, "Save integration").click()
     at.run()
     [view] = app_env.integrations.list(member)
@@ -262,7 +262,7 @@ def test_a_database_failure_while_saving_is_explained_and_changes_nothing(app_en
         at.run()
     finally:
         event.remove(Engine, "before_cursor_execute", refuse)
-    assert "nothing was saved" in " ".join(e.value for e in at.error)
+    assert "nothing was saved" in " ".join(read(e.value) for e in at.error)
     assert stored_row(app_env, view.id).name == "Keep me"
     assert not at.exception
 
@@ -283,7 +283,7 @@ def test_pro_plus_member_adds_a_tested_webhook_from_its_card(app_env, admin, htt
     text_input(at, "Target URL").input(httpserver.url_for("/hooks/console"))
     button(at, "Test connection").click()
     at.run()
-    assert [s.value for s in at.success], [e.value for e in at.error]
+    assert [read(s.value) for s in at.success], [read(e.value) for e in at.error]
     assert len(httpserver.log) == 1 and "X-Console-Signature" in httpserver.log[0][0].headers
     button(at, "Save integration").click()
     at.run()
@@ -315,7 +315,7 @@ def test_a_person_changes_their_own_password_and_signs_in_with_it(app_env, membe
     text_input(at, "New password again").input("alice-new-password-2")
     button(at, "Change password").click()
     at.run()
-    assert "current password is not right" in " ".join(e.value for e in at.error)
+    assert "current password is not right" in " ".join(read(e.value) for e in at.error)
     text_input(at, "Current password").input("alice-password-1")
     text_input(at, "New password").input("alice-new-password-2")
     text_input(at, "New password again").input("alice-new-password-2")

@@ -6,7 +6,7 @@ import base64
 import json
 import re
 
-from tests.app.conftest import AGENT_TOKEN, button, open_page, page_links, sign_in, text_input, texts
+from tests.app.conftest import AGENT_TOKEN, button, open_page, page_links, read, sign_in, text_input, texts
 
 PAGE = "app_pages/widget.py"
 HOSTILE = "</script><script>alert(1)</script> \"quotes\" 'single' \u2028 & é"
@@ -32,7 +32,7 @@ def test_free_tier_sees_the_page_locked_with_the_tier_that_opens_it(app_env, mem
     chatwoot_integration(member)
     at = widget("alice", "alice-password-1")
     assert [t.value for t in at.title] == ["Chat widget"]
-    warning = " ".join(w.value for w in at.warning)
+    warning = " ".join(read(w.value) for w in at.warning)
     assert "The chat widget needs the Starter tier or higher; yours is Free." in warning
     assert not at.code and not at.selectbox
     assert not at.main.button
@@ -92,7 +92,7 @@ def test_invalid_settings_are_explained_and_no_script_is_shown(app_env, other_me
     at = widget("bob", "bob-password-12")
     text_input(at, "Locale").input("english please")
     at.run()
-    assert "Enter a language code such as en, fr or pt_BR." in " ".join(e.value for e in at.error)
+    assert "Enter a language code such as en, fr or pt_BR." in " ".join(read(e.value) for e in at.error)
     assert not at.code
     assert button(at, "Save preset").disabled
 
@@ -157,7 +157,7 @@ def test_presets_save_load_and_delete(app_env, other_member, chatwoot_integratio
     assert saved.name == "Homepage" and (saved.integration_id, saved.inbox_id) == (view.id, seed.website.id)
     assert saved.settings.position == "left" and saved.settings.launcher_title == "Talk to Acme"
     assert saved.settings.hide_message_bubble is True
-    assert any("Saved the preset Homepage" in t.value for t in at.toast)
+    assert any("Saved the preset Homepage" in read(t.value) for t in at.toast)
 
     # Saving again under the same name replaces it (upsert).
     at.radio(key="w-type").set_value("expanded_bubble")
@@ -193,4 +193,4 @@ def test_presets_save_load_and_delete(app_env, other_member, chatwoot_integratio
     assert not at.exception
     assert app_env.presets.list(other_member) == []
     assert "No presets yet" in texts(at)
-    assert any("Deleted the preset Homepage" in t.value for t in at.toast)
+    assert any("Deleted the preset Homepage" in read(t.value) for t in at.toast)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.models import AuditEvent, Integration
-from tests.app.conftest import button, sign_in, text_input
+from tests.app.conftest import button, read, sign_in, text_input
 
 CHATWOOT = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": "cw-token-0123456789"}
 
@@ -46,7 +46,7 @@ def test_a_save_after_someone_elses_is_refused_naming_them_and_reload_shows_thei
             select(AuditEvent.at).where(AuditEvent.integration_id == view.id, AuditEvent.action == "integration.update")
         )
     assert (row.name, row.configuration["accountId"]) == ("Renamed by Alice", "22")  # B's change is intact
-    refusal = " ".join(e.value for e in a.error)
+    refusal = read(" ".join(e.value for e in a.error))
     assert f"alice changed this integration at {saved_at:%Y-%m-%d %H:%M:%S} UTC" in refusal, refusal
     assert "not saved" in refusal
 

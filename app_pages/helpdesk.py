@@ -76,7 +76,7 @@ def email_preview(name: str, agents: list[Agent]) -> None:
     except ValidationError as exc:
         st.error(esc(" ".join(exc.errors.values())), icon=":material/alternate_email:")
         return
-    st.markdown(f"E-mail: {esc(email)}")
+    st.text(f"E-mail: {email}")  # plain text: the address reads (and copies) exactly as it will be
     st.caption("Chatwoot's mail to this address arrives in your own mailbox.")
     taken = next((a for a in agents if a.email.lower() == email), None)
     if taken is not None:

@@ -15,8 +15,8 @@ Two steps, because Streamlit's Markdown has two kinds of syntax:
   allows for all of them, so none of it is ever parsed.
 - Syntax found afterwards in the parsed text, where a backslash escape no longer exists: GFM's autolinks
   of bare ``https://…``, ``www.…`` and ``name@host`` and Streamlit's ``:material/…:`` icons and ``:smile:``
-  emoji shortcodes. An invisible WORD JOINER (U+2060) after ``:`` and ``@`` (when something follows) and
-  after ``www`` breaks those patterns while the text reads the same.
+  emoji shortcodes. An invisible WORD JOINER (U+2060) after ``:`` (when a letter or a sign follows), after
+  ``@`` (when something follows) and after ``www`` breaks those patterns while the text reads the same.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import re
 
 WORD_JOINER = "\u2060"
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
-_AFTER_COLON_OR_AT = re.compile(r"(?<=\\[:@])(?=\S)")
+# Icons, shortcodes and colour directives start with a letter (or +/-, escaped) after the colon, so a time
+# ("09:30") or a ratio keeps its colons clean; an address after "@" is broken whatever follows.
+_AFTER_COLON_OR_AT = re.compile(r"(?<=\\:)(?=[A-Za-z_\\])|(?<=\\@)(?=\S)")
 _WWW = re.compile(r"(?i)(?<![0-9a-z])www(?=\\\.)")
 
 

@@ -67,6 +67,7 @@ def texts(at: AppTest) -> str:
         "subheader",
         "markdown",
         "caption",
+        "text",
         "info",
         "success",
         "error",

@@ -610,11 +610,15 @@ def test_a_preset_outlives_its_integration(ctx, other_member, fake_chatwoot, cha
     assert (kept.integration_id, kept.inbox_id) == (None, 3)
 
 
-def test_migration_0002_created_the_presets_table(ctx):
+def test_the_migrations_created_the_presets_table(ctx):
+    """0002 created it; 0007 added the version that refuses a save over a newer one."""
     with ctx.engine.connect() as connection:
         columns = {c["name"] for c in inspect(connection).get_columns("widget_presets")}
         uniques = inspect(connection).get_unique_constraints("widget_presets")
-    assert columns == {"id", "owner_id", "integration_id", "name", "settings", "inbox_id", "created_at", "updated_at"}
+    assert columns == {
+        *("id", "owner_id", "integration_id", "name", "settings", "inbox_id", "created_at", "updated_at"),
+        "version",
+    }
     assert any(set(u["column_names"]) == {"owner_id", "name"} for u in uniques)
     with ctx.factory() as session:
         assert session.scalars(select(WidgetPreset)).all() == []  # emptied with the users between tests

@@ -25,33 +25,19 @@ from core import db, exports
 from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
-from core.errors import ConflictError, NotFoundError, PermissionDeniedError, StorageError, ValidationError
+from core.errors import ConsoleError, NotFoundError, PermissionDeniedError, ValidationError
 from core.health import CheckSummary
 from core.integrations import CheckScope
-from core.keys import KeyMismatchError
-from core.ratelimit import RateLimitedError
 from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, RotationReport
-from core.settings import Settings, SettingsError, load_settings
-from core.tiers import Tier, TierLimitError
+from core.settings import Settings, load_settings
+from core.tiers import Tier
 from core.users import ROLES, random_password
 from providers import CATALOG
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-SERVICE_ERRORS = (
-    ValidationError,
-    NotFoundError,
-    ConflictError,
-    PermissionDeniedError,
-    TierLimitError,
-    SettingsError,
-    KeyMismatchError,
-    UnknownProviderError,
-    RateLimitedError,
-    StorageError,
-)
 
 
-class CommandError(Exception):
+class CommandError(ConsoleError):
     """A problem with what was typed or piped in; the message says what to do."""
 
 
@@ -657,19 +643,23 @@ def build_parser() -> argparse.ArgumentParser:
 # ----- errors and the entry point -------------------------------------------------------------------
 
 
-def _error_message(exc: Exception) -> str:
+def _error_message(exc: ConsoleError) -> str:
+    """The sentence of any service error, with the fields or the choices spelt out where it has them."""
     if isinstance(exc, ValidationError):
         return "Some values need attention:\n" + "\n".join(f"  {name}: {text}" for name, text in exc.errors.items())
     if isinstance(exc, UnknownProviderError):
         return f"{exc} Choose one of: {', '.join(p.key for p in CATALOG if p.available)}."
-    if isinstance(exc, SQLAlchemyError):
-        detail = str(exc.orig).splitlines()[0] if isinstance(exc, DBAPIError) and exc.orig else type(exc).__name__
-        # The driver's own message only: SQLAlchemy's text would add the statement's parameters.
-        return (
-            f"The database refused the operation ({detail}). Check DATABASE_URL, and run "
-            "`python manage.py db upgrade` if the database is new."
-        )
-    return str(exc)
+    return exc.message
+
+
+def _database_message(exc: SQLAlchemyError) -> str:
+    """A database failure no service turned into a sentence (a migration, a missing table)."""
+    detail = str(exc.orig).splitlines()[0] if isinstance(exc, DBAPIError) and exc.orig else type(exc).__name__
+    # The driver's own message only: SQLAlchemy's text would add the statement's parameters.
+    return (
+        f"The database refused the operation ({detail}). Check DATABASE_URL, and run "
+        "`python manage.py db upgrade` if the database is new."
+    )
 
 
 def _fail(message: str) -> int:
@@ -684,8 +674,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (*SERVICE_ERRORS, CommandError, SQLAlchemyError) as exc:
+    except ConsoleError as exc:  # every service error, and CommandError: a sentence a person can act on
         return _fail(_error_message(exc))
+    except SQLAlchemyError as exc:
+        return _fail(_database_message(exc))
     except KeyboardInterrupt:
         print("\nInterrupted; nothing more was changed.", file=sys.stderr)
         return EXIT_INTERRUPTED

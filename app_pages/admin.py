@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from core.errors import ConflictError, ConsoleError, NotFoundError
 from core.tiers import Tier
 from core.users import ROLES, random_password
 from ui import state
@@ -40,7 +40,7 @@ with left, st.form("add_user", clear_on_submit=True):
         password = random_password()
         try:
             ctx.users.create(actor, username, name, email, password, role, tier)
-        except (ValidationError, PermissionDeniedError) as exc:
+        except ConsoleError as exc:
             st.error(esc(exc))
         else:
             st.success(
@@ -85,7 +85,7 @@ with right:
                 message += f" New password, shown once: `{password}`."
         except ConflictError as exc:
             editing["conflict"] = str(exc)
-        except (ValidationError, NotFoundError, PermissionDeniedError) as exc:
+        except ConsoleError as exc:
             st.error(esc(exc))
         else:
             open_account(who)  # the next save starts from what was just stored

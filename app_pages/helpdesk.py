@@ -11,10 +11,9 @@ import streamlit as st
 
 from core.audit import Actor
 from core.chatwoot import ROLES, Agent, Inbox
-from core.errors import ValidationError
+from core.errors import ConsoleError, ValidationError
 from core.helpdesk import HelpdeskError, HelpdeskSnapshot, MembershipChange, password_rules
 from core.integrations import IntegrationView
-from core.tiers import TierLimitError
 from ui import chatwoot, state
 from ui.text import esc
 
@@ -136,7 +135,7 @@ def create_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
             result = ctx.helpdesk.create_agent(actor, view.id, name, role, password)
     except ValidationError as exc:
         message = " ".join(exc.errors.values())
-    except (TierLimitError, HelpdeskError) as exc:
+    except ConsoleError as exc:
         message = str(exc)
     else:
         chatwoot.forget(actor, view)
@@ -195,7 +194,7 @@ def remove_dialog(view: IntegrationView, agent: Agent) -> None:
         try:
             with st.spinner(f"Removing {esc(agent.name)} in Chatwoot…"):
                 ctx.helpdesk.delete_agent(actor, view.id, agent.id)
-        except (HelpdeskError, ValidationError) as exc:
+        except ConsoleError as exc:
             st.error(esc(exc))
             return
         st.session_state.pop(REMOVING, None)

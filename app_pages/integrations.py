@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import exports
 from core.catalog import INTEGRATION_TYPES, TestResult
-from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
+from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.integrations import CheckScope, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
@@ -124,7 +124,7 @@ def integration_form(provider, existing, prefix: str) -> None:
             st.rerun()
         except ConflictError as exc:
             st.session_state[f"{prefix}:conflict"] = str(exc)
-        except (TierLimitError, NotFoundError, StorageError) as exc:
+        except ConsoleError as exc:
             st.error(esc(exc))
         else:
             close_dialog()
@@ -190,7 +190,7 @@ def delete_dialog(view) -> None:
     if left.button("Delete permanently", type="primary", width="stretch"):
         try:
             service.delete(actor, view.id, view.version)
-        except (NotFoundError, ConflictError, StorageError) as exc:
+        except ConsoleError as exc:
             st.error(esc(exc))
             return
         st.session_state.pop("confirm_delete", None)

@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.audit import Actor
 from core.chatwoot import Inbox
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.presets import PresetView, check_widget_tier, widget_allowed
 from core.tiers import TierLimitError
 from core.widget import DARK_MODES, POSITIONS, TYPES, WidgetSettings, to_script_json
@@ -140,7 +140,7 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
                     st.session_state[REFUSED] = (name.strip(), str(exc))
                 except ValidationError as exc:
                     st.error(esc(" ".join(exc.errors.values())))
-                except TierLimitError as exc:
+                except ConsoleError as exc:
                     st.error(esc(exc))
                 else:
                     st.session_state[PRESET] = saved.id

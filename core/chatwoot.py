@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import requests
 
+from core.errors import ConsoleError
 from core.http import describe_exception, read_json, wait_phrase
 from core.redaction import redact
 
@@ -52,7 +53,7 @@ PLATFORM_PERMISSION_HINT = (
 )
 
 
-class ChatwootError(Exception):
+class ChatwootError(ConsoleError):
     """A Chatwoot call failed. ``str(error)`` is a sentence a person can act on, with no secret in it.
 
     ``status`` is the HTTP status (None when there was no answer), ``reason`` one of the reason constants

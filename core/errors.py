@@ -1,19 +1,43 @@
-"""Errors the services raise. Every message is a sentence a person can act on, with no secret in it."""
+"""Errors the services raise: one family under ConsoleError.
+
+Every error a person can see derives from ConsoleError, whose message (``str(error)``, also
+``error.message``) is a sentence a person can act on, with no secret and no raw driver or server text in
+it. Pages, ui/ and the CLI catch ConsoleError and show that sentence; an error that may carry a secret or
+a driver's words (SQLAlchemyError, requests' exceptions, oauth.TokenError) is not a ConsoleError and is
+turned into one, or into a result, by the service that meets it.
+
+The shared errors are defined here; a module's own error (ChatwootError, HelpdeskError, RateLimitedError,
+SettingsError, RotationInterrupted, ...) stays in its module and derives from ConsoleError.
+"""
 
 from datetime import datetime
 
-from core.tiers import TierLimitError  # noqa: F401 - re-exported for callers
+
+class ConsoleError(Exception):
+    """A service refused or failed an action; ``str(error)`` is the sentence to show, safe as it is."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        """The sentence to show a person: the same as ``str(error)``."""
+        return str(self)
 
 
-class NotFoundError(Exception):
+class TierLimitError(ConsoleError):
+    """An action is over the user's tier; the message names the tier that allows it."""
+
+
+class NotFoundError(ConsoleError):
     """The record does not exist, or belongs to someone the actor may not see."""
 
 
-class PermissionDeniedError(Exception):
-    pass
+class PermissionDeniedError(ConsoleError):
+    """The actor may not do this; the message says who may."""
 
 
-class ConflictError(Exception):
+class ConflictError(ConsoleError):
     """Someone else changed the record since it was loaded.
 
     ``changed_by`` (a user name, or None when unknown) and ``changed_at`` (naive UTC, or None) say who
@@ -39,17 +63,17 @@ def conflict(what: str, changed_by: str | None, changed_at: datetime | None) -> 
     )
 
 
-class ValidationError(Exception):
+class ValidationError(ConsoleError):
     def __init__(self, errors: dict[str, str], message: str | None = None):
         self.errors = errors
         super().__init__(message or "Some fields need attention: " + "; ".join(errors.values()))
 
 
-class StorageError(Exception):
+class StorageError(ConsoleError):
     """The database refused or failed a write; nothing was changed."""
 
 
-class KeyMismatchError(Exception):
+class KeyMismatchError(ConsoleError):
     """The encryption key ring does not open this database's values."""
 
 

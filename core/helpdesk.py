@@ -37,7 +37,7 @@ from core.chatwoot import (
     Inbox,
     Role,
 )
-from core.errors import NotFoundError, ValidationError
+from core.errors import ConsoleError, NotFoundError, ValidationError
 from core.integrations import IntegrationService, IntegrationView
 from core.models import User
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
@@ -225,7 +225,7 @@ def check_seats(tier: tiers.Tier | str, agents: Iterable[Agent], own_user_id: in
 # ----- errors and results ---------------------------------------------------------------------------------
 
 
-class HelpdeskError(Exception):
+class HelpdeskError(ConsoleError):
     """A helpdesk action failed. ``str(error)`` is a sentence with no secret in it; ``reason`` is one of
     core.chatwoot's reason constants ("email_taken", "no_seats", "not_permitted", "rate_limited", ...)."""
 

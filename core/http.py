@@ -598,10 +598,6 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
     return session
 
 
-class OutboundError(Exception):
-    """A call failed; the message is a plain sentence with no secret in it."""
-
-
 def describe_exception(exc: requests.RequestException, service: str) -> str:
     """Map a transport failure to a sentence a person can act on."""
     if isinstance(exc, BlockedAddressError):

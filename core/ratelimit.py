@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import DateTime, String, delete, func, insert, literal, select, text
 from sqlalchemy.orm import sessionmaker
 
+from core.errors import ConsoleError
 from core.models import RateLimitHit, utcnow
 
 LIMITS: dict[str, tuple[int, int]] = {
@@ -27,7 +28,7 @@ SWEEP_AFTER = timedelta(days=1)
 SWEEP_CHANCE = 0.01
 
 
-class RateLimitedError(Exception):
+class RateLimitedError(ConsoleError):
     def __init__(self, message: str, retry_after: int):
         self.retry_after = retry_after
         super().__init__(message)

@@ -34,6 +34,7 @@ from core.crypto import (
     format_of,
     token_context,
 )
+from core.errors import ConsoleError
 from core.keys import KEY_CHECK
 from core.models import AppMeta, Integration, OAuthToken
 
@@ -104,7 +105,7 @@ class RotationReport(_Tally):
         return details
 
 
-class RotationInterrupted(Exception):
+class RotationInterrupted(ConsoleError):
     """A batch failed and was rolled back; the batches before it are saved. Running again carries on."""
 
     def __init__(self, message: str, report: RotationReport):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.crypto import key_bytes, key_id
+from core.errors import ConsoleError
 from core.http import parse_allow_list
 from core.widget import base_url_problem
 
@@ -19,7 +20,7 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'data' / 'console.db'}"
 DEFAULT_SECRETS_DIR = PROJECT_ROOT / ".secrets"
 
 
-class SettingsError(Exception):
+class SettingsError(ConsoleError):
     """A setting is missing or malformed; the message says how to fix it."""
 
 

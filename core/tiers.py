@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from core.errors import TierLimitError  # defined with the error family; still importable from here
+
 UNLIMITED = -1
 
 
@@ -59,10 +61,6 @@ FEATURE_MIN_TIER: dict[str, Tier] = {
     "API": Tier.PRO_PLUS,
     "WEBHOOK": Tier.PRO_PLUS,
 }
-
-
-class TierLimitError(Exception):
-    """An action is over the user's tier; the message names the tier that allows it."""
 
 
 def limit(name: str, tier: Tier) -> int:

@@ -16,11 +16,10 @@ from typing import Any, Generic, TypeVar
 import streamlit as st
 
 from core.audit import Actor
-from core.errors import ValidationError
-from core.helpdesk import PROVIDER_KEY, HelpdeskError, HelpdeskSnapshot, HelpdeskUnavailable
+from core.errors import ConsoleError, TierLimitError, ValidationError
+from core.helpdesk import PROVIDER_KEY, HelpdeskSnapshot, HelpdeskUnavailable
 from core.integrations import IntegrationView
 from core.presets import WidgetScript
-from core.tiers import TierLimitError
 from core.widget import WidgetSettings
 from ui import state
 from ui.text import esc
@@ -50,7 +49,7 @@ def actor_key(actor: Actor) -> ActorKey:
     return (actor.id, actor.username, actor.role, actor.tier)
 
 
-def _failure(exc: Exception) -> Remote:
+def _failure(exc: ConsoleError) -> Remote:
     if isinstance(exc, ValidationError):
         return Remote(reason="invalid", message=" ".join(exc.errors.values()))
     if isinstance(exc, TierLimitError):
@@ -64,7 +63,7 @@ def _failure(exc: Exception) -> Remote:
 def _snapshot(actor: ActorKey, integration_id: int, version: int) -> Remote[HelpdeskSnapshot]:
     try:
         return Remote(state.context().helpdesk.snapshot(Actor(*actor), integration_id))
-    except (HelpdeskError, TierLimitError) as exc:
+    except ConsoleError as exc:
         return _failure(exc)
 
 
@@ -72,7 +71,7 @@ def _snapshot(actor: ActorKey, integration_id: int, version: int) -> Remote[Help
 def _website_inboxes(actor: ActorKey, integration_id: int, version: int) -> Remote[list]:
     try:
         return Remote(state.context().widget.website_inboxes(Actor(*actor), integration_id))
-    except (HelpdeskError, TierLimitError) as exc:
+    except ConsoleError as exc:
         return _failure(exc)
 
 
@@ -86,7 +85,7 @@ def _script(
                 Actor(*actor), integration_id, inbox_id, WidgetSettings.from_sdk(dict(settings))
             )
         )
-    except (HelpdeskError, TierLimitError, ValidationError) as exc:
+    except ConsoleError as exc:
         return _failure(exc)
 
 

@@ -11,10 +11,9 @@ import threading
 from dataclasses import dataclass, field
 
 from core.audit import Actor
-from core.errors import StorageError
+from core.errors import ConsoleError
 from core.health import CheckProgress, CheckSummary, HealthMonitor
 from core.integrations import CheckScope
-from core.ratelimit import RateLimitedError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def start(monitor: HealthMonitor, actor: Actor, scope: CheckScope) -> CheckJob:
     def run() -> None:
         try:
             job.summary = monitor.check_all(actor, scope, on_progress=_remember(job), cancel=job.cancel)
-        except (RateLimitedError, StorageError) as exc:
+        except ConsoleError as exc:
             job.error = str(exc)
         except Exception as exc:  # the page must hear about it; the details go to the log only
             log.exception("check-all failed")

@@ -51,12 +51,7 @@ def api_config(httpserver, auth_type: str = "BEARER", kind: str = "REST", **extr
     return config | extra
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture

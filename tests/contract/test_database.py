@@ -31,12 +31,7 @@ PASSWORD = "Db-pass-" + secrets.token_hex(8)  # one per run: nothing to find in 
 WRONG = "Wrong-pass-" + secrets.token_hex(8)
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ one and when, and never merged silently (integrations: tests/unit/test_integrati
 
 from __future__ import annotations
 
-import bcrypt
 import pytest
 from sqlalchemy import event, select, text
 
@@ -11,11 +10,7 @@ from core.errors import ConflictError
 from core.models import User, WidgetPreset
 from core.widget import WidgetSettings
 
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture

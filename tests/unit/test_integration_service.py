@@ -143,13 +143,7 @@ def fake_config(**changes) -> dict:
     return config
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    """The user fixtures hash passwords; the lowest bcrypt cost keeps this module fast."""
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture

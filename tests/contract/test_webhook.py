@@ -27,13 +27,6 @@ OTHER_SECRET = "whsec_other-" + "Aa1Bb2Cc3Dd4Ee5Ff6Gg7Hh8"
 pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
-@pytest.fixture
-def pro(ctx):
-    return ctx.users.create(
-        None, "petra", "Petra Pro", "petra@example.com", "petra-password-1", "member", "PRO_PLUS"
-    ).actor()
-
-
 def hook_config(httpserver, **changes) -> dict:
     config = {"url": httpserver.url_for("/hooks/console"), "events": "integration.created, agent.created"}
     if "secret" not in changes:

@@ -111,6 +111,12 @@ def other_member(ctx):
     ).actor()
 
 
+@pytest.fixture
+def owner(ctx):
+    """Olga, an ENTERPRISE member (every provider open to her) who owns the integrations a test adds."""
+    return ctx.users.create(None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE").actor()
+
+
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch):
     """Every test: a request or a connection for anything but loopback fails it (tests/loopback.py)."""

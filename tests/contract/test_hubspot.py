@@ -13,6 +13,7 @@ from core.models import Integration
 from core.tokens import MemoryTokens
 from providers import hubspot
 from tests.conftest import LOOPBACK_ALLOW
+from tests.contract.helpers import requests_to
 
 TOKEN = "pat-na1-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 DETAILS = {
@@ -52,10 +53,6 @@ def fake_hubspot(monkeypatch, httpserver):
 def run(admin, unsaved_test):
     """Test a private app token through the service; the token may not leak."""
     return lambda token=TOKEN: unsaved_test(admin, "HUBSPOT", {"accessToken": token}, [token])
-
-
-def requests_to(httpserver, path):
-    return [request for request, _ in httpserver.log if request.path == path]
 
 
 def test_production_host_is_hubspots():

@@ -21,6 +21,7 @@ from core.models import AuditEvent, Integration
 from core.tokens import MemoryTokens
 from providers import salesforce
 from tests.conftest import LOOPBACK_ALLOW
+from tests.contract.helpers import requests_to
 
 MY_DOMAIN = "https://acme.my.salesforce.com"
 CLIENT_ID = "3MVG9consumer.key.0123456789abcdefABCDEF"
@@ -99,10 +100,6 @@ def instance(httpserver, userinfo=(200, USERINFO), versions=(200, VERSIONS), lim
     for path, (status, body) in ((USERINFO_PATH, userinfo), (VERSIONS_PATH, versions), (LIMITS_PATH, limits)):
         headers = USAGE_HEADER if path != USERINFO_PATH else {}
         httpserver.expect_request(path, method="GET").respond_with_json(body, status=status, headers=headers)
-
-
-def requests_to(httpserver, path: str):
-    return [request for request, _ in httpserver.log if request.path == path]
 
 
 @pytest.fixture

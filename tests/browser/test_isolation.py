@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.browser.test_first_run import COOKIE, first_admin_password, settle
+from tests.browser.helpers import COOKIE, first_admin_password, sign_in_as_admin
 from tests.chromium import session_cookie
 from tests.fakes.chatwoot import FakeChatwoot
 
@@ -111,11 +111,7 @@ def test_a_hostile_sdk_in_the_preview_gets_nothing_of_the_console(browser, hosti
     page.set_default_timeout(20_000)
     page.goto(app_server["url"])
     password = first_admin_password(app_server["log"])
-    page.get_by_label("User name").fill("admin")
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Overview").wait_for()
-    settle(page)
+    sign_in_as_admin(page, password)
 
     cookie = session_cookie(page, COOKIE)
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"

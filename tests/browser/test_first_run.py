@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, text
 from core.crypto import is_encrypted
 from tests.browser.helpers import COOKIE, first_admin_password, sign_in_as_admin
 from tests.chromium import wait_for_cookie
-from tests.fakes.chatwoot import FakeChatwoot
+from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
 TOKEN = "cw-browser-canary-token-42"
@@ -17,9 +17,7 @@ TOKEN = "cw-browser-canary-token-42"
 @pytest.fixture
 def chatwoot():
     with FakeChatwoot() as fake:
-        account = fake.add_account("Acme Support")
-        user = fake.add_user("Ada Admin", "ada@acme.test", token=TOKEN)
-        fake.add_account_user(account.id, user.id, "administrator")
+        add_acme_with_ada(fake, TOKEN)
         yield fake
         assert not fake.contract_violations, fake.contract_violations
 

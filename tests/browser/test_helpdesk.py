@@ -7,7 +7,7 @@ import pytest
 
 from core.widget import WidgetSettings, build_script
 from tests.browser.helpers import first_admin_password, sign_in_as_admin
-from tests.fakes.chatwoot import FakeChatwoot
+from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
 ADMIN_TOKEN = "cw-browser-admin-token-42"
@@ -19,9 +19,7 @@ HOSTILE_TITLE = '</script><script>alert(1)</script> "Hi"'
 @pytest.fixture
 def chatwoot():
     with FakeChatwoot() as fake:
-        account = fake.add_account("Acme Support")
-        ada = fake.add_user("Ada Admin", "ada@acme.test", token=ADMIN_TOKEN)
-        fake.add_account_user(account.id, ada.id, "administrator")
+        account = add_acme_with_ada(fake, ADMIN_TOKEN)
         fake.add_inbox(account.id, "Website", website_url="https://acme.test")
         fake.add_inbox(account.id, "Shop", website_url="https://shop.acme.test")
         fake.add_platform_app("Provisioner", {account.id}, token=PLATFORM_TOKEN)

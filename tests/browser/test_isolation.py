@@ -11,7 +11,7 @@ import pytest
 
 from tests.browser.helpers import COOKIE, first_admin_password, sign_in_as_admin
 from tests.chromium import session_cookie
-from tests.fakes.chatwoot import FakeChatwoot
+from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
 TOKEN = "cw-isolation-admin-token-7"
@@ -85,9 +85,7 @@ def hostile(monkeypatch):
 @pytest.fixture
 def chatwoot():
     with FakeChatwoot() as fake:
-        account = fake.add_account("Acme Support")
-        user = fake.add_user("Ada Admin", "ada@acme.test", token=TOKEN)
-        fake.add_account_user(account.id, user.id, "administrator")
+        account = add_acme_with_ada(fake, TOKEN)
         fake.add_inbox(account.id, "Website", website_url="https://acme.test")
         yield fake
 

@@ -79,6 +79,18 @@ def ctx(database_url):
 
 
 @pytest.fixture
+def fast_bcrypt(monkeypatch):
+    """The lowest bcrypt cost for the accounts a test creates (the real cost is checked in unit/test_users.py).
+
+    Not autouse: a module that creates many accounts asks for it with
+    ``pytestmark = pytest.mark.usefixtures("fast_bcrypt")``."""
+    import bcrypt
+
+    real = bcrypt.gensalt
+    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+
+
+@pytest.fixture
 def admin(ctx):
     return ctx.users.create(
         None, "root", "Root Admin", "root@example.com", "admin-password-1", "admin", "ENTERPRISE"
@@ -97,6 +109,12 @@ def other_member(ctx):
     return ctx.users.create(
         None, "bob", "Bob Member", "bob@example.com", "bob-password-12", "member", "STARTER"
     ).actor()
+
+
+@pytest.fixture
+def owner(ctx):
+    """Olga, an ENTERPRISE member (every provider open to her) who owns the integrations a test adds."""
+    return ctx.users.create(None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE").actor()
 
 
 @pytest.fixture(autouse=True)

@@ -27,13 +27,6 @@ def add_crm(ctx, actor, url: str, name: str):
     return slow_hosts.add_crm(ctx, actor, url, name, TOKEN)
 
 
-@pytest.fixture
-def owner(app_env):
-    return app_env.users.create(
-        None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE"
-    ).actor()
-
-
 def integrations_page():
     at = sign_in("olga", "olga-password-1")
     at.switch_page("app_pages/integrations.py")

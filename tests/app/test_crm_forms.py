@@ -31,13 +31,6 @@ FORMS = {
 SECRET_LABELS = {"Client Secret", "Refresh Token", "Consumer Secret", "API Token"}
 
 
-@pytest.fixture
-def owner(app_env):
-    return app_env.users.create(
-        None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE"
-    ).actor()
-
-
 @pytest.mark.parametrize("provider_name", list(FORMS))
 def test_crm_form_saves_with_secrets_encrypted(app_env, owner, provider_name):
     at = sign_in("olga", "olga-password-1")

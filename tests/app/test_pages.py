@@ -216,12 +216,10 @@ def test_admin_adds_staff_member(app_env, admin):
 
 @pytest.fixture
 def chatwoot():
-    from tests.fakes.chatwoot import FakeChatwoot
+    from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
     with FakeChatwoot() as fake:
-        account = fake.add_account("Acme Support")
-        user = fake.add_user("Ada Admin", "ada@acme.test", token=TOKEN)
-        fake.add_account_user(account.id, user.id, "administrator")
+        add_acme_with_ada(fake, TOKEN)
         yield fake
         assert not fake.contract_violations, fake.contract_violations
 

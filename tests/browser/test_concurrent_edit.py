@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.browser.test_first_run import first_admin_password, settle
+from tests.browser.helpers import first_admin_password, settle, sign_in_as_admin
 
 pytestmark = pytest.mark.browser
 
@@ -31,11 +31,7 @@ def test_two_tabs_the_later_save_is_refused_and_reload_shows_the_other_version(b
     a = context.new_page()
     a.set_default_timeout(20_000)
     a.goto(app_server["url"] + "/integrations")
-    a.get_by_label("User name").fill("admin")
-    a.get_by_role("textbox", name="Password").fill(first_admin_password(app_server["log"]))
-    a.get_by_role("button", name="Sign in").click()
-    a.get_by_role("heading", name="Integrations", exact=True).wait_for()
-    settle(a)
+    sign_in_as_admin(a, first_admin_password(app_server["log"]), "Integrations", exact=True)
     a.get_by_role("button", name="Add CRM integration").click()
     dialog = a.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme desk")

@@ -2,47 +2,22 @@
 
 from __future__ import annotations
 
-import re
-import time
-
 import pytest
 from sqlalchemy import create_engine, text
 
 from core.crypto import is_encrypted
+from tests.browser.helpers import COOKIE, first_admin_password, sign_in_as_admin
 from tests.chromium import wait_for_cookie
-from tests.fakes.chatwoot import FakeChatwoot
+from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
 TOKEN = "cw-browser-canary-token-42"
-COOKIE = "integrations_console_auth"
-
-
-def settle(page) -> None:
-    """Wait until the sign-in cookie is written and Streamlit has finished running the page.
-
-    Writing the cookie reruns the page once; a click during that rerun could be lost.
-    """
-    wait_for_cookie(page, COOKIE)  # HttpOnly: the server set it; document.cookie never shows it
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
-
-
-def first_admin_password(log_path, seconds: float = 20) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = re.search(r"user name admin, password (\S+)", log_path.read_text())
-        if found:
-            return found.group(1)
-        time.sleep(0.2)
-    raise AssertionError("the first start did not print the administrator's password")
 
 
 @pytest.fixture
 def chatwoot():
     with FakeChatwoot() as fake:
-        account = fake.add_account("Acme Support")
-        user = fake.add_user("Ada Admin", "ada@acme.test", token=TOKEN)
-        fake.add_account_user(account.id, user.id, "administrator")
+        add_acme_with_ada(fake, TOKEN)
         yield fake
         assert not fake.contract_violations, fake.contract_violations
 
@@ -56,12 +31,7 @@ def test_sign_in_and_add_chatwoot_integration(browser, app_server, chatwoot):
     assert page.get_by_role("heading", name="Integrations", exact=True).count() == 0
 
     password = first_admin_password(app_server["log"])
-    page.get_by_label("User name").fill("admin")
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    # The deep link is honoured once signed in.
-    page.get_by_role("heading", name="Integrations", exact=True).wait_for()
-    settle(page)
+    sign_in_as_admin(page, password, "Integrations", exact=True)  # the deep link is honoured once signed in
     page.get_by_role("button", name="Add CRM integration").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
@@ -93,11 +63,7 @@ def test_sign_in_survives_a_reload_and_sign_out_ends_it(browser, app_server):
     page.set_default_timeout(20_000)
     page.goto(app_server["url"])
     password = first_admin_password(app_server["log"])
-    page.get_by_label("User name").fill("admin")
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Overview").wait_for()
-    settle(page)
+    sign_in_as_admin(page, password)
 
     page.reload()
     page.get_by_role("heading", name="Overview").wait_for()  # the signed cookie signs the person back in

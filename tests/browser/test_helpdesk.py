@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from core.widget import WidgetSettings, build_script
-from tests.browser.test_first_run import first_admin_password, settle
-from tests.fakes.chatwoot import FakeChatwoot
+from tests.browser.helpers import first_admin_password, sign_in_as_admin
+from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
 ADMIN_TOKEN = "cw-browser-admin-token-42"
@@ -19,9 +19,7 @@ HOSTILE_TITLE = '</script><script>alert(1)</script> "Hi"'
 @pytest.fixture
 def chatwoot():
     with FakeChatwoot() as fake:
-        account = fake.add_account("Acme Support")
-        ada = fake.add_user("Ada Admin", "ada@acme.test", token=ADMIN_TOKEN)
-        fake.add_account_user(account.id, ada.id, "administrator")
+        account = add_acme_with_ada(fake, ADMIN_TOKEN)
         fake.add_inbox(account.id, "Website", website_url="https://acme.test")
         fake.add_inbox(account.id, "Shop", website_url="https://shop.acme.test")
         fake.add_platform_app("Provisioner", {account.id}, token=PLATFORM_TOKEN)
@@ -40,11 +38,7 @@ def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, ap
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(app_server["url"] + "/integrations")
-    page.get_by_label("User name").fill("admin")
-    page.get_by_role("textbox", name="Password").fill(first_admin_password(app_server["log"]))
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Integrations", exact=True).wait_for()
-    settle(page)
+    sign_in_as_admin(page, first_admin_password(app_server["log"]), "Integrations", exact=True)
 
     page.locator(".st-key-add-CRM").get_by_role("button").click()  # the CRM card's button
     dialog = page.get_by_role("dialog")

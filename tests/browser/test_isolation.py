@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.browser.test_first_run import COOKIE, first_admin_password, settle
+from tests.browser.helpers import COOKIE, first_admin_password, sign_in_as_admin
 from tests.chromium import session_cookie
-from tests.fakes.chatwoot import FakeChatwoot
+from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
 TOKEN = "cw-isolation-admin-token-7"
@@ -85,9 +85,7 @@ def hostile(monkeypatch):
 @pytest.fixture
 def chatwoot():
     with FakeChatwoot() as fake:
-        account = fake.add_account("Acme Support")
-        user = fake.add_user("Ada Admin", "ada@acme.test", token=TOKEN)
-        fake.add_account_user(account.id, user.id, "administrator")
+        account = add_acme_with_ada(fake, TOKEN)
         fake.add_inbox(account.id, "Website", website_url="https://acme.test")
         yield fake
 
@@ -111,11 +109,7 @@ def test_a_hostile_sdk_in_the_preview_gets_nothing_of_the_console(browser, hosti
     page.set_default_timeout(20_000)
     page.goto(app_server["url"])
     password = first_admin_password(app_server["log"])
-    page.get_by_label("User name").fill("admin")
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Overview").wait_for()
-    settle(page)
+    sign_in_as_admin(page, password)
 
     cookie = session_cookie(page, COOKIE)
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.browser.conftest import ROOT
-from tests.browser.test_first_run import first_admin_password, settle
+from tests.browser.helpers import first_admin_password, sign_in_as_admin
 
 pytestmark = pytest.mark.browser
 NAME = "![x](http://127.0.0.1:9/x.png) [link](http://127.0.0.1:9/) https://127.0.0.1:9/ <b>b</b> :red[x] $x$"
@@ -46,11 +46,7 @@ def test_hostile_text_renders_as_text(browser, app_server):
     page.goto(app_server["url"])
     password = first_admin_password(app_server["log"])
     add_hostile_integration(app_server["env"])
-    page.get_by_label("User name").fill("admin")
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Overview").wait_for()
-    settle(page)
+    sign_in_as_admin(page, password)
     page.goto(app_server["url"] + "/integrations")
     page.get_by_role("button", name="Test connection").click()
     error = page.get_by_test_id("stAlertContentError").filter(has_text="refused the connection")

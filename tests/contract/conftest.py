@@ -124,6 +124,30 @@ def assert_no_secret():
 
 
 @pytest.fixture
+def pro(ctx):
+    """Petra, a member on PRO_PLUS: the lowest tier that opens database, API and webhook integrations."""
+    return ctx.users.create(
+        None, "petra", "Petra Pro", "petra@example.com", "petra-password-1", "member", "PRO_PLUS"
+    ).actor()
+
+
+@pytest.fixture
+def unsaved_test(ctx, audit_texts, assert_no_secret):
+    """unsaved_test(actor, provider key, config, secrets) -> the result of testing config without saving it.
+
+    None of the secrets may reach the result or the audit trail. Each module's ``run`` fixture wraps it
+    with that module's provider, actor and secrets."""
+
+    def test(actor, key: str, config: dict, secrets):
+        result = ctx.integrations.test_configuration(actor, key, config)
+        for secret in secrets:
+            assert_no_secret(secret, result.as_dict(), *audit_texts())
+        return result
+
+    return test
+
+
+@pytest.fixture
 def chatwoot_integration(ctx, fake_chatwoot):
     """chatwoot_integration(actor, token=ADMIN_TOKEN, platform_token=None, account_id=None, ...) -> its id.
 

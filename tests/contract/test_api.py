@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from urllib.parse import parse_qs
 
@@ -13,6 +12,7 @@ from core.crypto import field_context
 from core.errors import ValidationError
 from core.fields import MASK
 from providers import api, custom
+from tests.contract.helpers import basic, requests_to
 
 API_KEY = "api-key-7Hq2Lm9Xw3Rt5Yz1"
 BEARER_TOKEN = "api-bearer-Qw8Er6Ty4Ui2Op0A"
@@ -28,10 +28,6 @@ CREDENTIALS = {
     "BASIC": {"username": USERNAME, "password": PASSWORD},
     "OAUTH2": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET},
 }
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def api_config(httpserver, auth_type: str = "BEARER", kind: str = "REST", **extra) -> dict:
@@ -51,36 +47,13 @@ def api_config(httpserver, auth_type: str = "BEARER", kind: str = "REST", **extr
     return config | extra
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture
-def pro(ctx):
-    return ctx.users.create(
-        None, "petra", "Petra Pro", "petra@example.com", "petra-password-1", "member", "PRO_PLUS"
-    ).actor()
-
-
-@pytest.fixture
-def run(ctx, pro, audit_texts, assert_no_secret):
+def run(pro, unsaved_test):
     """Test a configuration through the service; no secret may reach the result or the audit trail."""
-
-    def test(config: dict):
-        result = ctx.integrations.test_configuration(pro, "API", config)
-        for secret in SECRETS:
-            assert_no_secret(secret, result.as_dict(), *audit_texts())
-        return result
-
-    return test
-
-
-def requests_to(httpserver, path: str):
-    return [request for request, _ in httpserver.log if request.path == path]
+    return lambda config: unsaved_test(pro, "API", config, SECRETS)
 
 
 def token_endpoint(httpserver, status: int = 200, body: dict | None = None) -> None:

@@ -31,33 +31,13 @@ PASSWORD = "Db-pass-" + secrets.token_hex(8)  # one per run: nothing to find in 
 WRONG = "Wrong-pass-" + secrets.token_hex(8)
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture
-def pro(ctx):
-    """A member on the lowest tier that opens databases."""
-    return ctx.users.create(
-        None, "petra", "Petra Pro", "petra@example.com", "petra-password-1", "member", "PRO_PLUS"
-    ).actor()
-
-
-@pytest.fixture
-def run(ctx, pro, audit_texts, assert_no_secret):
+def run(pro, unsaved_test):
     """run(provider key, config, *secrets): test through the service; no secret may reach the result or audit."""
-
-    def test(key: str, config: dict, *more_secrets: str):
-        result = ctx.integrations.test_configuration(pro, key, config)
-        for secret in (PASSWORD, WRONG, *more_secrets):
-            assert_no_secret(secret, result.as_dict(), *audit_texts())
-        return result
-
-    return test
+    return lambda key, config, *more_secrets: unsaved_test(pro, key, config, (PASSWORD, WRONG, *more_secrets))
 
 
 def unique(prefix: str) -> str:

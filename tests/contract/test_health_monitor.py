@@ -38,13 +38,6 @@ def monitor(ctx, concurrency=4, per_host=2) -> HealthMonitor:
     return HealthMonitor(ctx.integrations, ctx.factory, ctx.limiter, concurrency, per_host)
 
 
-@pytest.fixture
-def owner(ctx):
-    return ctx.users.create(
-        None, "olga", "Olga Owner", "olga@example.com", "olga-password-1", "member", "ENTERPRISE"
-    ).actor()
-
-
 def test_checks_every_active_integration_within_both_caps(ctx, owner, hosts):
     views = [add(ctx, owner, hosts.urls[i % 4], f"crm {i}") for i in range(24)]
     inactive = add(ctx, owner, hosts.urls[0], "switched off")

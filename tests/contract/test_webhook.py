@@ -24,19 +24,7 @@ SECRET = "whsec_test-" + "Kp3Vn8Qr2Ls6Tx9Wb4Yd7Zf1"
 OTHER_SECRET = "whsec_other-" + "Aa1Bb2Cc3Dd4Ee5Ff6Gg7Hh8"
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
-
-
-@pytest.fixture
-def pro(ctx):
-    return ctx.users.create(
-        None, "petra", "Petra Pro", "petra@example.com", "petra-password-1", "member", "PRO_PLUS"
-    ).actor()
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 def hook_config(httpserver, **changes) -> dict:

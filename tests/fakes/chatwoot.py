@@ -847,3 +847,11 @@ def _handler_for(fake: FakeChatwoot) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def add_acme_with_ada(fake: FakeChatwoot, token: str) -> Account:
+    """Seed account "Acme Support" with Ada Admin (ada@acme.test, holding `token`) as its administrator."""
+    account = fake.add_account("Acme Support")
+    ada = fake.add_user("Ada Admin", "ada@acme.test", token=token)
+    fake.add_account_user(account.id, ada.id, "administrator")
+    return account

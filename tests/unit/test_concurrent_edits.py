@@ -3,19 +3,14 @@ one and when, and never merged silently (integrations: tests/unit/test_integrati
 
 from __future__ import annotations
 
-import bcrypt
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select
 
 from core.errors import ConflictError
 from core.models import User, WidgetPreset
 from core.widget import WidgetSettings
 
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture
@@ -63,26 +58,15 @@ def test_a_change_from_the_command_line_also_makes_an_open_account_form_stale(ct
     assert stored_user(ctx, "alice").tier == "BUSINESS"
 
 
-def test_an_account_write_between_load_and_save_is_detected_by_the_update_itself(ctx, admin, member):
+def test_an_account_write_between_load_and_save_is_detected_by_the_update_itself(
+    ctx, admin, member, written_just_before_the_flush
+):
     """The UPDATE carries the version, so a save racing the check cannot both pass."""
     opened = ctx.users.get_by_username("alice")
-    fired = []
-
-    def someone_else_saves(session, flush_context, instances):
-        if not fired:
-            fired.append(True)
-            with ctx.engine.begin() as conn:
-                conn.execute(
-                    text("UPDATE users SET tier = 'TEAM', version = version + 1, updated_by = 'dana' WHERE id = :id"),
-                    {"id": opened.id},
-                )
-
-    event.listen(ctx.factory, "before_flush", someone_else_saves)
-    try:
-        with pytest.raises(ConflictError, match=r"^dana changed this account"):
-            ctx.users.update_account(admin, "alice", opened.version, "FREE", "admin", True)
-    finally:
-        event.remove(ctx.factory, "before_flush", someone_else_saves)
+    dana_saves = "UPDATE users SET tier = 'TEAM', version = version + 1, updated_by = 'dana' WHERE id = :id"
+    refused = pytest.raises(ConflictError, match=r"^dana changed this account")
+    with written_just_before_the_flush(dana_saves, id=opened.id) as fired, refused:
+        ctx.users.update_account(admin, "alice", opened.version, "FREE", "admin", True)
     assert fired
     row = stored_user(ctx, "alice")
     assert (row.tier, row.role, row.version) == ("TEAM", "member", opened.version + 1)
@@ -119,25 +103,13 @@ def test_a_preset_name_seen_free_but_taken_since_is_refused(ctx, other_member):
     assert preset.settings.position == "left"
 
 
-def test_a_preset_write_between_load_and_save_is_detected_by_the_update_itself(ctx, other_member):
+def test_a_preset_write_between_load_and_save_is_detected_by_the_update_itself(
+    ctx, other_member, written_just_before_the_flush
+):
     first = ctx.presets.save(other_member, "Home", WidgetSettings())
-    fired = []
-
-    def other_tab_saves(session, flush_context, instances):
-        if not fired:
-            fired.append(True)
-            with ctx.engine.begin() as conn:
-                conn.execute(
-                    text("UPDATE widget_presets SET version = version + 1, inbox_id = 7 WHERE id = :id"),
-                    {"id": first.id},
-                )
-
-    event.listen(ctx.factory, "before_flush", other_tab_saves)
-    try:
-        with pytest.raises(ConflictError):
-            ctx.presets.save(other_member, "Home", WidgetSettings(position="left"), expected_version=first.version)
-    finally:
-        event.remove(ctx.factory, "before_flush", other_tab_saves)
+    other_tab_saves = "UPDATE widget_presets SET version = version + 1, inbox_id = 7 WHERE id = :id"
+    with written_just_before_the_flush(other_tab_saves, id=first.id) as fired, pytest.raises(ConflictError):
+        ctx.presets.save(other_member, "Home", WidgetSettings(position="left"), expected_version=first.version)
     assert fired
     row = stored_preset(ctx, first.id)
     assert (row.inbox_id, row.settings) == (7, WidgetSettings().as_sdk())

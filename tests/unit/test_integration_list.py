@@ -12,11 +12,6 @@ CONFIG = {"baseUrl": "https://chat.example.com", "accountId": "1", "apiKey": "cw
 
 
 @pytest.fixture
-def owner(ctx):
-    return ctx.users.create(None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE").actor()
-
-
-@pytest.fixture
 def listed(ctx, owner, other_member):
     names = ["Alpha", "Beta 100%", "Gamma_1", "Gamma21", "Delta", "Epsilon", "Zeta"]
     views = {n: ctx.integrations.create(owner, n, "CHATWOOT", CONFIG) for n in names}

@@ -143,13 +143,7 @@ def fake_config(**changes) -> dict:
     return config
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    """The user fixtures hash passwords; the lowest bcrypt cost keeps this module fast."""
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture
@@ -588,26 +582,12 @@ def test_a_stale_save_is_refused_with_who_saved_the_newer_version_and_when(ctx, 
     assert raw_row(ctx, view.id)["name"] == "Alice's"
 
 
-def test_a_write_that_lands_between_load_and_save_is_detected(ctx, member):
+def test_a_write_that_lands_between_load_and_save_is_detected(ctx, member, written_just_before_the_flush):
     """The version column, not only the Python check, stops a concurrent overwrite."""
     view = ctx.integrations.create(member, "Desk", "CHATWOOT", chatwoot_config())
-    fired = []
-
-    def someone_else_saves(session, flush_context, instances):
-        if not fired:
-            fired.append(True)
-            with ctx.engine.begin() as conn:
-                conn.execute(
-                    text("UPDATE integrations SET name = 'Other person', version = version + 1 WHERE id = :id"),
-                    {"id": view.id},
-                )
-
-    event.listen(ctx.factory, "before_flush", someone_else_saves)
-    try:
-        with pytest.raises(ConflictError):
-            ctx.integrations.update(member, view.id, view.version, name="Mine")
-    finally:
-        event.remove(ctx.factory, "before_flush", someone_else_saves)
+    someone_else_saves = "UPDATE integrations SET name = 'Other person', version = version + 1 WHERE id = :id"
+    with written_just_before_the_flush(someone_else_saves, id=view.id) as fired, pytest.raises(ConflictError):
+        ctx.integrations.update(member, view.id, view.version, name="Mine")
 
     assert fired
     row = raw_row(ctx, view.id)

@@ -50,12 +50,7 @@ CONFIGS = {
 KEYS = list(CONFIGS)
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 def make_user(ctx, tier: str):

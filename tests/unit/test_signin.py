@@ -16,11 +16,7 @@ from core.users import UserService
 ALLOWED = LIMITS[signin.SIGN_IN_FAILURE][0]
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    """The lowest cost for the accounts these tests create (the real cost is tested in test_users.py)."""
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 @pytest.fixture

@@ -16,11 +16,7 @@ from core.models import AuditEvent
 PASSWORD = "correct-horse-42"
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    """Tests hash many passwords; the lowest cost keeps them fast. The real cost is checked on its own."""
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 
 
 def stored_hash(ctx, username: str) -> str | None:

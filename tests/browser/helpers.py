@@ -1,0 +1,39 @@
+"""What the browser tests do alike: find the first administrator's password, sign in, wait for Streamlit."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.chromium import wait_for_cookie
+
+COOKIE = "integrations_console_auth"
+
+
+def settle(page) -> None:
+    """Wait until the sign-in cookie is written and Streamlit has finished running the page.
+
+    Writing the cookie reruns the page once; a click during that rerun could be lost.
+    """
+    wait_for_cookie(page, COOKIE)  # HttpOnly: the server set it; document.cookie never shows it
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def first_admin_password(log_path, seconds: float = 20) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = re.search(r"user name admin, password (\S+)", log_path.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError("the first start did not print the administrator's password")
+
+
+def sign_in_as_admin(page, password: str, heading: str = "Overview", *, exact: bool = False) -> None:
+    """Sign in as the first administrator on the sign-in form the page shows; wait for the page's heading."""
+    page.get_by_label("User name").fill("admin")
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name=heading, exact=exact).wait_for()
+    settle(page)

@@ -14,7 +14,7 @@ from core.crypto import FieldCipher
 from core.health import HealthMonitor
 from core.helpdesk import HelpdeskService
 from core.http import HttpPolicy, make_session
-from core.integrations import IntegrationService
+from core.integrations.service import IntegrationService
 from core.keys import verify_key
 from core.presets import PresetService, WidgetService
 from core.ratelimit import RateLimiter

@@ -13,7 +13,7 @@ from core.audit import Actor
 from core.chatwoot import ROLES, Agent, Inbox
 from core.errors import ValidationError
 from core.helpdesk import HelpdeskError, HelpdeskSnapshot, MembershipChange, password_rules
-from core.integrations import IntegrationView
+from core.integrations.service import IntegrationView
 from core.tiers import TierLimitError
 from ui import chatwoot, state
 from ui.text import esc

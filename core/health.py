@@ -20,7 +20,7 @@ from core import audit, leases
 from core.audit import Actor
 from core.catalog import TestResult
 from core.errors import StorageError
-from core.integrations import CheckOutcome, CheckScope, CheckTarget, IntegrationService
+from core.integrations.service import CheckOutcome, CheckScope, CheckTarget, IntegrationService
 from core.ratelimit import Bucket, RateLimiter
 
 FLUSH_EVERY = 250  # results per database write

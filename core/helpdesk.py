@@ -38,7 +38,7 @@ from core.chatwoot import (
     Role,
 )
 from core.errors import NotFoundError, ValidationError
-from core.integrations import IntegrationService, IntegrationView
+from core.integrations.service import IntegrationService, IntegrationView
 from core.models import User
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
 from core.redaction import redact

@@ -18,7 +18,7 @@ import streamlit as st
 from core.audit import Actor
 from core.errors import ValidationError
 from core.helpdesk import PROVIDER_KEY, HelpdeskError, HelpdeskSnapshot, HelpdeskUnavailable
-from core.integrations import IntegrationView
+from core.integrations.service import IntegrationView
 from core.presets import WidgetScript
 from core.tiers import TierLimitError
 from core.widget import WidgetSettings

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from core.helpdesk import HelpdeskError, HelpdeskService
-from core.integrations import IntegrationService
+from core.integrations.service import IntegrationService
 from core.models import AuditEvent, Integration
 from core.presets import WidgetService
 from core.ratelimit import LIMITS, RateLimiter

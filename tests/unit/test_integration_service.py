@@ -15,7 +15,7 @@ from core.catalog import Catalog, Provider, TestResult, UnknownProviderError
 from core.crypto import field_context, is_encrypted
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.fields import MASK, FieldSpec
-from core.integrations import IntegrationService
+from core.integrations.service import IntegrationService
 from core.models import AuditEvent, Integration
 
 CW_TOKEN = "cw-plaintext-token-0001"

@@ -1,0 +1,2 @@
+"""Integrations: the service (CRUD, ownership, optimistic locking), its configuration's secret lifecycle
+and its connection checks."""

@@ -848,16 +848,8 @@ def _target_host(provider: Provider, config: dict) -> str | None:
     return None
 
 
-def _leaf_names(config: dict, prefix: str = "") -> set[str]:
-    names = set()
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        names |= _leaf_names(value, name + ".") if isinstance(value, dict) else {name}
-    return names
-
-
 def _changed_fields(before: dict, after: dict) -> list[str]:
-    names = _leaf_names(before) | _leaf_names(after)
+    names = fields.leaf_names(before) | fields.leaf_names(after)
     return sorted(n for n in names if fields.get_path(before, n) != fields.get_path(after, n))
 
 

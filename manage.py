@@ -27,7 +27,7 @@ from core.catalog import UnknownProviderError
 from core.crypto import generate_key
 from core.errors import ConflictError, NotFoundError, PermissionDeniedError, StorageError, ValidationError
 from core.health import CheckSummary
-from core.integrations.service import CheckScope
+from core.integrations.checks import CheckScope
 from core.keys import KeyMismatchError
 from core.ratelimit import RateLimitedError
 from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, RotationReport

@@ -10,7 +10,8 @@ import streamlit as st
 from core import exports
 from core.catalog import INTEGRATION_TYPES, TestResult
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
-from core.integrations.service import CheckScope, ListQuery
+from core.integrations.checks import CheckScope
+from core.integrations.service import ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
 from ui import checks, state

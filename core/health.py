@@ -20,7 +20,8 @@ from core import audit, leases
 from core.audit import Actor
 from core.catalog import TestResult
 from core.errors import StorageError
-from core.integrations.service import CheckOutcome, CheckScope, CheckTarget, IntegrationService
+from core.integrations.checks import CheckOutcome, CheckScope, CheckTarget
+from core.integrations.service import IntegrationService
 from core.ratelimit import Bucket, RateLimiter
 
 FLUSH_EVERY = 250  # results per database write

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from core.audit import Actor
 from core.errors import StorageError
 from core.health import CheckProgress, CheckSummary, HealthMonitor
-from core.integrations.service import CheckScope
+from core.integrations.checks import CheckScope
 from core.ratelimit import RateLimitedError
 
 log = logging.getLogger(__name__)

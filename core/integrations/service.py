@@ -1,31 +1,29 @@
 """IntegrationService: the only path to integrations, for pages, CLI and tests alike.
 
-Ownership, tier limits, validation, encryption, optimistic locking and auditing live here.
+Ownership, tier limits, listing and paging, optimistic locking and auditing live here; it seals and opens
+configurations with core.integrations.configuration and tests with core.integrations.checks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, object_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from core import audit, fields, leases, tiers
+from core import audit, fields, tiers
 from core.audit import Actor
-from core.catalog import Catalog, Provider, TestContext, TestResult
-from core.crypto import DecryptionError, FieldCipher, field_context, is_encrypted
+from core.catalog import Catalog, Provider
+from core.crypto import DecryptionError, FieldCipher
 from core.errors import (
     ConflictError,
     DatabaseBusyError,
@@ -35,11 +33,10 @@ from core.errors import (
     ValidationError,
     conflict,
 )
-from core.http import HttpPolicy, deadline
+from core.integrations.checks import IntegrationChecks
+from core.integrations.configuration import Configurations, changed_fields, masked, secretless
 from core.models import AuditEvent, Integration, User, utcnow
-from core.ratelimit import Bucket, RateLimitedError, RateLimiter
-from core.results import without_secrets
-from core.tokens import MemoryTokens, StoredTokens
+from core.ratelimit import RateLimiter
 
 MAX_NAME_LENGTH = 200
 DEFAULT_STALE_AFTER = timedelta(hours=24)
@@ -88,28 +85,6 @@ class ListPage:
 
 
 @dataclass(frozen=True)
-class CheckScope:
-    """Which active integrations a check-all covers. everyone, tier and provider are for administrators."""
-
-    everyone: bool = False
-    tier: str | None = None
-    provider: str | None = None
-
-
-@dataclass(frozen=True)
-class CheckTarget:
-    integration_id: int
-    host: str  # the customer host its test calls (per-host caps); "#<id>" when it calls none
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    integration_id: int
-    provider_key: str
-    result: TestResult
-
-
-@dataclass(frozen=True)
 class Stats:
     total: int
     active: int
@@ -118,7 +93,7 @@ class Stats:
     stale: int = 0
 
 
-class IntegrationService:
+class IntegrationService(IntegrationChecks):
     def __init__(
         self,
         factory: sessionmaker,
@@ -134,6 +109,7 @@ class IntegrationService:
         self._catalog = catalog
         self._http_session = http_session
         self._limiter = limiter
+        self._configurations = Configurations(cipher)
 
     # ----- reading -------------------------------------------------------------------------
 
@@ -143,14 +119,13 @@ class IntegrationService:
 
     def _view(self, row: Integration, owner: str) -> IntegrationView:
         provider = self._catalog.get(row.provider) if row.provider in self._catalog else None
-        specs = provider.fields if provider else ()
         return IntegrationView(
             id=row.id,
             name=row.name,
             type=row.type,
             provider=row.provider,
             provider_name=provider.name if provider else row.provider,
-            configuration=fields.masked(specs, row.configuration or {}),
+            configuration=masked(provider, row.configuration or {}),
             is_active=row.is_active,
             status=row.status,
             status_message=row.status_message,
@@ -290,86 +265,6 @@ class IntegrationService:
             raise ValidationError({"name": problem})
         return name
 
-    def _sealed(self, provider: Provider, submitted: dict, stored: dict | None, integration_id: int | None) -> dict:
-        """Validate, normalise and encrypt a submitted configuration, merged with what is stored.
-
-        A sensitive field that comes back as the mask or empty keeps its stored ciphertext; one whose
-        new value equals the stored plaintext is not re-encrypted. Each secret is bound to the
-        integration and field (None: a form that is not saved yet).
-        """
-        return self._seal(provider, self._checked(provider, submitted, stored), stored, integration_id)
-
-    def _checked(self, provider: Provider, submitted: dict, stored: dict | None) -> dict:
-        """Validate and normalise (ValidationError otherwise), writing nothing and encrypting nothing.
-
-        Sensitive values are plaintext, except those kept from storage, which are their ciphertext.
-        """
-        stored = stored or {}
-        merged, kept = copy.deepcopy(stored), set()
-        for spec in provider.fields:
-            value = fields.get_path(submitted, spec.name)
-            unchanged_secret = spec.sensitive and (fields.is_blank(value) or value == fields.MASK)
-            if unchanged_secret and not fields.is_blank(fields.get_path(stored, spec.name)):
-                kept.add(spec.name)
-                continue
-            fields.set_path(merged, spec.name, None if unchanged_secret else value)
-        as_submitted = copy.deepcopy(merged)
-        for name in kept:
-            fields.delete_path(as_submitted, name)  # stored ciphertext is not input to validate
-        errors = fields.validate(provider.fields, as_submitted, keep_secrets=kept)
-        if not errors and provider.check:
-            errors = {k: v for k, v in provider.check(as_submitted).items() if k not in kept}
-        if errors:
-            raise ValidationError(errors)
-        clean = fields.normalise(provider.fields, merged)
-        if provider.prepare:
-            clean = provider.prepare(clean)
-        for name in fields.sensitive_names(provider.fields):
-            value = fields.get_path(clean, name)
-            if fields.is_blank(value):
-                fields.delete_path(clean, name)
-            elif is_encrypted(value) and value != fields.get_path(stored, name):
-                # Never accept someone's ciphertext as input: a test would decrypt it and send the
-                # plaintext wherever the form points.
-                raise ValidationError({name: "Enter the secret itself, not an encrypted value."})
-        return clean
-
-    def _seal(self, provider: Provider, clean: dict, stored: dict | None, integration_id: int | None) -> dict:
-        """Encrypt the checked configuration's secrets, bound to this integration and field."""
-        sealed = copy.deepcopy(clean)
-        for name in fields.sensitive_names(provider.fields):
-            value = fields.get_path(sealed, name)
-            if not fields.is_blank(value):
-                stored_value = fields.get_path(stored or {}, name)
-                fields.set_path(sealed, name, self._seal_value(name, value, stored_value, integration_id))
-        return sealed
-
-    def _seal_value(self, name: str, value: str, stored_value: str | None, integration_id: int | None) -> str:
-        if value == stored_value and is_encrypted(value):
-            return value
-        if is_encrypted(value):
-            raise ValidationError({name: "Enter the secret itself, not an encrypted value."})
-        context = field_context(integration_id, name)
-        if is_encrypted(stored_value):
-            try:
-                if self._cipher.decrypt(stored_value, context) == value:
-                    return stored_value
-            except DecryptionError:
-                pass
-        return self._cipher.encrypt(value, context)
-
-    def _plain(self, provider: Provider, config: dict, integration_id: int | None) -> dict:
-        """A decrypted copy, only ever handed to a connection test or a core service.
-
-        A secret opens only as the field of the integration it was written for (None: an unsaved form).
-        """
-        plain = copy.deepcopy(config)
-        for name in fields.sensitive_names(provider.fields):
-            value = fields.get_path(plain, name)
-            if isinstance(value, str) and is_encrypted(value):
-                fields.set_path(plain, name, self._cipher.decrypt(value, field_context(integration_id, name)))
-        return plain
-
     def credentials_for(self, actor: Actor, integration_id: int, provider_key: str) -> dict:
         """The decrypted configuration of the actor's active integration, for core services only.
 
@@ -388,7 +283,7 @@ class IntegrationService:
                 )
             config = copy.deepcopy(row.configuration or {})
         try:
-            return self._plain(self._catalog.get(provider_key), config, integration_id)
+            return self._configurations.plain(self._catalog.get(provider_key), config, integration_id)
         except DecryptionError as exc:
             raise ValidationError(
                 {"integration": "A stored secret could not be decrypted. Re-enter it and save."}
@@ -412,10 +307,8 @@ class IntegrationService:
     def create(self, actor: Actor, name: str, provider_key: str, configuration: dict) -> IntegrationView:
         provider = self._provider_for_create(actor, provider_key)
         name = self._check_name(name)
-        clean = self._checked(provider, configuration, None)  # every check before any write
-        secretless = copy.deepcopy(clean)
-        for secret_name in fields.sensitive_names(provider.fields):
-            fields.delete_path(secretless, secret_name)
+        clean = self._configurations.checked(provider, configuration, None)  # every check before any write
+        without = secretless(provider, clean)
         with self._transaction() as session:
             session.execute(select(User.id).where(User.id == actor.id).with_for_update())
             used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
@@ -435,7 +328,7 @@ class IntegrationService:
                 name=name,
                 type=provider.category,
                 provider=provider.key,
-                configuration=secretless,
+                configuration=without,
                 is_active=True,
                 status="unknown",
             )
@@ -443,8 +336,8 @@ class IntegrationService:
             session.flush()
             # The secrets are bound to the row's id, known only now; written in the same transaction by
             # a plain UPDATE so that creating stays version 1.
-            sealed = self._seal(provider, clean, None, row.id)
-            if sealed != secretless:
+            sealed = self._configurations.seal(provider, clean, None, row.id)
+            if sealed != without:
                 session.execute(
                     update(Integration)
                     .where(Integration.id == row.id)
@@ -475,8 +368,8 @@ class IntegrationService:
                 row.name = self._check_name(name)
                 changed.append("name")
             if configuration is not None:
-                sealed = self._sealed(provider, configuration, row.configuration, row.id)
-                changed += _changed_fields(row.configuration or {}, sealed)
+                sealed = self._configurations.sealed(provider, configuration, row.configuration, row.id)
+                changed += changed_fields(row.configuration or {}, sealed)
                 if sealed != row.configuration:
                     row.configuration = sealed
                     row.status, row.status_message = "unknown", "Configuration changed since the last test."
@@ -555,255 +448,6 @@ class IntegrationService:
             return conflict("this integration", None, at)
         return conflict("this integration", *(last or (None, None)))
 
-    # ----- testing -------------------------------------------------------------------------
-
-    def test(self, actor: Actor, integration_id: int) -> TestResult:
-        """Test a saved integration with its stored secrets and record the outcome on it.
-
-        Refused (error "busy") while another check of it runs, in this process or any other; a failed
-        result with the database's sentence (error "storage") when the database refuses a write.
-        """
-        try:
-            return self._test_saved(actor, integration_id)
-        except StorageError as exc:
-            return TestResult(False, str(exc), error="storage")
-
-    def _test_saved(self, actor: Actor, integration_id: int) -> TestResult:
-        with self._factory() as session:
-            row, _ = self._load(session, actor, integration_id)
-            provider = self._catalog.get(row.provider)
-            config = copy.deepcopy(row.configuration or {})
-            name = row.name
-        if refused := self._rate_limited(actor, provider, config, integration_id):
-            return refused
-        holder = leases.new_holder()
-        if not self._claim_one(integration_id, holder):  # someone else's check of it is under way
-            return TestResult(False, busy_message(name), error="busy")
-        try:
-            result = self._run_test(provider, config, integration_id, config)
-        except BaseException:
-            self.release_checks([integration_id], holder)
-            raise
-        self.record_checks(actor, holder, [CheckOutcome(integration_id, provider.key, result)])
-        return result
-
-    # ----- checks of saved integrations (also for the health monitor) ------------------------------
-
-    def check_targets(self, actor: Actor, scope: CheckScope) -> list[CheckTarget]:
-        """The active integrations a check-all of this scope covers, with the host each one calls.
-
-        Members always get their own; administrators their own, or everyone's when scope.everyone.
-        """
-        query = select(Integration.id, Integration.provider, Integration.configuration).where(
-            Integration.is_active.is_(True)
-        )
-        if not (actor.is_admin and scope.everyone):
-            query = query.where(Integration.owner_id == actor.id)
-        if scope.provider:
-            query = query.where(Integration.provider == scope.provider)
-        if scope.tier:
-            query = query.join(User, Integration.owner_id == User.id).where(User.tier == scope.tier)
-        targets = []
-        with self._factory() as session:
-            for integration_id, provider_key, config in session.execute(
-                query.order_by(Integration.id).execution_options(yield_per=2000)
-            ):
-                provider = self._catalog.get(provider_key) if provider_key in self._catalog else None
-                host = _target_host(provider, config or {}) if provider else None
-                targets.append(CheckTarget(integration_id, (host or f"#{integration_id}").lower()))
-        return targets
-
-    def claim_checks(self, ids: list[int], holder: str) -> dict[int, tuple[str, dict]]:
-        """Lease the free ones among ids to holder; returns each leased id's provider and stored configuration."""
-        with self._factory.begin() as session:
-            return {
-                integration_id: (provider, copy.deepcopy(config or {}))
-                for integration_id, provider, config in leases.claim(session, ids, holder, self._lease_time())
-            }
-
-    def release_checks(self, ids: list[int], holder: str) -> None:
-        with self._factory.begin() as session:
-            leases.release(session, ids, holder)
-
-    def run_stored_test(self, provider_key: str, integration_id: int, stored: dict) -> TestResult:
-        """Test a saved configuration (the caller holds its lease); safe to call from worker threads."""
-        return self._run_test(self._catalog.get(provider_key), stored, integration_id, stored)
-
-    def record_checks(self, actor: Actor, holder: str, outcomes: list[CheckOutcome]) -> None:
-        """Store each outcome on its integration, audit it and free its lease: one transaction for all.
-
-        An outcome is stored only while holder still holds the lease, so a late result never overwrites
-        a newer check's.
-        """
-        if not outcomes:
-            return
-        now = utcnow()
-        table = Integration.__table__
-        statement = (
-            table.update()
-            .where(table.c.id == bindparam("target_id"), table.c.check_lease_holder == holder)
-            .values(
-                status=bindparam("new_status"),
-                status_message=bindparam("new_message"),
-                last_checked_at=now,
-                check_lease_until=None,
-                check_lease_holder=None,
-            )
-        )
-        rows = [
-            {
-                "target_id": o.integration_id,
-                "new_status": "connected" if o.result.success else "error",
-                "new_message": o.result.message if o.result.success else (o.result.error or o.result.message),
-            }
-            for o in outcomes
-        ]
-        with self._factory.begin() as session:
-            session.connection().execute(statement, rows)
-            events = [_test_event(o.provider_key, o.result, o.integration_id) for o in outcomes]
-            audit.record_many(session, actor, events)
-
-    def test_configuration(
-        self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
-    ) -> TestResult:
-        """Test what a form holds before it is saved. Masked or empty secrets come from storage.
-
-        A failed result with the database's sentence (error "storage") when the database refuses a write."""
-        try:
-            return self._test_form(actor, provider_key, configuration, integration_id)
-        except StorageError as exc:
-            return TestResult(False, str(exc), error="storage")
-
-    def _test_form(
-        self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None
-    ) -> TestResult:
-        provider = self._catalog.get(provider_key)
-        stored, name = None, None
-        if integration_id is not None:
-            with self._factory() as session:
-                row, _ = self._load(session, actor, integration_id)
-                stored, name = copy.deepcopy(row.configuration or {}), row.name
-        if not provider.available:
-            return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
-        try:
-            sealed = self._sealed(provider, configuration, stored, integration_id)
-        except ValidationError as exc:
-            return TestResult(
-                False, "Fix the highlighted fields, then test again.", {"field_errors": exc.errors}, str(exc)
-            )
-        if refused := self._rate_limited(actor, provider, sealed, integration_id):
-            return refused
-        if integration_id is None:
-            result = self._run_test(provider, sealed, None, None)
-        else:
-            # It uses the stored secrets and tokens (and may rotate them): one check at a time, as any other.
-            holder = leases.new_holder()
-            if not self._claim_one(integration_id, holder):
-                return TestResult(False, busy_message(name), error="busy")
-            try:
-                result = self._run_test(provider, sealed, integration_id, stored)
-            finally:
-                self.release_checks([integration_id], holder)
-        with self._factory.begin() as session:
-            self._audit_test(session, actor, provider.key, result, integration_id)
-        return result
-
-    def _lease_time(self) -> timedelta:
-        """How long a check's lease lasts: longer than the check's deadline (core.leases.lease_time)."""
-        session = self._http_session()
-        try:
-            return leases.lease_time(_policy_of(session))
-        finally:
-            session.close()
-
-    def _claim_one(self, integration_id: int, holder: str) -> bool:
-        with self._factory.begin() as session:
-            return bool(leases.claim(session, [integration_id], holder, self._lease_time()))
-
-    def _rate_limited(self, actor: Actor, provider: Provider, config: dict, integration_id: int | None):
-        """A refusal (as a failed TestResult) when the person or the target host is over its test limit."""
-        if self._limiter is None:
-            return None
-        buckets = [(Bucket("test_per_user", str(actor.id)), "connection tests")]
-        if host := _target_host(provider, config):
-            buckets.append((Bucket("test_per_host", host), f"connection tests of {host}"))
-        try:
-            for bucket, what in buckets:
-                self._limiter.check(bucket, what)
-        except RateLimitedError as exc:
-            audit.record_now(
-                self._factory,
-                actor,
-                "integration.test",
-                "denied",
-                integration_id=integration_id,
-                details={"provider": provider.key, "reason": "rate limit"},
-            )
-            return TestResult(False, str(exc), {"retryAfter": exc.retry_after}, error="rate_limited")
-        for bucket, _ in buckets:
-            self._limiter.hit(bucket)
-        return None
-
-    def _run_test(
-        self, provider: Provider, sealed: dict, integration_id: int | None = None, stored: dict | None = None
-    ) -> TestResult:
-        if not provider.available:
-            return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
-        try:
-            plain = self._plain(provider, sealed, integration_id)
-        except DecryptionError as exc:
-            return TestResult(False, "A stored secret could not be decrypted. Re-enter it and save.", error=str(exc))
-        if refused := _unsendable(provider, plain):  # stored before these characters were refused
-            return refused
-        secrets = _secret_values(provider, plain)
-        session = self._http_session()
-        context = self._test_context(session, sealed, integration_id, stored)
-        try:
-            with deadline(_policy_of(session).check_deadline):  # what leases.lease_time outlives
-                result = provider.test(plain, context)
-        except Exception as exc:
-            result = TestResult(
-                False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc)
-            )
-        finally:
-            session.close()
-        return without_secrets(result, secrets)
-
-    def _test_context(
-        self, http: requests.Session, sealed: dict, integration_id: int | None, stored: dict | None
-    ) -> TestContext:
-        if integration_id is None or stored is None:
-            return TestContext(http, MemoryTokens())
-
-        def rotate_secret(field_name: str, value: str) -> None:
-            # Only when the test used the stored secret; an edited form's new secret is saved by its owner.
-            if fields.get_path(sealed, field_name) == fields.get_path(stored, field_name):
-                self._replace_secret(integration_id, field_name, fields.get_path(stored, field_name), value)
-
-        return TestContext(http, StoredTokens(self._factory, self._cipher, integration_id), rotate_secret)
-
-    def _replace_secret(self, integration_id: int, field_name: str, old_sealed: str | None, value: str) -> None:
-        """Store a provider's rotated secret, unless someone changed that secret meanwhile."""
-        with self._factory.begin() as session:
-            row = session.get(Integration, integration_id)
-            if row is None or fields.get_path(row.configuration or {}, field_name) != old_sealed:
-                return
-            config = copy.deepcopy(row.configuration)
-            fields.set_path(config, field_name, self._cipher.encrypt(value, field_context(integration_id, field_name)))
-            # A plain UPDATE: a rotation is not an edit and must not make an open edit conflict.
-            session.execute(
-                update(Integration)
-                .where(Integration.id == integration_id)
-                .values(configuration=config)
-                .execution_options(synchronize_session=False)
-            )
-            audit.record(session, None, "integration.secret_rotated", "success", integration_id, {"field": field_name})
-
-    def _audit_test(
-        self, session: Session, actor: Actor, provider_key: str, result: TestResult, integration_id: int | None
-    ) -> None:
-        audit.record(session, actor, *_test_event(provider_key, result, integration_id))
-
 
 def stale_condition(cutoff: datetime):
     """SQL for "stale": active, and not checked since cutoff (counted from creation when never checked,
@@ -814,88 +458,10 @@ def stale_condition(cutoff: datetime):
     )
 
 
-def _test_event(provider_key: str, result: TestResult, integration_id: int | None) -> tuple[str, str, int | None, dict]:
-    """The audit event of a connection test: (action, outcome, integration id, details)."""
-    outcome = "success" if result.success else "failure"
-    return "integration.test", outcome, integration_id, {"provider": provider_key, "message": result.message}
-
-
-def _policy_of(session: requests.Session) -> HttpPolicy:
-    policy = getattr(session, "policy", None)
-    return policy if isinstance(policy, HttpPolicy) else HttpPolicy()
-
-
-def busy_message(name: str) -> str:
-    return f"{name} is being checked right now (by you or a colleague). Its result appears when that check finishes."
-
-
 def _kind_phrase(category: str) -> str:
     """'A Database integration', 'An API integration': short categories are acronyms."""
     word = category if len(category) <= 3 else category.replace("_", " ").title()
     return f"{'An' if word[0] in 'AEIOU' else 'A'} {word} integration"
 
 
-def _target_host(provider: Provider, config: dict) -> str | None:
-    """The customer host a test will call: the first web address or host field of the configuration."""
-    for spec in provider.fields:
-        value = fields.get_path(config, spec.name)
-        if not isinstance(value, str) or not value.strip():
-            continue
-        if spec.type == "url":
-            return urlsplit(value.strip()).hostname
-        if spec.name == "host":
-            return value.strip().lower()
-    return None
-
-
-def _changed_fields(before: dict, after: dict) -> list[str]:
-    names = fields.leaf_names(before) | fields.leaf_names(after)
-    return sorted(n for n in names if fields.get_path(before, n) != fields.get_path(after, n))
-
-
-def _unsendable(provider: Provider, plain: dict) -> TestResult | None:
-    """A failed result naming the first field whose stored text cannot be sent, or None."""
-    for spec in provider.fields:
-        value = fields.get_path(plain, spec.name)
-        if isinstance(value, str) and fields.text_problem(value, multiline=spec.type in fields.MULTILINE_TYPES):
-            message = (
-                f"The stored {spec.label} holds characters that cannot be sent (a control character or half "
-                "of a UTF-16 pair). Edit the integration, enter it again and save."
-            )
-            return TestResult(False, message, error="unsendable stored value")
-    return None
-
-
-def _secret_values(provider: Provider, plain: dict) -> list[str]:
-    values = []
-    for spec in provider.fields:
-        if not spec.sensitive:
-            continue
-        value = fields.get_path(plain, spec.name)
-        if not isinstance(value, str):
-            continue
-        values.append(value)
-        if spec.type == "json":
-            with contextlib.suppress(ValueError):
-                values += [v for v in _json_strings(json.loads(value))]
-    return values
-
-
-def _json_strings(node) -> list[str]:
-    if isinstance(node, dict):
-        return [s for v in node.values() for s in _json_strings(v)]
-    if isinstance(node, list):
-        return [s for v in node for s in _json_strings(v)]
-    return [node] if isinstance(node, str) else []
-
-
-__all__ = [
-    "CheckOutcome",
-    "CheckScope",
-    "CheckTarget",
-    "IntegrationService",
-    "IntegrationView",
-    "ListPage",
-    "ListQuery",
-    "Stats",
-]
+__all__ = ["IntegrationService", "IntegrationView", "ListPage", "ListQuery", "Stats", "stale_condition"]

@@ -14,7 +14,7 @@ from core import leases
 from core.errors import StorageError
 from core.fields import MASK
 from core.health import HealthMonitor
-from core.integrations.service import CheckOutcome, CheckScope
+from core.integrations.checks import CheckOutcome, CheckScope
 from core.models import AuditEvent, Integration, utcnow
 from core.ratelimit import RateLimitedError
 from tests.fakes import slow_hosts

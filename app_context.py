@@ -11,16 +11,16 @@ from sqlalchemy.orm import sessionmaker
 
 from core import db
 from core.crypto import FieldCipher
-from core.health import HealthMonitor
 from core.helpdesk import HelpdeskService
 from core.http import HttpPolicy, make_session
+from core.integrations.check_all import HealthMonitor
 from core.integrations.service import IntegrationService
+from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
 from core.presets import PresetService, WidgetService
 from core.ratelimit import RateLimiter
 from core.sessions import SessionService
 from core.settings import Settings, load_settings
-from core.statistics import StatisticsService
 from core.users import UserService
 from providers import CATALOG
 

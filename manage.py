@@ -21,12 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import app_context
-from core import db, exports
+from core import db
 from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
 from core.errors import ConflictError, NotFoundError, PermissionDeniedError, StorageError, ValidationError
-from core.health import CheckSummary
+from core.integrations import exports
+from core.integrations.check_all import CheckSummary
 from core.integrations.checks import CheckScope
 from core.keys import KeyMismatchError
 from core.ratelimit import RateLimitedError

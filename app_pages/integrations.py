@@ -7,9 +7,9 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from core import exports
 from core.catalog import INTEGRATION_TYPES, TestResult
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
+from core.integrations import exports
 from core.integrations.checks import CheckScope
 from core.integrations.service import ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier

@@ -94,7 +94,7 @@ def _host_stats(url: str) -> dict:
 
 def measure(payload: dict) -> dict:
     import app_context
-    from core.health import HealthMonitor
+    from core.integrations.check_all import HealthMonitor
 
     context = app_context.build()
     actor = _fresh_user(context, payload["urls"])

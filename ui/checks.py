@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from core.audit import Actor
 from core.errors import StorageError
-from core.health import CheckProgress, CheckSummary, HealthMonitor
+from core.integrations.check_all import CheckProgress, CheckSummary, HealthMonitor
 from core.integrations.checks import CheckScope
 from core.ratelimit import RateLimitedError
 

@@ -2,7 +2,7 @@
 
 At most `concurrency` checks run at once, and at most `per_host` against one customer host, counted over
 every run in the process (two people checking at once share the caps). Each check
-holds its integration's lease (core.leases), so no two checks of one integration ever overlap, in this
+holds its integration's lease (core.integrations.leases), so no two checks of one integration ever overlap, in this
 process or another. Results are written in batches, so the database is not the bottleneck.
 """
 
@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import sessionmaker
 
-from core import audit, leases
+from core import audit
 from core.audit import Actor
 from core.catalog import TestResult
 from core.errors import StorageError
+from core.integrations import leases
 from core.integrations.checks import CheckOutcome, CheckScope, CheckTarget
 from core.integrations.service import IntegrationService
 from core.ratelimit import Bucket, RateLimiter

@@ -1,5 +1,5 @@
 """Connection checks of integrations: a test of a saved integration or of a form, and the steps a check of
-many (core.health) takes: targets, leases, stored tests, recorded outcomes.
+many (core.integrations.check_all) takes: targets, leases, stored tests, recorded outcomes.
 
 IntegrationChecks is the part of IntegrationService that tests; the service supplies what it declares.
 """
@@ -16,12 +16,13 @@ import requests
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import audit, fields, leases
+from core import audit, fields
 from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext, TestResult
 from core.crypto import DecryptionError, FieldCipher, field_context
 from core.errors import StorageError, ValidationError
 from core.http import HttpPolicy, deadline
+from core.integrations import leases
 from core.integrations.configuration import Configurations, secret_values
 from core.models import Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
@@ -218,7 +219,7 @@ class IntegrationChecks:
         return result
 
     def _lease_time(self) -> timedelta:
-        """How long a check's lease lasts: longer than the check's deadline (core.leases.lease_time)."""
+        """How long a check's lease lasts: longer than the check's deadline (core.integrations.leases.lease_time)."""
         session = self._http_session()
         try:
             return leases.lease_time(_policy_of(session))

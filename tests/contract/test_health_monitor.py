@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from core import leases
 from core.errors import StorageError
 from core.fields import MASK
-from core.health import HealthMonitor
+from core.integrations import leases
+from core.integrations.check_all import HealthMonitor
 from core.integrations.checks import CheckOutcome, CheckScope
 from core.models import AuditEvent, Integration, utcnow
 from core.ratelimit import RateLimitedError

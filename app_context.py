@@ -10,14 +10,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from core import db
+from core.chatwoot.helpdesk import HelpdeskService
+from core.chatwoot.presets import PresetService, WidgetService
 from core.crypto import FieldCipher
-from core.helpdesk import HelpdeskService
 from core.http import HttpPolicy, make_session
 from core.integrations.check_all import HealthMonitor
 from core.integrations.service import IntegrationService
 from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
-from core.presets import PresetService, WidgetService
 from core.ratelimit import RateLimiter
 from core.sessions import SessionService
 from core.settings import Settings, load_settings

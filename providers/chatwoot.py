@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.catalog import Provider, TestContext, TestResult
-from core.chatwoot import ChatwootClient, ChatwootError
+from core.chatwoot.client import ChatwootClient, ChatwootError
 from core.fields import FieldSpec
 
 FIELDS = (

@@ -16,12 +16,12 @@ from typing import Any, Generic, TypeVar
 import streamlit as st
 
 from core.audit import Actor
+from core.chatwoot.helpdesk import PROVIDER_KEY, HelpdeskError, HelpdeskSnapshot, HelpdeskUnavailable
+from core.chatwoot.presets import WidgetScript
+from core.chatwoot.widget import WidgetSettings
 from core.errors import ValidationError
-from core.helpdesk import PROVIDER_KEY, HelpdeskError, HelpdeskSnapshot, HelpdeskUnavailable
 from core.integrations.service import IntegrationView
-from core.presets import WidgetScript
 from core.tiers import TierLimitError
-from core.widget import WidgetSettings
 from ui import state
 from ui.text import esc
 

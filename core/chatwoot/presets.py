@@ -17,12 +17,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from core import audit, tiers
 from core.audit import Actor
-from core.chatwoot import Inbox
+from core.chatwoot.client import Inbox
+from core.chatwoot.helpdesk import PROVIDER_KEY, HelpdeskService
+from core.chatwoot.widget import WidgetSettings, build_script, widget_base_url
 from core.errors import ConflictError, NotFoundError, ValidationError, conflict
-from core.helpdesk import PROVIDER_KEY, HelpdeskService
 from core.models import Integration, WidgetPreset
 from core.ratelimit import Bucket
-from core.widget import WidgetSettings, build_script, widget_base_url
 
 MAX_PRESET_NAME = 100
 MAX_PRESETS_PER_USER = 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.widget import WidgetSettings, build_script
+from core.chatwoot.widget import WidgetSettings, build_script
 from tests.browser.test_first_run import first_admin_password, settle
 from tests.fakes.chatwoot import FakeChatwoot
 

@@ -7,9 +7,9 @@ import bcrypt
 import pytest
 from sqlalchemy import event, select, text
 
+from core.chatwoot.widget import WidgetSettings
 from core.errors import ConflictError
 from core.models import User, WidgetPreset
-from core.widget import WidgetSettings
 
 
 @pytest.fixture(autouse=True)

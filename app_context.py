@@ -11,7 +11,8 @@ from sqlalchemy.orm import sessionmaker
 
 from core import db
 from core.chatwoot.helpdesk import HelpdeskService
-from core.chatwoot.presets import PresetService, WidgetService
+from core.chatwoot.presets import PresetService
+from core.chatwoot.widget_service import WidgetService
 from core.crypto import FieldCipher
 from core.http import HttpPolicy, make_session
 from core.integrations.check_all import HealthMonitor

@@ -17,8 +17,8 @@ import streamlit as st
 
 from core.audit import Actor
 from core.chatwoot.helpdesk import PROVIDER_KEY, HelpdeskError, HelpdeskSnapshot, HelpdeskUnavailable
-from core.chatwoot.presets import WidgetScript
 from core.chatwoot.widget import WidgetSettings
+from core.chatwoot.widget_service import WidgetScript
 from core.errors import ValidationError
 from core.integrations.service import IntegrationView
 from core.tiers import TierLimitError

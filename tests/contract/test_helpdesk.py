@@ -550,7 +550,7 @@ def test_widget_script_for_a_website_inbox(ctx, other_member, fake_chatwoot, cha
 def test_a_public_widget_host_replaces_the_integrations_url(
     ctx, other_member, fake_chatwoot, chatwoot_integration, chatwoot_tokens
 ):
-    from core.chatwoot.presets import WidgetService
+    from core.chatwoot.widget_service import WidgetService
 
     service = WidgetService(ctx.helpdesk, "https://chat.example.com")
     integration_id = chatwoot_integration(other_member, chatwoot_tokens.agent)

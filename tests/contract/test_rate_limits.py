@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from core.chatwoot.helpdesk import HelpdeskError, HelpdeskService
-from core.chatwoot.presets import WidgetService
 from core.chatwoot.widget import WidgetSettings
+from core.chatwoot.widget_service import WidgetService
 from core.integrations.service import IntegrationService
 from core.models import AuditEvent, Integration
 from core.ratelimit import LIMITS, RateLimiter

@@ -7,11 +7,12 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from core.catalog import INTEGRATION_TYPES, TestResult
+from core.catalog import INTEGRATION_TYPES
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.integrations import exports
 from core.integrations.checks import CheckScope
 from core.integrations.service import ListQuery
+from core.results import TestResult
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
 from ui import checks, state

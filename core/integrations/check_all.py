@@ -18,12 +18,12 @@ from sqlalchemy.orm import sessionmaker
 
 from core import audit
 from core.audit import Actor
-from core.catalog import TestResult
 from core.errors import StorageError
 from core.integrations import leases
 from core.integrations.checks import CheckOutcome, CheckScope, CheckTarget
 from core.integrations.service import IntegrationService
 from core.ratelimit import Bucket, RateLimiter
+from core.results import TestResult
 
 FLUSH_EVERY = 250  # results per database write
 FLUSH_AFTER = 1.0  # seconds: results are never held longer than this

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit, fields
 from core.audit import Actor
-from core.catalog import Catalog, Provider, TestContext, TestResult
+from core.catalog import Catalog, Provider, TestContext
 from core.crypto import DecryptionError, FieldCipher, field_context
 from core.errors import StorageError, ValidationError
 from core.http import HttpPolicy, deadline
@@ -26,7 +26,7 @@ from core.integrations import leases
 from core.integrations.configuration import Configurations, secret_values
 from core.models import Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
-from core.results import without_secrets
+from core.results import TestResult, without_secrets
 from core.tokens import MemoryTokens, StoredTokens
 
 

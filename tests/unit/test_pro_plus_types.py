@@ -8,11 +8,12 @@ import json
 import pytest
 from sqlalchemy import select
 
-from core.catalog import INTEGRATION_TYPES, Catalog, Provider, TestResult
+from core.catalog import INTEGRATION_TYPES, Catalog, Provider
 from core.crypto import field_context, is_encrypted
 from core.fields import MASK, FieldSpec
 from core.integrations.service import IntegrationService
 from core.models import AuditEvent, Integration
+from core.results import TestResult
 from core.tiers import FEATURE_MIN_TIER, Tier, TierLimitError
 from providers import CATALOG
 

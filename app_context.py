@@ -15,7 +15,7 @@ from core.chatwoot.presets import PresetService
 from core.chatwoot.widget_service import WidgetService
 from core.crypto import FieldCipher
 from core.http import HttpPolicy, make_session
-from core.integrations.check_all import HealthMonitor
+from core.integrations.check_all import CheckAll
 from core.integrations.service import IntegrationService
 from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
@@ -36,7 +36,7 @@ class AppContext:
     sessions: SessionService
     limiter: RateLimiter
     integrations: IntegrationService
-    health: HealthMonitor
+    check_all: CheckAll
     helpdesk: HelpdeskService
     presets: PresetService
     widget: WidgetService
@@ -82,7 +82,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         limiter=limiter,
         sessions=SessionService(factory, settings.cookie_key),
         integrations=integrations,
-        health=HealthMonitor(integrations, factory, limiter, settings.check_concurrency, settings.check_per_host),
+        check_all=CheckAll(integrations, factory, limiter, settings.check_concurrency, settings.check_per_host),
         helpdesk=helpdesk,
         presets=PresetService(factory),
         widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),

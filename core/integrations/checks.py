@@ -31,7 +31,7 @@ from core.tokens import MemoryTokens, StoredTokens
 
 
 @dataclass(frozen=True)
-class CheckScope:
+class CheckAllScope:
     """Which active integrations a check-all covers. everyone, tier and provider are for administrators."""
 
     everyone: bool = False
@@ -97,9 +97,9 @@ class IntegrationChecks:
         self.record_checks(actor, holder, [CheckOutcome(integration_id, provider.key, result)])
         return result
 
-    # ----- checks of saved integrations (also for the health monitor) ------------------------------
+    # ----- checks of saved integrations (also for check all) ------------------------------
 
-    def check_targets(self, actor: Actor, scope: CheckScope) -> list[CheckTarget]:
+    def check_targets(self, actor: Actor, scope: CheckAllScope) -> list[CheckTarget]:
         """The active integrations a check-all of this scope covers, with the host each one calls.
 
         Members always get their own; administrators their own, or everyone's when scope.everyone.
@@ -356,4 +356,4 @@ def _unsendable(provider: Provider, plain: dict) -> TestResult | None:
     return None
 
 
-__all__ = ["CheckOutcome", "CheckScope", "CheckTarget", "IntegrationChecks", "busy_message"]
+__all__ = ["CheckAllScope", "CheckOutcome", "CheckTarget", "IntegrationChecks", "busy_message"]

@@ -24,7 +24,7 @@ from core.tiers import Tier
 
 STATUSES = ("connected", "error", "unknown")
 STATUS_LABELS = {"connected": "Connected", "error": "Error", "unknown": "Not tested"}
-TEST_ACTION = "integration.test"  # connection tests from the page and the health monitor's checks alike
+TEST_ACTION = "integration.test"  # connection tests from the page and check-all's checks alike
 MAX_ERROR_ROWS = 200
 MAX_MESSAGE_LENGTH = 500
 DEFAULT_DAYS = 30

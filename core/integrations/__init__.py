@@ -1,2 +1,2 @@
-"""Integrations: the service (CRUD, ownership, optimistic locking), its configuration's secret lifecycle
-and its connection checks."""
+"""Integrations: the service (service.py), its configuration's secret lifecycle (configuration.py), its
+connection tests (checks.py), check all (check_all.py, with leases.py), statistics.py and exports.py."""

@@ -10,17 +10,18 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from core import db
+from core.chatwoot.helpdesk import HelpdeskService
+from core.chatwoot.presets import PresetService
+from core.chatwoot.widget_service import WidgetService
 from core.crypto import FieldCipher
-from core.health import HealthMonitor
-from core.helpdesk import HelpdeskService
 from core.http import HttpPolicy, make_session
-from core.integrations import IntegrationService
+from core.integrations.check_all import CheckAll
+from core.integrations.service import IntegrationService
+from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
-from core.presets import PresetService, WidgetService
 from core.ratelimit import RateLimiter
 from core.sessions import SessionService
 from core.settings import Settings, load_settings
-from core.statistics import StatisticsService
 from core.users import UserService
 from providers import CATALOG
 
@@ -35,7 +36,7 @@ class AppContext:
     sessions: SessionService
     limiter: RateLimiter
     integrations: IntegrationService
-    health: HealthMonitor
+    check_all: CheckAll
     helpdesk: HelpdeskService
     presets: PresetService
     widget: WidgetService
@@ -81,7 +82,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         limiter=limiter,
         sessions=SessionService(factory, settings.cookie_key),
         integrations=integrations,
-        health=HealthMonitor(integrations, factory, limiter, settings.check_concurrency, settings.check_per_host),
+        check_all=CheckAll(integrations, factory, limiter, settings.check_concurrency, settings.check_per_host),
         helpdesk=helpdesk,
         presets=PresetService(factory),
         widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),

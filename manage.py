@@ -21,13 +21,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import app_context
-from core import db, exports
+from core import db
 from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
 from core.errors import ConsoleError, NotFoundError, PermissionDeniedError, ValidationError
-from core.health import CheckSummary
-from core.integrations import CheckScope
+from core.integrations import exports
+from core.integrations.check_all import CheckAllSummary
+from core.integrations.checks import CheckAllScope
 from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, RotationReport
 from core.settings import Settings, load_settings
 from core.tiers import Tier
@@ -276,8 +277,8 @@ def cmd_integrations_check_all(args: argparse.Namespace) -> int:
         raise PermissionDeniedError("Only administrators can check other people's integrations.")
     if args.provider:
         CATALOG.get(args.provider)  # an unknown key is an error, not an empty run
-    scope = CheckScope(everyone=args.everyone, tier=args.tier, provider=args.provider)
-    summary = context.health.check_all(actor, scope)
+    scope = CheckAllScope(everyone=args.everyone, tier=args.tier, provider=args.provider)
+    summary = context.check_all.run(actor, scope)
     if args.json:
         _print_json(_summary_dict(summary))
     else:
@@ -287,7 +288,7 @@ def cmd_integrations_check_all(args: argparse.Namespace) -> int:
     return EXIT_FAILED if summary.failing else EXIT_OK
 
 
-def _summary_dict(summary: CheckSummary) -> dict:
+def _summary_dict(summary: CheckAllSummary) -> dict:
     p = summary.progress
     return {
         "total": p.total,

@@ -1,7 +1,7 @@
 """Helpdesk: create Chatwoot agents and choose the inboxes they work in (FREE tier and up).
 
 The rules (password policy, plus-addressed e-mails, seat limits, membership differences) live in
-core.helpdesk; this page shows them and reports what the service did.
+core.chatwoot.helpdesk; this page shows them and reports what the service did.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from core.audit import Actor
-from core.chatwoot import ROLES, Agent, Inbox
+from core.chatwoot.client import ROLES, Agent, Inbox
+from core.chatwoot.helpdesk import HelpdeskError, HelpdeskSnapshot, MembershipChange, password_rules
 from core.errors import ConsoleError, ValidationError
-from core.helpdesk import HelpdeskError, HelpdeskSnapshot, MembershipChange, password_rules
-from core.integrations import IntegrationView
+from core.integrations.service import IntegrationView
 from ui import chatwoot, state
 from ui.text import esc
 

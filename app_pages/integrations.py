@@ -7,13 +7,15 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from core import exports
-from core.catalog import INTEGRATION_TYPES, TestResult
+from core.catalog import INTEGRATION_TYPES
 from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
-from core.integrations import CheckScope, ListQuery
+from core.integrations import exports
+from core.integrations.checks import CheckAllScope
+from core.integrations.service import ListQuery
+from core.results import TestResult
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
-from ui import checks, state
+from ui import check_all, state
 from ui.forms import controlling_fields, render_fields
 from ui.text import esc
 
@@ -320,16 +322,16 @@ def actions(views) -> None:
 # ----- check all ---------------------------------------------------------------------------
 
 
-def check_scope() -> CheckScope:
+def check_scope() -> CheckAllScope:
     """Administrators choose whose integrations; members always check their own."""
     if not actor.is_admin:
-        return CheckScope()
+        return CheckAllScope()
     whose, tier_col, provider_col = st.columns(3)
     everyone = whose.selectbox("Whose", ["Mine", "Everyone's"], key="check_whose") == "Everyone's"
     tier_choice = tier_col.selectbox("Owner's tier", ["All tiers", *[t.name for t in Tier]], key="check_tier")
     providers = {"All providers": None, **{p.name: p.key for p in CATALOG if p.available}}
     provider_choice = provider_col.selectbox("Provider", list(providers), key="check_provider")
-    return CheckScope(everyone, None if tier_choice == "All tiers" else tier_choice, providers[provider_choice])
+    return CheckAllScope(everyone, None if tier_choice == "All tiers" else tier_choice, providers[provider_choice])
 
 
 @st.fragment(run_every=0.5)
@@ -365,13 +367,13 @@ def check_result() -> None:
                     st.markdown(f"- **{esc(names.get(integration_id, f'#{integration_id}'))}**: {esc(message)}")
 
 
-def health_section(stale: int) -> None:
+def check_all_section(stale: int) -> None:
     hours = ctx.settings.stale_after_hours
     with st.container(border=True):
         st.markdown("**Health check**")
         st.caption(
-            f"Re-test every active integration at once: at most {ctx.health.concurrency} at a time and "
-            f"{ctx.health.per_host} per customer host. Stale: not checked for {hours:g} hours."
+            f"Re-test every active integration at once: at most {ctx.check_all.concurrency} at a time and "
+            f"{ctx.check_all.per_host} per customer host. Stale: not checked for {hours:g} hours."
         )
         if "check_job" in st.session_state:
             check_progress()
@@ -379,7 +381,7 @@ def health_section(stale: int) -> None:
             scope = check_scope()
             if st.button("Check all", key="check_all", type="primary", icon=":material/monitor_heart:"):
                 st.session_state.pop("check_result", None)
-                st.session_state["check_job"] = checks.start(ctx.health, actor, scope)
+                st.session_state["check_job"] = check_all.start(ctx.check_all, actor, scope)
                 st.rerun()
         check_result()
         if stale:
@@ -439,7 +441,7 @@ def integrations_section() -> None:
     if not stats.total:
         st.info("No integrations yet. Use **Add CRM integration** above to connect a Chatwoot account or any REST CRM.")
         return
-    health_section(stats.stale)
+    check_all_section(stats.stale)
     query = list_query()
     page = service.page(actor, query)
     if not page.views:

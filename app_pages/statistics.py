@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from core import statistics
 from core.audit import Actor
-from core.statistics import STATUS_LABELS, STATUSES, Filters, StatisticsService, tier_label
+from core.integrations import statistics
+from core.integrations.statistics import STATUS_LABELS, STATUSES, Filters, StatisticsService, tier_label
 from core.tiers import Tier
 from ui import state
 

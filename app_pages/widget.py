@@ -1,6 +1,6 @@
 """Chat widget: the embeddable Chatwoot script for a website inbox, with named presets (STARTER and up).
 
-The script is built by core.widget (safe by construction); presets live in core.presets. This page
+The script is built by core.chatwoot.widget (safe by construction); presets live in core.chatwoot.presets. This page
 picks the inbox and settings, and shows, copies, downloads and previews the result.
 """
 
@@ -12,11 +12,11 @@ import html
 import streamlit as st
 
 from core.audit import Actor
-from core.chatwoot import Inbox
+from core.chatwoot.client import Inbox
+from core.chatwoot.presets import PresetView, check_widget_tier, widget_allowed
+from core.chatwoot.widget import DARK_MODES, POSITIONS, TYPES, WidgetSettings, to_script_json
 from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
-from core.presets import PresetView, check_widget_tier, widget_allowed
 from core.tiers import TierLimitError
-from core.widget import DARK_MODES, POSITIONS, TYPES, WidgetSettings, to_script_json
 from ui import chatwoot, state
 from ui.text import esc
 
@@ -201,7 +201,7 @@ def settings_form() -> WidgetSettings | None:
     settings = WidgetSettings(**values)
     problems = settings.problems()
     for message in problems.values():
-        st.error(esc(message))  # core.widget's sentences, which may quote what was entered
+        st.error(esc(message))  # core.chatwoot.widget's sentences, which may quote what was entered
     return None if problems else settings
 
 

@@ -31,13 +31,13 @@ class Benchmark:
     per_database: bool
 
 
-# In this order: bench.health adds integrations of its own to the database, so it runs after the pages.
+# In this order: bench.check_all adds integrations of its own to the database, so it runs after the pages.
 BENCHMARKS = (
     Benchmark("bench.crypto", per_database=False),
     Benchmark("bench.pages", per_database=True),
     Benchmark("bench.memory", per_database=True),
     Benchmark("bench.startup", per_database=True),
-    Benchmark("bench.health", per_database=True),
+    Benchmark("bench.check_all", per_database=True),
 )
 DATABASES = ("sqlite", "postgresql")
 

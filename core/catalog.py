@@ -1,36 +1,20 @@
-"""The vocabulary providers fill in: Provider, TestResult, and the catalog the services are given."""
+"""The vocabulary providers fill in: Provider, TestContext (TestResult is core.results'), and the catalog the
+services are given."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import requests
 
 from core.errors import NotFoundError
 from core.fields import FieldSpec
+from core.results import TestResult
 from core.tiers import Tier
 
 ProviderStatus = Literal["available", "coming_soon"]
-
-
-@dataclass
-class TestResult:
-    success: bool
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-    __test__ = False  # not a pytest test class
-
-    def as_dict(self) -> dict:
-        return {
-            "success": self.success,
-            "message": self.message,
-            "details": self.details,
-            "error": self.error,
-        }
 
 
 class TokenCache(Protocol):

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 FieldType = Literal["text", "password", "url", "number", "checkbox", "select", "json", "textarea"]
@@ -79,6 +79,15 @@ def delete_path(config: dict, dotted: str) -> None:
         if not isinstance(node, dict):
             return
     node.pop(parts[-1], None)
+
+
+def leaf_names(config: dict[str, Any], prefix: str = "") -> set[str]:
+    """Every dotted name (as get_path takes it) of a value in config that is not itself a mapping."""
+    names: set[str] = set()
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        names |= leaf_names(cast(dict[str, Any], value), name + ".") if isinstance(value, dict) else {name}
+    return names
 
 
 def is_blank(value: Any) -> bool:

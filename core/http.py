@@ -38,7 +38,7 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER_SECONDS = 10
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # A connection test makes at most this many requests (an OAuth token, the call itself, a refreshed token
-# and one more), so a check's deadline is this many request deadlines; core.leases leases for longer.
+# and one more), so a check's deadline is this many request deadlines; core.integrations.leases leases for longer.
 REQUESTS_PER_CHECK = 4
 USER_AGENT = "IntegrationsConsole/1.0"
 

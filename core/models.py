@@ -104,7 +104,7 @@ class WidgetPreset(Base):
         ForeignKey("integrations.id", ondelete="SET NULL"), default=None, index=True
     )
     name: Mapped[str] = mapped_column(String(100))
-    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # SDK names, see core.widget
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # SDK names, see core.chatwoot.widget
     inbox_id: Mapped[int | None] = mapped_column(Integer, default=None)  # the Chatwoot inbox
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

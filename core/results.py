@@ -1,11 +1,30 @@
-"""Helpers for the TestResult a provider returns."""
+"""TestResult, what a connection test returns, with its helpers: ProviderFailure and without_secrets."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from core.catalog import TestResult
 from core.redaction import redact, redact_data
+
+
+@dataclass
+class TestResult:
+    success: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    __test__ = False  # not a pytest test class
+
+    def as_dict(self) -> dict:
+        return {
+            "success": self.success,
+            "message": self.message,
+            "details": self.details,
+            "error": self.error,
+        }
 
 
 class ProviderFailure(Exception):

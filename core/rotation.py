@@ -178,7 +178,7 @@ class KeyRotation:
         if provider_key in self._catalog:
             return fields.sensitive_names(self._catalog.get(provider_key).fields)
         # A provider no longer in the catalog: whatever parses as ciphertext is one of its secrets.
-        return sorted(n for n in _leaf_names(config) if format_of(fields.get_path(config, n)))
+        return sorted(n for n in fields.leaf_names(config) if format_of(fields.get_path(config, n)))
 
     def _integration_batches(self, batch_size: int) -> Iterator[_Tally]:
         after = 0
@@ -315,14 +315,6 @@ def _integrity_reason(fmt: str, kid: str | None) -> str:
         )
     moved = ", copied from another integration or field," if fmt == "v2" else ""
     return f"failed its integrity check under key {kid}: it was altered{moved} or another key has the same id"
-
-
-def _leaf_names(config: dict, prefix: str = "") -> set[str]:
-    names = set()
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        names |= _leaf_names(value, name + ".") if isinstance(value, dict) else {name}
-    return names
 
 
 __all__ = ["Failure", "KeyRotation", "RotationInterrupted", "RotationReport"]

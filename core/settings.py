@@ -10,10 +10,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.chatwoot.widget import base_url_problem
 from core.crypto import key_bytes, key_id
 from core.errors import ConsoleError
 from core.http import parse_allow_list
-from core.widget import base_url_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'data' / 'console.db'}"

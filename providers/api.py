@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from core.catalog import Provider, TestContext, TestResult
+from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, explain_status, read_json
-from core.results import without_secrets
+from core.results import TestResult, without_secrets
 from core.tiers import Tier
 from providers import custom
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from core.catalog import Provider, TestContext, TestResult
-from core.chatwoot import ChatwootClient, ChatwootError
+from core.catalog import Provider, TestContext
+from core.chatwoot.client import ChatwootClient, ChatwootError
 from core.fields import FieldSpec
+from core.results import TestResult
 
 FIELDS = (
     FieldSpec(

@@ -9,10 +9,10 @@ from urllib.parse import urljoin
 import requests
 
 from core import oauth
-from core.catalog import Provider, TestContext, TestResult
+from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, explain_status
-from core.results import without_secrets
+from core.results import TestResult, without_secrets
 
 AUTH_TYPES = ("API_KEY", "BEARER", "BASIC", "OAUTH2")
 CLIENT_AUTH = ("header", "body")

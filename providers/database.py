@@ -40,10 +40,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.catalog import Provider, TestContext, TestResult
+from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import BlockedAddressError, DeadlineSocket, HttpPolicy, deadline, remaining, vet_host
 from core.redaction import redact
+from core.results import TestResult
 from core.tiers import Tier
 
 SSL_MODES = ("disable", "prefer", "require", "verify-full")

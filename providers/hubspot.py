@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import requests
 
-from core.catalog import Provider, TestContext, TestResult
+from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, wait_phrase
-from core.results import without_secrets
+from core.results import TestResult, without_secrets
 
 # HubSpot's API host. Tests point this at a local fake; it is not something a person configures.
 API_BASE = "https://api.hubapi.com"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import requests
 
-from core.catalog import Provider, TestContext, TestResult
+from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, retry_after_seconds
-from core.results import without_secrets
+from core.results import TestResult, without_secrets
 
 # The company's API host. Tests point this at a local fake; it is not something a person configures.
 API_BASE = "https://{domain}.pipedrive.com"

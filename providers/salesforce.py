@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import requests
 
 from core import oauth
-from core.catalog import Provider, TestContext, TestResult
+from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json
-from core.results import ProviderFailure, without_secrets
+from core.results import ProviderFailure, TestResult, without_secrets
 
 # The token endpoint lives on the org's My Domain host. Tests point this at a local fake; the host
 # itself comes from the My Domain URL a person enters.

@@ -40,10 +40,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from core.catalog import Provider, TestContext, TestResult
+from core.catalog import Provider, TestContext
 from core.fields import FieldSpec, is_blank
 from core.http import describe_exception, wait_phrase
-from core.results import without_secrets
+from core.results import TestResult, without_secrets
 from core.tiers import Tier
 
 EVENTS = (

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import requests
 
 from core import oauth
-from core.catalog import Provider, TestContext, TestResult
+from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, wait_phrase
-from core.results import ProviderFailure, without_secrets
+from core.results import ProviderFailure, TestResult, without_secrets
 
 DATA_CENTRES = ("com", "eu", "in", "com.au", "jp", "com.cn", "zohocloud.ca", "sa")
 # Where each data centre issues tokens. Canada's accounts server is not under zoho.*.

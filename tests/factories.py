@@ -45,7 +45,7 @@ def add_check(
     outcome: str = "success",
     action: str = "integration.test",
 ) -> None:
-    """An audit event, by default an "integration.test" as a connection test or the health monitor writes it."""
+    """An audit event, by default an "integration.test" as a connection test or check all writes it."""
     with ctx.factory.begin() as session:
         session.add(
             AuditEvent(

@@ -16,11 +16,12 @@ from typing import Any, Generic, TypeVar
 import streamlit as st
 
 from core.audit import Actor
-from core.errors import ConsoleError, TierLimitError, ValidationError
-from core.helpdesk import PROVIDER_KEY, HelpdeskSnapshot, HelpdeskUnavailable
-from core.integrations import IntegrationView
-from core.presets import WidgetScript
-from core.widget import WidgetSettings
+from core.chatwoot.helpdesk import PROVIDER_KEY, HelpdeskSnapshot, HelpdeskUnavailable
+from core.chatwoot.widget import WidgetSettings
+from core.chatwoot.widget_service import WidgetScript
+from core.errors import ConsoleError, ValidationError
+from core.integrations.service import IntegrationView
+from core.tiers import TierLimitError
 from ui import state
 from ui.text import esc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.widget import WidgetSettings, build_script
+from core.chatwoot.widget import WidgetSettings, build_script
 from tests.browser.helpers import first_admin_password, sign_in_as_admin
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 

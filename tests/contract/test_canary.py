@@ -7,7 +7,8 @@ import logging
 
 from sqlalchemy import inspect, text
 
-from core import audit, exports
+from core import audit
+from core.integrations import exports
 
 CANARY = "canary-Zq8-secret-7f3a9"
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from core.chatwoot import explain_status
+from core.chatwoot.client import explain_status
 from core.fields import MASK
 from core.http import HttpPolicy, describe_exception, make_session
 from core.models import utcnow

@@ -12,13 +12,13 @@ import pytest
 import requests
 from sqlalchemy import inspect, select
 
-from core.chatwoot import NO_SEATS, NOT_PERMITTED, RATE_LIMITED, ChatwootClient, ChatwootError
+from core.chatwoot.client import NO_SEATS, NOT_PERMITTED, RATE_LIMITED, ChatwootClient, ChatwootError
+from core.chatwoot.helpdesk import HelpdeskError, HelpdeskUnavailable
+from core.chatwoot.widget import WidgetSettings
 from core.errors import NotFoundError, ValidationError
-from core.helpdesk import HelpdeskError, HelpdeskUnavailable
 from core.http import HttpPolicy, make_session
 from core.models import AuditEvent, WidgetPreset
 from core.tiers import Tier, TierLimitError
-from core.widget import WidgetSettings
 from tests.conftest import LOOPBACK_ALLOW
 from tests.fakes.chatwoot import WEB_WIDGET
 
@@ -550,7 +550,7 @@ def test_widget_script_for_a_website_inbox(ctx, other_member, fake_chatwoot, cha
 def test_a_public_widget_host_replaces_the_integrations_url(
     ctx, other_member, fake_chatwoot, chatwoot_integration, chatwoot_tokens
 ):
-    from core.presets import WidgetService
+    from core.chatwoot.widget_service import WidgetService
 
     service = WidgetService(ctx.helpdesk, "https://chat.example.com")
     integration_id = chatwoot_integration(other_member, chatwoot_tokens.agent)

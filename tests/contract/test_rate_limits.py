@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from core.helpdesk import HelpdeskError, HelpdeskService
-from core.integrations import IntegrationService
+from core.chatwoot.helpdesk import HelpdeskError, HelpdeskService
+from core.chatwoot.widget import WidgetSettings
+from core.chatwoot.widget_service import WidgetService
+from core.integrations.service import IntegrationService
 from core.models import AuditEvent, Integration
-from core.presets import WidgetService
 from core.ratelimit import LIMITS, RateLimiter
-from core.widget import WidgetSettings
 from providers import CATALOG
 
 SMALL = {

@@ -10,11 +10,12 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, text
 
-from core.catalog import Catalog, Provider, TestResult
+from core.catalog import Catalog, Provider
 from core.crypto import FieldCipher, field_context, format_of
 from core.errors import ValidationError
 from core.fields import MASK, FieldSpec
-from core.integrations import IntegrationService
+from core.integrations.service import IntegrationService
+from core.results import TestResult
 from core.tokens import StoredTokens
 from tests.conftest import TEST_KEY
 from tests.unit.test_crypto import v1_value

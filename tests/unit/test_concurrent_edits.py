@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from core.chatwoot.widget import WidgetSettings
 from core.errors import ConflictError
 from core.models import User, WidgetPreset
-from core.widget import WidgetSettings
 
 pytestmark = pytest.mark.usefixtures("fast_bcrypt")  # the lowest bcrypt cost (tests/conftest.py)
 

@@ -129,7 +129,9 @@ def test_the_cli_maps_any_console_error_to_exit_2_with_its_sentence(monkeypatch,
     assert captured.err == "Error: The frobnicator is switched off. Switch it on under Settings.\n"
 
 
-@pytest.mark.parametrize("path", ["core.chatwoot.ChatwootError", "core.helpdesk.HelpdeskError", "manage.CommandError"])
+@pytest.mark.parametrize(
+    "path", ["core.chatwoot.client.ChatwootError", "core.chatwoot.helpdesk.HelpdeskError", "manage.CommandError"]
+)
 def test_the_cli_maps_the_module_errors_to_exit_2(monkeypatch, capsys, path):
     cls = next(c for p, c in ERRORS.items() if p.rsplit(".", 1)[1] == path.rsplit(".", 1)[1])
 

@@ -153,7 +153,7 @@ def test_a_postgres_server_trickling_its_answer_ends_within_the_bound(trickler):
     ids=["default", "small", "the largest the settings allow"],
 )
 def test_a_lease_outlives_the_deadline_of_the_check_it_guards(policy):
-    from core import leases
+    from core.integrations import leases
 
     lease = leases.lease_time(policy).total_seconds()
     assert lease > policy.check_deadline + 30  # a margin, not a tie
@@ -161,7 +161,7 @@ def test_a_lease_outlives_the_deadline_of_the_check_it_guards(policy):
 
 
 def test_the_service_leases_for_longer_than_a_check_may_take(ctx, admin):
-    from core import leases
+    from core.integrations import leases
 
     created = ctx.integrations.create(
         admin,

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from core.crypto import is_encrypted
 from core.errors import ValidationError
-from core.exports import export_csv, export_json, import_json
 from core.fields import MASK
+from core.integrations.exports import export_csv, export_json, import_json
 from core.models import Integration
 
 CANARY = "export-canary-token-0123456789"

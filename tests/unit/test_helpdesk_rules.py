@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.chatwoot import Agent
-from core.errors import ValidationError
-from core.helpdesk import (
+from core.chatwoot.client import Agent
+from core.chatwoot.helpdesk import (
     SLUG_MAX_LENGTH,
     agent_email,
     check_seats,
@@ -18,6 +17,7 @@ from core.helpdesk import (
     slugify,
     validate_password,
 )
+from core.errors import ValidationError
 from core.tiers import Tier, TierLimitError
 
 # ----- password policy ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from core.integrations import ListQuery
+from core.integrations.service import ListQuery
 from core.models import Integration
 
 CONFIG = {"baseUrl": "https://chat.example.com", "accountId": "1", "apiKey": "cw-list-token-0123456789"}

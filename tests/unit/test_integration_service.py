@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 
-from core.catalog import Catalog, Provider, TestResult, UnknownProviderError
+from core.catalog import Catalog, Provider, UnknownProviderError
 from core.crypto import field_context, is_encrypted
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
 from core.fields import MASK, FieldSpec
-from core.integrations import IntegrationService
+from core.integrations.service import IntegrationService
 from core.models import AuditEvent, Integration
+from core.results import TestResult
 
 CW_TOKEN = "cw-plaintext-token-0001"
 CW_TOKEN_2 = "cw-plaintext-token-0002"

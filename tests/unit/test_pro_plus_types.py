@@ -8,11 +8,12 @@ import json
 import pytest
 from sqlalchemy import select
 
-from core.catalog import INTEGRATION_TYPES, Catalog, Provider, TestResult
+from core.catalog import INTEGRATION_TYPES, Catalog, Provider
 from core.crypto import field_context, is_encrypted
 from core.fields import MASK, FieldSpec
-from core.integrations import IntegrationService
+from core.integrations.service import IntegrationService
 from core.models import AuditEvent, Integration
+from core.results import TestResult
 from core.tiers import FEATURE_MIN_TIER, Tier, TierLimitError
 from providers import CATALOG
 
@@ -92,7 +93,7 @@ def test_below_pro_plus_creating_is_refused_and_names_the_tier(ctx, tier, key):
 def test_the_refusal_reads_naturally():
     kinds = {p.category for p in (CATALOG.get(k) for k in KEYS)}
     assert kinds == {"DATABASE", "API", "WEBHOOK"}
-    from core.integrations import _kind_phrase
+    from core.integrations.service import _kind_phrase
 
     assert [_kind_phrase(k) for k in ("DATABASE", "API", "WEBHOOK")] == [
         "A Database integration",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from pytest_httpserver import HTTPServer
 
-from core.chatwoot import ChatwootClient, ChatwootError
+from core.chatwoot.client import ChatwootClient, ChatwootError
 from core.http import HttpPolicy, RedirectRefusedError, make_session
 from core.oauth import CLIENT_SECRET_POST, TokenError, request_token
 from tests.conftest import LOOPBACK_ALLOW

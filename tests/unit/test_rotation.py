@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 
-from core.catalog import Catalog, Provider, TestResult
+from core.catalog import Catalog, Provider
 from core.crypto import (
     KEY_CHECK_CONTEXT,
     FieldCipher,
@@ -27,6 +27,7 @@ from core.crypto import (
 from core.fields import FieldSpec
 from core.keys import KEY_CHECK, KEY_CHECK_PLAINTEXT, verify_key
 from core.models import AuditEvent, Integration, OAuthToken
+from core.results import TestResult
 from core.rotation import KeyRotation, RotationInterrupted
 from core.tokens import StoredTokens, stored_key
 from tests.conftest import TEST_KEY

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import Date, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core import csvsafe, statistics
+from core import csvsafe
 from core.errors import PermissionDeniedError, ValidationError
+from core.integrations import statistics
+from core.integrations.statistics import Filters, StatisticsService
 from core.models import AuditEvent, Integration
-from core.statistics import Filters, StatisticsService
 from providers import CATALOG
 from tests.factories import add_check, add_integration
 

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from core.catalog import Catalog, Provider, TestContext, TestResult
+from core.catalog import Catalog, Provider, TestContext
 from core.crypto import field_context, is_encrypted
 from core.fields import MASK, FieldSpec
-from core.integrations import IntegrationService
+from core.integrations.service import IntegrationService
 from core.models import AuditEvent, Integration, OAuthToken, utcnow
+from core.results import TestResult
 from core.tokens import EXPIRY_MARGIN_SECONDS, MemoryTokens, StoredTokens, stored_key
 
 FIELDS = (

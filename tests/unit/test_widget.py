@@ -18,9 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import settings as settings_module
-from core.errors import ValidationError
-from core.settings import SettingsError, load_settings
-from core.widget import (
+from core.chatwoot.widget import (
     DARK_MODES,
     POSITIONS,
     TYPES,
@@ -31,6 +29,8 @@ from core.widget import (
     website_token_problem,
     widget_base_url,
 )
+from core.errors import ValidationError
+from core.settings import SettingsError, load_settings
 
 BASE = "https://chat.example.com"
 TOKEN = "Xy12_ab-CD34ef"

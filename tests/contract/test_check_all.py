@@ -1,4 +1,4 @@
-"""The health monitor against real local hosts: caps, leases, cancel, results and the audit trail."""
+"""Check all against real local hosts: caps, leases, cancel, results and the audit trail."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from core import leases
 from core.errors import StorageError
 from core.fields import MASK
-from core.health import HealthMonitor
-from core.integrations import CheckOutcome, CheckScope
+from core.integrations import leases
+from core.integrations.check_all import CheckAll
+from core.integrations.checks import CheckAllScope, CheckOutcome
 from core.models import AuditEvent, Integration, utcnow
 from core.ratelimit import RateLimitedError
 from tests.fakes import slow_hosts
@@ -34,8 +34,8 @@ def add(ctx, actor, url: str, name: str):
     return slow_hosts.add_crm(ctx, actor, url, name, TOKEN)
 
 
-def monitor(ctx, concurrency=4, per_host=2) -> HealthMonitor:
-    return HealthMonitor(ctx.integrations, ctx.factory, ctx.limiter, concurrency, per_host)
+def new_check_all(ctx, concurrency=4, per_host=2) -> CheckAll:
+    return CheckAll(ctx.integrations, ctx.factory, ctx.limiter, concurrency, per_host)
 
 
 def test_checks_every_active_integration_within_both_caps(ctx, owner, hosts):
@@ -44,7 +44,7 @@ def test_checks_every_active_integration_within_both_caps(ctx, owner, hosts):
     ctx.integrations.set_active(owner, inactive.id, False)
     seen = []
 
-    summary = monitor(ctx).check_all(owner, on_progress=seen.append)
+    summary = new_check_all(ctx).run(owner, on_progress=seen.append)
 
     assert (summary.progress.total, summary.progress.done, summary.progress.connected) == (24, 24, 24)
     assert not summary.failing and not summary.progress.cancelled
@@ -71,7 +71,7 @@ def test_failures_are_stored_with_their_message_and_make_the_run_failing(ctx, ow
     good = add(ctx, owner, hosts.urls[0], "good")
     bad = add(ctx, owner, hosts.urls[1], "bad")
 
-    summary = monitor(ctx).check_all(owner)
+    summary = new_check_all(ctx).run(owner)
 
     assert summary.failing and summary.progress.failed == 1
     assert [i for i, _ in summary.failures] == [bad.id]
@@ -88,7 +88,7 @@ def test_an_integration_checked_elsewhere_is_skipped_not_checked_twice(ctx, owne
     with ctx.factory.begin() as session:
         assert [row[0] for row in leases.claim(session, [busy.id], other_process)] == [busy.id]
 
-    summary = monitor(ctx).check_all(owner)
+    summary = new_check_all(ctx).run(owner)
     single = ctx.integrations.test(owner, busy.id)
 
     assert (summary.progress.busy, summary.progress.done) == (1, 1)
@@ -131,7 +131,7 @@ def test_cancel_stops_starting_checks_and_frees_every_lease(ctx, owner, hosts):
         if progress.done >= 1:
             cancel.set()
 
-    summary = monitor(ctx, concurrency=2, per_host=1).check_all(owner, on_progress=stop_after_first, cancel=cancel)
+    summary = new_check_all(ctx, concurrency=2, per_host=1).run(owner, on_progress=stop_after_first, cancel=cancel)
 
     assert summary.progress.cancelled
     assert 1 <= summary.progress.done < 40
@@ -145,26 +145,26 @@ def test_cancel_stops_starting_checks_and_frees_every_lease(ctx, owner, hosts):
 def test_members_check_their_own_and_admins_choose_a_scope(ctx, owner, admin, member, hosts):
     mine = add(ctx, owner, hosts.urls[0], "olga's")
     admins = add(ctx, admin, hosts.urls[1], "root's")
-    health = monitor(ctx)
+    check_all = new_check_all(ctx)
 
-    assert [t.integration_id for t in health.targets(owner, CheckScope(everyone=True))] == [mine.id]
-    assert [t.integration_id for t in health.targets(admin)] == [admins.id]
-    assert {t.integration_id for t in health.targets(admin, CheckScope(everyone=True))} == {mine.id, admins.id}
-    assert [t.integration_id for t in health.targets(admin, CheckScope(everyone=True, tier="ENTERPRISE"))] == [
+    assert [t.integration_id for t in check_all.targets(owner, CheckAllScope(everyone=True))] == [mine.id]
+    assert [t.integration_id for t in check_all.targets(admin)] == [admins.id]
+    assert {t.integration_id for t in check_all.targets(admin, CheckAllScope(everyone=True))} == {mine.id, admins.id}
+    assert [t.integration_id for t in check_all.targets(admin, CheckAllScope(everyone=True, tier="ENTERPRISE"))] == [
         mine.id,
         admins.id,
     ]
-    assert health.targets(admin, CheckScope(everyone=True, provider="HUBSPOT")) == []
-    assert health.targets(member) == []
-    assert {t.host for t in health.targets(admin, CheckScope(everyone=True))} == {"127.0.0.1", "127.0.0.2"}
+    assert check_all.targets(admin, CheckAllScope(everyone=True, provider="HUBSPOT")) == []
+    assert check_all.targets(member) == []
+    assert {t.host for t in check_all.targets(admin, CheckAllScope(everyone=True))} == {"127.0.0.1", "127.0.0.2"}
 
 
 def test_check_all_runs_are_rate_limited_per_person(ctx, owner):
-    health = monitor(ctx)
+    check_all = new_check_all(ctx)
     for _ in range(10):
-        health.check_all(owner)
+        check_all.run(owner)
     with pytest.raises(RateLimitedError, match="Too many check-all runs"):
-        health.check_all(owner)
+        check_all.run(owner)
 
 
 def test_stale_integrations_are_marked_and_counted(ctx, owner, hosts):
@@ -181,7 +181,7 @@ def test_stale_integrations_are_marked_and_counted(ctx, owner, hosts):
     assert ctx.integrations.stats(owner).stale == 1
     ctx.integrations.set_active(owner, old.id, False)
     assert not ctx.integrations.get(owner, old.id).stale  # switched off: nothing to be stale about
-    monitor(ctx).check_all(owner)
+    new_check_all(ctx).run(owner)
     assert ctx.integrations.stats(owner).stale == 0
 
 
@@ -204,16 +204,16 @@ def test_two_runs_at_once_share_the_caps(ctx, owner, other_member, hosts):
     for n in range(8):
         add(ctx, owner, hosts.urls[0], f"olga {n}")
         add(ctx, other.actor(), hosts.urls[0], f"pete {n}")
-    health = monitor(ctx, concurrency=4, per_host=2)
+    check_all = new_check_all(ctx, concurrency=4, per_host=2)
     summaries = []
-    runs = [threading.Thread(target=lambda a=a: summaries.append(health.check_all(a))) for a in (owner, other.actor())]
+    runs = [threading.Thread(target=lambda a=a: summaries.append(check_all.run(a))) for a in (owner, other.actor())]
     for run in runs:
         run.start()
     for run in runs:
         run.join(30)
     assert [s.progress.done for s in summaries] == [8, 8]
     assert hosts.stats()["127.0.0.1"]["most_at_once"] <= 2  # not 2 per run: 2 for the host
-    assert health.running == 0 and not health.running_per_host
+    assert check_all.running == 0 and not check_all.running_per_host
 
 
 def test_a_database_failure_stops_the_run_with_the_error_and_frees_the_workers(ctx, owner, hosts, monkeypatch):
@@ -229,10 +229,10 @@ def test_a_database_failure_stops_the_run_with_the_error_and_frees_the_workers(c
         return real_claim(ids, holder)
 
     monkeypatch.setattr(ctx.integrations, "claim_checks", claim_then_fail)
-    health = monitor(ctx, concurrency=2, per_host=1)
+    check_all = new_check_all(ctx, concurrency=2, per_host=1)
     with pytest.raises(StorageError, match="results stored before that are kept"):
-        health.check_all(owner)
-    assert health.running == 0  # every worker stopped
+        check_all.run(owner)
+    assert check_all.running == 0  # every worker stopped
     with ctx.factory() as session:  # what ran was stored and its leases freed; nothing is left leased
         assert session.scalar(select(Integration.id).where(Integration.check_lease_holder.is_not(None))) is None
         assert session.scalars(select(Integration.id).where(Integration.last_checked_at.is_not(None))).all()
@@ -246,7 +246,7 @@ def test_a_failing_result_write_also_stops_the_run_with_a_sentence(ctx, owner, h
         raise OperationalError("UPDATE integrations", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(ctx.integrations, "record_checks", refuse)
-    health = monitor(ctx)
+    check_all = new_check_all(ctx)
     with pytest.raises(StorageError, match="stopped answering"):
-        health.check_all(owner)
-    assert health.running == 0 and not health.running_per_host
+        check_all.run(owner)
+    assert check_all.running == 0 and not check_all.running_per_host

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from core.audit import Actor
 from core.errors import ConsoleError
-from core.health import CheckProgress, CheckSummary, HealthMonitor
-from core.integrations import CheckScope
+from core.integrations.check_all import CheckAll, CheckAllProgress, CheckAllSummary
+from core.integrations.checks import CheckAllScope
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class CheckJob:
     cancel: threading.Event = field(default_factory=threading.Event)
-    progress: CheckProgress | None = None
-    summary: CheckSummary | None = None
+    progress: CheckAllProgress | None = None
+    summary: CheckAllSummary | None = None
     error: str | None = None
     finished: threading.Event = field(default_factory=threading.Event)
 
@@ -39,12 +39,12 @@ class CheckJob:
         return self.progress.line()
 
 
-def start(monitor: HealthMonitor, actor: Actor, scope: CheckScope) -> CheckJob:
+def start(check_all: CheckAll, actor: Actor, scope: CheckAllScope) -> CheckJob:
     job = CheckJob()
 
     def run() -> None:
         try:
-            job.summary = monitor.check_all(actor, scope, on_progress=_remember(job), cancel=job.cancel)
+            job.summary = check_all.run(actor, scope, on_progress=_remember(job), cancel=job.cancel)
         except ConsoleError as exc:
             job.error = str(exc)
         except Exception as exc:  # the page must hear about it; the details go to the log only
@@ -58,7 +58,7 @@ def start(monitor: HealthMonitor, actor: Actor, scope: CheckScope) -> CheckJob:
 
 
 def _remember(job: CheckJob):
-    def on_progress(progress: CheckProgress) -> None:
+    def on_progress(progress: CheckAllProgress) -> None:
         job.progress = progress
 
     return on_progress

@@ -18,13 +18,13 @@ from core import csvsafe
 from core.audit import Actor
 from core.catalog import Catalog
 from core.errors import PermissionDeniedError, ValidationError
-from core.integrations import stale_condition
+from core.integrations.service import stale_condition
 from core.models import AuditEvent, Integration, User, utcnow
 from core.tiers import Tier
 
 STATUSES = ("connected", "error", "unknown")
 STATUS_LABELS = {"connected": "Connected", "error": "Error", "unknown": "Not tested"}
-TEST_ACTION = "integration.test"  # connection tests from the page and the health monitor's checks alike
+TEST_ACTION = "integration.test"  # connection tests from the page and check-all's checks alike
 MAX_ERROR_ROWS = 200
 MAX_MESSAGE_LENGTH = 500
 DEFAULT_DAYS = 30
@@ -38,7 +38,7 @@ class Filters:
     tiers: the owner's tier names (FREE, STARTER, ...); providers: provider keys (CHATWOOT, ...);
     statuses: the stored connection status (connected, error, unknown). "Stale" is not a status but a
     separate count: an active integration not checked within stale_after_hours (counted from its creation
-    when it was never checked; core.integrations.stale_condition).
+    when it was never checked; core.integrations.service.stale_condition).
     The values are normalised (tiers parsed, duplicates dropped, sorted) so that equal filters are equal.
     """
 

@@ -2,7 +2,7 @@
 
 The fake hosts run in a process of their own (127.0.0.1 .. 127.0.0.50, tests/fakes/slow_hosts.py), so
 they don't share the checker's interpreter. A worker process creates 1,000 Custom CRM integrations of a
-`bench_health` user (20 per host, secrets encrypted as always), then times HealthMonitor.check_all with
+`bench_health` user (20 per host, secrets encrypted as always), then times CheckAll.run with
 the default caps. The ideal is the number of rounds the caps allow times 50 ms:
 max(ceil(1000 / concurrency), ceil(20 / per_host)) x 50 ms. The hosts count the requests each served
 at once, which must never exceed the per-host cap.
@@ -31,7 +31,7 @@ def figures(target: Target, options: Options) -> list[Figure]:
     try:
         with FakeHosts(HOSTS, DELAY) as urls:
             answer = run_worker(
-                "bench.health",
+                "bench.check_all",
                 {"urls": urls, "repeats": max(4, options.repeats // 2)},
                 options.timeout,
                 {**target.env, "OUTBOUND_ALLOW": "127.0.0.0/8", "HTTP_MAX_RETRIES": "0"},
@@ -94,20 +94,20 @@ def _host_stats(url: str) -> dict:
 
 def measure(payload: dict) -> dict:
     import app_context
-    from core.health import HealthMonitor
+    from core.integrations.check_all import CheckAll
 
     context = app_context.build()
     actor = _fresh_user(context, payload["urls"])
     settings = context.settings
-    monitor = HealthMonitor(
+    check_all = CheckAll(
         context.integrations, context.factory, None, settings.check_concurrency, settings.check_per_host
     )
     try:
-        monitor.check_all(actor)  # warm-up: connections, imports, the database's caches
+        check_all.run(actor)  # warm-up: connections, imports, the database's caches
         seconds, failing = [], 0
         for _ in range(payload["repeats"] - 1):
             started = time.perf_counter()
-            summary = monitor.check_all(actor)
+            summary = check_all.run(actor)
             seconds.append(time.perf_counter() - started)
             failing += summary.progress.failed
     finally:
@@ -115,8 +115,8 @@ def measure(payload: dict) -> dict:
     return {
         "seconds": seconds,
         "failing": failing,
-        "concurrency": monitor.concurrency,
-        "per_host": monitor.per_host,
+        "concurrency": check_all.concurrency,
+        "per_host": check_all.per_host,
         "checked": summary.progress.done,
     }
 

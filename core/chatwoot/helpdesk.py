@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 
 from core import audit, tiers
 from core.audit import Actor
-from core.chatwoot import (
+from core.chatwoot.client import (
     EMAIL_TAKEN,
     INVALID_TOKEN,
     NOT_ADMIN,
@@ -38,7 +38,7 @@ from core.chatwoot import (
     Role,
 )
 from core.errors import ConsoleError, NotFoundError, ValidationError
-from core.integrations import IntegrationService, IntegrationView
+from core.integrations.service import IntegrationService, IntegrationView
 from core.models import User
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
 from core.redaction import redact
@@ -227,7 +227,7 @@ def check_seats(tier: tiers.Tier | str, agents: Iterable[Agent], own_user_id: in
 
 class HelpdeskError(ConsoleError):
     """A helpdesk action failed. ``str(error)`` is a sentence with no secret in it; ``reason`` is one of
-    core.chatwoot's reason constants ("email_taken", "no_seats", "not_permitted", "rate_limited", ...)."""
+    core.chatwoot.client's reason constants ("email_taken", "no_seats", "not_permitted", "rate_limited", ...)."""
 
     def __init__(self, message: str, reason: str = "failed"):
         self.reason = reason
@@ -523,7 +523,7 @@ class HelpdeskService:
         (no seat left for the tier; names the tier that allows more), or HelpdeskError: reason "email_taken"
         for a duplicate (reported, never retried), "no_seats" (Chatwoot's own seat limit, 402),
         "not_permitted" (the Platform App is not permitted on the account; the message says what the
-        Chatwoot administrator must do), or another core.chatwoot reason. Every outcome is audited as
+        Chatwoot administrator must do), or another core.chatwoot.client reason. Every outcome is audited as
         "helpdesk.agent_create", without the password.
         """
         name = (name or "").strip()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from core import csvsafe
 from core.audit import Actor
 from core.errors import NotFoundError, StorageError, ValidationError
-from core.integrations import IntegrationService, IntegrationView
+from core.integrations.service import IntegrationService, IntegrationView
 from core.tiers import TierLimitError
 
 MAX_IMPORT_ITEMS = 500

@@ -1,8 +1,8 @@
-"""The health monitor: re-test many integrations at once without flooding anyone's server.
+"""Check all: re-test many integrations at once without flooding anyone's server.
 
 At most `concurrency` checks run at once, and at most `per_host` against one customer host, counted over
 every run in the process (two people checking at once share the caps). Each check
-holds its integration's lease (core.leases), so no two checks of one integration ever overlap, in this
+holds its integration's lease (core.integrations.leases), so no two checks of one integration ever overlap, in this
 process or another. Results are written in batches, so the database is not the bottleneck.
 """
 
@@ -16,21 +16,23 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import sessionmaker
 
-from core import audit, leases
+from core import audit
 from core.audit import Actor
-from core.catalog import TestResult
 from core.errors import StorageError
-from core.integrations import CheckOutcome, CheckScope, CheckTarget, IntegrationService
+from core.integrations import leases
+from core.integrations.checks import CheckAllScope, CheckOutcome, CheckTarget
+from core.integrations.service import IntegrationService
 from core.ratelimit import Bucket, RateLimiter
+from core.results import TestResult
 
 FLUSH_EVERY = 250  # results per database write
 FLUSH_AFTER = 1.0  # seconds: results are never held longer than this
 POLL = 0.2  # seconds between looks at the cancel flag while checks run
-OWN = CheckScope()  # the actor's own active integrations
+OWN = CheckAllScope()  # the actor's own active integrations
 
 
 @dataclass(frozen=True)
-class CheckProgress:
+class CheckAllProgress:
     total: int
     done: int = 0
     connected: int = 0
@@ -51,8 +53,8 @@ class CheckProgress:
 
 
 @dataclass(frozen=True)
-class CheckSummary:
-    progress: CheckProgress
+class CheckAllSummary:
+    progress: CheckAllProgress
     seconds: float
     busiest_host: int  # the most checks that ran against one host at once
     failures: list[tuple[int, str]] = field(default_factory=list)  # (integration id, message), bounded
@@ -69,7 +71,7 @@ class CheckSummary:
         return f"{head}{p.line()}{tail} ({self.seconds:.1f} s)"
 
 
-class HealthMonitor:
+class CheckAll:
     def __init__(
         self,
         integrations: IntegrationService,
@@ -89,16 +91,16 @@ class HealthMonitor:
         self.running = 0
         self.running_per_host: Counter[str] = Counter()
 
-    def targets(self, actor: Actor, scope: CheckScope = OWN) -> list[CheckTarget]:
+    def targets(self, actor: Actor, scope: CheckAllScope = OWN) -> list[CheckTarget]:
         return self.integrations.check_targets(actor, scope)
 
-    def check_all(
+    def run(
         self,
         actor: Actor,
-        scope: CheckScope = OWN,
-        on_progress: Callable[[CheckProgress], None] | None = None,
+        scope: CheckAllScope = OWN,
+        on_progress: Callable[[CheckAllProgress], None] | None = None,
         cancel: threading.Event | None = None,
-    ) -> CheckSummary:
+    ) -> CheckAllSummary:
         """Check every active integration in scope; raises RateLimitedError when run too often."""
         if self._limiter is not None:
             self._limiter.attempt(Bucket("check_all", str(actor.id)), "check-all runs")
@@ -123,7 +125,7 @@ class HealthMonitor:
         return summary
 
 
-def _scope_text(scope: CheckScope) -> str:
+def _scope_text(scope: CheckAllScope) -> str:
     parts = ["everyone" if scope.everyone else "own"]
     if scope.tier:
         parts.append(f"tier {scope.tier}")
@@ -151,11 +153,11 @@ class _Run:
     """One check-all. Each worker thread takes the next leased check whose host has room, runs it and
     takes the next, so a slot never waits for a scheduler; whichever thread finds less than a round
     leased ahead leases four rounds (one write), and whichever collects a batch of results writes it.
-    A database failure in any thread stops the run: check_all then raises StorageError."""
+    A database failure in any thread stops the run: CheckAll.run then raises StorageError."""
 
-    def __init__(self, monitor: HealthMonitor, actor: Actor, targets, on_progress, cancel: threading.Event):
-        self.monitor, self.actor, self.cancel = monitor, actor, cancel
-        self.service = monitor.integrations
+    def __init__(self, check_all: CheckAll, actor: Actor, targets, on_progress, cancel: threading.Event):
+        self.check_all, self.actor, self.cancel = check_all, actor, cancel
+        self.service = check_all.integrations
         self.on_progress = on_progress or (lambda _progress: None)
         self.pending = _round_robin(targets)
         self.host_of = {t.integration_id: t.host for t in targets}
@@ -168,17 +170,17 @@ class _Run:
         self.unwritten: list[CheckOutcome] = []
         self.last_flush = time.monotonic()
         self.failures: list[tuple[int, str]] = []
-        self.progress = CheckProgress(total=len(targets))
-        self.state = monitor.state
+        self.progress = CheckAllProgress(total=len(targets))
+        self.state = check_all.state
         self.crash: Exception | None = None
         self.all_done = threading.Event()
         self.live = 0
 
-    def execute(self) -> CheckSummary:
+    def execute(self) -> CheckAllSummary:
         started = time.monotonic()
         workers = [
             threading.Thread(target=self._work, name=f"check-{n}", daemon=True)
-            for n in range(min(self.monitor.concurrency, len(self.pending)))
+            for n in range(min(self.check_all.concurrency, len(self.pending)))
         ]
         self.live = len(workers)
         if not workers:
@@ -205,12 +207,12 @@ class _Run:
             ) from self.crash
         self.progress = replace(self.progress, running=0, cancelled=self.cancel.is_set() and self._unfinished())
         self.on_progress(self.progress)
-        return CheckSummary(self.progress, time.monotonic() - started, self.busiest, self.failures[:200])
+        return CheckAllSummary(self.progress, time.monotonic() - started, self.busiest, self.failures[:200])
 
     def _unfinished(self) -> bool:
         return self.progress.done + self.progress.busy < self.progress.total
 
-    def _snapshot(self) -> CheckProgress:
+    def _snapshot(self) -> CheckAllProgress:
         with self.state:
             return replace(self.progress, running=self.running)
 
@@ -240,7 +242,7 @@ class _Run:
                         return None
                     if item := self._take_ready():
                         return item
-                    if self.pending and not self.leasing and self.ready_count < self.monitor.concurrency:
+                    if self.pending and not self.leasing and self.ready_count < self.check_all.concurrency:
                         self.leasing = True
                         batch = [self.pending.popleft() for _ in range(min(self._lease_size(), len(self.pending)))]
                         break
@@ -251,7 +253,7 @@ class _Run:
 
     def _take_ready(self) -> tuple[int, str, dict] | None:
         for host, queue in self.ready.items():
-            shared = self.monitor
+            shared = self.check_all
             if queue and shared.running < shared.concurrency and shared.running_per_host[host] < shared.per_host:
                 self.ready_count -= 1
                 self.running += 1
@@ -262,7 +264,7 @@ class _Run:
         return None
 
     def _lease_size(self) -> int:
-        return 4 * self.monitor.concurrency - self.ready_count
+        return 4 * self.check_all.concurrency - self.ready_count
 
     def _lease(self, batch: list[CheckTarget]) -> None:
         try:
@@ -286,11 +288,11 @@ class _Run:
         batch = None
         with self.state:
             self.running -= 1
-            self.monitor.running -= 1
+            self.check_all.running -= 1
             host = self.host_of[integration_id]
-            self.monitor.running_per_host[host] -= 1
-            if not self.monitor.running_per_host[host]:
-                del self.monitor.running_per_host[host]
+            self.check_all.running_per_host[host] -= 1
+            if not self.check_all.running_per_host[host]:
+                del self.check_all.running_per_host[host]
             self.unwritten.append(CheckOutcome(integration_id, provider_key, result))
             ok = result.success
             if not ok:
@@ -307,7 +309,7 @@ class _Run:
         self._write(batch)
 
     def _stop(self, exc: Exception) -> None:
-        """The database failed under a worker: start nothing more; check_all raises it once all have stopped."""
+        """The database failed under a worker: start nothing more; CheckAll.run raises it once all have stopped."""
         with self.state:
             self.crash = self.crash or exc
             self.cancel.set()

@@ -1,0 +1,359 @@
+"""Connection checks of integrations: a test of a saved integration or of a form, and the steps a check of
+many (core.integrations.check_all) takes: targets, leases, stored tests, recorded outcomes.
+
+IntegrationChecks is the part of IntegrationService that tests; the service supplies what it declares.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import audit, fields
+from core.audit import Actor
+from core.catalog import Catalog, Provider, TestContext
+from core.crypto import DecryptionError, FieldCipher, field_context
+from core.errors import StorageError, ValidationError
+from core.http import HttpPolicy, deadline
+from core.integrations import leases
+from core.integrations.configuration import Configurations, secret_values
+from core.models import Integration, User, utcnow
+from core.ratelimit import Bucket, RateLimitedError, RateLimiter
+from core.results import TestResult, without_secrets
+from core.tokens import MemoryTokens, StoredTokens
+
+
+@dataclass(frozen=True)
+class CheckAllScope:
+    """Which active integrations a check-all covers. everyone, tier and provider are for administrators."""
+
+    everyone: bool = False
+    tier: str | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckTarget:
+    integration_id: int
+    host: str  # the customer host its test calls (per-host caps); "#<id>" when it calls none
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    integration_id: int
+    provider_key: str
+    result: TestResult
+
+
+class IntegrationChecks:
+    """Testing integrations, as part of IntegrationService (which sets these attributes and _load)."""
+
+    _factory: sessionmaker
+    _cipher: FieldCipher
+    _catalog: Catalog
+    _http_session: Callable[[], requests.Session]
+    _limiter: RateLimiter | None
+    _configurations: Configurations
+
+    def _load(self, session: Session, actor: Actor, integration_id: int) -> tuple[Integration, str]:
+        raise NotImplementedError  # IntegrationService's: the row the actor may see, and its owner's name
+
+    # ----- testing -------------------------------------------------------------------------
+
+    def test(self, actor: Actor, integration_id: int) -> TestResult:
+        """Test a saved integration with its stored secrets and record the outcome on it.
+
+        Refused (error "busy") while another check of it runs, in this process or any other; a failed
+        result with the database's sentence (error "storage") when the database refuses a write.
+        """
+        try:
+            return self._test_saved(actor, integration_id)
+        except StorageError as exc:
+            return TestResult(False, str(exc), error="storage")
+
+    def _test_saved(self, actor: Actor, integration_id: int) -> TestResult:
+        with self._factory() as session:
+            row, _ = self._load(session, actor, integration_id)
+            provider = self._catalog.get(row.provider)
+            config = copy.deepcopy(row.configuration or {})
+            name = row.name
+        if refused := self._rate_limited(actor, provider, config, integration_id):
+            return refused
+        holder = leases.new_holder()
+        if not self._claim_one(integration_id, holder):  # someone else's check of it is under way
+            return TestResult(False, busy_message(name), error="busy")
+        try:
+            result = self._run_test(provider, config, integration_id, config)
+        except BaseException:
+            self.release_checks([integration_id], holder)
+            raise
+        self.record_checks(actor, holder, [CheckOutcome(integration_id, provider.key, result)])
+        return result
+
+    # ----- checks of saved integrations (also for check all) ------------------------------
+
+    def check_targets(self, actor: Actor, scope: CheckAllScope) -> list[CheckTarget]:
+        """The active integrations a check-all of this scope covers, with the host each one calls.
+
+        Members always get their own; administrators their own, or everyone's when scope.everyone.
+        """
+        query = select(Integration.id, Integration.provider, Integration.configuration).where(
+            Integration.is_active.is_(True)
+        )
+        if not (actor.is_admin and scope.everyone):
+            query = query.where(Integration.owner_id == actor.id)
+        if scope.provider:
+            query = query.where(Integration.provider == scope.provider)
+        if scope.tier:
+            query = query.join(User, Integration.owner_id == User.id).where(User.tier == scope.tier)
+        targets = []
+        with self._factory() as session:
+            for integration_id, provider_key, config in session.execute(
+                query.order_by(Integration.id).execution_options(yield_per=2000)
+            ):
+                provider = self._catalog.get(provider_key) if provider_key in self._catalog else None
+                host = _target_host(provider, config or {}) if provider else None
+                targets.append(CheckTarget(integration_id, (host or f"#{integration_id}").lower()))
+        return targets
+
+    def claim_checks(self, ids: list[int], holder: str) -> dict[int, tuple[str, dict]]:
+        """Lease the free ones among ids to holder; returns each leased id's provider and stored configuration."""
+        with self._factory.begin() as session:
+            return {
+                integration_id: (provider, copy.deepcopy(config or {}))
+                for integration_id, provider, config in leases.claim(session, ids, holder, self._lease_time())
+            }
+
+    def release_checks(self, ids: list[int], holder: str) -> None:
+        with self._factory.begin() as session:
+            leases.release(session, ids, holder)
+
+    def run_stored_test(self, provider_key: str, integration_id: int, stored: dict) -> TestResult:
+        """Test a saved configuration (the caller holds its lease); safe to call from worker threads."""
+        return self._run_test(self._catalog.get(provider_key), stored, integration_id, stored)
+
+    def record_checks(self, actor: Actor, holder: str, outcomes: list[CheckOutcome]) -> None:
+        """Store each outcome on its integration, audit it and free its lease: one transaction for all.
+
+        An outcome is stored only while holder still holds the lease, so a late result never overwrites
+        a newer check's.
+        """
+        if not outcomes:
+            return
+        now = utcnow()
+        table = Integration.__table__
+        statement = (
+            table.update()
+            .where(table.c.id == bindparam("target_id"), table.c.check_lease_holder == holder)
+            .values(
+                status=bindparam("new_status"),
+                status_message=bindparam("new_message"),
+                last_checked_at=now,
+                check_lease_until=None,
+                check_lease_holder=None,
+            )
+        )
+        rows = [
+            {
+                "target_id": o.integration_id,
+                "new_status": "connected" if o.result.success else "error",
+                "new_message": o.result.message if o.result.success else (o.result.error or o.result.message),
+            }
+            for o in outcomes
+        ]
+        with self._factory.begin() as session:
+            session.connection().execute(statement, rows)
+            events = [_test_event(o.provider_key, o.result, o.integration_id) for o in outcomes]
+            audit.record_many(session, actor, events)
+
+    def test_configuration(
+        self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
+    ) -> TestResult:
+        """Test what a form holds before it is saved. Masked or empty secrets come from storage.
+
+        A failed result with the database's sentence (error "storage") when the database refuses a write."""
+        try:
+            return self._test_form(actor, provider_key, configuration, integration_id)
+        except StorageError as exc:
+            return TestResult(False, str(exc), error="storage")
+
+    def _test_form(
+        self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None
+    ) -> TestResult:
+        provider = self._catalog.get(provider_key)
+        stored, name = None, None
+        if integration_id is not None:
+            with self._factory() as session:
+                row, _ = self._load(session, actor, integration_id)
+                stored, name = copy.deepcopy(row.configuration or {}), row.name
+        if not provider.available:
+            return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
+        try:
+            sealed = self._configurations.sealed(provider, configuration, stored, integration_id)
+        except ValidationError as exc:
+            return TestResult(
+                False, "Fix the highlighted fields, then test again.", {"field_errors": exc.errors}, str(exc)
+            )
+        if refused := self._rate_limited(actor, provider, sealed, integration_id):
+            return refused
+        if integration_id is None:
+            result = self._run_test(provider, sealed, None, None)
+        else:
+            # It uses the stored secrets and tokens (and may rotate them): one check at a time, as any other.
+            holder = leases.new_holder()
+            if not self._claim_one(integration_id, holder):
+                return TestResult(False, busy_message(name), error="busy")
+            try:
+                result = self._run_test(provider, sealed, integration_id, stored)
+            finally:
+                self.release_checks([integration_id], holder)
+        with self._factory.begin() as session:
+            self._audit_test(session, actor, provider.key, result, integration_id)
+        return result
+
+    def _lease_time(self) -> timedelta:
+        """How long a check's lease lasts: longer than the check's deadline (core.integrations.leases.lease_time)."""
+        session = self._http_session()
+        try:
+            return leases.lease_time(_policy_of(session))
+        finally:
+            session.close()
+
+    def _claim_one(self, integration_id: int, holder: str) -> bool:
+        with self._factory.begin() as session:
+            return bool(leases.claim(session, [integration_id], holder, self._lease_time()))
+
+    def _rate_limited(self, actor: Actor, provider: Provider, config: dict, integration_id: int | None):
+        """A refusal (as a failed TestResult) when the person or the target host is over its test limit."""
+        if self._limiter is None:
+            return None
+        buckets = [(Bucket("test_per_user", str(actor.id)), "connection tests")]
+        if host := _target_host(provider, config):
+            buckets.append((Bucket("test_per_host", host), f"connection tests of {host}"))
+        try:
+            for bucket, what in buckets:
+                self._limiter.check(bucket, what)
+        except RateLimitedError as exc:
+            audit.record_now(
+                self._factory,
+                actor,
+                "integration.test",
+                "denied",
+                integration_id=integration_id,
+                details={"provider": provider.key, "reason": "rate limit"},
+            )
+            return TestResult(False, str(exc), {"retryAfter": exc.retry_after}, error="rate_limited")
+        for bucket, _ in buckets:
+            self._limiter.hit(bucket)
+        return None
+
+    def _run_test(
+        self, provider: Provider, sealed: dict, integration_id: int | None = None, stored: dict | None = None
+    ) -> TestResult:
+        if not provider.available:
+            return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
+        try:
+            plain = self._configurations.plain(provider, sealed, integration_id)
+        except DecryptionError as exc:
+            return TestResult(False, "A stored secret could not be decrypted. Re-enter it and save.", error=str(exc))
+        if refused := _unsendable(provider, plain):  # stored before these characters were refused
+            return refused
+        secrets = secret_values(provider, plain)
+        session = self._http_session()
+        context = self._test_context(session, sealed, integration_id, stored)
+        try:
+            with deadline(_policy_of(session).check_deadline):  # what leases.lease_time outlives
+                result = provider.test(plain, context)
+        except Exception as exc:
+            result = TestResult(
+                False, f"The {provider.name} test failed unexpectedly ({type(exc).__name__}).", error=str(exc)
+            )
+        finally:
+            session.close()
+        return without_secrets(result, secrets)
+
+    def _test_context(
+        self, http: requests.Session, sealed: dict, integration_id: int | None, stored: dict | None
+    ) -> TestContext:
+        if integration_id is None or stored is None:
+            return TestContext(http, MemoryTokens())
+
+        def rotate_secret(field_name: str, value: str) -> None:
+            # Only when the test used the stored secret; an edited form's new secret is saved by its owner.
+            if fields.get_path(sealed, field_name) == fields.get_path(stored, field_name):
+                self._replace_secret(integration_id, field_name, fields.get_path(stored, field_name), value)
+
+        return TestContext(http, StoredTokens(self._factory, self._cipher, integration_id), rotate_secret)
+
+    def _replace_secret(self, integration_id: int, field_name: str, old_sealed: str | None, value: str) -> None:
+        """Store a provider's rotated secret, unless someone changed that secret meanwhile."""
+        with self._factory.begin() as session:
+            row = session.get(Integration, integration_id)
+            if row is None or fields.get_path(row.configuration or {}, field_name) != old_sealed:
+                return
+            config = copy.deepcopy(row.configuration)
+            fields.set_path(config, field_name, self._cipher.encrypt(value, field_context(integration_id, field_name)))
+            # A plain UPDATE: a rotation is not an edit and must not make an open edit conflict.
+            session.execute(
+                update(Integration)
+                .where(Integration.id == integration_id)
+                .values(configuration=config)
+                .execution_options(synchronize_session=False)
+            )
+            audit.record(session, None, "integration.secret_rotated", "success", integration_id, {"field": field_name})
+
+    def _audit_test(
+        self, session: Session, actor: Actor, provider_key: str, result: TestResult, integration_id: int | None
+    ) -> None:
+        audit.record(session, actor, *_test_event(provider_key, result, integration_id))
+
+
+def _test_event(provider_key: str, result: TestResult, integration_id: int | None) -> tuple[str, str, int | None, dict]:
+    """The audit event of a connection test: (action, outcome, integration id, details)."""
+    outcome = "success" if result.success else "failure"
+    return "integration.test", outcome, integration_id, {"provider": provider_key, "message": result.message}
+
+
+def _policy_of(session: requests.Session) -> HttpPolicy:
+    policy = getattr(session, "policy", None)
+    return policy if isinstance(policy, HttpPolicy) else HttpPolicy()
+
+
+def busy_message(name: str) -> str:
+    return f"{name} is being checked right now (by you or a colleague). Its result appears when that check finishes."
+
+
+def _target_host(provider: Provider, config: dict) -> str | None:
+    """The customer host a test will call: the first web address or host field of the configuration."""
+    for spec in provider.fields:
+        value = fields.get_path(config, spec.name)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if spec.type == "url":
+            return urlsplit(value.strip()).hostname
+        if spec.name == "host":
+            return value.strip().lower()
+    return None
+
+
+def _unsendable(provider: Provider, plain: dict) -> TestResult | None:
+    """A failed result naming the first field whose stored text cannot be sent, or None."""
+    for spec in provider.fields:
+        value = fields.get_path(plain, spec.name)
+        if isinstance(value, str) and fields.text_problem(value, multiline=spec.type in fields.MULTILINE_TYPES):
+            message = (
+                f"The stored {spec.label} holds characters that cannot be sent (a control character or half "
+                "of a UTF-16 pair). Edit the integration, enter it again and save."
+            )
+            return TestResult(False, message, error="unsendable stored value")
+    return None
+
+
+__all__ = ["CheckAllScope", "CheckOutcome", "CheckTarget", "IntegrationChecks", "busy_message"]

@@ -1,0 +1,467 @@
+"""IntegrationService: the only path to integrations, for pages, CLI and tests alike.
+
+Ownership, tier limits, listing and paging, optimistic locking and auditing live here; it seals and opens
+configurations with core.integrations.configuration and tests with core.integrations.checks.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, object_session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+
+from core import audit, fields, tiers
+from core.audit import Actor
+from core.catalog import Catalog, Provider
+from core.crypto import DecryptionError, FieldCipher
+from core.errors import (
+    ConflictError,
+    DatabaseBusyError,
+    NotFoundError,
+    StorageError,
+    TierLimitError,
+    ValidationError,
+    conflict,
+)
+from core.integrations.checks import IntegrationChecks
+from core.integrations.configuration import Configurations, changed_fields, masked, secretless
+from core.models import AuditEvent, Integration, User, utcnow
+from core.ratelimit import RateLimiter
+
+MAX_NAME_LENGTH = 200
+DEFAULT_STALE_AFTER = timedelta(hours=24)
+MAX_PAGE_SIZE = 200
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IntegrationView:
+    """What callers see: the configuration with every sensitive value masked."""
+
+    id: int
+    name: str
+    type: str
+    provider: str
+    provider_name: str
+    configuration: dict
+    is_active: bool
+    status: str
+    status_message: str | None
+    last_checked_at: datetime | None
+    version: int
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+    stale: bool = False  # active, and not checked within the stale age (counted from creation if never)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A page of the integrations list: a search over name (and owner, for admins, or #id), filters."""
+
+    search: str = ""
+    status: str | None = None  # connected | error | unknown | stale
+    provider: str | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class ListPage:
+    views: list[IntegrationView]
+    total: int  # every match, not just this page
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    total: int
+    active: int
+    inactive: int
+    error: int
+    stale: int = 0
+
+
+class IntegrationService(IntegrationChecks):
+    def __init__(
+        self,
+        factory: sessionmaker,
+        cipher: FieldCipher,
+        catalog: Catalog,
+        http_session: Callable[[], requests.Session],
+        limiter: RateLimiter | None = None,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+    ):
+        self._factory = factory
+        self.stale_after = stale_after
+        self._cipher = cipher
+        self._catalog = catalog
+        self._http_session = http_session
+        self._limiter = limiter
+        self._configurations = Configurations(cipher)
+
+    # ----- reading -------------------------------------------------------------------------
+
+    def _visible(self, actor: Actor):
+        query = select(Integration, User.username).join(User, Integration.owner_id == User.id)
+        return query if actor.is_admin else query.where(Integration.owner_id == actor.id)
+
+    def _view(self, row: Integration, owner: str) -> IntegrationView:
+        provider = self._catalog.get(row.provider) if row.provider in self._catalog else None
+        return IntegrationView(
+            id=row.id,
+            name=row.name,
+            type=row.type,
+            provider=row.provider,
+            provider_name=provider.name if provider else row.provider,
+            configuration=masked(provider, row.configuration or {}),
+            is_active=row.is_active,
+            status=row.status,
+            status_message=row.status_message,
+            last_checked_at=row.last_checked_at,
+            version=row.version,
+            owner=owner,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            stale=row.is_active and (row.last_checked_at or row.created_at) < utcnow() - self.stale_after,
+        )
+
+    def list(self, actor: Actor) -> list[IntegrationView]:
+        return self.matching(actor, ListQuery())
+
+    def matching(self, actor: Actor, query: ListQuery) -> list[IntegrationView]:
+        """Every integration the actor can see that matches the query's search and filters (no paging)."""
+        listing = self._visible(actor).where(*self._list_conditions(actor, query))
+        with self._factory() as session:
+            rows = session.execute(listing.order_by(Integration.name, Integration.id))
+            return [self._view(row, owner) for row, owner in rows]
+
+    def page(self, actor: Actor, query: ListQuery) -> ListPage:
+        """One page of the integrations the actor can see, filtered and counted in SQL (any table size)."""
+        conditions = self._list_conditions(actor, query)
+        listing = self._visible(actor).where(*conditions).order_by(Integration.name, Integration.id)
+        counting = select(func.count(Integration.id)).join(User, Integration.owner_id == User.id).where(*conditions)
+        if not actor.is_admin:
+            counting = counting.where(Integration.owner_id == actor.id)
+        limit = max(1, min(query.limit, MAX_PAGE_SIZE))
+        with self._factory() as session:
+            total = int(session.scalar(counting) or 0)
+            offset = min(max(0, query.offset), max(0, (total - 1) // limit * limit))
+            rows = session.execute(listing.offset(offset).limit(limit))
+            return ListPage([self._view(row, owner) for row, owner in rows], total, offset, limit)
+
+    def _list_conditions(self, actor: Actor, query: ListQuery) -> list:
+        conditions = []
+        if text := query.search.strip()[:100]:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            matches = [Integration.name.ilike(pattern, escape="\\")]
+            if actor.is_admin:
+                matches.append(User.username.ilike(pattern, escape="\\"))
+            if text.lstrip("#").isdigit():
+                matches.append(Integration.id == int(text.lstrip("#")))
+            conditions.append(or_(*matches))
+        if query.provider:
+            conditions.append(Integration.provider == query.provider)
+        if query.status == "stale":
+            conditions.append(self.stale_condition())
+        elif query.status:
+            conditions.append(Integration.status == query.status)
+        return conditions
+
+    def names(self, actor: Actor, ids: list[int] | None = None, limit: int = 1000) -> dict[int, str]:
+        """Names of the given integrations the actor can see, or (ids None) the first `limit` by name."""
+        query = select(Integration.id, Integration.name).order_by(Integration.name, Integration.id)
+        if not actor.is_admin:
+            query = query.where(Integration.owner_id == actor.id)
+        query = query.where(Integration.id.in_(ids)) if ids is not None else query.limit(limit)
+        with self._factory() as session:
+            return dict(session.execute(query).all())
+
+    def get(self, actor: Actor, integration_id: int) -> IntegrationView:
+        with self._factory() as session:
+            row, owner = self._load(session, actor, integration_id)
+            return self._view(row, owner)
+
+    def stats(self, actor: Actor) -> Stats:
+        """Total, active, inactive, in-error and stale counts from one aggregate query."""
+        query = select(
+            func.count(Integration.id),
+            func.coalesce(func.sum(case((Integration.is_active.is_(True), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Integration.status == "error", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((self.stale_condition(), 1), else_=0)), 0),
+        )
+        if not actor.is_admin:
+            query = query.where(Integration.owner_id == actor.id)
+        with self._factory() as session:
+            total, active, error, stale = session.execute(query).one()
+        return Stats(
+            total=int(total), active=int(active), inactive=int(total) - int(active), error=int(error), stale=int(stale)
+        )
+
+    def stale_condition(self):
+        return stale_condition(utcnow() - self.stale_after)
+
+    def usage(self, actor: Actor) -> tuple[int, int]:
+        """(integrations the actor owns, what their tier allows; tiers.UNLIMITED for no limit)."""
+        with self._factory() as session:
+            used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
+        return int(used), tiers.limit("integrations", tiers.Tier.parse(actor.tier))
+
+    def counts_by_provider_and_status(self, actor: Actor) -> list[tuple[str, str, int]]:
+        query = select(Integration.provider, Integration.status, func.count(Integration.id)).group_by(
+            Integration.provider, Integration.status
+        )
+        if not actor.is_admin:
+            query = query.where(Integration.owner_id == actor.id)
+        with self._factory() as session:
+            return [
+                (self._provider_name(p), status, int(n))
+                for p, status, n in session.execute(query.order_by(Integration.provider))
+            ]
+
+    def _provider_name(self, key: str) -> str:
+        return self._catalog.get(key).name if key in self._catalog else key
+
+    def _load(self, session: Session, actor: Actor, integration_id: int) -> tuple[Integration, str]:
+        found = session.execute(self._visible(actor).where(Integration.id == integration_id)).first()
+        if found is None:
+            # Someone else's integration is reported exactly like a missing one.
+            raise NotFoundError(f"Integration {integration_id} was not found.")
+        return found[0], found[1]
+
+    # ----- rules ---------------------------------------------------------------------------
+
+    def _provider_for_create(self, actor: Actor, provider_key: str) -> Provider:
+        provider = self._catalog.get(provider_key)
+        tier = tiers.Tier.parse(actor.tier)
+        if not provider.available:
+            raise ValidationError({"provider": f"{provider.name} is coming soon and cannot be connected yet."})
+        if provider.category in tiers.FEATURE_MIN_TIER:
+            tiers.check_feature(provider.category, tier, _kind_phrase(provider.category))
+        if not tiers.allows(tier, provider.min_tier):
+            raise TierLimitError(
+                f"{provider.name} needs the {provider.min_tier.label} tier or higher; yours is {tier.label}."
+            )
+        return provider
+
+    def _check_name(self, name: str) -> str:
+        name = (name or "").strip()
+        if not name:
+            raise ValidationError({"name": "Give the integration a name."})
+        if len(name) > MAX_NAME_LENGTH:
+            raise ValidationError({"name": f"Keep the name under {MAX_NAME_LENGTH} characters."})
+        if problem := fields.text_problem(name):
+            raise ValidationError({"name": problem})
+        return name
+
+    def credentials_for(self, actor: Actor, integration_id: int, provider_key: str) -> dict:
+        """The decrypted configuration of the actor's active integration, for core services only.
+
+        Used by services such as the helpdesk that call the integration's API on the actor's behalf.
+        Never hand the result to a page, a log or an audit record.
+        """
+        with self._factory() as session:
+            row, _ = self._load(session, actor, integration_id)
+            if row.provider != provider_key:
+                raise NotFoundError(
+                    f"Integration {integration_id} is not a {self._provider_name(provider_key)} integration."
+                )
+            if not row.is_active:
+                raise ValidationError(
+                    {"integration": f"{row.name} is inactive. Activate it on the Integrations page first."}
+                )
+            config = copy.deepcopy(row.configuration or {})
+        try:
+            return self._configurations.plain(self._catalog.get(provider_key), config, integration_id)
+        except DecryptionError as exc:
+            raise ValidationError(
+                {"integration": "A stored secret could not be decrypted. Re-enter it and save."}
+            ) from exc
+
+    def list_for_provider(self, actor: Actor, provider_key: str, active_only: bool = True) -> list[IntegrationView]:
+        """The actor's own integrations of one provider (admins too: helpdesk work acts as oneself)."""
+        query = (
+            select(Integration, User.username)
+            .join(User, Integration.owner_id == User.id)
+            .where(Integration.owner_id == actor.id, Integration.provider == provider_key)
+            .order_by(Integration.name, Integration.id)
+        )
+        if active_only:
+            query = query.where(Integration.is_active.is_(True))
+        with self._factory() as session:
+            return [self._view(row, owner) for row, owner in session.execute(query)]
+
+    # ----- writing -------------------------------------------------------------------------
+
+    def create(self, actor: Actor, name: str, provider_key: str, configuration: dict) -> IntegrationView:
+        provider = self._provider_for_create(actor, provider_key)
+        name = self._check_name(name)
+        clean = self._configurations.checked(provider, configuration, None)  # every check before any write
+        without = secretless(provider, clean)
+        with self._transaction() as session:
+            session.execute(select(User.id).where(User.id == actor.id).with_for_update())
+            used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
+            try:
+                tiers.check_limit("integrations", tiers.Tier.parse(actor.tier), used, "integrations")
+            except TierLimitError:
+                audit.record_now(
+                    self._factory,
+                    actor,
+                    "integration.create",
+                    "denied",
+                    details={"provider": provider.key, "reason": "tier limit"},
+                )
+                raise
+            row = Integration(
+                owner_id=actor.id,
+                name=name,
+                type=provider.category,
+                provider=provider.key,
+                configuration=without,
+                is_active=True,
+                status="unknown",
+            )
+            session.add(row)
+            session.flush()
+            # The secrets are bound to the row's id, known only now; written in the same transaction by
+            # a plain UPDATE so that creating stays version 1.
+            sealed = self._configurations.seal(provider, clean, None, row.id)
+            if sealed != without:
+                session.execute(
+                    update(Integration)
+                    .where(Integration.id == row.id)
+                    .values(configuration=sealed, updated_at=row.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+                set_committed_value(row, "configuration", sealed)
+            audit.record(
+                session, actor, "integration.create", "success", row.id, {"name": name, "provider": provider.key}
+            )
+            view = self._view(row, actor.username)
+        return view
+
+    def update(
+        self,
+        actor: Actor,
+        integration_id: int,
+        expected_version: int,
+        name: str | None = None,
+        configuration: dict | None = None,
+    ) -> IntegrationView:
+        with self._transaction(integration_id) as session:
+            row, owner = self._load(session, actor, integration_id)
+            self._check_version(row, expected_version)
+            provider = self._catalog.get(row.provider)
+            changed = []
+            if name is not None and self._check_name(name) != row.name:
+                row.name = self._check_name(name)
+                changed.append("name")
+            if configuration is not None:
+                sealed = self._configurations.sealed(provider, configuration, row.configuration, row.id)
+                changed += changed_fields(row.configuration or {}, sealed)
+                if sealed != row.configuration:
+                    row.configuration = sealed
+                    row.status, row.status_message = "unknown", "Configuration changed since the last test."
+            if changed:
+                audit.record(session, actor, "integration.update", "success", row.id, {"fields": changed})
+            session.flush()
+            return self._view(row, owner)
+
+    def set_active(self, actor: Actor, integration_id: int, active: bool) -> IntegrationView:
+        with self._transaction() as session:
+            row, _ = self._load(session, actor, integration_id)
+            if row.is_active != active:
+                # A plain UPDATE: switching on or off is not an edit and must not bump the version.
+                session.execute(
+                    update(Integration)
+                    .where(Integration.id == integration_id)
+                    .values(is_active=active)
+                    .execution_options(synchronize_session=False)
+                )
+                action = "integration.activate" if active else "integration.deactivate"
+                audit.record(session, actor, action, "success", row.id, {"name": row.name})
+        return self.get(actor, integration_id)
+
+    def delete(self, actor: Actor, integration_id: int, expected_version: int | None = None) -> None:
+        with self._transaction(integration_id) as session:
+            row, _ = self._load(session, actor, integration_id)
+            if expected_version is not None:
+                self._check_version(row, expected_version)
+            details = {"name": row.name, "provider": row.provider}
+            audit.record(session, actor, "integration.delete", "success", row.id, details)
+            session.delete(row)
+
+    @contextmanager
+    def _transaction(self, integration_id: int | None = None) -> Iterator[Session]:
+        """One all-or-nothing write. A database failure leaves every stored record as it was.
+
+        The ORM's UPDATE carries "AND version = <the version checked>" (version_id_col), so of two saves
+        from the same version only one can match; the other ends here as a ConflictError.
+        """
+        try:
+            with self._factory.begin() as session:
+                yield session
+        except StaleDataError as exc:
+            with self._factory() as session:
+                raise self._conflict(session, integration_id) from exc
+        except DatabaseBusyError:
+            raise  # its own sentence: busy, try again in a moment
+        except SQLAlchemyError as exc:
+            # The statement's parameters are not logged: only the kind of failure.
+            log.error("integration write failed: %s", type(exc).__name__)
+            raise StorageError(
+                "The database did not accept the change, so nothing was saved. Try again in a moment."
+            ) from exc
+
+    def _check_version(self, row: Integration, expected_version: int) -> None:
+        if row.version != expected_version:
+            raise self._conflict(object_session(row), row.id)
+
+    @staticmethod
+    def _conflict(session: Session, integration_id: int | None) -> ConflictError:
+        """The refusal of a stale save, naming who saved the newer version and when (the audit trail)."""
+        last = None
+        if integration_id is not None:
+            last = session.execute(
+                select(AuditEvent.actor, AuditEvent.at)
+                .where(
+                    AuditEvent.integration_id == integration_id,
+                    AuditEvent.action == "integration.update",
+                    AuditEvent.outcome == "success",
+                )
+                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                .limit(1)
+            ).first()
+        if last is None and integration_id is not None:
+            at = session.scalar(select(Integration.updated_at).where(Integration.id == integration_id))
+            return conflict("this integration", None, at)
+        return conflict("this integration", *(last or (None, None)))
+
+
+def stale_condition(cutoff: datetime):
+    """SQL for "stale": active, and not checked since cutoff (counted from creation when never checked,
+    so a new integration is not stale at once). The one definition, for every page and count."""
+    return and_(
+        Integration.is_active.is_(True),
+        func.coalesce(Integration.last_checked_at, Integration.created_at) < cutoff,
+    )
+
+
+def _kind_phrase(category: str) -> str:
+    """'A Database integration', 'An API integration': short categories are acronyms."""
+    word = category if len(category) <= 3 else category.replace("_", " ").title()
+    return f"{'An' if word[0] in 'AEIOU' else 'A'} {word} integration"
+
+
+__all__ = ["IntegrationService", "IntegrationView", "ListPage", "ListQuery", "Stats", "stale_condition"]

@@ -25,6 +25,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -99,7 +100,7 @@ def format_of(value: object) -> str | None:
     return "legacy" if _LEGACY.match(value) else None
 
 
-def is_encrypted(value: object) -> bool:
+def is_encrypted(value: object) -> TypeGuard[str]:
     """True only for a value that parses completely as one of the ciphertext formats."""
     return format_of(value) is not None
 

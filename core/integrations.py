@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, object_session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -190,7 +191,7 @@ class IntegrationService:
         conditions = []
         if text := query.search.strip()[:100]:
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            matches = [Integration.name.ilike(pattern, escape="\\")]
+            matches: list[ColumnElement[bool]] = [Integration.name.ilike(pattern, escape="\\")]
             if actor.is_admin:
                 matches.append(User.username.ilike(pattern, escape="\\"))
             if text.lstrip("#").isdigit():
@@ -468,7 +469,7 @@ class IntegrationService:
     ) -> IntegrationView:
         with self._transaction(integration_id) as session:
             row, owner = self._load(session, actor, integration_id)
-            self._check_version(row, expected_version)
+            self._check_version(session, row, expected_version)
             provider = self._catalog.get(row.provider)
             changed = []
             if name is not None and self._check_name(name) != row.name:
@@ -504,7 +505,7 @@ class IntegrationService:
         with self._transaction(integration_id) as session:
             row, _ = self._load(session, actor, integration_id)
             if expected_version is not None:
-                self._check_version(row, expected_version)
+                self._check_version(session, row, expected_version)
             details = {"name": row.name, "provider": row.provider}
             audit.record(session, actor, "integration.delete", "success", row.id, details)
             session.delete(row)
@@ -531,9 +532,9 @@ class IntegrationService:
                 "The database did not accept the change, so nothing was saved. Try again in a moment."
             ) from exc
 
-    def _check_version(self, row: Integration, expected_version: int) -> None:
+    def _check_version(self, session: Session, row: Integration, expected_version: int) -> None:
         if row.version != expected_version:
-            raise self._conflict(object_session(row), row.id)
+            raise self._conflict(session, row.id)
 
     @staticmethod
     def _conflict(session: Session, integration_id: int | None) -> ConflictError:
@@ -638,7 +639,8 @@ class IntegrationService:
         if not outcomes:
             return
         now = utcnow()
-        table = Integration.__table__
+        # SQLAlchemy types __table__ as any FromClause; a declarative class with a __tablename__ has a Table.
+        table = cast(Table, Integration.__table__)
         statement = (
             table.update()
             .where(table.c.id == bindparam("target_id"), table.c.check_lease_holder == holder)
@@ -678,7 +680,7 @@ class IntegrationService:
         self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None
     ) -> TestResult:
         provider = self._catalog.get(provider_key)
-        stored, name = None, None
+        stored, name = None, ""  # name is only used with an integration_id, and then is its name
         if integration_id is not None:
             with self._factory() as session:
                 row, _ = self._load(session, actor, integration_id)
@@ -747,7 +749,7 @@ class IntegrationService:
     def _run_test(
         self, provider: Provider, sealed: dict, integration_id: int | None = None, stored: dict | None = None
     ) -> TestResult:
-        if not provider.available:
+        if not provider.available or provider.test is None:
             return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
         try:
             plain = self._plain(provider, sealed, integration_id)

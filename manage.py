@@ -13,7 +13,7 @@ import dataclasses
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -83,7 +83,7 @@ def _print_json(value: object) -> None:
     print(json.dumps(value, indent=2, default=_json_default))
 
 
-def _print_table(headers: list[str], rows: list[list[object]]) -> None:
+def _print_table(headers: list[str], rows: Sequence[Sequence[object]]) -> None:
     cells = [headers] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
@@ -679,8 +679,9 @@ def _fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal must not crash on the mask
+        reconfigure = getattr(stream, "reconfigure", None)  # a TextIOWrapper's; a replaced stream may lack it
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal must not crash on the mask
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

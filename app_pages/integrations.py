@@ -10,7 +10,7 @@ import streamlit as st
 from core import exports
 from core.catalog import INTEGRATION_TYPES, TestResult
 from core.errors import ConflictError, NotFoundError, StorageError, TierLimitError, ValidationError
-from core.integrations import CheckScope, ListQuery
+from core.integrations import CheckScope, IntegrationView, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
 from ui import checks, state
@@ -232,7 +232,7 @@ def catalog_section() -> None:
             type_card(kind)
 
 
-def status_label(view) -> str:
+def status_label(view: IntegrationView) -> str:
     label = STATUS_LABELS.get(view.status, view.status)
     return f"{label} · stale" if view.stale else label
 

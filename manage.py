@@ -242,7 +242,7 @@ def cmd_integrations_add(args: argparse.Namespace) -> int:
 
 def cmd_integrations_list(args: argparse.Namespace) -> int:
     context = open_context()
-    views = context.integrations.list(_actor(context, args.as_user))
+    views = context.integrations.list_integrations(_actor(context, args.as_user))
     if args.json:
         _print_json(views)
         return EXIT_OK
@@ -487,7 +487,7 @@ def _users_parser(commands: argparse._SubParsersAction) -> None:
 
 def cmd_integrations_export(args: argparse.Namespace) -> int:
     context = open_context()
-    views = context.integrations.list(_actor(context, args.as_user))
+    views = context.integrations.list_integrations(_actor(context, args.as_user))
     print(exports.export_csv(views) if args.format == "csv" else exports.export_json(views), end="")
     return EXIT_OK
 

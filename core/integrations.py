@@ -163,7 +163,7 @@ class IntegrationService:
             stale=row.is_active and (row.last_checked_at or row.created_at) < utcnow() - self.stale_after,
         )
 
-    def list(self, actor: Actor) -> list[IntegrationView]:
+    def list_integrations(self, actor: Actor) -> list[IntegrationView]:
         return self.matching(actor, ListQuery())
 
     def matching(self, actor: Actor, query: ListQuery) -> list[IntegrationView]:

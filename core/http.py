@@ -151,7 +151,7 @@ class DeadlineSocket(_DeadlineSocketMixin, socket.socket):
 class _DeadlineSSLSocket(_DeadlineSocketMixin, ssl.SSLSocket):
     def read(self, *args: Any, **kwargs: Any) -> bytes:
         self._bound()
-        return super().read(*args, **kwargs)  # pyright: ignore[reportDeprecated]  # overridden, not called: it is what SSLSocket.recv itself calls
+        return super().read(*args, **kwargs)  # pyright: ignore[reportDeprecated]  # SSLSocket.recv calls it; the override must too
 
     def do_handshake(self, *args: Any, **kwargs: Any) -> None:
         self._bound()

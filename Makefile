@@ -34,7 +34,7 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install -y chromium"; fi; }
 
-test: setup-dev browser lint
+test: setup-dev browser lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # A report, not a test: every figure against its target (bench/README.md). BENCH_ARGS=--quick to try it out.

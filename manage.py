@@ -13,7 +13,7 @@ import dataclasses
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -70,7 +70,7 @@ def _print_json(value: object) -> None:
     print(json.dumps(value, indent=2, default=_json_default))
 
 
-def _print_table(headers: list[str], rows: list[list[object]]) -> None:
+def _print_table(headers: list[str], rows: Sequence[Sequence[object]]) -> None:
     cells = [headers] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
@@ -229,7 +229,7 @@ def cmd_integrations_add(args: argparse.Namespace) -> int:
 
 def cmd_integrations_list(args: argparse.Namespace) -> int:
     context = open_context()
-    views = context.integrations.list(_actor(context, args.as_user))
+    views = context.integrations.list_integrations(_actor(context, args.as_user))
     if args.json:
         _print_json(views)
         return EXIT_OK
@@ -474,7 +474,7 @@ def _users_parser(commands: argparse._SubParsersAction) -> None:
 
 def cmd_integrations_export(args: argparse.Namespace) -> int:
     context = open_context()
-    views = context.integrations.list(_actor(context, args.as_user))
+    views = context.integrations.list_integrations(_actor(context, args.as_user))
     print(exports.export_csv(views) if args.format == "csv" else exports.export_json(views), end="")
     return EXIT_OK
 
@@ -670,8 +670,9 @@ def _fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal must not crash on the mask
+        reconfigure = getattr(stream, "reconfigure", None)  # a TextIOWrapper's; a replaced stream may lack it
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal must not crash on the mask
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

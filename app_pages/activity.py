@@ -46,7 +46,7 @@ events = audit.search(
     audit.AuditFilter(
         actor=None if who == ANY else who,
         action=None if action == ANY else action,
-        integration_id=None if integration == ANY else integration,
+        integration_id=integration if isinstance(integration, int) else None,  # or ANY
         since=since,
         until=until,
         limit=audit.MAX_ROWS,

@@ -222,7 +222,8 @@ def remove_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
         if right.button("Remove…", key="hd-remove", width="stretch"):
             st.session_state[REMOVING] = chosen
             st.rerun()
-    if (agent := removable.get(st.session_state.get(REMOVING))) is not None:
+    removing = st.session_state.get(REMOVING)
+    if removing is not None and (agent := removable.get(removing)) is not None:
         remove_dialog(view, agent)
 
 
@@ -381,8 +382,8 @@ current = chatwoot.pick_integration(actor, "hd-integration", "an administrator's
 if current is None:
     st.stop()
 loaded = chatwoot.snapshot(actor, current)
-if not loaded.ok:
-    chatwoot.show_problem(loaded, on_refresh=state.guarded(lambda fresh: refresh(fresh, current), actor))
+if not loaded.ok or loaded.value is None:  # the latter only for the type: a read that succeeded has its value
+    chatwoot.show_problem(loaded, on_refresh=state.guarded(lambda fresh, view=current: refresh(fresh, view), actor))
     st.stop()
 snapshot = loaded.value
 header(current, snapshot)

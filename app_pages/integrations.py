@@ -11,7 +11,7 @@ from core.catalog import INTEGRATION_TYPES
 from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.integrations import exports
 from core.integrations.checks import CheckAllScope
-from core.integrations.service import ListQuery
+from core.integrations.service import IntegrationView, ListQuery
 from core.results import TestResult
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
@@ -234,7 +234,7 @@ def catalog_section() -> None:
             type_card(kind)
 
 
-def status_label(view) -> str:
+def status_label(view: IntegrationView) -> str:
     label = STATUS_LABELS.get(view.status, view.status)
     return f"{label} · stale" if view.stale else label
 

@@ -45,13 +45,23 @@ if refresh.button("Refresh", icon=":material/refresh:", help="Read the numbers a
     load_trend.clear()
 
 providers = dict(ctx.statistics.providers(actor))
+
+
+def provider_label(key: str) -> str:
+    return providers.get(key, key)
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
 with st.container(border=True):
     cols = st.columns([3, 4, 3, 2])
     tiers = cols[0].multiselect("Tier", [t.name for t in Tier], format_func=tier_label, placeholder="All tiers")
     chosen_providers = cols[1].multiselect(
-        "Provider", list(providers), format_func=lambda p: providers.get(p, p), placeholder="All providers"
+        "Provider", list(providers), format_func=provider_label, placeholder="All providers"
     )
-    statuses = cols[2].multiselect("Status", STATUSES, format_func=STATUS_LABELS.get, placeholder="All statuses")
+    statuses = cols[2].multiselect("Status", STATUSES, format_func=status_label, placeholder="All statuses")
     days = cols[3].selectbox("Trend period", PERIODS, index=1, format_func=lambda d: f"Last {d} days")
 
 filters = Filters(tuple(tiers), tuple(chosen_providers), tuple(statuses))

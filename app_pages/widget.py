@@ -313,6 +313,8 @@ def script_section(view, inbox: Inbox, settings: WidgetSettings | None) -> None:
             chatwoot.link_to_integrations()
         return
     result = built.value
+    if result is None:  # not ok: handled above (a read that succeeded always has its value)
+        return
     st.caption("Paste this just before `</body>` on every page that should show the chat. Copy it with the icon.")
     st.code(result.script, language="html", wrap_lines=True)
     st.download_button(
@@ -368,7 +370,9 @@ loaded = chatwoot.website_inboxes(actor, current)
 chosen_inbox: Inbox | None = None
 current_settings: WidgetSettings | None = None
 if not loaded.ok:
-    chatwoot.show_problem(loaded, on_refresh=state.guarded(lambda fresh: chatwoot.forget(fresh, current), actor))
+    chatwoot.show_problem(
+        loaded, on_refresh=state.guarded(lambda fresh, view=current: chatwoot.forget(fresh, view), actor)
+    )
     st.caption("The live preview needs the Chatwoot server to answer.")
 elif not loaded.value:
     st.info(

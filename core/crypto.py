@@ -25,6 +25,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -99,7 +100,7 @@ def format_of(value: object) -> str | None:
     return "legacy" if _LEGACY.match(value) else None
 
 
-def is_encrypted(value: object) -> bool:
+def is_encrypted(value: object) -> TypeGuard[str]:
     """True only for a value that parses completely as one of the ciphertext formats."""
     return format_of(value) is not None
 
@@ -141,6 +142,12 @@ class _Key:
         return cls(kid, raw, AESGCM(raw), f"{CURRENT_PREFIX}{kid}:")
 
 
+def _require_bytes(context: object) -> None:
+    """The context is checked at run time too: a caller without types passing a str must fail, not bind to it."""
+    if not isinstance(context, bytes):
+        raise TypeError("the context (associated data) must be bytes")
+
+
 class FieldCipher:
     """Encrypts with the newest key of the ring; decrypts with whichever key wrote the value.
 
@@ -174,22 +181,21 @@ class FieldCipher:
 
     def encrypt(self, plaintext: str, context: bytes) -> str:
         """A v2 value under the newest key, bound to ``context``."""
-        if not isinstance(context, bytes):
-            raise TypeError("the context (associated data) must be bytes")
+        _require_bytes(context)
         key = self._keys[0]
         nonce = os.urandom(_NONCE_BYTES)
         sealed = key.aead.encrypt(nonce, plaintext.encode("utf-8"), context)
         return key.v2_prefix + _b64encode(nonce + sealed)
 
-    def decrypt(self, value: str, context: bytes) -> str:
-        if not isinstance(context, bytes):
-            raise TypeError("the context (associated data) must be bytes")
+    def decrypt(self, value: object, context: bytes) -> str:
+        """The plaintext of a stored value; DecryptionError for anything else (None, a number, clear text)."""
+        _require_bytes(context)
         # The common case first: a v2 value of a key in the ring whose token decodes. Anything else (v1,
         # legacy, an unknown key, a malformed value) takes the full parse below, which says what is wrong.
         if type(value) is str:
             key = self._by_v2_prefix.get(value[: self._v2_prefix_length])
             blob = _decode_token(value[self._v2_prefix_length :]) if key is not None else None
-            if blob is not None:
+            if key is not None and blob is not None:
                 return self._open(key, blob, context)
         match = _VERSIONED.match(value) if isinstance(value, str) else None
         if match:
@@ -200,7 +206,7 @@ class FieldCipher:
             return self._decrypt_legacy(*legacy.groups())
         raise DecryptionError("The value is not in a known encrypted format.")
 
-    def key_id_of(self, value: str) -> str | None:
+    def key_id_of(self, value: object) -> str | None:
         """Which key wrote a value (None for the legacy format, which does not say)."""
         match = _VERSIONED.match(value) if isinstance(value, str) else None
         return match.group(2) if match else None

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeGuard, cast
 from urllib.parse import urlsplit
 
 FieldType = Literal["text", "password", "url", "number", "checkbox", "select", "json", "textarea"]
@@ -20,6 +20,13 @@ MULTILINE_TYPES = ("json", "textarea")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # half of a UTF-16 pair: no encoding can send it
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A configuration: a JSON object, so its keys are strings; a dotted name reaches into nested ones.
+Config = dict[str, Any]
+
+
+def _is_config(value: object) -> TypeGuard[Config]:
+    """A nested value is an object (JSON objects, the only dicts a configuration holds, have string keys)."""
+    return isinstance(value, dict)
 
 
 @dataclass(frozen=True)
@@ -43,41 +50,42 @@ class FieldSpec:
     # Show the field only when another field has one of these values, e.g. ("authType", ("API_KEY",)).
     shown_when: tuple[str, tuple[str, ...]] | None = None
 
-    def is_shown(self, config: dict) -> bool:
+    def is_shown(self, config: Config) -> bool:
         if self.shown_when is None:
             return True
         other, values = self.shown_when
         return get_path(config, other) in values
 
 
-def get_path(config: dict, dotted: str, default: Any = None) -> Any:
+def get_path(config: Config, dotted: str, default: Any = None) -> Any:
     node: Any = config
     for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
+        if not _is_config(node) or part not in node:
             return default
         node = node[part]
     return node
 
 
-def set_path(config: dict, dotted: str, value: Any) -> None:
+def set_path(config: Config, dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     node = config
     for part in parts[:-1]:
         child = node.get(part)
-        if not isinstance(child, dict):
+        if not _is_config(child):
             child = {}
             node[part] = child
         node = child
     node[parts[-1]] = value
 
 
-def delete_path(config: dict, dotted: str) -> None:
+def delete_path(config: Config, dotted: str) -> None:
     parts = dotted.split(".")
     node = config
     for part in parts[:-1]:
-        node = node.get(part)
-        if not isinstance(node, dict):
+        child = node.get(part)
+        if not _is_config(child):
             return
+        node = child
     node.pop(parts[-1], None)
 
 
@@ -144,7 +152,7 @@ def _json_text_problem(parsed: Any) -> str | None:
     pending = [parsed]
     while pending:
         node = pending.pop()
-        if isinstance(node, dict):
+        if _is_config(node):
             pending += list(node.keys()) + list(node.values())
         elif isinstance(node, list):
             pending += node
@@ -202,7 +210,7 @@ def _check_value(spec: FieldSpec, value: Any) -> str | None:
     return None
 
 
-def validate(specs: Iterable[FieldSpec], config: dict, keep_secrets: Iterable[str] = ()) -> dict:
+def validate(specs: Iterable[FieldSpec], config: Config, keep_secrets: Iterable[str] = ()) -> dict[str, str]:
     """Return {field name: message} for every problem. Fields in keep_secrets are already stored."""
     keep = set(keep_secrets)
     errors: dict[str, str] = {}
@@ -219,9 +227,9 @@ def validate(specs: Iterable[FieldSpec], config: dict, keep_secrets: Iterable[st
     return errors
 
 
-def normalise(specs: Iterable[FieldSpec], config: dict) -> dict:
+def normalise(specs: Iterable[FieldSpec], config: Config) -> Config:
     """Trim text, convert numbers, apply defaults, and drop keys no field declares."""
-    clean: dict = {}
+    clean: Config = {}
     for spec in specs:
         if not spec.is_shown(config):
             continue  # a field the chosen options hide is not kept
@@ -245,9 +253,9 @@ def sensitive_names(specs: Iterable[FieldSpec]) -> list[str]:
     return [spec.name for spec in specs if spec.sensitive]
 
 
-def masked(specs: Iterable[FieldSpec], config: dict) -> dict:
+def masked(specs: Iterable[FieldSpec], config: Config) -> Config:
     """A copy safe to show: every stored sensitive value becomes the mask."""
-    copy = json.loads(json.dumps(config))
+    copy: Config = json.loads(json.dumps(config))
     for name in sensitive_names(specs):
         if not is_blank(get_path(copy, name)):
             set_path(copy, name, MASK)

@@ -20,19 +20,22 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
 
 import requests
 from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
+from requests.models import PreparedRequest
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.poolmanager import PoolManager
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
-from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER_SECONDS = 10
@@ -104,36 +107,41 @@ def remaining(cap: float | None = None) -> float | None:
     return left if cap is None else min(cap, left)
 
 
-class _DeadlineSocketMixin:
-    """Before each blocking call: the timeout the client asked for, or what is left of the deadline."""
+class _DeadlineSocketMixin(socket.socket):
+    """Before each blocking call: the timeout the client asked for, or what is left of the deadline.
 
-    def settimeout(self, value):
+    The methods pass their arguments on untouched (*args: Any), as they stand in for both socket.socket's
+    and ssl.SSLSocket's versions, whose parameters differ."""
+
+    _asked_timeout: float | None = None
+
+    def settimeout(self, value: float | None, /) -> None:
         self._asked_timeout = value
         super().settimeout(value)
 
     def _bound(self) -> None:
         if _DEADLINE.get() is not None:
-            super().settimeout(remaining(getattr(self, "_asked_timeout", None)))
+            super().settimeout(remaining(self._asked_timeout))
 
-    def recv(self, *args):
+    def recv(self, *args: Any, **kwargs: Any) -> bytes:
         self._bound()
-        return super().recv(*args)
+        return super().recv(*args, **kwargs)
 
-    def recv_into(self, *args):
+    def recv_into(self, *args: Any, **kwargs: Any) -> int:
         self._bound()
-        return super().recv_into(*args)
+        return super().recv_into(*args, **kwargs)
 
-    def send(self, *args):
+    def send(self, *args: Any, **kwargs: Any) -> int:
         self._bound()
-        return super().send(*args)
+        return super().send(*args, **kwargs)
 
-    def sendall(self, *args):
+    def sendall(self, *args: Any, **kwargs: Any) -> None:
         self._bound()
-        return super().sendall(*args)
+        return super().sendall(*args, **kwargs)
 
-    def connect(self, address):
+    def connect(self, *args: Any, **kwargs: Any) -> None:
         self._bound()
-        return super().connect(address)
+        return super().connect(*args, **kwargs)
 
 
 class DeadlineSocket(_DeadlineSocketMixin, socket.socket):
@@ -141,23 +149,23 @@ class DeadlineSocket(_DeadlineSocketMixin, socket.socket):
 
 
 class _DeadlineSSLSocket(_DeadlineSocketMixin, ssl.SSLSocket):
-    def read(self, *args):
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
         self._bound()
-        return super().read(*args)
+        return super().read(*args, **kwargs)  # pyright: ignore[reportDeprecated]  # SSLSocket.recv calls it; the override must too
 
-    def do_handshake(self, *args):
+    def do_handshake(self, *args: Any, **kwargs: Any) -> None:
         self._bound()
-        return super().do_handshake(*args)
+        return super().do_handshake(*args, **kwargs)
 
 
 class _CappedRetry(Retry):
     """Honours Retry-After, but never waits longer than a page can afford."""
 
-    def get_retry_after(self, response):
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         seconds = super().get_retry_after(response)
         return None if seconds is None else _wait_within_deadline(min(seconds, MAX_RETRY_AFTER_SECONDS))
 
-    def get_backoff_time(self):
+    def get_backoff_time(self) -> float:
         return _wait_within_deadline(super().get_backoff_time())
 
 
@@ -174,6 +182,8 @@ def _wait_within_deadline(seconds: float) -> float:
 
 OUTBOUND_ALLOW = "OUTBOUND_ALLOW"
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (family, socket address) as socket.getaddrinfo gives them: (host, port) for IPv4, (host, port, flow, scope) for IPv6.
+_Target = tuple[int, tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]]
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -188,7 +198,7 @@ _HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[
 class BlockedAddressError(requests.RequestException):
     """The address guard refused a destination; the message says which rule and how to allow it."""
 
-    def __init__(self, explanation: str, *, host: str | None = None, address: str | None = None, **kwargs):
+    def __init__(self, explanation: str, *, host: str | None = None, address: str | None = None, **kwargs: Any):
         self.explanation, self.host, self.address = explanation, host, address
         super().__init__(f"refused: {explanation}", **kwargs)
 
@@ -323,7 +333,7 @@ class _AddressGuard:
         if problem is not None:
             raise _blocked(host, address, problem)
 
-    def resolve(self, host: str, port: int) -> list[tuple[int, tuple]]:
+    def resolve(self, host: str, port: int) -> list[_Target]:
         """[(family, sockaddr)] for host, every one of them vetted; raises BlockedAddressError or gaierror."""
         host = host.strip("[]")
         numeric = _numeric_address(host)
@@ -336,7 +346,7 @@ class _AddressGuard:
                 infos = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
         except UnicodeError as exc:  # a label the IDNA codec refuses (longer than 63 characters, say)
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from exc
-        targets = list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in infos))
+        targets: list[_Target] = list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in infos))
         if not targets:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         if numeric is None and host.rstrip(".").lower() in self.names:
@@ -354,7 +364,7 @@ def _blocked(host: str, address: _IPAddress, problem: str) -> BlockedAddressErro
         what = f"{host} resolves to {shown}, {problem}"
     else:
         mapped = embedded is not None and embedded[1].startswith(("an IPv4-mapped", "an IPv4-compatible"))
-        hint = str(embedded[0]) if mapped else shown.split("%")[0]
+        hint = str(embedded[0]) if embedded is not None and mapped else shown.split("%")[0]
         try:
             ipaddress.ip_address(host)
             what = f"{host} is {problem}"  # written as an address
@@ -378,7 +388,12 @@ def vet_host(host: str, port: int, policy: HttpPolicy | None = None) -> list[str
     return [str(sockaddr[0]) for _, sockaddr in _AddressGuard(policy.outbound_allow).resolve(host, port)]
 
 
-def _connect_to(targets: list[tuple[int, tuple]], timeout, source_address, socket_options) -> socket.socket:
+def _connect_to(
+    targets: list[_Target],
+    timeout: object,
+    source_address: tuple[str, int] | None,
+    socket_options: Sequence[tuple[int, int, int | bytes]] | None,
+) -> socket.socket:
     """urllib3's create_connection, minus its own name resolution: only the vetted addresses are tried."""
     error: OSError | None = None
     for family, sockaddr in targets:
@@ -387,7 +402,8 @@ def _connect_to(targets: list[tuple[int, tuple]], timeout, source_address, socke
             sock = DeadlineSocket(family, socket.SOCK_STREAM)
             for option in socket_options or ():
                 sock.setsockopt(*option)
-            sock.settimeout(None if timeout is _DEFAULT_TIMEOUT else timeout)
+            # urllib3's timeout: seconds, None, or its "no timeout given" sentinel (which means none here).
+            sock.settimeout(float(timeout) if isinstance(timeout, int | float) else None)
             if source_address:
                 sock.bind(source_address)
             sock.connect(sockaddr)
@@ -399,10 +415,10 @@ def _connect_to(targets: list[tuple[int, tuple]], timeout, source_address, socke
     raise error or OSError("no address to connect to")
 
 
-class _GuardedConnectionMixin:
+class _GuardedConnectionMixin(HTTPConnection):
     """Opens the socket to a vetted address; the host name stays for the Host header, SNI and certificate."""
 
-    def __init__(self, *args, address_guard: _AddressGuard, **kwargs):
+    def __init__(self, *args: Any, address_guard: _AddressGuard, **kwargs: Any):
         self._address_guard = address_guard
         super().__init__(*args, **kwargs)
 
@@ -424,7 +440,7 @@ class _GuardedConnectionMixin:
         sys.audit("http.client.connect", self, self.host, self.port)
         return sock
 
-    def connect(self):
+    def connect(self) -> None:
         super().connect()
         if type(self.sock) is ssl.SSLSocket:  # urllib3 wrapped the socket for TLS: hold that one to it too
             self.sock.__class__ = _DeadlineSSLSocket
@@ -438,21 +454,25 @@ class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
     pass
 
 
+# urllib3 declares ConnectionCls as its BaseHTTP(S)Connection protocols, which its own HTTP(S)Connection
+# does not satisfy under pyright (default_socket_options is Final there, mutable in the protocol).
 class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
+    ConnectionCls = _GuardedHTTPConnection  # pyright: ignore[reportAssignmentType]  # urllib3's protocol, see above
 
 
 class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
+    ConnectionCls = _GuardedHTTPSConnection  # pyright: ignore[reportAssignmentType]  # urllib3's protocol, see above
 
 
 class _GuardedPoolManager(PoolManager):
-    def __init__(self, address_guard: _AddressGuard, **kwargs):
+    def __init__(self, address_guard: _AddressGuard, **kwargs: Any):
         super().__init__(**kwargs)
         self._address_guard = address_guard
         self.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
 
-    def _new_pool(self, scheme, host, port, request_context=None):
+    def _new_pool(
+        self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
+    ) -> HTTPConnectionPool:
         pool = super()._new_pool(scheme, host, port, request_context)
         pool.conn_kw["address_guard"] = self._address_guard
         return pool
@@ -477,21 +497,31 @@ class _TimeoutAdapter(HTTPAdapter):
         )
         super().__init__(max_retries=retry)
 
-    def init_poolmanager(self, connections, maxsize, block=DEFAULT_POOLBLOCK, **pool_kwargs):
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = DEFAULT_POOLBLOCK, **pool_kwargs: Any
+    ) -> None:
         self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
         self.poolmanager = _GuardedPoolManager(
             self._address_guard, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
         )
 
-    def proxy_manager_for(self, proxy, **proxy_kwargs):
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         # Behind a proxy the guard could not see where a request really goes, so none is used.
         raise BlockedAddressError("requests are never sent through a proxy (the address guard could not check them).")
 
-    def send(self, request, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._policy.timeout
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        if timeout is None:
+            timeout = self._policy.timeout
         try:
-            return super().send(request, **kwargs)
+            return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         except _Refusal as refusal:
             refusal.error.request = request
             raise refusal.error from None
@@ -518,7 +548,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) of url, the port spelt out: http://a and http://a:80 are one origin."""
-    parts = requests.utils.urlparse(url)
+    parts = urlparse(url)
     scheme = (parts.scheme or "").lower()
     return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
@@ -539,15 +569,16 @@ class _Session(requests.Session):
         """The timeouts this session enforces; non-HTTP clients (databases) use the same ones."""
         return self._policy
 
-    def request(self, method, url, **kwargs):
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         # One deadline for the whole call: connect, headers, redirects, retries and body (the sockets
         # enforce it on every read, so a server trickling its headers byte by byte is cut off too). The
         # body is read here, bounded in size, so a huge answer cannot fill memory.
         kwargs["stream"] = True
         with deadline(self._policy.request_deadline):
             try:
-                response = super().request(method, url, **kwargs)
-                chunks, size = [], 0
+                response = super().request(method, url, *args, **kwargs)
+                chunks: list[bytes] = []
+                size = 0
                 try:
                     while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what has arrived
                         size += len(chunk)
@@ -559,10 +590,11 @@ class _Session(requests.Session):
                     response.close()
             except (DeadlineExceeded, ReadTimeoutError) as exc:  # the latter from the body, read here
                 raise requests.exceptions.ReadTimeout(f"the answer took too long to arrive ({exc})") from None
-        response._content = b"".join(chunks)
+        # requests has no public way to hand a Response a body read elsewhere; .content returns _content.
+        response._content = b"".join(chunks)  # pyright: ignore[reportPrivateUsage]  # see above
         return response
 
-    def rebuild_auth(self, prepared_request, response):
+    def rebuild_auth(self, prepared_request: PreparedRequest, response: requests.Response) -> None:
         # requests keeps the body only on 307 and 308 (on 301/302/303 it turns the request into a GET
         # without one, before this runs). A body that is still here would be re-sent to the new address:
         # refused whenever that is another origin (scheme, host and port), whatever the body holds. The
@@ -570,7 +602,8 @@ class _Session(requests.Session):
         # agent's password), and a service that really moved answers the same request at its new address,
         # so refusing every body is the rule that needs no guess and costs a correct caller nothing.
         # Stricter than should_strip_auth, which lets http://a go to https://a: a body never changes origin.
-        before, after = _origin(response.request.url), _origin(prepared_request.url)
+        old_url, new_url = response.request.url or "", prepared_request.url or ""  # always set on a sent request
+        before, after = _origin(old_url), _origin(new_url)
         if prepared_request.body and before != after:
             raise RedirectRefusedError(
                 f"{_shown_origin(before)} answered {response.status_code} and redirected the request to "
@@ -580,7 +613,7 @@ class _Session(requests.Session):
                 response=response,
             )
         super().rebuild_auth(prepared_request, response)
-        if self.should_strip_auth(response.request.url, prepared_request.url):
+        if self.should_strip_auth(old_url, new_url):
             for name in [n for n in prepared_request.headers if n.lower() not in _CROSS_ORIGIN_SAFE_HEADERS]:
                 del prepared_request.headers[name]
 

@@ -25,6 +25,7 @@ import base64
 import json
 import re
 from collections.abc import Iterable
+from typing import Any, overload
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
@@ -114,7 +115,11 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return "".join(pieces)
 
 
-def redact_data(value, secrets: Iterable[str | None]):
+@overload
+def redact_data(value: dict[str, Any], secrets: Iterable[str | None]) -> dict[str, Any]: ...
+@overload
+def redact_data(value: object, secrets: Iterable[str | None]) -> object: ...
+def redact_data(value: object, secrets: Iterable[str | None]) -> object:
     """A copy of nested details (dicts, lists, scalars) with every string redacted; other objects become
     redacted strings, as they would be when written as JSON."""
     values = _usable(secrets)

@@ -47,7 +47,7 @@ def _view(user: User) -> UserView:
     return UserView(user.id, user.username, user.name, user.email, user.role, user.tier, user.active, user.version)
 
 
-def _conflict(factory: sessionmaker, user_id: int) -> ConflictError:
+def _conflict(factory: sessionmaker, user_id: int | None) -> ConflictError:
     with factory() as session:
         found = session.execute(select(User.updated_by, User.updated_at).where(User.id == user_id)).first()
     return conflict("this account", *(found or (None, None)))

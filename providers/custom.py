@@ -99,7 +99,8 @@ def check(config: dict) -> dict[str, str]:
         creds = json.loads(raw)
     except ValueError:
         return {}
-    needed = CREDENTIAL_KEYS.get(config.get("authType"), ())
+    auth_type = config.get("authType")
+    needed = CREDENTIAL_KEYS.get(auth_type, ()) if isinstance(auth_type, str) else ()
     missing = [k for k in needed if not isinstance(creds.get(k), str) or not creds.get(k)]
     if missing:
         return {"credentials": f"For {config.get('authType')} the credentials need: {', '.join(missing)}."}

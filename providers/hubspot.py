@@ -129,7 +129,7 @@ def _test(config: dict, context: TestContext) -> TestResult:
         return TestResult(False, message, error=message)
     if response.status_code != 200:
         message = _explain(response)
-        details = {"status": response.status_code}
+        details: dict[str, object] = {"status": response.status_code}
         if response.status_code == 403 and (scopes := _required_scopes(_error_body(response))):
             details["missingScopes"] = scopes
         return TestResult(False, message, details, error=message)

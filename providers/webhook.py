@@ -231,7 +231,7 @@ def _explain(response: requests.Response, where: str) -> str:
 
 def test_connection(config: dict, context: TestContext) -> TestResult:
     secret = config.get("secret")
-    if is_blank(secret):
+    if not isinstance(secret, str) or is_blank(secret):  # validated as text before a test runs
         message = "This webhook has no signing secret yet. Save it to have one generated, or enter one."
         return TestResult(False, message, error=message)
     if problems := check(config):

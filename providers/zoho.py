@@ -217,7 +217,9 @@ def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
         message = "Zoho CRM answered, but without an organisation. Check the data centre and the token's scopes."
         return TestResult(False, message, {"status": response.status_code, "token": token_info}, error=message)
 
-    licence = org.get("license_details") if isinstance(org.get("license_details"), dict) else {}
+    licence = org.get("license_details")
+    if not isinstance(licence, dict):
+        licence = {}
     edition = licence.get("paid_type") or licence.get("trial_type")
     details = {
         "organization": {

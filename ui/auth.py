@@ -44,7 +44,8 @@ def authenticator(ctx: AppContext):
         ctx.settings.cookie_key,
         0,
         auto_hash=False,
-        login_sleep_time=0,
+        # streamlit_authenticator annotates its **kwargs as Optional[Dict]; login_sleep_time is a number of seconds.
+        login_sleep_time=0,  # pyright: ignore[reportArgumentType]  # see above
     )
     # The authenticator draws the form and sets the session state; whether the password is right, and
     # whether the user name may try at all, is core.signin's rule (an attempt slot before bcrypt).
@@ -53,12 +54,13 @@ def authenticator(ctx: AppContext):
     return auth
 
 
-def _check(ctx: AppContext, credentials: dict, username: str, password: str) -> bool:
+def _check(ctx: AppContext, credentials: dict | None, username: str, password: str) -> bool:
     result = verify_sign_in(ctx.users, ctx.limiter, username, password)
     if isinstance(result, SignInRefused):
         st.session_state[_REFUSAL] = result
         return False
-    return result.username in credentials["usernames"]  # activated after the form was built: next time
+    # The authenticator holds the credentials it was made with (typed Optional by the library).
+    return credentials is not None and result.username in credentials["usernames"]  # activated later: next time
 
 
 def _count_failures(ctx: AppContext) -> str | None:

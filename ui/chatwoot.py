@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import streamlit as st
 
 from core.audit import Actor
+from core.chatwoot.client import Inbox
 from core.chatwoot.helpdesk import PROVIDER_KEY, HelpdeskSnapshot, HelpdeskUnavailable
 from core.chatwoot.widget import WidgetSettings
 from core.chatwoot.widget_service import WidgetScript
@@ -69,7 +70,7 @@ def _snapshot(actor: ActorKey, integration_id: int, version: int) -> Remote[Help
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=500)
-def _website_inboxes(actor: ActorKey, integration_id: int, version: int) -> Remote[list]:
+def _website_inboxes(actor: ActorKey, integration_id: int, version: int) -> Remote[list[Inbox]]:
     try:
         return Remote(state.context().widget.website_inboxes(Actor(*actor), integration_id))
     except ConsoleError as exc:
@@ -96,7 +97,7 @@ def snapshot(actor: Actor, view: IntegrationView) -> Remote[HelpdeskSnapshot]:
         return _snapshot(actor_key(actor), view.id, view.version)
 
 
-def website_inboxes(actor: Actor, view: IntegrationView) -> Remote[list]:
+def website_inboxes(actor: Actor, view: IntegrationView) -> Remote[list[Inbox]]:
     """The account's website inboxes (cached briefly)."""
     with st.spinner(f"Reading the website inboxes of {esc(view.name)}…"):
         return _website_inboxes(actor_key(actor), view.id, view.version)

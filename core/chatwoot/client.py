@@ -24,7 +24,7 @@ from core.redaction import redact
 
 SERVICE = "Chatwoot"
 WEB_WIDGET = "Channel::WebWidget"
-ROLES: tuple[str, ...] = ("agent", "administrator")
+ROLES: tuple[Role, ...] = ("agent", "administrator")
 
 Role = Literal["agent", "administrator"]
 

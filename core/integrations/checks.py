@@ -10,10 +10,11 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit, fields
@@ -148,7 +149,8 @@ class IntegrationChecks:
         if not outcomes:
             return
         now = utcnow()
-        table = Integration.__table__
+        # SQLAlchemy types __table__ as any FromClause; a declarative class with a __tablename__ has a Table.
+        table = cast(Table, Integration.__table__)
         statement = (
             table.update()
             .where(table.c.id == bindparam("target_id"), table.c.check_lease_holder == holder)
@@ -188,7 +190,7 @@ class IntegrationChecks:
         self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None
     ) -> TestResult:
         provider = self._catalog.get(provider_key)
-        stored, name = None, None
+        stored, name = None, ""  # name is only used with an integration_id, and then is its name
         if integration_id is not None:
             with self._factory() as session:
                 row, _ = self._load(session, actor, integration_id)
@@ -257,7 +259,7 @@ class IntegrationChecks:
     def _run_test(
         self, provider: Provider, sealed: dict, integration_id: int | None = None, stored: dict | None = None
     ) -> TestResult:
-        if not provider.available:
+        if not provider.available or provider.test is None:
             return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
         try:
             plain = self._configurations.plain(provider, sealed, integration_id)

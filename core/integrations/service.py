@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, object_session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -137,7 +137,7 @@ class IntegrationService(IntegrationChecks):
             stale=row.is_active and (row.last_checked_at or row.created_at) < utcnow() - self.stale_after,
         )
 
-    def list(self, actor: Actor) -> list[IntegrationView]:
+    def list_integrations(self, actor: Actor) -> list[IntegrationView]:
         return self.matching(actor, ListQuery())
 
     def matching(self, actor: Actor, query: ListQuery) -> list[IntegrationView]:
@@ -165,7 +165,7 @@ class IntegrationService(IntegrationChecks):
         conditions = []
         if text := query.search.strip()[:100]:
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            matches = [Integration.name.ilike(pattern, escape="\\")]
+            matches: list[ColumnElement[bool]] = [Integration.name.ilike(pattern, escape="\\")]
             if actor.is_admin:
                 matches.append(User.username.ilike(pattern, escape="\\"))
             if text.lstrip("#").isdigit():
@@ -361,7 +361,7 @@ class IntegrationService(IntegrationChecks):
     ) -> IntegrationView:
         with self._transaction(integration_id) as session:
             row, owner = self._load(session, actor, integration_id)
-            self._check_version(row, expected_version)
+            self._check_version(session, row, expected_version)
             provider = self._catalog.get(row.provider)
             changed = []
             if name is not None and self._check_name(name) != row.name:
@@ -397,7 +397,7 @@ class IntegrationService(IntegrationChecks):
         with self._transaction(integration_id) as session:
             row, _ = self._load(session, actor, integration_id)
             if expected_version is not None:
-                self._check_version(row, expected_version)
+                self._check_version(session, row, expected_version)
             details = {"name": row.name, "provider": row.provider}
             audit.record(session, actor, "integration.delete", "success", row.id, details)
             session.delete(row)
@@ -424,9 +424,9 @@ class IntegrationService(IntegrationChecks):
                 "The database did not accept the change, so nothing was saved. Try again in a moment."
             ) from exc
 
-    def _check_version(self, row: Integration, expected_version: int) -> None:
+    def _check_version(self, session: Session, row: Integration, expected_version: int) -> None:
         if row.version != expected_version:
-            raise self._conflict(object_session(row), row.id)
+            raise self._conflict(session, row.id)
 
     @staticmethod
     def _conflict(session: Session, integration_id: int | None) -> ConflictError:

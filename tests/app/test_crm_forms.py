@@ -48,7 +48,7 @@ def test_crm_form_saves_with_secrets_encrypted(app_env, owner, provider_name):
     at.run()
     assert not at.exception, at.exception
 
-    (view,) = app_env.integrations.list(owner)
+    (view,) = app_env.integrations.list_integrations(owner)
     assert view.provider_name == provider_name and view.name == f"Acme {provider_name}"
     with app_env.factory() as session:
         stored = session.scalar(select(Integration.configuration).where(Integration.id == view.id))

@@ -77,7 +77,7 @@ def test_add_chatwoot_integration_stores_token_encrypted(app_env, member):
     button(at, "Save integration").click()
     at.run()
     assert not at.exception
-    [view] = app_env.integrations.list(member)
+    [view] = app_env.integrations.list_integrations(member)
     assert view.name == "Acme helpdesk" and view.provider == "CHATWOOT"
     raw = stored_row(app_env, view.id).configuration
     assert is_encrypted(raw["apiKey"]) and TOKEN not in json.dumps(raw)
@@ -95,7 +95,7 @@ def test_invalid_fields_get_inline_messages(app_env, member):
     assert "Enter a full web address" in shown
     assert "number after /accounts/" in shown
     assert "at least 10 characters" in shown
-    assert app_env.integrations.list(member) == []
+    assert app_env.integrations.list_integrations(member) == []
 
 
 def test_test_connection_in_dialog_reports_failure_plainly(app_env, member):
@@ -116,7 +116,7 @@ def test_hubspot_form_renders_from_its_fields_and_saves(app_env, member):
     text_input(at, "Private App Access Token").input("pat-na1-app-test-token-0123456789")
     button(at, "Save integration").click()
     at.run()
-    (view,) = app_env.integrations.list(member)
+    (view,) = app_env.integrations.list_integrations(member)
     assert (view.provider, view.configuration["accessToken"]) == ("HUBSPOT", MASK)
     assert is_encrypted(stored_row(app_env, view.id).configuration["accessToken"])
 
@@ -232,7 +232,7 @@ def test_test_connection_in_dialog_reports_success_and_records_status_on_save(ap
     assert "Connected to Acme Support as Ada Admin, an administrator." in [read(s.value) for s in at.success]
     button(at, "Save integration").click()
     at.run()
-    [view] = app_env.integrations.list(member)
+    [view] = app_env.integrations.list_integrations(member)
     assert view.status == "connected" and view.last_checked_at is not None
     assert TOKEN not in texts(at)
 
@@ -285,7 +285,7 @@ def test_pro_plus_member_adds_a_tested_webhook_from_its_card(app_env, admin, htt
     assert len(httpserver.log) == 1 and "X-Console-Signature" in httpserver.log[0][0].headers
     button(at, "Save integration").click()
     at.run()
-    [view] = app_env.integrations.list(carol.actor())
+    [view] = app_env.integrations.list_integrations(carol.actor())
     assert (view.provider, view.type, view.status) == ("WEBHOOK", "WEBHOOK", "connected")
 
 
@@ -338,7 +338,7 @@ def test_custom_crm_form_with_its_own_name_field_saves(app_env, member):
     button(at, "Save integration").click()
     at.run()
     assert not at.exception, at.exception
-    (view,) = app_env.integrations.list(member)
+    (view,) = app_env.integrations.list_integrations(member)
     assert (view.name, view.provider, view.configuration["name"]) == ("Acme REST CRM", "CUSTOM", "Acme")
     assert view.configuration["credentials"] == MASK
 

@@ -46,9 +46,10 @@ def test_a_canary_secret_leaks_nowhere(ctx, member, httpserver, caplog, capsys):
     edited = {**config, "credentials": json.dumps({"token": CANARY + "-2"})}
     outputs.append(ctx.integrations.update(member, view.id, view.version, configuration=edited))  # edit
     outputs.append(ctx.integrations.test(member, view.id))
-    outputs.append(ctx.integrations.list(member))
+    outputs.append(ctx.integrations.list_integrations(member))
     outputs.append(
-        exports.export_csv(ctx.integrations.list(member)) + exports.export_json(ctx.integrations.list(member))
+        exports.export_csv(ctx.integrations.list_integrations(member))
+        + exports.export_json(ctx.integrations.list_integrations(member))
     )
     outputs.append(audit.to_csv(audit.search(ctx.factory, member)))
 

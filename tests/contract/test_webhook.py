@@ -151,7 +151,9 @@ def test_empty_secret_is_generated_stored_encrypted_and_signs_deliveries(
     assert result.success, result.message
     (request,) = deliveries(httpserver)
     assert verifier()(secret, request.headers, request.get_data()) is True
-    assert_no_secret(secret, result.as_dict(), *audit_texts(), [v.configuration for v in ctx.integrations.list(pro)])
+    assert_no_secret(
+        secret, result.as_dict(), *audit_texts(), [v.configuration for v in ctx.integrations.list_integrations(pro)]
+    )
 
 
 def test_each_webhook_gets_its_own_secret(httpserver, ctx, pro):

@@ -182,7 +182,7 @@ def test_a_sign_in_and_a_new_integration_made_on_a_are_seen_on_b(apps, new_page,
     page_b.get_by_role("heading", name="Integrations", exact=True).wait_for()
     shows(page_b.get_by_role("combobox", name="Manage an integration"), "Acme helpdesk · Chatwoot")
     assert page_b.get_by_role("button", name="Sign in").count() == 0
-    assert [v.name for v in ctx.integrations.list(alice)] == ["Acme helpdesk"]
+    assert [v.name for v in ctx.integrations.list_integrations(alice)] == ["Acme helpdesk"]
 
     # Signing out on B ends the sign-in on A as well: a new page load on A asks for the password.
     idle(page_b)

@@ -38,8 +38,8 @@ def test_counts_owners_and_tier_limits(generated):
     assert count(ctx, select(func.count(AuditEvent.id))) == 300
     assert count(ctx, select(func.count(User.id)).where(User.role == "admin")) == 1
     member = ctx.users.get_by_username(MEMBER)
-    assert len(ctx.integrations.list(member.actor())) == 20
-    assert len(ctx.integrations.list(ctx.users.get_by_username(ADMIN).actor())) == 200
+    assert len(ctx.integrations.list_integrations(member.actor())) == 20
+    assert len(ctx.integrations.list_integrations(ctx.users.get_by_username(ADMIN).actor())) == 200
     with ctx.factory() as session:
         owned = session.execute(
             select(User.tier, func.count(Integration.id)).join(Integration).group_by(User.id, User.tier)

@@ -65,7 +65,7 @@ def test_saving_while_the_database_is_locked_is_refused_with_the_busy_sentence(b
     with write_locked(database_url), pytest.raises(StorageError, match="database is busy"):
         busy_ctx.integrations.create(person.actor(), "Acme desk", "CHATWOOT", CHATWOOT)
     assert time.monotonic() - started < BOUND
-    assert busy_ctx.integrations.list(person.actor()) == []
+    assert busy_ctx.integrations.list_integrations(person.actor()) == []
 
 
 def test_starting_a_sign_in_session_while_the_database_is_locked_raises_the_busy_sentence(

@@ -21,7 +21,7 @@ CONFIG = {"baseUrl": "https://chat.example.com", "accountId": "7", "apiKey": CAN
 
 def test_exports_mask_every_secret(ctx, member):
     ctx.integrations.create(member, "Desk", "CHATWOOT", CONFIG)
-    views = ctx.integrations.list(member)
+    views = ctx.integrations.list_integrations(member)
     as_json, as_csv = export_json(views), export_csv(views)
     assert CANARY not in as_json and CANARY not in as_csv
     [row] = json.loads(as_json)["integrations"]
@@ -32,7 +32,7 @@ def test_exports_mask_every_secret(ctx, member):
 
 def test_reimporting_an_export_asks_for_the_secrets_instead_of_storing_masks(ctx, member, other_member):
     ctx.integrations.create(member, "Desk", "CHATWOOT", CONFIG)
-    report = import_json(ctx.integrations, other_member, export_json(ctx.integrations.list(member)))
+    report = import_json(ctx.integrations, other_member, export_json(ctx.integrations.list_integrations(member)))
     assert report.created == [] and "API Access Token is required" in report.failed[0][1]
 
 
@@ -66,6 +66,6 @@ def test_csv_cells_never_run_as_spreadsheet_formulas(ctx, member):
         member, "=HYPERLINK(\"http://evil.test\",\"click\")", "CHATWOOT",
         {"baseUrl": "https://chat.example.com", "accountId": "1", "apiKey": "cw-token-0123456789"},
     )  # fmt: skip
-    text = export_csv(ctx.integrations.list(member))
+    text = export_csv(ctx.integrations.list_integrations(member))
     [row] = list(csv.DictReader(io.StringIO(text)))
     assert row["name"].startswith("'=HYPERLINK")

@@ -182,7 +182,7 @@ def test_create_stores_the_secret_as_ciphertext_and_shows_only_the_mask(ctx, mem
         "syncContacts": True,
     }
 
-    for shown in (view, ctx.integrations.get(member, view.id), ctx.integrations.list(member)[0]):
+    for shown in (view, ctx.integrations.get(member, view.id), ctx.integrations.list_integrations(member)[0]):
         assert shown.configuration["apiKey"] == MASK
         assert CW_TOKEN not in json.dumps(shown.configuration)
         assert stored not in json.dumps(shown.configuration)  # not even the ciphertext goes to a form
@@ -267,7 +267,7 @@ def test_a_member_cannot_reach_another_members_integration(ctx, member, other_me
         ctx.integrations.delete(other_member, view.id)
 
     assert raw_row(ctx, view.id) == before
-    assert ctx.integrations.list(other_member) == []
+    assert ctx.integrations.list_integrations(other_member) == []
 
 
 def test_not_found_for_someone_elses_integration_reads_like_a_missing_one(ctx, member, other_member):
@@ -284,10 +284,10 @@ def test_list_shows_members_their_own_and_admins_everything(ctx, admin, member, 
     theirs = ctx.integrations.create(other_member, "Bob desk", "CHATWOOT", chatwoot_config(apiKey=CW_TOKEN_2))
     root = ctx.integrations.create(admin, "Root desk", "CHATWOOT", chatwoot_config())
 
-    assert [v.id for v in ctx.integrations.list(member)] == [mine.id]
-    assert [v.id for v in ctx.integrations.list(other_member)] == [theirs.id]
-    assert {v.id for v in ctx.integrations.list(admin)} == {mine.id, theirs.id, root.id}
-    assert {v.owner for v in ctx.integrations.list(admin)} == {"alice", "bob", "root"}
+    assert [v.id for v in ctx.integrations.list_integrations(member)] == [mine.id]
+    assert [v.id for v in ctx.integrations.list_integrations(other_member)] == [theirs.id]
+    assert {v.id for v in ctx.integrations.list_integrations(admin)} == {mine.id, theirs.id, root.id}
+    assert {v.owner for v in ctx.integrations.list_integrations(admin)} == {"alice", "bob", "root"}
 
 
 def test_an_admin_can_read_change_and_delete_any_integration(ctx, admin, member):

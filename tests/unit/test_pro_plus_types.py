@@ -87,7 +87,7 @@ def test_below_pro_plus_creating_is_refused_and_names_the_tier(ctx, tier, key):
     assert "needs the Pro Plus tier or higher" in message
     assert f"yours is {Tier[tier].label}" in message
     assert secret not in message
-    assert ctx.integrations.list(actor) == []
+    assert ctx.integrations.list_integrations(actor) == []
 
 
 def test_the_refusal_reads_naturally():
@@ -118,7 +118,7 @@ def test_pro_plus_and_up_can_create_and_the_secret_is_encrypted(ctx, tier, key):
     assert is_encrypted(stored)
     assert secret not in text
     assert secret in ctx.cipher.decrypt(stored, field_context(view.id, field))
-    assert secret not in json.dumps([v.configuration for v in ctx.integrations.list(actor)])
+    assert secret not in json.dumps([v.configuration for v in ctx.integrations.list_integrations(actor)])
     assert secret not in audit_text(ctx)
 
 

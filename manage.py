@@ -479,17 +479,21 @@ def cmd_integrations_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_text(source: str) -> str:
+def _read_text(source: str, limit: int) -> str:
+    """At most ``limit`` + 1 characters: enough for the service to see that a file is over ``limit``."""
     if source == "-":
-        return sys.stdin.read()
+        return sys.stdin.read(limit + 1)
     try:
-        return Path(source).read_text(encoding="utf-8")
+        with Path(source).open(encoding="utf-8") as file:
+            return file.read(limit + 1)
     except OSError as exc:
         raise CommandError(f"Cannot read {source}: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{source} is not UTF-8 text, as an export is.") from exc
 
 
 def cmd_integrations_import(args: argparse.Namespace) -> int:
-    text = _read_text(args.file)
+    text = _read_text(args.file, exports.MAX_IMPORT_BYTES)
     context = open_context()
     report = exports.import_json(context.integrations, _actor(context, args.as_user), text)
     print(f"Imported {len(report.created)} integration(s): {', '.join(map(str, report.created)) or 'none'}.")

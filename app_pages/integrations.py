@@ -23,6 +23,7 @@ ctx, actor = state.context(), state.actor()
 service = ctx.integrations
 tier = Tier.parse(actor.tier)
 DIALOG = "integration_dialog"
+DELETE = "delete_dialog"  # {"view": IntegrationView captured when it opened} or {"missing": why}
 STATUS_LABELS = {"connected": "Connected", "error": "Error", "unknown": "Not tested"}
 ADD_LABELS = {"CRM": "Add CRM integration", "DATABASE": "Add database", "API": "Add API", "WEBHOOK": "Add webhook"}
 # Cards that open a page of their own: type key -> (page, link label, icon).
@@ -182,9 +183,40 @@ add_dialog = st.dialog("Add an integration", width="large", on_dismiss=close_dia
 edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dialog)(dialog_body)
 
 
-@st.dialog("Delete integration", on_dismiss=lambda: st.session_state.pop("confirm_delete", None))
-def delete_dialog(view) -> None:
+def open_delete(integration_id: int) -> None:
+    """Open the delete dialog on the integration as it is now (id, name, version), as open_dialog does for
+    an edit: the deletion is sent with that version, so one after someone else's save is refused, naming them.
+    """
+    try:
+        st.session_state[DELETE] = {"view": service.get(actor, integration_id)}
+    except NotFoundError as exc:
+        st.session_state[DELETE] = {"missing": str(exc)}
+
+
+def close_delete() -> None:
+    st.session_state.pop(DELETE, None)
+
+
+@st.dialog("Delete integration", on_dismiss=close_delete)
+def delete_dialog() -> None:
+    pending = st.session_state.get(DELETE)
+    if not pending:
+        return
     state.require_fresh(actor)  # a dialog's reruns skip Home.py's check; same person, role and tier after it
+    if "missing" in pending:
+        st.error(esc(pending["missing"]))
+        return
+    view = pending["view"]  # as it was when the dialog opened, not the list row of this rerun
+    if refused := pending.get("conflict"):
+        st.error(esc(refused), icon=":material/sync_problem:")
+        left, right = st.columns(2)
+        if left.button("Look again", key="delete:reload", icon=":material/refresh:", width="stretch"):
+            open_delete(view.id)  # reopens on the record as stored now, with its name and version
+            st.rerun()
+        if right.button("Cancel", key="delete:cancel", width="stretch"):
+            close_delete()
+            st.rerun()
+        return
     st.write(
         f"Delete **{esc(view.name)}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
     )
@@ -192,14 +224,17 @@ def delete_dialog(view) -> None:
     if left.button("Delete permanently", type="primary", width="stretch"):
         try:
             service.delete(actor, view.id, view.version)
+        except ConflictError as exc:
+            pending["conflict"] = str(exc)
+            st.rerun()
         except ConsoleError as exc:
             st.error(esc(exc))
             return
-        st.session_state.pop("confirm_delete", None)
+        close_delete()
         state.flash(f"Deleted {view.name}.", ":material/delete:")
         st.rerun()
     if right.button("Cancel", width="stretch"):
-        st.session_state.pop("confirm_delete", None)
+        close_delete()
         st.rerun()
 
 
@@ -310,13 +345,11 @@ def actions(views) -> None:
         state.flash(f"{view.name} is now {'active' if not view.is_active else 'inactive'}.")
         st.rerun()
     if cols[3].button("Delete", key="act-delete", width="stretch"):
-        st.session_state["confirm_delete"] = view.id
+        open_delete(view.id)
         st.rerun()
     last = st.session_state.get("last_test")
     if last and last[0] == view.id:
         show_result(last[1])
-    if st.session_state.get("confirm_delete") == view.id:
-        delete_dialog(view)
 
 
 # ----- check all ---------------------------------------------------------------------------
@@ -460,3 +493,5 @@ integrations_section()
 
 if current := st.session_state.get(DIALOG):
     (add_dialog if current["kind"] == "add" else edit_dialog)()
+elif DELETE in st.session_state:
+    delete_dialog()

@@ -125,8 +125,9 @@ def text_problem(value: str, multiline: bool = False) -> str | None:
     return None
 
 
-def _json_too_deep(value: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when arrays and objects nest deeper than ``limit`` (counted without parsing)."""
+def json_too_deep(value: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects nest deeper than ``limit`` (counted without parsing, so it is safe to
+    ask before json.loads, which recurses once per level and raises RecursionError on thousands)."""
     depth, in_string, escaped = 0, False, False
     for char in value:
         if in_string:
@@ -193,7 +194,7 @@ def _check_value(spec: FieldSpec, value: Any) -> str | None:
     if spec.type == "select" and spec.options and value not in spec.options:
         return f"Choose one of: {', '.join(spec.options)}."
     if spec.type == "json":
-        if _json_too_deep(value):
+        if json_too_deep(value):
             return f"This JSON is nested too deeply: keep it within {MAX_JSON_DEPTH} levels of objects and arrays."
         try:
             parsed = json.loads(value)

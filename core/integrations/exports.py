@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from core import csvsafe
 from core.audit import Actor
 from core.errors import NotFoundError, StorageError, ValidationError
+from core.fields import MAX_JSON_DEPTH, json_too_deep
 from core.integrations.service import IntegrationService, IntegrationView
 from core.tiers import TierLimitError
 
 MAX_IMPORT_ITEMS = 500
+MAX_IMPORT_BYTES = 20 * 1024 * 1024  # an export of MAX_IMPORT_ITEMS integrations is far smaller
+# An export nests {"integrations": [{"configuration": {...}}]}: four levels around a configuration,
+# whose own nesting a JSON field already keeps within MAX_JSON_DEPTH.
+MAX_IMPORT_DEPTH = MAX_JSON_DEPTH + 4
 COLUMNS = ("id", "name", "type", "provider", "status", "active", "last_checked", "owner", "configuration")
 
 
@@ -51,9 +56,20 @@ class ImportReport:
 
 
 def import_json(service: IntegrationService, actor: Actor, text: str) -> ImportReport:
-    """Create each integration of a JSON export (or a list of {name, provider, configuration})."""
+    """Create each integration of a JSON export (or a list of {name, provider, configuration}).
+
+    The file is refused, with a sentence, when it is over MAX_IMPORT_BYTES or nests deeper than
+    MAX_IMPORT_DEPTH: json.loads would otherwise take any size, and raise RecursionError on deep nesting."""
+    if len(text) > MAX_IMPORT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_IMPORT_BYTES:
+        too_big = f"The file is larger than {MAX_IMPORT_BYTES // 2**20} MB; import fewer integrations at a time."
+        raise ValidationError({"file": too_big})
+    if json_too_deep(text, MAX_IMPORT_DEPTH):
+        too_deep = f"The file nests objects and arrays more than {MAX_IMPORT_DEPTH} levels deep; an export never does."
+        raise ValidationError({"file": too_deep})
     try:
         data = json.loads(text)
+    except RecursionError as exc:  # unreachable after the depth check; kept so it can never escape
+        raise ValidationError({"file": "The file nests objects and arrays too deeply."}) from exc
     except ValueError as exc:
         raise ValidationError({"file": f"The file is not valid JSON ({exc})."}) from exc
     items = data.get("integrations") if isinstance(data, dict) else data

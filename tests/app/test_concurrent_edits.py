@@ -64,3 +64,49 @@ def test_a_save_after_someone_elses_is_refused_naming_them_and_reload_shows_thei
     with app_env.factory() as session:
         row = session.scalar(select(Integration).where(Integration.id == view.id))
     assert (row.name, row.configuration["accountId"]) == ("Renamed by root", "22")
+
+
+def test_a_delete_after_someone_elses_save_is_refused_naming_them_and_look_again_shows_their_version(
+    app_env, admin, member
+):
+    view = app_env.integrations.create(member, "Acme desk", "CHATWOOT", CHATWOOT)
+    a = sign_in("root", "admin-password-1")  # session A: the administrator opens the delete dialog
+    a.switch_page("app_pages/integrations.py")
+    a.run()
+    a.selectbox(key="manage_choice").set_value(view.id)
+    a.run()
+    button(a, "Delete").click()
+    a.run()
+    assert not a.exception, a.exception
+    assert "Delete **Acme desk**" in read(" ".join(m.value for m in a.markdown))
+
+    b = open_edit(sign_in("alice", "alice-password-1"), view)  # session B: the owner renames it meanwhile
+    text_input(b, "Integration name").input("Renamed by Alice")
+    button(b, "Save integration").click()
+    b.run()
+    assert not b.exception, b.exception
+
+    # A's dialog still deletes what A was shown, so the deletion is refused rather than taking B's version.
+    button(a, "Delete permanently").click()
+    a.run()
+    assert not a.exception, a.exception
+    with app_env.factory() as session:
+        row = session.scalar(select(Integration).where(Integration.id == view.id))
+        saved_at = session.scalar(
+            select(AuditEvent.at).where(AuditEvent.integration_id == view.id, AuditEvent.action == "integration.update")
+        )
+    assert row is not None and row.name == "Renamed by Alice"  # B's version is not deleted unseen
+    refusal = read(" ".join(e.value for e in a.error))
+    assert f"alice changed this integration at {saved_at:%Y-%m-%d %H:%M:%S} UTC" in refusal, refusal
+
+    button(a, "Look again").click()
+    a.run()
+    assert not a.exception, a.exception
+    assert "Delete **Renamed by Alice**" in read(" ".join(m.value for m in a.markdown))
+    assert not a.error  # the refusal belonged to the version A no longer looks at
+
+    button(a, "Delete permanently").click()
+    a.run()
+    assert not a.exception, a.exception
+    with app_env.factory() as session:
+        assert session.get(Integration, view.id) is None

@@ -396,6 +396,24 @@ def test_export_masks_secrets_and_import_encrypts_them(cli, integrations, closed
     assert stored and CANARY not in stored[0][0] and "enc:v2:" in stored[0][0]
 
 
+def test_import_refuses_a_deeply_nested_an_oversized_or_a_non_utf8_file_with_a_sentence(cli):
+    """json.loads on 100,000 nested lists raised RecursionError (a traceback); a file of any size was read."""
+    deep = cli.root / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    nested = cli("integrations", "import", str(deep))
+    assert nested.returncode == 2 and "levels deep" in nested.stderr, nested.stderr
+
+    big = cli.root / "big.json"  # valid JSON, one entry: before, it was parsed whole and reported per entry
+    big.write_text('["' + "x" * (20 * 2**20) + '"]', encoding="utf-8")
+    oversized = cli("integrations", "import", str(big))
+    assert oversized.returncode == 2 and "larger than 20 MB" in oversized.stderr, oversized.stderr
+
+    latin1 = cli.root / "latin1.json"
+    latin1.write_bytes(b'[{"name": "Caf\xe9"}]')  # Latin-1, not UTF-8
+    undecodable = cli("integrations", "import", str(latin1))
+    assert undecodable.returncode == 2 and "not UTF-8 text" in undecodable.stderr, undecodable.stderr
+
+
 def test_check_all_prints_a_summary_and_exits_1_when_something_fails(cli, integrations):
     """Every integration here points at a closed port, so every check fails."""
     alices = [v for v in json.loads(cli("integrations", "list", "--as", "alice", "--json").stdout) if v["is_active"]]

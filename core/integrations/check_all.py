@@ -150,9 +150,11 @@ def _round_robin(targets: list[CheckTarget]) -> deque[CheckTarget]:
 
 
 class _Run:
-    """One check-all. Each worker thread takes the next leased check whose host has room, runs it and
-    takes the next, so a slot never waits for a scheduler; whichever thread finds less than a round
-    leased ahead leases four rounds (one write), and whichever collects a batch of results writes it.
+    """One check-all. Each worker thread takes the next leased check whose host has room, renews its
+    lease (one write: the lease must outlive the check's deadline from its start, however long it
+    waited in the queue; a lost lease is skipped), runs it and takes the next, so a slot never waits
+    for a scheduler; whichever thread finds less than a round leased ahead leases four rounds (one
+    write), and whichever collects a batch of results writes it.
     A database failure in any thread stops the run: CheckAll.run then raises StorageError."""
 
     def __init__(self, check_all: CheckAll, actor: Actor, targets, on_progress, cancel: threading.Event):
@@ -222,6 +224,8 @@ class _Run:
         try:
             while (item := self._next()) is not None:
                 integration_id, provider_key, config = item
+                if not self._renew(item):  # its lease ran out in the queue: someone else may check it now
+                    continue
                 try:
                     result = self.service.run_stored_test(provider_key, integration_id, config)
                 except Exception as exc:  # a test's own failures are results already; this is a bug
@@ -284,15 +288,39 @@ class _Run:
             self.leasing = False
             self.state.notify_all()
 
+    def _renew(self, item: tuple[int, str, dict]) -> bool:
+        """Extend the lease of the check about to start (it may have waited in the queue for longer than
+        the lease). False when it cannot run: the lease was lost (counted as skipped) or the database
+        failed (the run stops; the lease is released with the unstarted ones). Either way its slot is freed."""
+        integration_id = item[0]
+        try:
+            renewed = self.service.renew_check(integration_id, self.holder)
+        except Exception as exc:
+            with self.state:
+                self._free_slot_locked(integration_id)
+                self.ready.setdefault(self.host_of[integration_id], deque()).appendleft(item)
+                self.ready_count += 1
+            self._stop(exc)
+            return False
+        if not renewed:
+            with self.state:
+                self._free_slot_locked(integration_id)
+                self.progress = replace(self.progress, busy=self.progress.busy + 1)
+        return renewed
+
+    def _free_slot_locked(self, integration_id: int) -> None:
+        self.running -= 1
+        self.check_all.running -= 1
+        host = self.host_of[integration_id]
+        self.check_all.running_per_host[host] -= 1
+        if not self.check_all.running_per_host[host]:
+            del self.check_all.running_per_host[host]
+        self.state.notify_all()
+
     def _done(self, integration_id: int, provider_key: str, result: TestResult) -> None:
         batch = None
         with self.state:
-            self.running -= 1
-            self.check_all.running -= 1
-            host = self.host_of[integration_id]
-            self.check_all.running_per_host[host] -= 1
-            if not self.check_all.running_per_host[host]:
-                del self.check_all.running_per_host[host]
+            self._free_slot_locked(integration_id)
             self.unwritten.append(CheckOutcome(integration_id, provider_key, result))
             ok = result.success
             if not ok:

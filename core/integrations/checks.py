@@ -132,6 +132,14 @@ class IntegrationChecks:
                 for integration_id, provider, config in leases.claim(session, ids, holder, self._lease_time())
             }
 
+    def renew_check(self, integration_id: int, holder: str) -> bool:
+        """Extend holder's lease on integration_id right before its check starts (one UPDATE).
+
+        False when the lease expired meanwhile or someone else holds it now: then the check must not run.
+        """
+        with self._factory.begin() as session:
+            return leases.renew(session, integration_id, holder, self._lease_time())
+
     def release_checks(self, ids: list[int], holder: str) -> None:
         with self._factory.begin() as session:
             leases.release(session, ids, holder)

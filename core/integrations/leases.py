@@ -9,8 +9,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.http import HttpPolicy
@@ -68,6 +69,30 @@ def _held(session: Session, ids: list[int], holder: str) -> list[tuple[int, str,
             )
         ).all()
     return [tuple(row) for row in found]
+
+
+def renew(session: Session, integration_id: int, holder: str, lease: timedelta = LEASE_TIME) -> bool:
+    """Extend holder's lease on integration_id to now + lease, if holder still holds it and it has not expired.
+
+    One conditional UPDATE; False when the lease expired or another holder has it (then holder must not
+    start the check). A check leased ahead (check all) renews right before it starts, so time spent
+    waiting in a queue never eats into the lease that has to outlive its deadline.
+    """
+    now = utcnow()
+    result = cast(  # an UPDATE's result is a CursorResult (with rowcount); Session.execute types it as Result
+        CursorResult,
+        session.execute(
+            update(Integration)
+            .where(
+                Integration.id == integration_id,
+                Integration.check_lease_holder == holder,
+                Integration.check_lease_until >= now,
+            )
+            .values(check_lease_until=now + lease)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return result.rowcount == 1
 
 
 def release(session: Session, ids: Iterable[int], holder: str) -> None:

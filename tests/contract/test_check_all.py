@@ -17,6 +17,7 @@ from core.integrations.check_all import CheckAll
 from core.integrations.checks import CheckAllScope, CheckOutcome
 from core.models import AuditEvent, Integration, utcnow
 from core.ratelimit import RateLimitedError
+from core.results import TestResult
 from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
 
@@ -250,3 +251,58 @@ def test_a_failing_result_write_also_stops_the_run_with_a_sentence(ctx, owner, h
     with pytest.raises(StorageError, match="stopped answering"):
         check_all.run(owner)
     assert check_all.running == 0 and not check_all.running_per_host
+
+
+def test_a_check_whose_lease_ran_out_in_the_queue_is_skipped_not_run_twice(ctx, owner, monkeypatch):
+    # One slow host and one check at a time on it: a run leases 16 checks ahead at once, and the last of
+    # them wait in the queue (about 16 x 0.15 s) for far longer than a 1-second lease lasts.
+    hosts = SlowHosts(1, delay=0.15).start()
+    try:
+        views = [add(ctx, owner, hosts.urls[0], f"queued {n}") for n in range(16)]
+        ids = [v.id for v in views]
+        monkeypatch.setattr(leases, "lease_time", lambda _policy: timedelta(seconds=1))
+        other = leases.new_holder()  # another process, checking whatever lease it finds expired or free
+        other_message = "checked by the other process"
+        taken_by_other: set[int] = set()
+        starts: list[tuple[int, str | None, bool]] = []  # (id, lease holder, lease still running) at each start
+        real_run = ctx.integrations.run_stored_test
+
+        def run_and_note(provider_key, integration_id, stored):
+            with ctx.factory() as session:
+                row = session.get(Integration, integration_id)
+                until = row.check_lease_until
+                starts.append((integration_id, row.check_lease_holder, until is not None and until > utcnow()))
+            return real_run(provider_key, integration_id, stored)
+
+        monkeypatch.setattr(ctx.integrations, "run_stored_test", run_and_note)
+        finished = threading.Event()
+
+        def other_process():  # starts once the run has leased its checks, so it can only take expired leases
+            while not starts and not finished.wait(0.01):
+                pass
+            while not finished.wait(0.05):
+                claimed = ctx.integrations.claim_checks([i for i in ids if i not in taken_by_other], other)
+                if claimed:
+                    taken_by_other.update(claimed)
+                    result = TestResult(False, other_message, error=other_message)
+                    ctx.integrations.record_checks(owner, other, [CheckOutcome(i, "CUSTOM", result) for i in claimed])
+
+        thread = threading.Thread(target=other_process, daemon=True)
+        thread.start()
+        try:
+            summary = new_check_all(ctx, concurrency=4, per_host=1).run(owner)
+        finally:
+            finished.set()
+            thread.join(10)
+
+        run_holders = {holder for _, holder, _ in starts}
+        assert len(run_holders) == 1 and other not in run_holders and None not in run_holders
+        assert all(running for _, _, running in starts), "a check started on an expired lease"
+        assert taken_by_other, "the other process never found an expired lease: the test proved nothing"
+        assert summary.progress.busy >= 1 and "skipped (being checked elsewhere)" in summary.line()
+        assert summary.progress.done == len(starts) == hosts.stats()["127.0.0.1"]["served"]
+        assert summary.progress.done + summary.progress.busy == 16
+        for integration_id in taken_by_other:  # the other's results stand: the run never wrote over them
+            assert ctx.integrations.get(owner, integration_id).status_message == other_message
+    finally:
+        hosts.stop()

@@ -26,6 +26,7 @@ from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
 from core.errors import ConsoleError, NotFoundError, PermissionDeniedError, ValidationError
+from core.fields import MAX_JSON_DEPTH, json_too_deep
 from core.integrations import exports
 from core.integrations.check_all import CheckAllSummary
 from core.integrations.checks import CheckAllScope
@@ -118,6 +119,9 @@ def _new_password(args: argparse.Namespace) -> str | None:
     return None
 
 
+MAX_CONFIGURATION_CHARS = 256 * 1024
+
+
 def _read_configuration(source: str) -> dict:
     if source == "-":
         if sys.stdin.isatty():
@@ -128,6 +132,14 @@ def _read_configuration(source: str) -> dict:
             text, where = Path(source).read_text(encoding="utf-8"), source
         except OSError as exc:
             raise CommandError(f"Cannot read the configuration file {source}: {exc.strerror}.") from exc
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"The configuration file {source} is not UTF-8 text; save it as UTF-8.") from exc
+    # A configuration is a few fields; a huge or deeply nested file would only make json.loads fail badly.
+    if len(text) > MAX_CONFIGURATION_CHARS:
+        limit = MAX_CONFIGURATION_CHARS // 1024
+        raise CommandError(f"The configuration on {where} is over {limit} KB; a configuration holds a few fields.")
+    if json_too_deep(text, MAX_JSON_DEPTH):
+        raise CommandError(f"The configuration on {where} nests more than {MAX_JSON_DEPTH} levels deep.")
     try:
         configuration = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -35,5 +35,6 @@ def sign_in_as_admin(page, password: str, heading: str = "Overview", *, exact: b
     page.get_by_label("User name").fill("admin")
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name=heading, exact=exact).wait_for()
+    # The first page after sign-in imports and renders the most; a loaded machine can take a while.
+    page.get_by_role("heading", name=heading, exact=exact).wait_for(timeout=45_000)
     settle(page)

@@ -414,6 +414,21 @@ def test_import_refuses_a_deeply_nested_an_oversized_or_a_non_utf8_file_with_a_s
     assert undecodable.returncode == 2 and "not UTF-8 text" in undecodable.stderr, undecodable.stderr
 
 
+def test_add_refuses_a_deeply_nested_an_oversized_or_a_non_utf8_configuration_with_a_sentence(cli):
+    """integrations add --config FILE parsed any file: deep nesting raised RecursionError, Latin-1 a traceback."""
+    cases = {
+        "deep.json": ("[" * 100_000 + "]" * 100_000).encode(),
+        "big.json": ('{"x": "' + "y" * (300 * 1024) + '"}').encode(),
+        "latin1.json": b'{"name": "Caf\xe9"}',
+    }
+    expected = {"deep.json": "levels deep", "big.json": "over 256 KB", "latin1.json": "not UTF-8 text"}
+    for name, content in cases.items():
+        (cli.root / name).write_bytes(content)
+        added = cli("integrations", "add", "--name", "X", "--provider", "CHATWOOT", "--config", str(cli.root / name))
+        assert added.returncode == 2 and expected[name] in added.stderr, (name, added.stderr)
+        assert "Traceback" not in added.stderr
+
+
 def test_check_all_prints_a_summary_and_exits_1_when_something_fails(cli, integrations):
     """Every integration here points at a closed port, so every check fails."""
     alices = [v for v in json.loads(cli("integrations", "list", "--as", "alice", "--json").stdout) if v["is_active"]]

@@ -111,15 +111,14 @@ class SessionService:
         with self._factory() as session:
             return session.scalar(query) is not None
 
-    def handle_for(self, token: str | None) -> str | None:
-        """The handle of the live session a cookie token opens (see username_for), or None."""
-        if not isinstance(token, str) or not token or len(token) > 200:
-            return None
+    def _live(self, column, *conditions):
+        """One column of the live session (not revoked, not expired, its person active) that matches."""
         query = (
-            select(SignInSession.handle)
+            select(column)
+            .select_from(SignInSession)
             .join(User, User.id == SignInSession.user_id)
             .where(
-                SignInSession.token_hash == self._hash(token),
+                *conditions,
                 SignInSession.revoked_at.is_(None),
                 SignInSession.expires_at > utcnow(),
                 User.active.is_(True),
@@ -128,22 +127,17 @@ class SessionService:
         with self._factory() as session:
             return session.scalar(query)
 
+    def handle_for(self, token: str | None) -> str | None:
+        """The handle of the live session a cookie token opens (see username_for), or None."""
+        if not isinstance(token, str) or not token or len(token) > 200:
+            return None
+        return self._live(SignInSession.handle, SignInSession.token_hash == self._hash(token))
+
     def username_for_handle(self, handle: str | None) -> str | None:
         """The active user a live session (named by its handle) belongs to, or None."""
         if not isinstance(handle, str) or not handle:
             return None
-        query = (
-            select(User.username)
-            .join(SignInSession, SignInSession.user_id == User.id)
-            .where(
-                SignInSession.handle == handle,
-                SignInSession.revoked_at.is_(None),
-                SignInSession.expires_at > utcnow(),
-                User.active.is_(True),
-            )
-        )
-        with self._factory() as session:
-            return session.scalar(query)
+        return self._live(User.username, SignInSession.handle == handle)
 
     def revoke_handle(self, handle: str | None) -> None:
         if not handle:
@@ -159,18 +153,7 @@ class SessionService:
         """The active user a live session belongs to, or None (unknown, expired, revoked, deactivated)."""
         if not isinstance(token, str) or not token or len(token) > 200:
             return None
-        query = (
-            select(User.username)
-            .join(SignInSession, SignInSession.user_id == User.id)
-            .where(
-                SignInSession.token_hash == self._hash(token),
-                SignInSession.revoked_at.is_(None),
-                SignInSession.expires_at > utcnow(),
-                User.active.is_(True),
-            )
-        )
-        with self._factory() as session:
-            return session.scalar(query)
+        return self._live(User.username, SignInSession.token_hash == self._hash(token))
 
     def revoke(self, token: str | None) -> None:
         if not token:

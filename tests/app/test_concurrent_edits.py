@@ -21,6 +21,18 @@ def open_edit(at, view):
     return at
 
 
+def stored_with_last_update(app_env, integration_id: int):
+    """The integration as stored now (or None), and when its last edit was audited."""
+    with app_env.factory() as session:
+        row = session.scalar(select(Integration).where(Integration.id == integration_id))
+        saved_at = session.scalar(
+            select(AuditEvent.at).where(
+                AuditEvent.integration_id == integration_id, AuditEvent.action == "integration.update"
+            )
+        )
+    return row, saved_at
+
+
 def test_a_save_after_someone_elses_is_refused_naming_them_and_reload_shows_their_version(app_env, admin, member):
     view = app_env.integrations.create(member, "Acme desk", "CHATWOOT", CHATWOOT)
     a = open_edit(sign_in("root", "admin-password-1"), view)  # session A: the administrator
@@ -40,11 +52,7 @@ def test_a_save_after_someone_elses_is_refused_naming_them_and_reload_shows_thei
     a.run()
     assert not a.exception, a.exception
 
-    with app_env.factory() as session:
-        row = session.scalar(select(Integration).where(Integration.id == view.id))
-        saved_at = session.scalar(
-            select(AuditEvent.at).where(AuditEvent.integration_id == view.id, AuditEvent.action == "integration.update")
-        )
+    row, saved_at = stored_with_last_update(app_env, view.id)
     assert (row.name, row.configuration["accountId"]) == ("Renamed by Alice", "22")  # B's change is intact
     refusal = read(" ".join(e.value for e in a.error))
     assert f"alice changed this integration at {saved_at:%Y-%m-%d %H:%M:%S} UTC" in refusal, refusal
@@ -90,11 +98,7 @@ def test_a_delete_after_someone_elses_save_is_refused_naming_them_and_look_again
     button(a, "Delete permanently").click()
     a.run()
     assert not a.exception, a.exception
-    with app_env.factory() as session:
-        row = session.scalar(select(Integration).where(Integration.id == view.id))
-        saved_at = session.scalar(
-            select(AuditEvent.at).where(AuditEvent.integration_id == view.id, AuditEvent.action == "integration.update")
-        )
+    row, saved_at = stored_with_last_update(app_env, view.id)
     assert row is not None and row.name == "Renamed by Alice"  # B's version is not deleted unseen
     refusal = read(" ".join(e.value for e in a.error))
     assert f"alice changed this integration at {saved_at:%Y-%m-%d %H:%M:%S} UTC" in refusal, refusal

@@ -110,12 +110,11 @@ def test_the_message_is_what_is_shown():
     assert isinstance(stale, ConflictError) and stale.message.startswith("bob changed this integration")
 
 
-def test_the_cli_maps_any_console_error_to_exit_2_with_its_sentence(monkeypatch, capsys):
-    class SomeNewError(ConsoleError):
-        pass
+def run_cli_raising(monkeypatch, error: Exception) -> int:
+    """manage.main's exit status when its command raises error."""
 
     def failing(_args):
-        raise SomeNewError("The frobnicator is switched off. Switch it on under Settings.")
+        raise error
 
     def parser():
         built = argparse.ArgumentParser(prog="manage.py")
@@ -123,7 +122,16 @@ def test_the_cli_maps_any_console_error_to_exit_2_with_its_sentence(monkeypatch,
         return built
 
     monkeypatch.setattr(manage, "build_parser", parser)
-    assert manage.main([]) == 2
+    return manage.main([])
+
+
+def test_the_cli_maps_any_console_error_to_exit_2_with_its_sentence(monkeypatch, capsys):
+    class SomeNewError(ConsoleError):
+        pass
+
+    assert (
+        run_cli_raising(monkeypatch, SomeNewError("The frobnicator is switched off. Switch it on under Settings.")) == 2
+    )
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "Error: The frobnicator is switched off. Switch it on under Settings.\n"
@@ -135,14 +143,5 @@ def test_the_cli_maps_any_console_error_to_exit_2_with_its_sentence(monkeypatch,
 def test_the_cli_maps_the_module_errors_to_exit_2(monkeypatch, capsys, path):
     cls = next(c for p, c in ERRORS.items() if p.rsplit(".", 1)[1] == path.rsplit(".", 1)[1])
 
-    def failing(_args):
-        raise cls("Something refused. Do the thing first.")
-
-    def parser():
-        built = argparse.ArgumentParser(prog="manage.py")
-        built.set_defaults(func=failing)
-        return built
-
-    monkeypatch.setattr(manage, "build_parser", parser)
-    assert manage.main([]) == 2
+    assert run_cli_raising(monkeypatch, cls("Something refused. Do the thing first.")) == 2
     assert capsys.readouterr().err == "Error: Something refused. Do the thing first.\n"

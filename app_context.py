@@ -14,8 +14,11 @@ from core.chatwoot.helpdesk import HelpdeskService
 from core.chatwoot.presets import PresetService
 from core.chatwoot.widget_service import WidgetService
 from core.crypto import FieldCipher
+from core.engine.queue import make_huey
+from core.engine.runs import CheckRuns
+from core.engine.tasks import EngineLimits, TaskEngine
 from core.http import HttpPolicy, make_session
-from core.integrations.check_all import CheckAll
+from core.integrations.health import HealthPolicy
 from core.integrations.service import IntegrationService
 from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
@@ -36,7 +39,7 @@ class AppContext:
     sessions: SessionService
     limiter: RateLimiter
     integrations: IntegrationService
-    check_all: CheckAll
+    tasks: TaskEngine
     helpdesk: HelpdeskService
     presets: PresetService
     widget: WidgetService
@@ -70,7 +73,22 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     http_session = partial(make_session, policy)
     limiter = RateLimiter(factory)
     integrations = IntegrationService(
-        factory, cipher, CATALOG, http_session, limiter, stale_after=timedelta(hours=settings.stale_after_hours)
+        factory,
+        cipher,
+        CATALOG,
+        http_session,
+        limiter,
+        stale_after=timedelta(hours=settings.stale_after_hours),
+        health_policy=health_policy(settings),
+        interval_override=settings.check_interval_override,
+    )
+    tasks = TaskEngine(
+        make_huey(settings.redis_url, settings.engine_queue_path),
+        integrations,
+        CheckRuns(factory, integrations, limiter),
+        factory,
+        EngineLimits(settings.check_concurrency, settings.check_per_host, settings.engine_tick_seconds),
+        settings.check_interval_override,
     )
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     return AppContext(
@@ -82,9 +100,19 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         limiter=limiter,
         sessions=SessionService(factory, settings.cookie_key),
         integrations=integrations,
-        check_all=CheckAll(integrations, factory, limiter, settings.check_concurrency, settings.check_per_host),
+        tasks=tasks,
         helpdesk=helpdesk,
         presets=PresetService(factory),
         widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),
         statistics=StatisticsService(factory, CATALOG, settings.stale_after_hours),
+    )
+
+
+def health_policy(settings: Settings) -> HealthPolicy:
+    return HealthPolicy(
+        failing_after_checks=settings.health_failing_after_checks,
+        failing_after=timedelta(seconds=settings.health_failing_after_seconds),
+        pause_after=timedelta(seconds=settings.health_pause_after_seconds),
+        pause_after_checks=settings.health_pause_after_checks,
+        recover_after_checks=settings.health_recover_after_checks,
     )

@@ -250,6 +250,8 @@ class CheckRun(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    # The last time an item finished: a run without progress for a lease's time lost checks with a worker.
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
 
 class CheckRunItem(Base):

@@ -50,6 +50,21 @@ class Settings:
     check_per_host: int = 2
     # An active integration whose last check is older than this is shown as stale.
     stale_after_hours: float = 24
+    # The task engine (core.engine): Redis when REDIS_URL is set, else a SQLite queue file (ENGINE_QUEUE_PATH,
+    # by default beside the SQLite database). ENGINE_EMBEDDED_WORKERS consumer threads run inside each app
+    # process (default: 4 without Redis, 0 with it: run `manage.py worker` processes instead).
+    redis_url: str | None = None
+    engine_queue_path: str = ""
+    engine_embedded_workers: int = 4
+    engine_tick_seconds: int = 60  # how often the scheduler plans the checks that come due
+    # CHECK_INTERVAL_SECONDS: one check interval for every tier instead of core.tiers' table (demos, tests).
+    check_interval_override: float | None = None
+    # Health thresholds (core.integrations.health.HealthPolicy).
+    health_failing_after_checks: int = 3
+    health_failing_after_seconds: float = 3600
+    health_pause_after_seconds: float = 7 * 24 * 3600
+    health_pause_after_checks: int = 30
+    health_recover_after_checks: int = 1
 
     def __post_init__(self):
         keys = tuple(self.encryption_keys) or (self.encryption_key,)
@@ -199,4 +214,56 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         check_concurrency=int(_number("CHECK_CONCURRENCY", env.get("CHECK_CONCURRENCY"), 16, 1, 64)),
         check_per_host=int(_number("CHECK_PER_HOST", env.get("CHECK_PER_HOST"), 2, 1, 16)),
         stale_after_hours=_number("STALE_AFTER_HOURS", env.get("STALE_AFTER_HOURS"), 24, 0.1, 24 * 90),
+        **_engine_settings(env, database_url or DEFAULT_DATABASE_URL),
     )
+
+
+def _engine_settings(env: dict, database_url: str) -> dict:
+    redis_url = (env.get("REDIS_URL") or "").strip() or None
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0.")
+    queue_path = (env.get("ENGINE_QUEUE_PATH") or "").strip() or _queue_beside(database_url)
+    interval = env.get("CHECK_INTERVAL_SECONDS")
+    day = 24 * 3600.0
+    return {
+        "redis_url": redis_url,
+        "engine_queue_path": queue_path,
+        "engine_embedded_workers": int(
+            _number("ENGINE_EMBEDDED_WORKERS", env.get("ENGINE_EMBEDDED_WORKERS"), 0 if redis_url else 4, 0, 64)
+        ),
+        "engine_tick_seconds": _tick(env.get("ENGINE_TICK_SECONDS")),
+        "check_interval_override": _number("CHECK_INTERVAL_SECONDS", interval, 0, 1, 31 * day) if interval else None,
+        "health_failing_after_checks": int(
+            _number("HEALTH_FAILING_AFTER_CHECKS", env.get("HEALTH_FAILING_AFTER_CHECKS"), 3, 1, 1000)
+        ),
+        "health_failing_after_seconds": _number(
+            "HEALTH_FAILING_AFTER_SECONDS", env.get("HEALTH_FAILING_AFTER_SECONDS"), 3600, 1, 90 * day
+        ),
+        "health_pause_after_seconds": _number(
+            "HEALTH_PAUSE_AFTER_SECONDS", env.get("HEALTH_PAUSE_AFTER_SECONDS"), 7 * day, 1, 365 * day
+        ),
+        "health_pause_after_checks": int(
+            _number("HEALTH_PAUSE_AFTER_CHECKS", env.get("HEALTH_PAUSE_AFTER_CHECKS"), 30, 1, 100000)
+        ),
+        "health_recover_after_checks": int(
+            _number("HEALTH_RECOVER_AFTER_CHECKS", env.get("HEALTH_RECOVER_AFTER_CHECKS"), 1, 1, 1000)
+        ),
+    }
+
+
+def _queue_beside(database_url: str) -> str:
+    """The SQLite queue file: beside a SQLite database, else in data/ of the project."""
+    if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
+        database = Path(database_url.removeprefix("sqlite:///"))
+        return str(database.with_name(database.stem + ".tasks.sqlite3"))
+    return str(PROJECT_ROOT / "data" / "tasks.sqlite3")
+
+
+def _tick(raw: str | None) -> int:
+    """Huey's scheduler wakes up on a whole number of seconds that divides a minute."""
+    tick = int(_number("ENGINE_TICK_SECONDS", raw, 60, 1, 60))
+    if 60 % tick:
+        raise SettingsError(
+            f"ENGINE_TICK_SECONDS must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60), got {tick}."
+        )
+    return tick

@@ -27,6 +27,14 @@ class Health(StrEnum):
     def label(self) -> str:
         return LABELS[self]
 
+    @classmethod
+    def parse(cls, value: str | None) -> Health:
+        """A stored value; anything unknown reads as UNKNOWN."""
+        try:
+            return cls(value or "unknown")
+        except ValueError:
+            return cls.UNKNOWN
+
 
 LABELS: dict[Health, str] = {
     Health.UNKNOWN: "Not checked yet",

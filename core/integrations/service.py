@@ -35,6 +35,7 @@ from core.errors import (
 )
 from core.integrations.checks import IntegrationChecks
 from core.integrations.configuration import Configurations, changed_fields, masked, secretless
+from core.integrations.health import HealthPolicy
 from core.models import AuditEvent, Integration, User, utcnow
 from core.ratelimit import RateLimiter
 
@@ -102,8 +103,12 @@ class IntegrationService(IntegrationChecks):
         http_session: Callable[[], requests.Session],
         limiter: RateLimiter | None = None,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
+        health_policy: HealthPolicy | None = None,
+        interval_override: float | None = None,
     ):
         self._factory = factory
+        self.health_policy = health_policy or HealthPolicy()
+        self.interval_override = interval_override
         self.stale_after = stale_after
         self._cipher = cipher
         self._catalog = catalog

@@ -83,7 +83,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         interval_override=settings.check_interval_override,
     )
     tasks = TaskEngine(
-        make_huey(settings.redis_url, settings.engine_queue_path),
+        make_huey(settings.redis_url, settings.engine_queue_path, settings.engine_queue_name),
         integrations,
         CheckRuns(factory, integrations, limiter),
         factory,

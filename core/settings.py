@@ -54,6 +54,7 @@ class Settings:
     # by default beside the SQLite database). ENGINE_EMBEDDED_WORKERS consumer threads run inside each app
     # process (default: 4 without Redis, 0 with it: run `manage.py worker` processes instead).
     redis_url: str | None = None
+    engine_queue_name: str = "integrations-console"  # every process of one installation uses the same
     engine_queue_path: str = ""
     engine_embedded_workers: int = 4
     engine_tick_seconds: int = 60  # how often the scheduler plans the checks that come due
@@ -227,6 +228,7 @@ def _engine_settings(env: dict, database_url: str) -> dict:
     day = 24 * 3600.0
     return {
         "redis_url": redis_url,
+        "engine_queue_name": _queue_name(env.get("ENGINE_QUEUE_NAME")),
         "engine_queue_path": queue_path,
         "engine_embedded_workers": int(
             _number("ENGINE_EMBEDDED_WORKERS", env.get("ENGINE_EMBEDDED_WORKERS"), 0 if redis_url else 4, 0, 64)
@@ -249,6 +251,13 @@ def _engine_settings(env: dict, database_url: str) -> dict:
             _number("HEALTH_RECOVER_AFTER_CHECKS", env.get("HEALTH_RECOVER_AFTER_CHECKS"), 1, 1, 1000)
         ),
     }
+
+
+def _queue_name(raw: str | None) -> str:
+    name = (raw or "integrations-console").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise SettingsError("ENGINE_QUEUE_NAME may use only letters, digits, '_', '.' and '-' (at most 64).")
+    return name
 
 
 def _queue_beside(database_url: str) -> str:

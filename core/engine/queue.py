@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from huey import Huey, RedisHuey, SqliteHuey
+from redis import ConnectionPool
 
-QUEUE_NAME = "integrations-console"
+QUEUE_NAME = "integrations-console"  # the default of ENGINE_QUEUE_NAME
 
 
 def make_huey(redis_url: str | None, queue_path: str, name: str = QUEUE_NAME) -> Huey:
@@ -17,6 +18,7 @@ def make_huey(redis_url: str | None, queue_path: str, name: str = QUEUE_NAME) ->
     """
     if redis_url:
         # A dead Redis must not hang a page that enqueues: connect and read within a few seconds.
-        return RedisHuey(name, url=redis_url, results=False, utc=True, socket_connect_timeout=3, socket_timeout=5)
+        pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=3, socket_timeout=5)
+        return RedisHuey(name, connection_pool=pool, results=False, utc=True)
     Path(queue_path).parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=queue_path, results=False, utc=True, timeout=5)

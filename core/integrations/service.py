@@ -388,10 +388,22 @@ class IntegrationService(IntegrationChecks):
             row, _ = self._load(session, actor, integration_id)
             if row.is_active != active:
                 # A plain UPDATE: switching on or off is not an edit and must not bump the version.
+                # Off is paused (not scheduled); on starts afresh: health unknown, checked on the next tick.
+                health = (
+                    {"health": "unknown", "failures_in_row": 0, "successes_in_row": 0, "failing_since": None}
+                    if active
+                    else {"health": "paused"}
+                )
                 session.execute(
                     update(Integration)
                     .where(Integration.id == integration_id)
-                    .values(is_active=active)
+                    .values(
+                        is_active=active,
+                        health_changed_at=utcnow(),
+                        next_check_at=utcnow() if active else None,
+                        planned_until=None,
+                        **health,
+                    )
                     .execution_options(synchronize_session=False)
                 )
                 action = "integration.activate" if active else "integration.deactivate"

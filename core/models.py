@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -57,9 +57,23 @@ class Integration(Base):
     # at once; an expired lease (a crashed process) is free again.
     check_lease_until: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     check_lease_holder: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The customer host the leased check calls, so the per-host cap holds across every worker.
+    check_lease_host: Mapped[str | None] = mapped_column(String(255), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Health (core.integrations.health): unknown | connected | degraded | failing | paused | needs_reconnect,
+    # moved by each check's outcome; the streaks are what moves it.
+    health: Mapped[str] = mapped_column(String(20), default="unknown")
+    health_changed_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    failures_in_row: Mapped[int] = mapped_column(Integer, default=0)
+    successes_in_row: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime, default=None)  # first failure of the streak
+    last_check_class: Mapped[str | None] = mapped_column(String(20), default=None)
+    # Scheduling (core.engine.scheduler): when the next scheduled check is due, and until when the check
+    # already handed to the engine for it is presumed alive (after that the scheduler plans it again).
+    next_check_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    planned_until: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
     owner: Mapped[User] = relationship(back_populates="integrations")
 
@@ -69,6 +83,10 @@ class Integration(Base):
             *("provider", "type", "status", "owner_id", "is_active", "last_checked_at", "created_at"),
         ),
         Index("ix_integrations_status_checked", "status", "last_checked_at"),
+        Index("ix_integrations_due", "is_active", "next_check_at"),
+        Index("ix_integrations_lease_host", "check_lease_host", "check_lease_until"),
+        Index("ix_integrations_lease_until", "check_lease_until"),
+        Index("ix_integrations_health", "health", "owner_id"),
     )
 
     # SQLAlchemy adds "AND version = :old" to every UPDATE, so a concurrent write is detected.
@@ -161,3 +179,99 @@ class AppMeta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class CheckRecord(Base):
+    """One connection check of a saved integration: kept for the retention period, then rolled up by day."""
+
+    __tablename__ = "check_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    success: Mapped[bool] = mapped_column(Boolean)
+    check_class: Mapped[str] = mapped_column(String(20))  # core.integrations.classify.CheckClass
+    latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    http_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    code: Mapped[str | None] = mapped_column(String(64), default=None)  # driver or OAuth error code
+    message: Mapped[str] = mapped_column(Text, default="")  # redacted
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")  # schedule | manual | check_all
+    run_id: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    __table_args__ = (
+        Index("ix_check_history_integration_at", "integration_id", "at"),
+        Index("ix_check_history_at", "at"),
+    )
+
+
+class CheckRollup(Base):
+    """A day of one integration's checks, kept after the raw rows are past retention (past days never change)."""
+
+    __tablename__ = "check_rollups"
+
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms_total: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms_max: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HealthChange(Base):
+    """A change of an integration's health, written in the same transaction as the change itself (an
+    outbox), so the alert it calls for survives a crash between the change and the alert."""
+
+    __tablename__ = "health_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    old: Mapped[str] = mapped_column(String(20))
+    new: Mapped[str] = mapped_column(String(20))
+    check_class: Mapped[str | None] = mapped_column(String(20), default=None)
+    message: Mapped[str] = mapped_column(Text, default="")  # redacted
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime, default=None, index=True)
+
+
+class CheckRun(Base):
+    """A check-all on the engine: who asked, what it covers, and its progress, read by every process."""
+
+    __tablename__ = "check_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(200))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    connected: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # being checked elsewhere, or cancelled
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+
+class CheckRunItem(Base):
+    """One integration of a check-all, so a check lost with a killed worker is handed out again."""
+
+    __tablename__ = "check_run_items"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("check_runs.id", ondelete="CASCADE"), primary_key=True)
+    integration_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)  # hosts interleaved, so the first checks spread out
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | done | skipped
+    handed_out_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+    __table_args__ = (Index("ix_check_run_items_state", "run_id", "state", "position"),)
+
+
+class EngineLease(Base):
+    """A named lease shared by every worker: the scheduler's (exactly one runs), with its heartbeat."""
+
+    __tablename__ = "engine_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128), default=None)
+    until: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)

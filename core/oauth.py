@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -18,6 +20,8 @@ from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
 from authlib.oauth2.client import OAuth2Client
 
 from core.catalog import TokenCache
+from core.models import utcnow
+from core.results import ProviderFailure, RefreshResult
 
 CLIENT_SECRET_BASIC = "client_secret_basic"  # client id and secret in an HTTP Basic header
 CLIENT_SECRET_POST = "client_secret_post"  # client id and secret as form fields in the body
@@ -61,6 +65,15 @@ class TokenError(Exception):
         """The endpoint's own words, short: its description, else its error code."""
         text = self.description or self.error
         return str(text)[:200] if text else None
+
+
+class TokenRefusal(ProviderFailure):
+    """A provider's sentence about a TokenError (a ProviderFailure like any other), with the error kept so a
+    token refresh can tell a refused grant from an endpoint that is down."""
+
+    def __init__(self, message: str, details: dict, token_error: TokenError):
+        super().__init__(message, details)
+        self.token_error = token_error
 
 
 def request_token(
@@ -134,6 +147,48 @@ def _seconds(value) -> float | None:
     return seconds if seconds > 0 else None
 
 
+# ----- refresh outcomes (core.integrations.refresh) ---------------------------------------------------
+
+# OAuth errors (RFC 6749 5.2) after which only a person can help: the grant or the client is refused.
+RECONNECT_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type"})
+
+
+def refreshed(service: str, expires_in: float | None, rotated: bool = False) -> RefreshResult:
+    """A successful refresh of service's access token, which lives expires_in seconds (None: not said)."""
+    expires_at = utcnow() + timedelta(seconds=expires_in) if expires_in else None
+    message = f"Refreshed the {service} access token"
+    message += f"; it expires at {expires_at:%Y-%m-%d %H:%M} UTC." if expires_at else "."
+    if rotated:
+        message += f" {service} issued a new refresh token, which replaced the stored one."
+    return RefreshResult(True, message, expires_at, rotated=rotated)
+
+
+def refresh_failed(
+    message: str, failure: Exception, reconnect_errors: Collection[str] = RECONNECT_ERRORS
+) -> RefreshResult:
+    """A failed refresh: message is the provider's sentence; failure what it raised (a TokenRefusal when the
+    token endpoint issued nothing). needs_reconnect when the endpoint refused with one of reconnect_errors."""
+    token_error = getattr(failure, "token_error", None)
+    if not isinstance(token_error, TokenError):
+        return RefreshResult(False, message, error="bad_answer")
+    if token_error.error:
+        code = str(token_error.error)[:64]
+    elif token_error.status:
+        code = f"http_{token_error.status}"
+    elif isinstance(token_error.cause, requests.Timeout):
+        code = "timeout"
+    else:
+        code = "unreachable"
+    reconnect = code in reconnect_errors
+    if not reconnect and not message.rstrip().endswith("."):
+        message = message.rstrip() + "."
+    if reconnect:
+        message += " The stored credentials were kept; the integration needs to be connected again."
+    else:
+        message += " The stored credentials were kept; the refresh is tried again later."
+    return RefreshResult(False, message, needs_reconnect=reconnect, error=code)
+
+
 # ----- the per-integration cache -------------------------------------------------------------------
 
 
@@ -169,10 +224,14 @@ def remember(tokens: TokenCache, key: str, values: dict, expires_in: float | Non
 __all__ = [
     "CLIENT_SECRET_BASIC",
     "CLIENT_SECRET_POST",
+    "RECONNECT_ERRORS",
     "IssuedToken",
     "TokenError",
+    "TokenRefusal",
     "cache_key",
     "cached",
+    "refresh_failed",
+    "refreshed",
     "remember",
     "request_token",
 ]

@@ -425,6 +425,11 @@ class IntegrationChecks:
             session.close()
         return without_secrets(result, secrets)
 
+    def stored_context(self, http: requests.Session, integration_id: int, stored: dict) -> TestContext:
+        """What a provider working with the stored configuration gets (core.integrations.refresh): the
+        integration's token cache, and a rotate_secret that keeps a rotated secret unless it changed meanwhile."""
+        return self._test_context(http, stored, integration_id, stored)
+
     def _test_context(
         self, http: requests.Session, sealed: dict, integration_id: int | None, stored: dict | None
     ) -> TestContext:

@@ -78,6 +78,8 @@ KNOWN_ERRORS = frozenset(
         "server_error",
         "temporarily_unavailable",
         "invalid_code",  # Zoho: a refresh token it no longer knows
+        "invalid_client_id",  # Salesforce: an unknown consumer key
+        "invalid_client_credentials",  # Salesforce: a wrong consumer secret
         "invalid_client_secret",  # Zoho
         "inactive_user",  # Salesforce
         "inactive_org",  # Salesforce

@@ -115,6 +115,8 @@ _OAUTH = {
     "invalid_grant": (CheckClass.AUTH, True),  # the refresh token or password grant is no longer valid
     "invalid_client": (CheckClass.AUTH, True),
     "invalid_client_secret": (CheckClass.AUTH, True),
+    "invalid_client_id": (CheckClass.AUTH, True),
+    "invalid_client_credentials": (CheckClass.AUTH, True),
     "invalid_code": (CheckClass.AUTH, True),  # Zoho: the refresh token is unknown or revoked
     "unauthorized_client": (CheckClass.PERMISSION, False),  # this client may not use this grant
     "access_denied": (CheckClass.PERMISSION, False),

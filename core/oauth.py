@@ -20,6 +20,7 @@ from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
 from authlib.oauth2.client import OAuth2Client
 
 from core.catalog import TokenCache
+from core.http import note_oauth_error
 from core.models import utcnow
 from core.results import ProviderFailure, RefreshResult
 
@@ -76,6 +77,30 @@ class TokenRefusal(ProviderFailure):
         self.token_error = token_error
 
 
+# OAuth error codes noted for core.integrations.classify: RFC 6749's (section 5.2) and the providers' own.
+# Any other is noted as "other": a token endpoint's error field is its own text and could echo anything.
+KNOWN_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_code",  # Zoho: a refresh token it no longer knows
+        "invalid_client_id",  # Salesforce: an unknown consumer key
+        "invalid_client_credentials",  # Salesforce: a wrong consumer secret
+        "invalid_client_secret",  # Zoho
+        "inactive_user",  # Salesforce
+        "inactive_org",  # Salesforce
+        "rate_limit_exceeded",  # Salesforce
+    }
+)
+
+
 def request_token(
     http: requests.Session,
     token_url: str,
@@ -89,8 +114,39 @@ def request_token(
 ) -> IssuedToken:
     """One token request (client_credentials or refresh_token) sent with `http`; raises TokenError.
 
-    An error inside an HTTP 200 answer ({"error": "invalid_code"}, as Zoho sends) is a TokenError too.
-    """
+    An error inside an HTTP 200 answer ({"error": "invalid_code"}, as Zoho sends) is a TokenError too. A
+    refusal with an OAuth error code is noted for core.http.observe (every token error passes here), as
+    KNOWN_ERRORS spells it, or as "other"."""
+    try:
+        return _request_token(
+            http,
+            token_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            grant_type=grant_type,
+            auth_method=auth_method,
+            refresh_token=refresh_token,
+            scope=scope,
+        )
+    except TokenError as exc:
+        if exc.error:
+            code = str(exc.error).strip().lower()
+            note_oauth_error(code if code in KNOWN_ERRORS else "other")
+        raise
+
+
+def _request_token(
+    http: requests.Session,
+    token_url: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    grant_type: str,
+    auth_method: str = CLIENT_SECRET_POST,
+    refresh_token: str | None = None,
+    scope: str | None = None,
+) -> IssuedToken:
+    """request_token's work: authlib builds the request and reads the answer."""
     client = _ProtocolClient(
         http, client_id=client_id, client_secret=client_secret, token_endpoint_auth_method=auth_method
     )
@@ -224,6 +280,7 @@ def remember(tokens: TokenCache, key: str, values: dict, expires_in: float | Non
 __all__ = [
     "CLIENT_SECRET_BASIC",
     "CLIENT_SECRET_POST",
+    "KNOWN_ERRORS",
     "RECONNECT_ERRORS",
     "IssuedToken",
     "TokenError",

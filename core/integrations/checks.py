@@ -24,9 +24,9 @@ from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext
 from core.crypto import DecryptionError, FieldCipher, field_context
 from core.errors import StorageError, ValidationError
-from core.http import HttpPolicy, deadline
+from core.http import HttpPolicy, deadline, observe
 from core.integrations import leases, schedule
-from core.integrations.classify import CheckClass, Classified, classify, observe
+from core.integrations.classify import CheckClass, Classified, classify
 from core.integrations.configuration import Configurations, secret_values
 from core.integrations.health import Health, HealthPolicy, Streak, after_check
 from core.models import CheckRecord, CheckRun, CheckRunItem, HealthChange, Integration, User, utcnow

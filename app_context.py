@@ -19,6 +19,7 @@ from core.engine.runs import CheckRuns
 from core.engine.tasks import EngineLimits, TaskEngine
 from core.http import HttpPolicy, make_session
 from core.integrations.health import HealthPolicy
+from core.integrations.refresh import TokenRefresher
 from core.integrations.service import IntegrationService
 from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
@@ -89,6 +90,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         factory,
         EngineLimits(settings.check_concurrency, settings.check_per_host, settings.engine_tick_seconds),
         settings.check_interval_override,
+        refresher=TokenRefresher(integrations),
     )
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     return AppContext(

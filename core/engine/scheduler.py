@@ -147,3 +147,24 @@ class Planner:
                 .execution_options(synchronize_session=False)
             )
             return due if cast(CursorResult, planned).rowcount == 1 else None
+
+
+def claim_marker(factory: sessionmaker, name: str, holder: str, until: datetime) -> bool:
+    """A named one-off lease (e.g. "refresh:42"): True for the one caller that takes it while it is free,
+    so a job planned on every tick is handed out once until it has had time to run."""
+    now = utcnow()
+    with factory.begin() as session:
+        if session.get(EngineLease, name) is None:
+            try:
+                with session.begin_nested():
+                    session.add(EngineLease(name=name, holder=holder, until=until, heartbeat_at=now))
+                return True
+            except IntegrityError:
+                pass  # another worker created it at the same moment
+        taken = session.execute(
+            update(EngineLease)
+            .where(EngineLease.name == name, or_(EngineLease.until.is_(None), EngineLease.until < now))
+            .values(holder=holder, until=until, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return cast(CursorResult, taken).rowcount == 1

@@ -29,10 +29,11 @@ from sqlalchemy.orm import sessionmaker
 
 from core.audit import Actor
 from core.engine.runs import CheckRuns, RunProgress, run_holder_prefix
-from core.engine.scheduler import Heartbeat, Planner, SchedulerLease
+from core.engine.scheduler import Heartbeat, Planner, SchedulerLease, claim_marker
 from core.errors import ConsoleError, StorageError
 from core.integrations import leases
 from core.integrations.checks import CheckAllScope, EngineClaim, Recorded
+from core.integrations.refresh import TokenRefresher
 from core.integrations.service import IntegrationService
 from core.models import EngineLease, utcnow
 
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 FULL_RETRY = (0.5, 2.0)  # seconds to wait, at random, when the caps have no room
 DATABASE_RETRY = (2.0, 10.0)  # and when the database does not answer (the consumer backs off)
 MAINTENANCE = "maintenance"
+REFRESH_AHEAD = timedelta(minutes=15)  # an access token is refreshed this long before it expires
+REFRESH_BATCH = 500  # refreshes handed out per tick at most
 
 
 class EngineUnavailableError(ConsoleError):
@@ -67,6 +70,7 @@ class TaskEngine:
     limits: EngineLimits = field(default_factory=EngineLimits)
     interval_override: float | None = None
     identity: str = field(default_factory=worker_identity)
+    refresher: TokenRefresher | None = None
     # Called after a check changed an integration's health (alerts are planned there).
     on_health_change: list[Callable[[Recorded], None]] = field(default_factory=list)
     # Called on each scheduler tick, as the one scheduler (alert deliveries that came due).
@@ -81,6 +85,7 @@ class TaskEngine:
         self.check_scheduled = huey.task(name="check_scheduled")(self._check_scheduled)
         self.check_run_item = huey.task(name="check_run_item")(self._check_run_item)
         self.dispatch_run = huey.task(name="dispatch_run")(self._dispatch_run)
+        self.refresh_token = huey.task(name="refresh_token")(self._refresh_token)
         self.tick = huey.periodic_task(crontab(), name="engine_tick")(self._tick)
 
     # ----- what pages and the CLI call ----------------------------------------------------------
@@ -152,6 +157,7 @@ class TaskEngine:
             for run_id in self.runs.stalled(quiet):
                 log.warning("check-all run %s made no progress for %s: handing its checks out again", run_id, quiet)
                 self.dispatch_run(run_id, now - quiet)
+            self._plan_refreshes(now)
             for job in self.tick_jobs:
                 job(now)
             if self._maintenance_due(now):
@@ -159,6 +165,28 @@ class TaskEngine:
                     job(now)
         except (OperationalError, StorageError) as exc:
             log.warning("the scheduler could not reach the database (%s); it tries again next tick", type(exc).__name__)
+
+    def _refresh_token(self, integration_id: int) -> None:
+        """Refresh an OAuth access token before it dies; a refused grant moves the integration to needs
+        reconnect (with its health change, so its owner is alerted)."""
+        if self.refresher is None:
+            return
+        result = self.refresher.refresh(integration_id)  # under the lease; never raises; audited
+        if result.error == "storage":
+            raise RetryTask(delay=random.uniform(*DATABASE_RETRY))
+        if result.needs_reconnect:
+            recorded = self._database(
+                lambda: self.integrations.record_refused_refresh(integration_id, result.message, result.error)
+            )
+            self._health_changed(recorded)
+
+    def _plan_refreshes(self, now: datetime) -> None:
+        if self.refresher is None:
+            return
+        until = now + self.lease_time
+        for integration_id in self.refresher.due(now, REFRESH_AHEAD, limit=REFRESH_BATCH):
+            if claim_marker(self.factory, f"refresh:{integration_id}", self.identity, until):
+                self.refresh_token(integration_id)
 
     # ----- steps ---------------------------------------------------------------------------------
 

@@ -319,6 +319,25 @@ class IntegrationChecks:
             )
         return Recorded(moved)
 
+    def record_refused_refresh(self, integration_id: int, message: str, code: str | None) -> Recorded:
+        """A provider refused the refresh token (invalid_grant, ...): the integration needs reconnecting.
+
+        Stored like a failed check (a history row of class auth), so its page and its health say so."""
+        holder = leases.new_holder()
+        with self._factory.begin() as session:
+            if not leases.claim(session, [integration_id], holder, self.lease_time()):
+                return Recorded()  # a check of it runs now and will find the same refusal
+        row_provider = self._provider_key(integration_id)
+        result = TestResult(False, message, error=message)
+        outcome = CheckOutcome(
+            integration_id, row_provider, result, Classified(CheckClass.AUTH, None, code, True), None, "refresh"
+        )
+        return self.record_checks(None, holder, [outcome], audit_each=False)
+
+    def _provider_key(self, integration_id: int) -> str:
+        with self._factory() as session:
+            return session.scalar(select(Integration.provider).where(Integration.id == integration_id)) or ""
+
     def test_configuration(
         self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
     ) -> TestResult:

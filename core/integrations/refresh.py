@@ -106,7 +106,12 @@ class TokenRefresher:
         query = (
             select(Integration.id, Integration.provider, Integration.configuration)
             .outerjoin(newest, newest.c.integration_id == Integration.id)
-            .where(Integration.is_active.is_(True), Integration.provider.in_(sorted(refreshing)), or_(*conditions))
+            .where(
+                Integration.is_active.is_(True),
+                Integration.health != "needs_reconnect",  # a refused grant stays refused until reconnected
+                Integration.provider.in_(sorted(refreshing)),
+                or_(*conditions),
+            )
             .order_by(case((expiry.is_(None), 1), else_=0), expiry, Integration.id)
             .execution_options(yield_per=1000)
         )

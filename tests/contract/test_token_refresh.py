@@ -495,3 +495,47 @@ def test_two_refreshes_at_once_reach_the_token_server_once(httpserver, ctx, admi
     assert [e.outcome for e in refresh_events(ctx)] == ["success"]  # the refused one did nothing to audit
     with ctx.factory() as session:
         assert session.get(Integration, view.id).check_lease_holder is None
+
+
+# ----- on the engine -------------------------------------------------------------------------------
+
+
+def test_the_engine_refreshes_a_dying_token_once_per_plan(httpserver, ctx, admin):
+    answers = iter([zoho_answer(httpserver, ZOHO_ACCESS_TOKENS[0]), zoho_answer(httpserver, ZOHO_ACCESS_TOKENS[1])])
+    httpserver.expect_request(ZOHO_TOKEN_PATH, method="POST").respond_with_handler(
+        lambda request: json_response(next(answers))
+    )
+    view = ctx.integrations.create(admin, "Zoho", "ZOHO", zoho_config())
+    assert ctx.tasks.refresher is not None and ctx.tasks.refresher.refresh(view.id).ok
+    expire_cached_tokens(ctx, view.id, utcnow() + timedelta(minutes=2))  # nearly dead
+    huey = ctx.tasks.huey
+
+    ctx.tasks.tick.call_local()
+    ctx.tasks.tick.call_local()  # the next tick, before the refresh ran: handed out once only
+    jobs = []
+    while (job := huey.dequeue()) is not None:
+        jobs.append(job)
+    refreshes = [job for job in jobs if job.name == "refresh_token"]
+    assert [job.args for job in refreshes] == [(view.id,)]
+    huey.execute(refreshes[0])
+
+    assert [token for _, token, _ in cached_rows(ctx, view.id)][-1:] != []
+    assert len(httpserver.log) == 2  # the first refresh and the engine's
+
+
+def test_a_refused_grant_on_the_engine_moves_the_integration_to_needs_reconnect(httpserver, ctx, admin):
+    from core.models import CheckRecord, HealthChange
+
+    httpserver.expect_request(ZOHO_TOKEN_PATH, method="POST").respond_with_json({"error": "invalid_code"})
+    view = ctx.integrations.create(admin, "Zoho", "ZOHO", zoho_config())
+
+    ctx.tasks.refresh_token.call_local(view.id)
+
+    with ctx.factory() as session:
+        row = session.get(Integration, view.id)
+        assert row is not None and row.health == "needs_reconnect" and row.last_check_class == "auth"
+        changes = session.scalars(select(HealthChange).where(HealthChange.integration_id == view.id)).all()
+        history = session.scalars(select(CheckRecord).where(CheckRecord.integration_id == view.id)).all()
+    assert [(c.old, c.new) for c in changes] == [("unknown", "needs_reconnect")]
+    assert [(h.trigger, h.code) for h in history] == [("refresh", "invalid_code")]
+    assert ctx.tasks.refresher.due(utcnow(), timedelta(days=365)) == []  # not retried while refused

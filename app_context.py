@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from core import db
+from core.alerts.pipeline import AlertPipeline
+from core.alerts.subscriptions import SubscriptionService
 from core.chatwoot.helpdesk import HelpdeskService
 from core.chatwoot.presets import PresetService
 from core.chatwoot.widget_service import WidgetService
@@ -41,6 +43,8 @@ class AppContext:
     presets: PresetService
     widget: WidgetService
     statistics: StatisticsService
+    alerts: AlertPipeline
+    subscriptions: SubscriptionService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -73,6 +77,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         factory, cipher, CATALOG, http_session, limiter, stale_after=timedelta(hours=settings.stale_after_hours)
     )
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
+    alerts = AlertPipeline(factory, cipher, settings, http_session, catalog=CATALOG)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -87,4 +92,6 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         presets=PresetService(factory),
         widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),
         statistics=StatisticsService(factory, CATALOG, settings.stale_after_hours),
+        alerts=alerts,
+        subscriptions=alerts.subscriptions,
     )

@@ -10,8 +10,10 @@ from sqlalchemy import delete
 import app_context
 from core import db
 from core.models import (
+    AlertDelivery,
     AppMeta,
     AuditEvent,
+    Incident,
     Integration,
     OAuthToken,
     RateLimitHit,
@@ -63,7 +65,18 @@ def make_settings(database_url: str, **overrides) -> Settings:
 
 def empty_database(factory) -> None:
     with factory.begin() as session:
-        for model in (AuditEvent, RateLimitHit, WidgetPreset, SignInSession, OAuthToken, Integration, User, AppMeta):
+        for model in (
+            AlertDelivery,
+            Incident,
+            AuditEvent,
+            RateLimitHit,
+            WidgetPreset,
+            SignInSession,
+            OAuthToken,
+            Integration,
+            User,
+            AppMeta,
+        ):
             session.execute(delete(model))
 
 

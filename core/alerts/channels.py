@@ -115,6 +115,9 @@ class EmailChannel:
         self._smtp = smtp
         self._tls = hold_tls_to_deadline(tls_context or ssl.create_default_context())
 
+    def _timeout_sentence(self, where: str) -> str:
+        return f"{where} did not answer within {self._smtp.timeout:g} seconds (SMTP_TIMEOUT). It is tried again later."
+
     def _secrets(self, target: Target) -> list[str]:
         return [s for s in (self._smtp.password, *target.secrets) if s]
 
@@ -154,6 +157,10 @@ class EmailChannel:
                         client.quit()
                     except (smtplib.SMTPException, OSError):
                         client.close()
+        except smtplib.SMTPServerDisconnected as exc:
+            if isinstance(exc.__context__, TimeoutError):  # smtplib reports a read that timed out this way
+                raise DeliveryError(self._timeout_sentence(where), retryable=True) from None
+            raise DeliveryError(redact(_smtp_sentence(exc, where, target), self._secrets(target)), True) from None
         except smtplib.SMTPException as exc:
             raise DeliveryError(
                 redact(_smtp_sentence(exc, where, target), self._secrets(target)), _retryable(exc)
@@ -171,10 +178,7 @@ class EmailChannel:
                 retryable=False,
             ) from None
         except TimeoutError:
-            raise DeliveryError(
-                f"{where} did not answer within {smtp.timeout:g} seconds (SMTP_TIMEOUT). It is tried again later.",
-                retryable=True,
-            ) from None
+            raise DeliveryError(self._timeout_sentence(where), retryable=True) from None
         except ConnectionRefusedError:
             raise DeliveryError(
                 f"{where} refused the connection. Check SMTP_HOST and SMTP_PORT, and that the server is running.",

@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from core import db
+from core.alerts.pipeline import AlertPipeline
+from core.alerts.subscriptions import SubscriptionService
 from core.chatwoot.helpdesk import HelpdeskService
 from core.chatwoot.presets import PresetService
 from core.chatwoot.widget_service import WidgetService
@@ -45,6 +47,8 @@ class AppContext:
     presets: PresetService
     widget: WidgetService
     statistics: StatisticsService
+    alerts: AlertPipeline
+    subscriptions: SubscriptionService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -83,6 +87,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         health_policy=health_policy(settings),
         interval_override=settings.check_interval_override,
     )
+    alerts = AlertPipeline(factory, cipher, settings, http_session, catalog=CATALOG)
     tasks = TaskEngine(
         make_huey(settings.redis_url, settings.engine_queue_path, settings.engine_queue_name),
         integrations,
@@ -91,6 +96,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         EngineLimits(settings.check_concurrency, settings.check_per_host, settings.engine_tick_seconds),
         settings.check_interval_override,
         refresher=TokenRefresher(integrations),
+        alerts=alerts,
     )
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     return AppContext(
@@ -107,6 +113,8 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         presets=PresetService(factory),
         widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),
         statistics=StatisticsService(factory, CATALOG, settings.stale_after_hours),
+        alerts=alerts,
+        subscriptions=alerts.subscriptions,
     )
 
 

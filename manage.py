@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import app_context
 from core import db
+from core.alerts.channels import DeliveryError
 from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
@@ -357,6 +358,53 @@ def _redis_place(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
 
 
+def cmd_alerts_test(args: argparse.Namespace) -> int:
+    context = open_context()
+    actor = _actor(context, args.as_user)
+    address = args.to
+    if address == "-":  # a Slack or webhook URL is a credential: keep it out of shell history
+        address = sys.stdin.readline().strip()
+    if not address:
+        if args.channel != "email":
+            raise CommandError(f"Give the {args.channel} URL with --to URL, or --to - to read it from standard input.")
+        address = context.users.get_by_username(actor.username).email
+    secret = None
+    if args.channel == "webhook":
+        if not args.secret_stdin:
+            raise CommandError("A signed webhook needs its signing secret: pipe it in with --secret-stdin.")
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise CommandError("No signing secret arrived on standard input.")
+    try:
+        print(context.alerts.send_test_to(actor, args.channel, address, secret))
+    except DeliveryError as exc:
+        print(f"The test alert was not delivered: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _alerts_parser(commands: argparse._SubParsersAction) -> None:
+    group = _group(commands, "alerts", "health alerts", "Alerts on changes of integrations' health (README, Alerts).")
+    test = _command(
+        group,
+        "test",
+        cmd_alerts_test,
+        "send a test alert over one channel",
+        "Send a test alert now, with the settings the app uses (SMTP_* for e-mail; OUTBOUND_ALLOW and HTTP_*\n"
+        "for Slack and webhooks), and print what happened. E-mail goes to --to, or to the --as user's\n"
+        "address. A Slack or webhook URL is a credential: pass --to - to read it from standard input.\n"
+        "Exit status: 0 when it was delivered, 1 when it was not, 2 on an error.",
+    )
+    test.add_argument("--channel", required=True, choices=("email", "slack", "webhook"))
+    test.add_argument("--to", metavar="ADDRESS_OR_URL", help="e-mail address or URL; '-': one line of standard input")
+    test.add_argument(
+        "--secret-stdin",
+        action="store_true",
+        help="read the webhook's signing secret from standard input (after the URL when --to -)",
+    )
+    _add_as(test)
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     print(generate_key())
     print(
@@ -429,6 +477,7 @@ examples:
       --tier STARTER --password-stdin
   python manage.py integrations add --as alice --name "Support desk" --provider CHATWOOT --config chatwoot.json
   python manage.py integrations test 1
+  python manage.py alerts test --channel email --to ops@example.com
 
 Settings come from the environment or .streamlit/secrets.toml (DATABASE_URL, INTEGRATION_ENCRYPTION_KEY,
 COOKIE_KEY, ...), exactly as for the web app. Errors exit with status 2."""
@@ -698,6 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
     _integrations_parser(commands)
     _keys_parser(commands)
     _worker_parser(commands)
+    _alerts_parser(commands)
     return parser
 
 

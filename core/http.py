@@ -283,6 +283,13 @@ class _DeadlineSSLSocket(_DeadlineSocketMixin, ssl.SSLSocket):
         return super().do_handshake(*args, **kwargs)
 
 
+def hold_tls_to_deadline(context: ssl.SSLContext) -> ssl.SSLContext:
+    """context, whose TLS sockets are held to the current deadline on every read, write and handshake
+    (for clients that wrap their own sockets, such as smtplib's STARTTLS and implicit TLS)."""
+    context.sslsocket_class = _DeadlineSSLSocket
+    return context
+
+
 class _CappedRetry(Retry):
     """Honours Retry-After, but never waits longer than a page can afford."""
 

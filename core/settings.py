@@ -24,6 +24,23 @@ class SettingsError(ConsoleError):
     """A setting is missing or malformed; the message says how to fix it."""
 
 
+SMTP_SECURITY = ("none", "starttls", "tls")
+SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """SMTP_*: where e-mail alerts are sent from. host None: e-mail alerts cannot be sent (and say so)."""
+
+    host: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never printed, logged or stored
+    security: str = "starttls"  # none | starttls | tls (implicit TLS, usually port 465)
+    from_address: str = "integrations-console@localhost"
+    timeout: float = 30  # seconds for the whole conversation, connect to QUIT
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -66,6 +83,13 @@ class Settings:
     health_pause_after_seconds: float = 7 * 24 * 3600
     health_pause_after_checks: int = 30
     health_recover_after_checks: int = 1
+    # Alerts (core.alerts): the SMTP server e-mail alerts go through, how they are grouped and retried.
+    smtp: SmtpSettings = field(default_factory=lambda: SmtpSettings())
+    alert_group_window_seconds: float = 120
+    alert_incident_threshold: int = 5
+    alert_max_attempts: int = 6
+    # The console's public address (https://console.example.com), for absolute links in alerts; None: no links.
+    public_base_url: str | None = None
 
     def __post_init__(self):
         keys = tuple(self.encryption_keys) or (self.encryption_key,)
@@ -151,6 +175,47 @@ def _number(name: str, raw: str | None, default: float, low: float, high: float)
     return value
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _smtp(env: dict, toml: dict) -> SmtpSettings:
+    def value(name: str) -> str | None:
+        found, _ = _lookup(name, env, toml)
+        return found.strip() if found is not None and found.strip() else None
+
+    security = (value("SMTP_SECURITY") or "starttls").lower()
+    if security not in SMTP_SECURITY:
+        raise SettingsError(f"SMTP_SECURITY must be one of none, starttls or tls, got {security!r}.")
+    sender = value("SMTP_FROM") or "integrations-console@localhost"
+    if not _EMAIL.match(sender) or any(c in sender for c in "\r\n"):
+        raise SettingsError(f"SMTP_FROM must be an e-mail address such as alerts@example.com, got {sender!r}.")
+    username, password = value("SMTP_USERNAME"), value("SMTP_PASSWORD")
+    if password and not username:
+        raise SettingsError("SMTP_PASSWORD is set without SMTP_USERNAME. Set both, or neither.")
+    port = value("SMTP_PORT")
+    return SmtpSettings(
+        host=value("SMTP_HOST"),
+        port=int(_number("SMTP_PORT", port, SMTP_DEFAULT_PORTS[security], 1, 65535)),
+        username=username,
+        password=password,
+        security=security,
+        from_address=sender,
+        timeout=_number("SMTP_TIMEOUT", value("SMTP_TIMEOUT"), 30, 1, 300),
+    )
+
+
+def _public_base_url(env: dict, toml: dict) -> str | None:
+    raw, _ = _lookup("PUBLIC_BASE_URL", env, toml)
+    if raw is None or not raw.strip():
+        return None
+    url = raw.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise SettingsError(
+            f"PUBLIC_BASE_URL must be the console's address such as https://console.example.com, got {raw!r}."
+        )
+    return url
+
+
 def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> Settings:
     """Read and validate every setting. Missing keys are generated only outside production."""
     env = dict(os.environ if env is None else env)
@@ -216,6 +281,15 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         check_per_host=int(_number("CHECK_PER_HOST", env.get("CHECK_PER_HOST"), 2, 1, 16)),
         stale_after_hours=_number("STALE_AFTER_HOURS", env.get("STALE_AFTER_HOURS"), 24, 0.1, 24 * 90),
         **_engine_settings(env, database_url or DEFAULT_DATABASE_URL),
+        smtp=_smtp(env, toml),
+        alert_group_window_seconds=_number(
+            "ALERT_GROUP_WINDOW_SECONDS", env.get("ALERT_GROUP_WINDOW_SECONDS"), 120, 0, 3600
+        ),
+        alert_incident_threshold=int(
+            _number("ALERT_INCIDENT_THRESHOLD", env.get("ALERT_INCIDENT_THRESHOLD"), 5, 2, 1000)
+        ),
+        alert_max_attempts=int(_number("ALERT_MAX_ATTEMPTS", env.get("ALERT_MAX_ATTEMPTS"), 6, 1, 20)),
+        public_base_url=_public_base_url(env, toml),
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 import app_context
 from core import db
 from core.models import (
+    AlertDelivery,
     AppMeta,
     AuditEvent,
     CheckRecord,
@@ -22,6 +23,7 @@ from core.models import (
     CheckRunItem,
     EngineLease,
     HealthChange,
+    Incident,
     Integration,
     OAuthToken,
     RateLimitHit,
@@ -81,6 +83,8 @@ def make_settings(database_url: str, **overrides) -> Settings:
 def empty_database(factory) -> None:
     with factory.begin() as session:
         for model in (
+            AlertDelivery,
+            Incident,
             CheckRunItem,
             CheckRun,
             CheckRecord,

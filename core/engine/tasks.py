@@ -27,6 +27,7 @@ from huey.exceptions import RetryTask
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from core.alerts.pipeline import AlertPipeline
 from core.audit import Actor
 from core.engine.runs import CheckRuns, RunProgress, run_holder_prefix
 from core.engine.scheduler import Heartbeat, Planner, SchedulerLease, claim_marker
@@ -71,10 +72,7 @@ class TaskEngine:
     interval_override: float | None = None
     identity: str = field(default_factory=worker_identity)
     refresher: TokenRefresher | None = None
-    # Called after a check changed an integration's health (alerts are planned there).
-    on_health_change: list[Callable[[Recorded], None]] = field(default_factory=list)
-    # Called on each scheduler tick, as the one scheduler (alert deliveries that came due).
-    tick_jobs: list[Callable[[datetime], None]] = field(default_factory=list)
+    alerts: AlertPipeline | None = None
     # Called once a day, as the one scheduler (history retention).
     daily_jobs: list[Callable[[datetime], None]] = field(default_factory=list)
 
@@ -86,6 +84,8 @@ class TaskEngine:
         self.check_run_item = huey.task(name="check_run_item")(self._check_run_item)
         self.dispatch_run = huey.task(name="dispatch_run")(self._dispatch_run)
         self.refresh_token = huey.task(name="refresh_token")(self._refresh_token)
+        self.plan_alerts = huey.task(name="plan_alerts")(self._plan_alerts)
+        self.deliver_alert = huey.task(name="deliver_alert")(self._deliver_alert)
         self.tick = huey.periodic_task(crontab(), name="engine_tick")(self._tick)
 
     # ----- what pages and the CLI call ----------------------------------------------------------
@@ -158,8 +158,7 @@ class TaskEngine:
                 log.warning("check-all run %s made no progress for %s: handing its checks out again", run_id, quiet)
                 self.dispatch_run(run_id, now - quiet)
             self._plan_refreshes(now)
-            for job in self.tick_jobs:
-                job(now)
+            self._alert_tick(now)
             if self._maintenance_due(now):
                 for job in self.daily_jobs:
                     job(now)
@@ -179,6 +178,32 @@ class TaskEngine:
                 lambda: self.integrations.record_refused_refresh(integration_id, result.message, result.error)
             )
             self._health_changed(recorded)
+
+    def _plan_alerts(self) -> None:
+        """Turn health changes into deliveries (grouped into incidents); each is sent once due."""
+        if self.alerts is None:
+            return
+        alerts = self.alerts
+        self._database(lambda: alerts.process_changes())
+
+    def _deliver_alert(self, delivery_id: int) -> None:
+        if self.alerts is None:
+            return
+        alerts = self.alerts
+        outcome = self._database(lambda: alerts.deliver(delivery_id))  # idempotent, retried with backoff
+        if outcome.status == "retry" and outcome.retry_at is not None:
+            self.deliver_alert.schedule(args=(delivery_id,), eta=outcome.retry_at)
+
+    def _alert_tick(self, now: datetime) -> None:
+        """As the scheduler: changes not planned yet, incidents that are over, and deliveries now due."""
+        if self.alerts is None:
+            return
+        self.alerts.process_changes()
+        self.alerts.close_recovered_incidents()
+        until = now + timedelta(seconds=3 * self.limits.tick_seconds + 5)
+        for delivery_id in self.alerts.due(now):
+            if claim_marker(self.factory, f"alert:{delivery_id}", self.identity, until):
+                self.deliver_alert(delivery_id)
 
     def _plan_refreshes(self, now: datetime) -> None:
         if self.refresher is None:
@@ -227,11 +252,11 @@ class TaskEngine:
     def _health_changed(self, recorded: Recorded) -> None:
         if not recorded.changes:
             return
-        for hook in self.on_health_change:
+        if self.alerts is not None:
             try:
-                hook(recorded)
-            except Exception:  # the change is in the outbox; the next tick's jobs pick it up
-                log.exception("a health-change hook failed")
+                self.plan_alerts()
+            except Exception:  # the change is in the outbox; the next tick plans it
+                log.warning("could not hand the alert planning to the queue; the next tick does it")
 
     def _maintenance_due(self, now: datetime) -> bool:
         """Once a day across every worker: a lease row whose time is the next maintenance."""

@@ -147,7 +147,7 @@ class IntegrationChecks:
                 query.order_by(Integration.id).execution_options(yield_per=2000)
             ):
                 provider = self._catalog.get(provider_key) if provider_key in self._catalog else None
-                host = _target_host(provider, config or {}) if provider else None
+                host = target_host(provider, config or {}) if provider else None
                 targets.append(CheckTarget(integration_id, (host or f"#{integration_id}").lower()))
         return targets
 
@@ -211,7 +211,7 @@ class IntegrationChecks:
         if due_by is not None and row.next_check_at is not None and row.next_check_at > due_by:
             return "gone"  # checked meanwhile (a person, or a check-all): the schedule moved on
         provider = self._catalog.get(row.provider)
-        host = (_target_host(provider, row.configuration or {}) or f"#{integration_id}").lower()
+        host = (target_host(provider, row.configuration or {}) or f"#{integration_id}").lower()
         holder = holder_prefix + leases.new_holder()
         with self._factory.begin() as session:
             if not leases.claim(session, [integration_id], holder, self.lease_time(), host=host):
@@ -400,7 +400,7 @@ class IntegrationChecks:
         if self._limiter is None:
             return None
         buckets = [(Bucket("test_per_user", str(actor.id)), "connection tests")]
-        if host := _target_host(provider, config):
+        if host := target_host(provider, config):
             buckets.append((Bucket("test_per_host", host), f"connection tests of {host}"))
         try:
             for bucket, what in buckets:
@@ -576,7 +576,7 @@ def busy_message(name: str) -> str:
     return f"{name} is being checked right now (by you or a colleague). Its result appears when that check finishes."
 
 
-def _target_host(provider: Provider, config: dict) -> str | None:
+def target_host(provider: Provider, config: dict) -> str | None:
     """The customer host a test will call: the first web address or host field of the configuration."""
     for spec in provider.fields:
         value = fields.get_path(config, spec.name)
@@ -610,4 +610,5 @@ __all__ = [
     "IntegrationChecks",
     "Recorded",
     "busy_message",
+    "target_host",
 ]

@@ -145,6 +145,7 @@ def test_help_of_every_command_exits_0(capsys):
         ("integrations", "test"),
         ("keys", "generate"),
         ("keys", "rotate"),
+        ("alerts", "test"),
     }
     assert expected <= set(paths)
     for path, parser in paths.items():

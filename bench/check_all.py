@@ -2,7 +2,8 @@
 
 The fake hosts run in a process of their own (127.0.0.1 .. 127.0.0.50, tests/fakes/slow_hosts.py), so
 they don't share the checker's interpreter. A worker process creates 1,000 Custom CRM integrations of a
-`bench_health` user (20 per host, secrets encrypted as always), then times CheckAll.run with
+`bench_health` user (20 per host, secrets encrypted as always), then times check-all runs on the task
+engine (consumer threads in the worker process, as `manage.py integrations check-all` runs them) with
 the default caps. The ideal is the number of rounds the caps allow times 50 ms:
 max(ceil(1000 / concurrency), ceil(20 / per_host)) x 50 ms. The hosts count the requests each served
 at once, which must never exceed the per-host cap.
@@ -94,30 +95,43 @@ def _host_stats(url: str) -> dict:
 
 def measure(payload: dict) -> dict:
     import app_context
-    from core.integrations.check_all import CheckAll
+    from core.engine.consumer import start_embedded, stop_embedded
+    from core.engine.runs import CheckRuns
+    from core.integrations.checks import CheckAllScope
 
     context = app_context.build()
     actor = _fresh_user(context, payload["urls"])
     settings = context.settings
-    check_all = CheckAll(
-        context.integrations, context.factory, None, settings.check_concurrency, settings.check_per_host
-    )
+    tasks = context.tasks
+    tasks.runs = CheckRuns(context.factory, context.integrations, None)  # repeated runs: no per-person limit
+    consumer = start_embedded(tasks.huey, settings.check_concurrency, settings.engine_tick_seconds, periodic=False)
+
+    def run_once():
+        run_id = tasks.start_check_all(actor, CheckAllScope())
+        deadline = time.monotonic() + 600
+        while not (progress := tasks.progress(actor, run_id)).finished:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the check-all run did not finish within 10 minutes")
+            time.sleep(0.02)
+        return progress
+
     try:
-        check_all.run(actor)  # warm-up: connections, imports, the database's caches
+        run_once()  # warm-up: connections, imports, the database's caches
         seconds, failing = [], 0
         for _ in range(payload["repeats"] - 1):
             started = time.perf_counter()
-            summary = check_all.run(actor)
+            progress = run_once()
             seconds.append(time.perf_counter() - started)
-            failing += summary.progress.failed
+            failing += progress.failed
     finally:
+        stop_embedded(consumer)
         _remove_user(context, actor)  # the shared dataset stays as generated for the other figures
     return {
         "seconds": seconds,
         "failing": failing,
-        "concurrency": check_all.concurrency,
-        "per_host": check_all.per_host,
-        "checked": summary.progress.done,
+        "concurrency": settings.check_concurrency,
+        "per_host": settings.check_per_host,
+        "checked": progress.done,
     }
 
 
@@ -151,13 +165,15 @@ def _remove_user(context, actor) -> None:
     """Its integrations, their audit events (a Core delete: the app itself never deletes audit rows) and it."""
     from sqlalchemy import delete, or_, select
 
-    from core.models import AuditEvent, Integration, User
+    from core.models import AuditEvent, CheckRun, CheckRunItem, Integration, User
 
     with context.factory.begin() as session:
         ids = select(Integration.id).where(Integration.owner_id == actor.id).scalar_subquery()
         session.execute(
             delete(AuditEvent).where(or_(AuditEvent.actor_id == actor.id, AuditEvent.integration_id.in_(ids)))
         )
+        session.execute(delete(CheckRunItem).where(CheckRunItem.integration_id.in_(ids)))
+        session.execute(delete(CheckRun).where(CheckRun.actor_id == actor.id))
         session.execute(delete(Integration).where(Integration.owner_id == actor.id))
         session.execute(delete(User).where(User.id == actor.id))
 

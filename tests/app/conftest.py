@@ -76,6 +76,7 @@ def texts(at: AppTest) -> str:
         "exception",
     ):
         parts += [read(getattr(e, "value", "")) for e in getattr(at, kind)]
+    parts += [read(e.proto.text) for e in at.get("progress")]  # a progress bar's line
     return "\n".join(parts)
 
 

@@ -36,15 +36,16 @@ def integrations_page():
 
 def run_until_finished(at, seconds: float = 20):
     deadline = time.monotonic() + seconds
-    while "check_job" in at.session_state and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while "check_run" in at.session_state and time.monotonic() < deadline:
+        time.sleep(0.2)
         at.run()
-    assert "check_job" not in at.session_state, "the check-all did not finish in time"
+    assert "check_run" not in at.session_state, "the check-all did not finish in time"
     at.run()
     return at
 
 
-def test_check_all_tests_each_integration_and_shows_the_outcome(app_env, owner, hosts):
+def test_check_all_tests_each_integration_and_shows_the_outcome(app_env, owner, hosts, workers):
+    workers(2, periodic=False)  # the engine's consumers (make run starts them with the app)
     hosts.failing.add("127.0.0.2")
     add_crm(app_env, owner, hosts.urls[0], "Good CRM")
     add_crm(app_env, owner, hosts.urls[0], "Second good CRM")
@@ -64,7 +65,8 @@ def test_check_all_tests_each_integration_and_shows_the_outcome(app_env, owner, 
     assert TOKEN not in shown
 
 
-def test_cancel_stops_the_run_and_says_so(app_env, owner):
+def test_cancel_stops_the_run_and_says_so(app_env, owner, workers):
+    workers(1, periodic=False)
     slow = SlowHosts(1, delay=0.6).start()
     try:
         for n in range(8):
@@ -78,8 +80,20 @@ def test_cancel_stops_the_run_and_says_so(app_env, owner):
     finally:
         slow.stop()
     shown = texts(at)
-    assert "Cancelled." in shown and "not checked" in shown
+    assert "Cancelled." in shown and "skipped" in shown
     assert slow.stats()["127.0.0.1"]["served"] < 8
+
+
+def test_without_a_worker_the_page_says_the_checks_wait_and_a_reload_finds_the_run(app_env, owner, hosts):
+    add_crm(app_env, owner, hosts.urls[0], "Waiting CRM")
+    at = integrations_page()
+    button(at, "Check all").click()
+    at.run()
+    shown = texts(at)
+    assert "Waiting for the task engine to start the 1 check(s)" in shown
+    assert "No task engine worker has run yet" in shown
+    again = integrations_page()  # another tab, or a reload: the run is read from the database
+    assert "Waiting for the task engine to start the 1 check(s)" in texts(again)
 
 
 def test_stale_integrations_are_marked(app_env, owner, hosts):

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit, fields
+from core.alerts.subscriptions import subscription_context
 from core.catalog import Catalog
 from core.crypto import (
     KEY_CHECK_CONTEXT,
@@ -36,7 +37,7 @@ from core.crypto import (
 )
 from core.errors import ConsoleError
 from core.keys import KEY_CHECK
-from core.models import AppMeta, Integration, OAuthToken
+from core.models import AlertSubscription, AppMeta, Integration, OAuthToken
 
 DEFAULT_BATCH_SIZE = 100
 MAX_AUDITED_FAILURES = 20
@@ -124,7 +125,12 @@ class KeyRotation:
         if batch_size < 1:
             raise ValueError("the batch size must be at least 1")
         report = RotationReport(key_id=self._cipher.current_key_id, ring=self._cipher.key_ids)
-        steps = (self._integration_batches(batch_size), self._token_batches(batch_size), self._key_check_batch())
+        steps = (
+            self._integration_batches(batch_size),
+            self._token_batches(batch_size),
+            self._subscription_batches(batch_size),
+            self._key_check_batch(),
+        )
         try:
             for batches in steps:
                 for tally in batches:  # each item is a committed batch
@@ -273,6 +279,57 @@ class KeyRotation:
                         tally.failures.append(Failure(integration_id, name, CHANGED_MEANWHILE))
             yield tally
             after = (rows[-1][0], rows[-1][1])
+
+    def _subscription_batches(self, batch_size: int) -> Iterator[_Tally]:
+        """Alert subscriptions' Slack or webhook URLs and signing secrets (an e-mail address is stored in clear)."""
+        after = 0
+        while True:
+            with self._factory.begin() as session:
+                rows = session.execute(
+                    select(
+                        AlertSubscription.id,
+                        AlertSubscription.user_id,
+                        AlertSubscription.target,
+                        AlertSubscription.secret,
+                    )
+                    .where(AlertSubscription.id > after, AlertSubscription.channel != "email")
+                    .order_by(AlertSubscription.id)
+                    .limit(batch_size)
+                ).all()
+                if not rows:
+                    return
+                tally = _Tally()
+                for sub_id, user_id, target, secret in rows:
+                    values = {}
+                    for field, value in (("target", target), ("secret", secret)):
+                        if value is None:
+                            continue
+                        name = f"alert subscription {sub_id} {field}"
+                        new = self._rotated(value, subscription_context(sub_id, field), tally, None, name)
+                        if new is not None:
+                            values[field] = new
+                    if not values:
+                        continue
+                    # Written only over the values just read: a subscription edited meanwhile is not overwritten.
+                    column = AlertSubscription.secret
+                    same_secret = column.is_(None) if secret is None else column == secret
+                    written = session.execute(
+                        update(AlertSubscription)
+                        .where(
+                            AlertSubscription.id == sub_id,
+                            AlertSubscription.target == target,
+                            same_secret,
+                        )
+                        .values(**values)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if written.rowcount != 1:
+                        tally.re_encrypted -= len(values)
+                        tally.failures.append(
+                            Failure(None, f"alert subscription {sub_id} of user {user_id}", CHANGED_MEANWHILE)
+                        )
+            yield tally
+            after = rows[-1][0]
 
     # ----- the key check -------------------------------------------------------------------------
 

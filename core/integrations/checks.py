@@ -384,12 +384,18 @@ class IntegrationChecks:
         return result
 
     def lease_time(self) -> timedelta:
-        """How long a check's lease lasts: longer than the check's deadline (core.integrations.leases.lease_time)."""
-        session = self._http_session()
-        try:
-            return leases.lease_time(_policy_of(session))
-        finally:
-            session.close()
+        """How long a check's lease lasts: longer than the check's deadline (core.integrations.leases.lease_time).
+
+        Read once from the session factory's policy, which does not change: the engine asks on every job."""
+        known = getattr(self, "_known_lease_time", None)
+        if known is None:
+            session = self._http_session()
+            try:
+                known = leases.lease_time(_policy_of(session))
+            finally:
+                session.close()
+            self._known_lease_time = known
+        return known
 
     def _claim_one(self, integration_id: int, holder: str) -> bool:
         with self._factory.begin() as session:

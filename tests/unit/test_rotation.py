@@ -398,3 +398,26 @@ def test_a_cached_token_moved_to_another_integration_is_reported_not_rotated(ctx
     with ctx.factory() as session:
         moved = session.get(OAuthToken, (stored["r3"], OLD_OAUTH_KEY))
     assert FieldCipher([OLD]).decrypt(moved.access_token, token_context(stored["r1"], OLD_OAUTH_KEY))
+
+
+def test_alert_subscription_urls_and_signing_secrets_are_rotated_too(ctx, admin, rotation):
+    from core.alerts.subscriptions import subscription_context
+    from core.models import AlertSubscription
+
+    slack = ctx.subscriptions.create(
+        admin, "slack", "https://hooks.slack.test/services/T1/B2/abcdefghijkl", ["failing"]
+    )
+    hook = ctx.subscriptions.create(
+        admin, "webhook", "https://hooks.example.test/console", ["failing"], secret="whsec-signing-" + "x" * 20
+    )
+    mail = ctx.subscriptions.create(admin, "email", "ops@example.com", ["failing"])
+
+    report = rotation.run()
+
+    assert not report.failures
+    only_new = FieldCipher([NEW])
+    with ctx.factory() as session:
+        rows = {r.id: r for r in session.scalars(select(AlertSubscription))}
+    assert only_new.decrypt(rows[slack.id].target, subscription_context(slack.id, "target")).endswith("abcdefghijkl")
+    assert only_new.decrypt(rows[hook.id].secret, subscription_context(hook.id, "secret")).startswith("whsec-")
+    assert rows[mail.id].target == "ops@example.com"  # an address is stored in clear

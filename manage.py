@@ -457,14 +457,22 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def _batch_size(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
-    if not 1 <= number <= 10_000:
-        raise argparse.ArgumentTypeError("use a batch size between 1 and 10000")
-    return number
+def _whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from low to high, or a sentence naming what it counts."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"use {what} between {low} and {high}")
+        return number
+
+    return parse
+
+
+_batch_size = _whole_number(1, 10_000, "a batch size")
 
 
 # ----- the parser -----------------------------------------------------------------------------------
@@ -763,17 +771,13 @@ def _worker_parser(commands: argparse._SubParsersAction) -> None:
         "of them plans the schedule at a time. Without REDIS_URL the queue is a SQLite file\n"
         "(ENGINE_QUEUE_PATH), so every worker must run on this machine.",
     )
-    worker.add_argument("--workers", type=_worker_count, default=4, metavar="N", help="consumer threads (default: 4)")
-
-
-def _worker_count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
-    if not 1 <= number <= 64:
-        raise argparse.ArgumentTypeError("use between 1 and 64 worker threads")
-    return number
+    worker.add_argument(
+        "--workers",
+        type=_whole_number(1, 64, "a number of worker threads"),
+        default=4,
+        metavar="N",
+        help="consumer threads (default: 4)",
+    )
 
 
 # ----- errors and the entry point -------------------------------------------------------------------

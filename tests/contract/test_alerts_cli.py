@@ -3,27 +3,14 @@ pytest-httpserver, both on 127.0.0.1; the outcome sentence, the exit status, and
 
 from __future__ import annotations
 
-import email
-from email import policy
-
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.contract.test_alerts_email import free_port
+from tests.fakes.smtp import running_inbox
 from tests.unit.test_cli import Cli
 
 SMTP_PASSWORD = "cli-smtp-" + "Pw7Hq3Rt9Vm"
 HOOK = "/services/T9/B9/" + "cliSlackToken77889900"
 SECRET = "whsec_cli-" + "Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op"
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +22,8 @@ def cli(tmp_path_factory) -> Cli:
 
 @pytest.fixture
 def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller.port, box
-    finally:
-        controller.stop()
+    with running_inbox() as served:
+        yield served
 
 
 def test_an_email_test_alert_arrives_and_the_sentence_is_printed(cli, inbox):

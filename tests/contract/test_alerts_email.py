@@ -3,9 +3,7 @@ refusals and an unreachable server as sentences without the password, and the pi
 
 from __future__ import annotations
 
-import email
 import socket
-from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -15,37 +13,12 @@ from core.alerts.channels import DeliveryError, EmailChannel, Target
 from core.alerts.messages import sample_alert
 from core.settings import SmtpSettings
 from tests.contract.alerts_helpers import Clock, add_integration, audit_rows, change, make_pipeline
+from tests.fakes.smtp import Inbox, free_port
 
 pytestmark = pytest.mark.usefixtures("fast_bcrypt")
 
 PASSWORD = "smtp-Password-" + "Qz8Wx2Lk5Np"
 USER = "alerts-bot"
-
-
-class Inbox:
-    """The aiosmtpd handler: keeps each message; refuses recipients at refused.example."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes = []
-        self.logins: list[tuple[str, str]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.endswith("@refused.example"):
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -5,29 +5,23 @@ its host keeps failing it goes degraded -> failing -> paused, and one e-mail rea
 from __future__ import annotations
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 import app_context
 from core.models import AlertDelivery, Integration
 from core.settings import SmtpSettings
 from tests.conftest import make_settings, wait_for
-from tests.contract.test_alerts_email import Inbox, free_port
 from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
+from tests.fakes.smtp import Inbox, running_inbox
 
 TOKEN = "bt-alerts-" + "P0o9I8u7Y6t5"
 
 
 @pytest.fixture
 def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller.port, box
-    finally:
-        controller.stop()
+    with running_inbox() as served:
+        yield served
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from core.chatwoot.widget_service import WidgetService
 from core.crypto import FieldCipher
 from core.http import HttpPolicy, make_session
 from core.integrations.check_all import CheckAll
+from core.integrations.history import HistoryService
 from core.integrations.service import IntegrationService
 from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
@@ -70,7 +71,13 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     http_session = partial(make_session, policy)
     limiter = RateLimiter(factory)
     integrations = IntegrationService(
-        factory, cipher, CATALOG, http_session, limiter, stale_after=timedelta(hours=settings.stale_after_hours)
+        factory,
+        cipher,
+        CATALOG,
+        http_session,
+        limiter,
+        stale_after=timedelta(hours=settings.stale_after_hours),
+        history=HistoryService(factory, settings.check_history_retention_days),
     )
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     return AppContext(

@@ -10,10 +10,12 @@ import streamlit as st
 from core.catalog import INTEGRATION_TYPES
 from core.integrations import exports
 from core.integrations.checks import CheckAllScope
+from core.integrations.detail import health_of
+from core.integrations.health import Health
 from core.integrations.service import IntegrationView, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
-from ui import check_all, state
+from ui import check_all, reads, state
 from ui.integration_dialogs import open_delete, open_dialog, show_dialogs, show_result
 from ui.text import esc
 
@@ -71,11 +73,13 @@ def integrations_table(views) -> None:
             {
                 "Name": v.name,
                 "Provider": v.provider_name,
+                "Health": health_of(v.health).label,
                 "Status": status_label(v),
                 "Last checked": v.last_checked_at,
                 "Active": v.is_active,
                 "Message": v.status_message or "",
                 **({"Owner": v.owner} if actor.is_admin else {}),
+                "Page": f"integration?id={v.id}",  # its own page (app_pages/integration.py)
             }
             for v in views
         ]
@@ -87,6 +91,7 @@ def integrations_table(views) -> None:
         column_config={
             "Last checked": st.column_config.DatetimeColumn("Last checked (UTC)", format="YYYY-MM-DD HH:mm"),
             "Active": st.column_config.CheckboxColumn("Active"),
+            "Page": st.column_config.LinkColumn("Page", display_text="Open", help="The integration's own page"),
         },
     )
 
@@ -126,6 +131,7 @@ def actions(views) -> None:
         with st.spinner(f"Testing {esc(view.name)}…"):
             result = service.test(actor, view.id)
         st.session_state["last_test"] = (view.id, result)
+        reads.forget()
         st.rerun()
     if cols[1].button("Edit", key="act-edit", width="stretch"):
         open_dialog("edit", view.id)
@@ -133,11 +139,13 @@ def actions(views) -> None:
     toggle_label = "Deactivate" if view.is_active else "Activate"
     if cols[2].button(toggle_label, key="act-toggle", width="stretch"):
         service.set_active(actor, view.id, not view.is_active)
+        reads.forget()
         state.flash(f"{view.name} is now {'active' if not view.is_active else 'inactive'}.")
         st.rerun()
     if cols[3].button("Delete", key="act-delete", width="stretch"):
         open_delete(view.id)
         st.rerun()
+    st.page_link("app_pages/integration.py", label=f"Open {esc(view.name)}'s page", query_params={"id": str(view.id)})
     last = st.session_state.get("last_test")
     if last and last[0] == view.id:
         show_result(last[1])
@@ -226,11 +234,30 @@ LIST_STATUSES = {
     "Stale": "stale",
 }
 PAGE_SIZE = 50
+ANY_HEALTH = "Any health"
+HEALTH_FILTERS = {ANY_HEALTH: None, **{h.label: h.value for h in Health}}
+
+
+def health_filter(column) -> str | None:
+    """The health filter, which a link can set (?health=failing, from Overview and Statistics): the address
+    and the box agree, so a filtered list can be shared by its address."""
+    wanted = st.query_params.get("health")
+    if wanted != st.session_state.get("list_health_param"):  # arrived by a link
+        st.session_state["list_health"] = next((k for k, v in HEALTH_FILTERS.items() if v == wanted), ANY_HEALTH)
+    label = column.selectbox("Health", list(HEALTH_FILTERS), key="list_health", label_visibility="collapsed")
+    chosen = HEALTH_FILTERS[label]
+    if chosen != wanted:
+        if chosen:
+            st.query_params["health"] = chosen
+        else:
+            st.query_params.pop("health", None)
+    st.session_state["list_health_param"] = chosen
+    return chosen
 
 
 def list_query() -> ListQuery:
     """Search, filters and page: the list is cut in the database, so any number of integrations stays quick."""
-    search_col, status_col, provider_col = st.columns([3, 1, 1])
+    search_col, status_col, health_col, provider_col = st.columns([3, 1, 1, 1])
     search = search_col.text_input(
         "Search",
         key="list_search",
@@ -240,7 +267,8 @@ def list_query() -> ListQuery:
     status = status_col.selectbox("Status", list(LIST_STATUSES), key="list_status", label_visibility="collapsed")
     providers = {"All providers": None, **{p.name: p.key for p in CATALOG}}
     provider = provider_col.selectbox("Provider", list(providers), key="list_provider", label_visibility="collapsed")
-    query = ListQuery(search, LIST_STATUSES[status], providers[provider], limit=PAGE_SIZE)
+    health = health_filter(health_col)
+    query = ListQuery(search, LIST_STATUSES[status], providers[provider], health=health, limit=PAGE_SIZE)
     if st.session_state.get("list_filters") != query:  # new filters start at the first page
         st.session_state["list_filters"] = query
         st.session_state["list_offset"] = 0

@@ -114,6 +114,19 @@ class IntegrationDetail:
     retention_days: int
 
 
+@dataclass(frozen=True)
+class CheckSummary:
+    """The last checks of one integration and its figures, for the command line."""
+
+    view: IntegrationView
+    health: Health
+    checks: tuple[CheckView, ...]
+    uptime_7: float | None
+    uptime_30: float | None
+    p50_ms: int | None
+    p95_ms: int | None
+
+
 def build(
     view: IntegrationView, row_health: dict, history: HistoryService, events: list[AuditView], now: datetime
 ) -> IntegrationDetail:
@@ -141,4 +154,13 @@ def build(
     )
 
 
-__all__ = ["ACTIONS", "ActivityEntry", "FieldChange", "IntegrationDetail", "activity_entry", "build", "health_of"]
+__all__ = [
+    "ACTIONS",
+    "ActivityEntry",
+    "CheckSummary",
+    "FieldChange",
+    "IntegrationDetail",
+    "activity_entry",
+    "build",
+    "health_of",
+]

@@ -479,6 +479,23 @@ class IntegrationService(IntegrationChecks):
         events = audit.search(self._factory, actor, wanted)
         return detail_page.build(view, health, self.history, events, now or utcnow())
 
+    def check_summary(self, actor: Actor, integration_id: int, limit: int = 50) -> detail_page.CheckSummary:
+        """The last `limit` checks and the uptime and latency figures, after the same ownership check."""
+        with self._factory() as session:
+            row, owner = self._load(session, actor, integration_id)
+            view = self._view(row, owner)
+        now = utcnow()
+        p50, p95 = self.history.latency(integration_id, 30, now)
+        return detail_page.CheckSummary(
+            view,
+            detail_page.health_of(view.health),
+            tuple(self.history.recent(integration_id, limit)),
+            self.history.uptime(integration_id, 7, now),
+            self.history.uptime(integration_id, 30, now),
+            p50,
+            p95,
+        )
+
     def delete(self, actor: Actor, integration_id: int, expected_version: int | None = None) -> None:
         with self._transaction(integration_id) as session:
             row, _ = self._load(session, actor, integration_id)

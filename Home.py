@@ -31,7 +31,17 @@ except SettingsError as exc:
 except KeyMismatchError as exc:
     stop_with_setup_problem("The encryption key does not match this database", str(exc))
 
-PAGE_PATHS = ("overview", "integrations", "integration", "helpdesk", "widget", "activity", "admin", "statistics")
+PAGE_PATHS = (
+    "overview",
+    "integrations",
+    "integration",
+    "helpdesk",
+    "widget",
+    "activity",
+    "alerts",
+    "admin",
+    "statistics",
+)
 
 
 def sign_in_page() -> None:
@@ -94,6 +104,7 @@ pages = {
         st.Page("app_pages/helpdesk.py", title="Helpdesk", icon=":material/support_agent:"),
         st.Page("app_pages/widget.py", title="Chat widget", icon=":material/chat:"),
         st.Page("app_pages/activity.py", title="Activity", icon=":material/history:"),
+        st.Page("app_pages/alerts.py", title="Alerts", icon=":material/notifications:"),
     ]
 }
 if user.role == "admin":

@@ -10,13 +10,19 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from core import db
+from core.alerts.pipeline import AlertPipeline
+from core.alerts.subscriptions import SubscriptionService
 from core.chatwoot.helpdesk import HelpdeskService
 from core.chatwoot.presets import PresetService
 from core.chatwoot.widget_service import WidgetService
 from core.crypto import FieldCipher
+from core.engine.queue import make_huey
+from core.engine.runs import CheckRuns
+from core.engine.tasks import EngineLimits, TaskEngine
 from core.http import HttpPolicy, make_session
-from core.integrations.check_all import CheckAll
+from core.integrations.health import HealthPolicy
 from core.integrations.history import HistoryService
+from core.integrations.refresh import TokenRefresher
 from core.integrations.service import IntegrationService
 from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
@@ -37,11 +43,13 @@ class AppContext:
     sessions: SessionService
     limiter: RateLimiter
     integrations: IntegrationService
-    check_all: CheckAll
+    tasks: TaskEngine
     helpdesk: HelpdeskService
     presets: PresetService
     widget: WidgetService
     statistics: StatisticsService
+    alerts: AlertPipeline
+    subscriptions: SubscriptionService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -78,6 +86,19 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         limiter,
         stale_after=timedelta(hours=settings.stale_after_hours),
         history=HistoryService(factory, settings.check_history_retention_days),
+        health_policy=health_policy(settings),
+        interval_override=settings.check_interval_override,
+    )
+    alerts = AlertPipeline(factory, cipher, settings, http_session, catalog=CATALOG)
+    tasks = TaskEngine(
+        make_huey(settings.redis_url, settings.engine_queue_path, settings.engine_queue_name),
+        integrations,
+        CheckRuns(factory, integrations, limiter),
+        factory,
+        EngineLimits(settings.check_concurrency, settings.check_per_host, settings.engine_tick_seconds),
+        settings.check_interval_override,
+        refresher=TokenRefresher(integrations),
+        alerts=alerts,
     )
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     return AppContext(
@@ -89,9 +110,21 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         limiter=limiter,
         sessions=SessionService(factory, settings.cookie_key),
         integrations=integrations,
-        check_all=CheckAll(integrations, factory, limiter, settings.check_concurrency, settings.check_per_host),
+        tasks=tasks,
         helpdesk=helpdesk,
         presets=PresetService(factory),
         widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),
         statistics=StatisticsService(factory, CATALOG, settings.stale_after_hours),
+        alerts=alerts,
+        subscriptions=alerts.subscriptions,
+    )
+
+
+def health_policy(settings: Settings) -> HealthPolicy:
+    return HealthPolicy(
+        failing_after_checks=settings.health_failing_after_checks,
+        failing_after=timedelta(seconds=settings.health_failing_after_seconds),
+        pause_after=timedelta(seconds=settings.health_pause_after_seconds),
+        pause_after_checks=settings.health_pause_after_checks,
+        recover_after_checks=settings.health_recover_after_checks,
     )

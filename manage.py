@@ -13,23 +13,28 @@ import dataclasses
 import getpass
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import app_context
 from core import db
+from core.alerts.channels import DeliveryError
 from core.audit import Actor
 from core.catalog import UnknownProviderError
 from core.crypto import generate_key
+from core.engine.consumer import run_worker, start_embedded, stop_embedded
+from core.engine.runs import RunProgress
 from core.errors import ConsoleError, NotFoundError, PermissionDeniedError, ValidationError
 from core.fields import MAX_JSON_DEPTH, json_too_deep
 from core.integrations import exports
-from core.integrations.check_all import CheckAllSummary
 from core.integrations.checks import CheckAllScope
+from core.models import utcnow
 from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, RotationReport
 from core.settings import Settings, load_settings
 from core.tiers import Tier
@@ -37,6 +42,7 @@ from core.users import ROLES, random_password
 from providers import CATALOG
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+CHECK_ALL_POLL = 0.5  # seconds between looks at a check-all's progress
 
 
 class CommandError(ConsoleError):
@@ -290,14 +296,113 @@ def cmd_integrations_check_all(args: argparse.Namespace) -> int:
     if args.provider:
         CATALOG.get(args.provider)  # an unknown key is an error, not an empty run
     scope = CheckAllScope(everyone=args.everyone, tier=args.tier, provider=args.provider)
-    summary = context.check_all.run(actor, scope)
+    progress = run_check_all(context, actor, scope)
+    failures = context.tasks.runs.failures(actor, progress.run_id)
     if args.json:
-        _print_json(_summary_dict(summary))
+        _print_json(
+            {
+                "run": progress.run_id,
+                "total": progress.total,
+                "checked": progress.done,
+                "connected": progress.connected,
+                "failing": progress.failed,
+                "skipped": progress.skipped,
+                "seconds": round(progress.seconds, 2),
+                "failures": [{"id": i, "name": n, "message": m} for i, n, m in failures],
+            }
+        )
     else:
-        for integration_id, message in summary.failures:
-            print(f"failing: integration {integration_id}: {message}", file=sys.stderr)
-        print(summary.line())
-    return EXIT_FAILED if summary.failing else EXIT_OK
+        for integration_id, name, message in failures:
+            print(f"failing: integration {integration_id} ({name}): {message}", file=sys.stderr)
+        print(progress.line())
+    return EXIT_FAILED if progress.failed else EXIT_OK
+
+
+def run_check_all(context: app_context.AppContext, actor: Actor, scope: CheckAllScope) -> RunProgress:
+    """Hand a check-all to the engine and wait for it: to the workers when a scheduler beats, else to
+    consumer threads in this process for as long as the run lasts. Ctrl-C cancels what has not started."""
+    tasks = context.tasks
+    run_id = tasks.start_check_all(actor, scope)
+    consumer = None
+    if tasks.heartbeat().stale(utcnow(), context.settings.engine_tick_seconds):
+        consumer = start_embedded(
+            tasks.huey, max(1, context.settings.check_concurrency), context.settings.engine_tick_seconds, periodic=False
+        )
+    try:
+        progress = tasks.progress(actor, run_id)
+        while not progress.finished:
+            time.sleep(CHECK_ALL_POLL)
+            progress = tasks.progress(actor, run_id)
+    except KeyboardInterrupt:
+        progress = tasks.cancel(actor, run_id)
+        print("Cancelled: checks under way finish, nothing more starts.", file=sys.stderr)
+    finally:
+        if consumer is not None:
+            stop_embedded(consumer)
+    return progress
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Consumer threads for the task engine, until SIGTERM or Ctrl-C (checks under way finish first)."""
+    context = open_context()
+    settings = context.settings
+    queue = f"Redis at {_redis_place(settings.redis_url)}" if settings.redis_url else settings.engine_queue_path
+    print(f"Task engine worker: {args.workers} thread(s) on {queue}. Stop with Ctrl-C.", file=sys.stderr)
+    run_worker(context.tasks.huey, args.workers, settings.engine_tick_seconds)
+    return EXIT_OK
+
+
+def _redis_place(url: str) -> str:
+    """host:port/db of a Redis URL, without any password it holds."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
+
+
+def cmd_alerts_test(args: argparse.Namespace) -> int:
+    context = open_context()
+    actor = _actor(context, args.as_user)
+    address = args.to
+    if address == "-":  # a Slack or webhook URL is a credential: keep it out of shell history
+        address = sys.stdin.readline().strip()
+    if not address:
+        if args.channel != "email":
+            raise CommandError(f"Give the {args.channel} URL with --to URL, or --to - to read it from standard input.")
+        address = context.users.get_by_username(actor.username).email
+    secret = None
+    if args.channel == "webhook":
+        if not args.secret_stdin:
+            raise CommandError("A signed webhook needs its signing secret: pipe it in with --secret-stdin.")
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise CommandError("No signing secret arrived on standard input.")
+    try:
+        print(context.alerts.send_test_to(actor, args.channel, address, secret))
+    except DeliveryError as exc:
+        print(f"The test alert was not delivered: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _alerts_parser(commands: argparse._SubParsersAction) -> None:
+    group = _group(commands, "alerts", "health alerts", "Alerts on changes of integrations' health (README, Alerts).")
+    test = _command(
+        group,
+        "test",
+        cmd_alerts_test,
+        "send a test alert over one channel",
+        "Send a test alert now, with the settings the app uses (SMTP_* for e-mail; OUTBOUND_ALLOW and HTTP_*\n"
+        "for Slack and webhooks), and print what happened. E-mail goes to --to, or to the --as user's\n"
+        "address. A Slack or webhook URL is a credential: pass --to - to read it from standard input.\n"
+        "Exit status: 0 when it was delivered, 1 when it was not, 2 on an error.",
+    )
+    test.add_argument("--channel", required=True, choices=("email", "slack", "webhook"))
+    test.add_argument("--to", metavar="ADDRESS_OR_URL", help="e-mail address or URL; '-': one line of standard input")
+    test.add_argument(
+        "--secret-stdin",
+        action="store_true",
+        help="read the webhook's signing secret from standard input (after the URL when --to -)",
+    )
+    _add_as(test)
 
 
 def _percent(value: float | None) -> str:
@@ -370,20 +475,6 @@ def cmd_integrations_prune_history(args: argparse.Namespace) -> int:
             f"(CHECK_HISTORY_RETENTION_DAYS={context.settings.check_history_retention_days})."
         )
     return EXIT_OK
-
-
-def _summary_dict(summary: CheckAllSummary) -> dict:
-    p = summary.progress
-    return {
-        "total": p.total,
-        "checked": p.done,
-        "connected": p.connected,
-        "failing": p.failed,
-        "skipped": p.busy,
-        "seconds": round(summary.seconds, 2),
-        "busiestHost": summary.busiest_host,
-        "failures": [{"id": i, "message": m} for i, m in summary.failures],
-    }
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
@@ -468,6 +559,7 @@ examples:
       --tier STARTER --password-stdin
   python manage.py integrations add --as alice --name "Support desk" --provider CHATWOOT --config chatwoot.json
   python manage.py integrations test 1
+  python manage.py alerts test --channel email --to ops@example.com
 
 Settings come from the environment or .streamlit/secrets.toml (DATABASE_URL, INTEGRATION_ENCRYPTION_KEY,
 COOKIE_KEY, ...), exactly as for the web app. Errors exit with status 2."""
@@ -761,7 +853,34 @@ def build_parser() -> argparse.ArgumentParser:
     _users_parser(commands)
     _integrations_parser(commands)
     _keys_parser(commands)
+    _worker_parser(commands)
+    _alerts_parser(commands)
     return parser
+
+
+def _worker_parser(commands: argparse._SubParsersAction) -> None:
+    worker = _command(
+        commands,
+        "worker",
+        cmd_worker,
+        "run task engine consumers (scheduled checks, check-all runs, alerts)",
+        "Run consumer threads of the task engine until SIGTERM or Ctrl-C; checks under way finish first.\n"
+        "With REDIS_URL set, start as many workers as you like, on any machine that reaches Redis and the\n"
+        "database: the caps (CHECK_CONCURRENCY, CHECK_PER_HOST) hold across all of them, and exactly one\n"
+        "of them plans the schedule at a time. Without REDIS_URL the queue is a SQLite file\n"
+        "(ENGINE_QUEUE_PATH), so every worker must run on this machine.",
+    )
+    worker.add_argument("--workers", type=_worker_count, default=4, metavar="N", help="consumer threads (default: 4)")
+
+
+def _worker_count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
+    if not 1 <= number <= 64:
+        raise argparse.ArgumentTypeError("use between 1 and 64 worker threads")
+    return number
 
 
 # ----- errors and the entry point -------------------------------------------------------------------

@@ -166,54 +166,63 @@ def check_scope() -> CheckAllScope:
     return CheckAllScope(everyone, None if tier_choice == "All tiers" else tier_choice, providers[provider_choice])
 
 
-@st.fragment(run_every=0.5)
-def check_progress() -> None:
-    job = st.session_state.get("check_job")
-    if job is None:
-        return
+@st.fragment(run_every=1.0)
+def check_progress(run_id: int) -> None:
     if state.fresh_actor(actor) is None:  # this fragment reruns without Home.py's check
-        job.cancel.set()
-        st.session_state.pop("check_job")
-        st.session_state["check_result"] = state.refusal(actor) + " The check-all was cancelled."
+        ctx.tasks.cancel(actor, run_id)
+        st.session_state.pop(check_all.RUN_KEY, None)
+        st.session_state[check_all.RESULT_KEY] = state.refusal(actor) + " The check-all was cancelled."
         st.rerun(scope="app")
-    st.progress(job.fraction, text=job.text())
-    if job.finished.is_set():
-        st.session_state.pop("check_job")
-        st.session_state["check_result"] = job.error or job.summary
+    progress = check_all.read(ctx, actor, run_id)
+    if progress is None or progress.finished:
+        st.session_state.pop(check_all.RUN_KEY, None)
+        st.session_state[check_all.RESULT_KEY] = run_id
         st.rerun(scope="app")
-    if not job.cancel.is_set() and st.button("Cancel", key="check_cancel", icon=":material/stop_circle:"):
-        job.cancel.set()
+        return
+    cancelling = progress.cancelled
+    st.progress(progress.fraction, text=check_all.progress_text(progress, cancelling))
+    if warning := check_all.engine_warning(ctx):
+        st.warning(warning)
+    if not cancelling and st.button("Cancel", key="check_cancel", icon=":material/stop_circle:"):
+        ctx.tasks.cancel(actor, run_id)
         st.rerun(scope="fragment")
 
 
 def check_result() -> None:
-    outcome = st.session_state.get("check_result")
+    outcome = st.session_state.get(check_all.RESULT_KEY)
     if isinstance(outcome, str):
         st.error(esc(outcome))
-    elif outcome is not None:
-        (st.warning if outcome.failing or outcome.progress.cancelled else st.success)(outcome.line())
-        if outcome.failures:
-            names = service.names(actor, [i for i, _ in outcome.failures])
-            with st.expander(f"Failing ({len(outcome.failures)})"):
-                for integration_id, message in outcome.failures:
-                    st.markdown(f"- **{esc(names.get(integration_id, f'#{integration_id}'))}**: {esc(message)}")
+    elif isinstance(outcome, int):
+        progress = check_all.read(ctx, actor, outcome)
+        if progress is None:
+            return
+        (st.warning if progress.failed or progress.cancelled else st.success)(progress.line())
+        if failing := check_all.failures(ctx, actor, outcome):
+            with st.expander(f"Failing ({len(failing)}{'+' if len(failing) >= 200 else ''})"):
+                for _, name, message in failing:
+                    st.markdown(f"- **{esc(name)}**: {esc(message)}")
 
 
 def check_all_section(stale: int) -> None:
     hours = ctx.settings.stale_after_hours
+    settings = ctx.settings
     with st.container(border=True):
         st.markdown("**Health check**")
         st.caption(
-            f"Re-test every active integration at once: at most {ctx.check_all.concurrency} at a time and "
-            f"{ctx.check_all.per_host} per customer host. Stale: not checked for {hours:g} hours."
+            f"Re-test every active integration now, on the task engine: at most {settings.check_concurrency} "
+            f"at a time and {settings.check_per_host} per customer host, across every worker. Each is also "
+            f"checked on its own schedule. Stale: not checked for {hours:g} hours."
         )
-        if "check_job" in st.session_state:
-            check_progress()
+        run_id = check_all.current_run(ctx, actor, st.session_state.get(check_all.RUN_KEY))
+        if run_id is not None:
+            st.session_state[check_all.RUN_KEY] = run_id
+            check_progress(run_id)
         else:
             scope = check_scope()
             if st.button("Check all", key="check_all", type="primary", icon=":material/monitor_heart:"):
-                st.session_state.pop("check_result", None)
-                st.session_state["check_job"] = check_all.start(ctx.check_all, actor, scope)
+                st.session_state.pop(check_all.RESULT_KEY, None)
+                started = check_all.start(ctx, actor, scope)
+                st.session_state[check_all.RUN_KEY if isinstance(started, int) else check_all.RESULT_KEY] = started
                 st.rerun()
         check_result()
         if stale:

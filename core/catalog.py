@@ -11,7 +11,7 @@ import requests
 
 from core.errors import NotFoundError
 from core.fields import FieldSpec
-from core.results import TestResult
+from core.results import RefreshResult, TestResult
 from core.tiers import Tier
 
 ProviderStatus = Literal["available", "coming_soon"]
@@ -38,6 +38,9 @@ class TestContext:
 
 
 ConnectionTest = Callable[[dict, TestContext], TestResult]
+# Fetch a new OAuth access token now, bypassing context.tokens, and cache it there; a rotated refresh token
+# goes to context.rotate_secret. Never clears or changes a stored secret when it fails.
+TokenRefresh = Callable[[dict, TestContext], RefreshResult]
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,19 @@ class Provider:
     prepare: Callable[[dict], dict] | None = None
     # Code a person needs next to the form (a webhook receiver's signature check), shown as a code block.
     guide: tuple[str, str] | None = None  # (title, Python code)
+    # For a provider that obtains OAuth access tokens: refresh one ahead of its expiry (core.integrations.refresh).
+    refresh: TokenRefresh | None = None
+    # Whether a (stored, sealed) configuration obtains OAuth tokens at all (Custom CRM: only with OAUTH2);
+    # None: every configuration of a provider with refresh does.
+    uses_oauth: Callable[[dict], bool] | None = None
 
     @property
     def available(self) -> bool:
         return self.status == "available" and self.test is not None
+
+    def refreshes(self, config: dict) -> bool:
+        """Whether this configuration's OAuth access token can be refreshed ahead of its expiry."""
+        return self.refresh is not None and (self.uses_oauth is None or self.uses_oauth(config))
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:

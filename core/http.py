@@ -7,6 +7,11 @@ or is admitted by the allow-list (OUTBOUND_ALLOW), and then connects to one of e
 addresses. The Host header, TLS SNI and certificate check keep using the host name, so nothing changes for
 the server, and a DNS answer that changes between the check and the connect (rebinding) cannot redirect
 the connection. ``vet_host`` gives non-HTTP clients (the database providers) the same check.
+
+Observation: inside ``with observe() as seen:`` every outbound call of this context is noted on ``seen``
+(an Observed): the last HTTP status and its host, the last transport failure's kind, and what core.oauth
+and the database providers add (an OAuth error code, a driver's error code). core.integrations.classify
+reads it, so a check's outcome is classified without reading any English message.
 """
 
 from __future__ import annotations
@@ -20,18 +25,26 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlparse
+from enum import StrEnum
+from typing import Any, Literal
+from urllib.parse import urlparse, urlsplit
 
 import requests
 from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
 from requests.models import PreparedRequest
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
 from urllib3.poolmanager import PoolManager
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.connection import allowed_gai_family
@@ -71,6 +84,117 @@ class HttpPolicy:
         return REQUESTS_PER_CHECK * self.request_deadline
 
 
+# ----- observing what outbound calls met ---------------------------------------------------------------
+# A connection test's outcome is classified (core.integrations.classify) from what its calls met, not from
+# the sentences a provider wrote. Each active `observe` block gets every note made in its context; with
+# none active a note costs one context variable read.
+
+
+class Transport(StrEnum):
+    """How an outbound call failed before (or while) an answer arrived."""
+
+    TLS = "tls"  # the TLS handshake or certificate check failed
+    TIMEOUT = "timeout"  # a connect or read timeout, or the total deadline (DeadlineExceeded)
+    NETWORK = "network"  # refused, reset, unreachable, or a host name that does not resolve
+    BLOCKED = "blocked"  # the outbound address guard refused the destination
+    TOO_LARGE = "too_large"  # the answer was larger than MAX_BODY_BYTES
+    REDIRECT = "redirect"  # a redirect not followed: a body to another origin, or too many hops
+    INVALID_ADDRESS = "invalid_address"  # not a web address requests can send to
+
+
+Signal = Literal["http", "transport", "oauth", "database"]
+
+
+@dataclass
+class Observed:
+    """What the outbound calls of one `observe` block met; each field holds the last one noted.
+
+    `latest` says which kind of note came last, so a later failure outranks an earlier one (a token
+    endpoint's 200 and then a refused connection is a network failure). Never holds a secret: a status,
+    a host name (no path or query), an enumerated kind, and short error codes.
+    """
+
+    status: int | None = None  # the last HTTP answer's status
+    host: str | None = None  # that answer's host name
+    transport: Transport | None = None  # the last transport failure
+    oauth_error: str | None = None  # a token endpoint's error ("invalid_grant"), noted by core.oauth
+    database_code: str | None = None  # a driver's code (PyMySQL errno "1045", SQLSTATE "28P01")
+    database_engine: Literal["postgresql", "mysql"] | None = None  # whose code database_code is
+    latest: Signal | None = None
+    responses: int = 0  # HTTP answers noted
+
+
+_OBSERVERS: contextvars.ContextVar[tuple[Observed, ...]] = contextvars.ContextVar("outbound_observers", default=())
+
+
+@contextlib.contextmanager
+def observe() -> Generator[Observed]:
+    """Note what the outbound calls inside the block meet on the Observed it yields.
+
+    Nestable: an inner block gets the notes made inside it, and every enclosing block gets them too."""
+    seen = Observed()
+    token = _OBSERVERS.set((*_OBSERVERS.get(), seen))
+    try:
+        yield seen
+    finally:
+        _OBSERVERS.reset(token)
+
+
+def note_response(status: int, url: str | None) -> None:
+    """An HTTP answer arrived (make_session's sessions note each call's final answer themselves)."""
+    observers = _OBSERVERS.get()
+    if not observers:
+        return
+    try:
+        host = urlsplit(url or "").hostname
+    except ValueError:
+        host = None
+    for seen in observers:
+        seen.status, seen.host, seen.latest = status, host, "http"
+        seen.responses += 1
+
+
+def note_transport(kind: Transport) -> None:
+    """A call failed on the way (the database providers note their connection failures here too)."""
+    for seen in _OBSERVERS.get():
+        seen.transport, seen.latest = kind, "transport"
+
+
+def note_oauth_error(code: str) -> None:
+    """A token endpoint refused to issue a token with this OAuth error code (core.oauth notes it)."""
+    for seen in _OBSERVERS.get():
+        seen.oauth_error, seen.latest = code, "oauth"
+
+
+def note_database_code(engine: Literal["postgresql", "mysql"], code: str) -> None:
+    """A database driver's error code: PyMySQL's errno, PostgreSQL's SQLSTATE (providers.database)."""
+    for seen in _OBSERVERS.get():
+        seen.database_engine, seen.database_code, seen.latest = engine, code, "database"
+
+
+def transport_kind(exc: BaseException) -> Transport:
+    """The Transport kind of an exception an outbound call raised."""
+    if isinstance(exc, BlockedAddressError):
+        return Transport.BLOCKED
+    if isinstance(exc, requests.exceptions.SSLError | ssl.SSLError | SSLError):
+        return Transport.TLS
+    if isinstance(exc, requests.exceptions.Timeout | TimeoutError | ReadTimeoutError | ConnectTimeoutError):
+        return Transport.TIMEOUT  # DeadlineExceeded is a TimeoutError
+    if isinstance(exc, ResponseTooLargeError):
+        return Transport.TOO_LARGE
+    if isinstance(exc, RedirectRefusedError | requests.exceptions.TooManyRedirects):
+        return Transport.REDIRECT
+    if isinstance(
+        exc,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.URLRequired,
+    ):
+        return Transport.INVALID_ADDRESS
+    return Transport.NETWORK
+
+
 # ----- one total deadline ---------------------------------------------------------------------------
 # requests' read timeout is per socket read: a server that sends one byte a second never trips it. So
 # every socket an outbound call opens (HTTP, TLS, MySQL) sets its timeout, before each read and write,
@@ -103,6 +227,7 @@ def remaining(cap: float | None = None) -> float | None:
         return cap
     left = when - time.monotonic()
     if left <= 0:
+        note_transport(Transport.TIMEOUT)
         raise DeadlineExceeded("timed out: the total deadline passed")
     return left if cap is None else min(cap, left)
 
@@ -156,6 +281,13 @@ class _DeadlineSSLSocket(_DeadlineSocketMixin, ssl.SSLSocket):
     def do_handshake(self, *args: Any, **kwargs: Any) -> None:
         self._bound()
         return super().do_handshake(*args, **kwargs)
+
+
+def hold_tls_to_deadline(context: ssl.SSLContext) -> ssl.SSLContext:
+    """context, whose TLS sockets are held to the current deadline on every read, write and handshake
+    (for clients that wrap their own sockets, such as smtplib's STARTTLS and implicit TLS)."""
+    context.sslsocket_class = _DeadlineSSLSocket
+    return context
 
 
 class _CappedRetry(Retry):
@@ -570,6 +702,16 @@ class _Session(requests.Session):
         return self._policy
 
     def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        """Every call's one way out and back: its final answer or its failure is noted for `observe`."""
+        try:
+            response = self._bounded_request(method, url, *args, **kwargs)
+        except (requests.RequestException, HTTPError, OSError) as exc:
+            note_transport(transport_kind(exc))
+            raise
+        note_response(response.status_code, response.url)
+        return response
+
+    def _bounded_request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         # One deadline for the whole call: connect, headers, redirects, retries and body (the sockets
         # enforce it on every read, so a server trickling its headers byte by byte is cut off too). The
         # body is read here, bounded in size, so a huge answer cannot fill memory.

@@ -250,6 +250,8 @@ class CheckRun(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    # The last time an item finished: a run without progress for a lease's time lost checks with a worker.
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
 
 class CheckRunItem(Base):
@@ -275,3 +277,93 @@ class EngineLease(Base):
     holder: Mapped[str | None] = mapped_column(String(128), default=None)
     until: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+
+class AlertSubscription(Base):
+    """Who is told about health changes, how (channel and target) and about which states (core.alerts)."""
+
+    __tablename__ = "alert_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | slack | webhook
+    # The e-mail address in clear; a Slack or webhook URL encrypted (it is a credential), bound to this row.
+    target: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text, default=None)  # the webhook's signing secret, encrypted
+    target_hint: Mapped[str] = mapped_column(String(254))  # what a page may show: the address, or the URL's host
+    states: Mapped[list[str]] = mapped_column(JSON, default=list)  # of degraded, failing, paused, needs_reconnect
+    recovery: Mapped[bool] = mapped_column(Boolean, default=True)
+    scope: Mapped[str] = mapped_column(String(8), default="own")  # own | all (administrators only)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Incident(Base):
+    """An outage: many integrations of one provider or one host worsened within the grouping window."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)  # provider:<key> or host:<host>
+    # The key while the incident is open, NULL once closed: at most one open incident per key, in every process.
+    open_key: Mapped[str | None] = mapped_column(String(300), unique=True, default=None)
+    provider: Mapped[str | None] = mapped_column(String(32), default=None)
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    first_seen: Mapped[datetime] = mapped_column(DateTime)  # the first member's worsening
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    member_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IncidentMember(Base):
+    """An integration an incident covers, and the state it had before it worsened."""
+
+    __tablename__ = "incident_members"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    integration_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # kept after the integration is deleted
+    before: Mapped[str] = mapped_column(String(20))
+    joined_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_incident_members_integration", "integration_id"),)
+
+
+class AlertDelivery(Base):
+    """One alert to one recipient over one channel; retried with backoff until sent or given up."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What made it, and for whom: change:<health change id>:<recipient>, incident:<id>:opened:<recipient>, ...
+    # Unique, so running the same step twice (or in two processes) never makes a second delivery.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    recipient_key: Mapped[str] = mapped_column(String(40))  # sub:<subscription id> or owner:<user id>
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_subscriptions.id", ondelete="SET NULL"), default=None, index=True
+    )  # None: the owner's default e-mail
+    channel: Mapped[str] = mapped_column(String(16))
+    target_hint: Mapped[str] = mapped_column(String(254))
+    kind: Mapped[str] = mapped_column(String(20))  # worsened | recovered | incident_opened | incident_closed
+    integration_id: Mapped[int | None] = mapped_column(Integer, default=None)  # kept after the integration is deleted
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), default=None)
+    health_change_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    old: Mapped[str | None] = mapped_column(String(20), default=None)
+    new: Mapped[str | None] = mapped_column(String(20), default=None)
+    message: Mapped[str] = mapped_column(Text, default="")  # the check's redacted message
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | failed | suppressed
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)  # redacted, a sentence
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    # A process delivering it holds it until then, so two workers never send it at once.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+    __table_args__ = (
+        Index("ix_alert_deliveries_due", "status", "due_at"),
+        Index("ix_alert_deliveries_recipient", "recipient_key", "integration_id", "id"),
+        Index("ix_alert_deliveries_incident", "incident_id", "kind"),
+        Index("ix_alert_deliveries_integration", "integration_id", "status"),
+    )

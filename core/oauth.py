@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -18,6 +20,9 @@ from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
 from authlib.oauth2.client import OAuth2Client
 
 from core.catalog import TokenCache
+from core.http import note_oauth_error
+from core.models import utcnow
+from core.results import ProviderFailure, RefreshResult
 
 CLIENT_SECRET_BASIC = "client_secret_basic"  # client id and secret in an HTTP Basic header
 CLIENT_SECRET_POST = "client_secret_post"  # client id and secret as form fields in the body
@@ -63,6 +68,39 @@ class TokenError(Exception):
         return str(text)[:200] if text else None
 
 
+class TokenRefusal(ProviderFailure):
+    """A provider's sentence about a TokenError (a ProviderFailure like any other), with the error kept so a
+    token refresh can tell a refused grant from an endpoint that is down."""
+
+    def __init__(self, message: str, details: dict, token_error: TokenError):
+        super().__init__(message, details)
+        self.token_error = token_error
+
+
+# OAuth error codes noted for core.integrations.classify: RFC 6749's (section 5.2) and the providers' own.
+# Any other is noted as "other": a token endpoint's error field is its own text and could echo anything.
+KNOWN_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_code",  # Zoho: a refresh token it no longer knows
+        "invalid_client_id",  # Salesforce: an unknown consumer key
+        "invalid_client_credentials",  # Salesforce: a wrong consumer secret
+        "invalid_client_secret",  # Zoho
+        "inactive_user",  # Salesforce
+        "inactive_org",  # Salesforce
+        "rate_limit_exceeded",  # Salesforce
+    }
+)
+
+
 def request_token(
     http: requests.Session,
     token_url: str,
@@ -76,8 +114,39 @@ def request_token(
 ) -> IssuedToken:
     """One token request (client_credentials or refresh_token) sent with `http`; raises TokenError.
 
-    An error inside an HTTP 200 answer ({"error": "invalid_code"}, as Zoho sends) is a TokenError too.
-    """
+    An error inside an HTTP 200 answer ({"error": "invalid_code"}, as Zoho sends) is a TokenError too. A
+    refusal with an OAuth error code is noted for core.http.observe (every token error passes here), as
+    KNOWN_ERRORS spells it, or as "other"."""
+    try:
+        return _request_token(
+            http,
+            token_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            grant_type=grant_type,
+            auth_method=auth_method,
+            refresh_token=refresh_token,
+            scope=scope,
+        )
+    except TokenError as exc:
+        if exc.error:
+            code = str(exc.error).strip().lower()
+            note_oauth_error(code if code in KNOWN_ERRORS else "other")
+        raise
+
+
+def _request_token(
+    http: requests.Session,
+    token_url: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    grant_type: str,
+    auth_method: str = CLIENT_SECRET_POST,
+    refresh_token: str | None = None,
+    scope: str | None = None,
+) -> IssuedToken:
+    """request_token's work: authlib builds the request and reads the answer."""
     client = _ProtocolClient(
         http, client_id=client_id, client_secret=client_secret, token_endpoint_auth_method=auth_method
     )
@@ -134,6 +203,48 @@ def _seconds(value) -> float | None:
     return seconds if seconds > 0 else None
 
 
+# ----- refresh outcomes (core.integrations.refresh) ---------------------------------------------------
+
+# OAuth errors (RFC 6749 5.2) after which only a person can help: the grant or the client is refused.
+RECONNECT_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type"})
+
+
+def refreshed(service: str, expires_in: float | None, rotated: bool = False) -> RefreshResult:
+    """A successful refresh of service's access token, which lives expires_in seconds (None: not said)."""
+    expires_at = utcnow() + timedelta(seconds=expires_in) if expires_in else None
+    message = f"Refreshed the {service} access token"
+    message += f"; it expires at {expires_at:%Y-%m-%d %H:%M} UTC." if expires_at else "."
+    if rotated:
+        message += f" {service} issued a new refresh token, which replaced the stored one."
+    return RefreshResult(True, message, expires_at, rotated=rotated)
+
+
+def refresh_failed(
+    message: str, failure: Exception, reconnect_errors: Collection[str] = RECONNECT_ERRORS
+) -> RefreshResult:
+    """A failed refresh: message is the provider's sentence; failure what it raised (a TokenRefusal when the
+    token endpoint issued nothing). needs_reconnect when the endpoint refused with one of reconnect_errors."""
+    token_error = getattr(failure, "token_error", None)
+    if not isinstance(token_error, TokenError):
+        return RefreshResult(False, message, error="bad_answer")
+    if token_error.error:
+        code = str(token_error.error)[:64]
+    elif token_error.status:
+        code = f"http_{token_error.status}"
+    elif isinstance(token_error.cause, requests.Timeout):
+        code = "timeout"
+    else:
+        code = "unreachable"
+    reconnect = code in reconnect_errors
+    if not reconnect and not message.rstrip().endswith("."):
+        message = message.rstrip() + "."
+    if reconnect:
+        message += " The stored credentials were kept; the integration needs to be connected again."
+    else:
+        message += " The stored credentials were kept; the refresh is tried again later."
+    return RefreshResult(False, message, needs_reconnect=reconnect, error=code)
+
+
 # ----- the per-integration cache -------------------------------------------------------------------
 
 
@@ -169,10 +280,15 @@ def remember(tokens: TokenCache, key: str, values: dict, expires_in: float | Non
 __all__ = [
     "CLIENT_SECRET_BASIC",
     "CLIENT_SECRET_POST",
+    "KNOWN_ERRORS",
+    "RECONNECT_ERRORS",
     "IssuedToken",
     "TokenError",
+    "TokenRefusal",
     "cache_key",
     "cached",
+    "refresh_failed",
+    "refreshed",
     "remember",
     "request_token",
 ]

@@ -1,9 +1,11 @@
-"""TestResult, what a connection test returns, with its helpers: ProviderFailure and without_secrets."""
+"""TestResult, what a connection test returns, with its helpers: ProviderFailure and without_secrets; and
+RefreshResult, what a provider's token refresh returns (core.integrations.refresh)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from core.redaction import redact, redact_data
@@ -51,3 +53,30 @@ def without_secrets(result: TestResult, secrets: Iterable[str | None]) -> TestRe
 
     details = redact_data(result.details, values)
     return TestResult(result.success, scrub(result.message), details, scrub(result.error))
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """The outcome of refreshing an integration's OAuth access token ahead of its expiry.
+
+    message is a plain sentence without any secret that says what happened and what to do next.
+    needs_reconnect: the provider refused the refresh token or the client (invalid_grant, a revoked or
+    unknown client), so only a person can repair it, by authorizing again or entering new credentials;
+    retrying will not help. error is a short code: the provider's OAuth error ("invalid_grant"), or
+    "http_<status>", "timeout", "unreachable", "bad_answer", "busy", "not_found", ...
+    """
+
+    ok: bool
+    message: str
+    expires_at: datetime | None = None  # naive UTC: when the new access token expires (None: not said)
+    rotated: bool = False  # the provider issued a new refresh token, handed to TestContext.rotate_secret
+    needs_reconnect: bool = False
+    error: str | None = None
+
+    def redacted(self, secrets: Iterable[str | None]) -> RefreshResult:
+        """This result with every secret (in every form core.redaction knows) replaced in message and error."""
+        values = [s for s in secrets if isinstance(s, str) and s]
+        if not values:
+            return self
+        error = redact(self.error, values) if self.error else self.error
+        return replace(self, message=redact(self.message, values), error=error)

@@ -24,6 +24,23 @@ class SettingsError(ConsoleError):
     """A setting is missing or malformed; the message says how to fix it."""
 
 
+SMTP_SECURITY = ("none", "starttls", "tls")
+SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """SMTP_*: where e-mail alerts are sent from. host None: e-mail alerts cannot be sent (and say so)."""
+
+    host: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never printed, logged or stored
+    security: str = "starttls"  # none | starttls | tls (implicit TLS, usually port 465)
+    from_address: str = "integrations-console@localhost"
+    timeout: float = 30  # seconds for the whole conversation, connect to QUIT
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -52,6 +69,29 @@ class Settings:
     stale_after_hours: float = 24
     # Raw check history is kept this many days; older days are kept as one daily rollup per integration.
     check_history_retention_days: int = 90
+    # The task engine (core.engine): Redis when REDIS_URL is set, else a SQLite queue file (ENGINE_QUEUE_PATH,
+    # by default beside the SQLite database). ENGINE_EMBEDDED_WORKERS consumer threads run inside each app
+    # process (default: 4 without Redis, 0 with it: run `manage.py worker` processes instead).
+    redis_url: str | None = None
+    engine_queue_name: str = "integrations-console"  # every process of one installation uses the same
+    engine_queue_path: str = ""
+    engine_embedded_workers: int = 4
+    engine_tick_seconds: int = 60  # how often the scheduler plans the checks that come due
+    # CHECK_INTERVAL_SECONDS: one check interval for every tier instead of core.tiers' table (demos, tests).
+    check_interval_override: float | None = None
+    # Health thresholds (core.integrations.health.HealthPolicy).
+    health_failing_after_checks: int = 3
+    health_failing_after_seconds: float = 3600
+    health_pause_after_seconds: float = 7 * 24 * 3600
+    health_pause_after_checks: int = 30
+    health_recover_after_checks: int = 1
+    # Alerts (core.alerts): the SMTP server e-mail alerts go through, how they are grouped and retried.
+    smtp: SmtpSettings = field(default_factory=lambda: SmtpSettings())
+    alert_group_window_seconds: float = 120
+    alert_incident_threshold: int = 5
+    alert_max_attempts: int = 6
+    # The console's public address (https://console.example.com), for absolute links in alerts; None: no links.
+    public_base_url: str | None = None
 
     def __post_init__(self):
         keys = tuple(self.encryption_keys) or (self.encryption_key,)
@@ -137,6 +177,47 @@ def _number(name: str, raw: str | None, default: float, low: float, high: float)
     return value
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _smtp(env: dict, toml: dict) -> SmtpSettings:
+    def value(name: str) -> str | None:
+        found, _ = _lookup(name, env, toml)
+        return found.strip() if found is not None and found.strip() else None
+
+    security = (value("SMTP_SECURITY") or "starttls").lower()
+    if security not in SMTP_SECURITY:
+        raise SettingsError(f"SMTP_SECURITY must be one of none, starttls or tls, got {security!r}.")
+    sender = value("SMTP_FROM") or "integrations-console@localhost"
+    if not _EMAIL.match(sender) or any(c in sender for c in "\r\n"):
+        raise SettingsError(f"SMTP_FROM must be an e-mail address such as alerts@example.com, got {sender!r}.")
+    username, password = value("SMTP_USERNAME"), value("SMTP_PASSWORD")
+    if password and not username:
+        raise SettingsError("SMTP_PASSWORD is set without SMTP_USERNAME. Set both, or neither.")
+    port = value("SMTP_PORT")
+    return SmtpSettings(
+        host=value("SMTP_HOST"),
+        port=int(_number("SMTP_PORT", port, SMTP_DEFAULT_PORTS[security], 1, 65535)),
+        username=username,
+        password=password,
+        security=security,
+        from_address=sender,
+        timeout=_number("SMTP_TIMEOUT", value("SMTP_TIMEOUT"), 30, 1, 300),
+    )
+
+
+def _public_base_url(env: dict, toml: dict) -> str | None:
+    raw, _ = _lookup("PUBLIC_BASE_URL", env, toml)
+    if raw is None or not raw.strip():
+        return None
+    url = raw.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise SettingsError(
+            f"PUBLIC_BASE_URL must be the console's address such as https://console.example.com, got {raw!r}."
+        )
+    return url
+
+
 def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> Settings:
     """Read and validate every setting. Missing keys are generated only outside production."""
     env = dict(os.environ if env is None else env)
@@ -204,4 +285,73 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         check_history_retention_days=int(
             _number("CHECK_HISTORY_RETENTION_DAYS", env.get("CHECK_HISTORY_RETENTION_DAYS"), 90, 1, 3650)
         ),
+        **_engine_settings(env, database_url or DEFAULT_DATABASE_URL),
+        smtp=_smtp(env, toml),
+        alert_group_window_seconds=_number(
+            "ALERT_GROUP_WINDOW_SECONDS", env.get("ALERT_GROUP_WINDOW_SECONDS"), 120, 0, 3600
+        ),
+        alert_incident_threshold=int(
+            _number("ALERT_INCIDENT_THRESHOLD", env.get("ALERT_INCIDENT_THRESHOLD"), 5, 2, 1000)
+        ),
+        alert_max_attempts=int(_number("ALERT_MAX_ATTEMPTS", env.get("ALERT_MAX_ATTEMPTS"), 6, 1, 20)),
+        public_base_url=_public_base_url(env, toml),
     )
+
+
+def _engine_settings(env: dict, database_url: str) -> dict:
+    redis_url = (env.get("REDIS_URL") or "").strip() or None
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0.")
+    queue_path = (env.get("ENGINE_QUEUE_PATH") or "").strip() or _queue_beside(database_url)
+    interval = env.get("CHECK_INTERVAL_SECONDS")
+    day = 24 * 3600.0
+    return {
+        "redis_url": redis_url,
+        "engine_queue_name": _queue_name(env.get("ENGINE_QUEUE_NAME")),
+        "engine_queue_path": queue_path,
+        "engine_embedded_workers": int(
+            _number("ENGINE_EMBEDDED_WORKERS", env.get("ENGINE_EMBEDDED_WORKERS"), 0 if redis_url else 4, 0, 64)
+        ),
+        "engine_tick_seconds": _tick(env.get("ENGINE_TICK_SECONDS")),
+        "check_interval_override": _number("CHECK_INTERVAL_SECONDS", interval, 0, 1, 31 * day) if interval else None,
+        "health_failing_after_checks": int(
+            _number("HEALTH_FAILING_AFTER_CHECKS", env.get("HEALTH_FAILING_AFTER_CHECKS"), 3, 1, 1000)
+        ),
+        "health_failing_after_seconds": _number(
+            "HEALTH_FAILING_AFTER_SECONDS", env.get("HEALTH_FAILING_AFTER_SECONDS"), 3600, 1, 90 * day
+        ),
+        "health_pause_after_seconds": _number(
+            "HEALTH_PAUSE_AFTER_SECONDS", env.get("HEALTH_PAUSE_AFTER_SECONDS"), 7 * day, 1, 365 * day
+        ),
+        "health_pause_after_checks": int(
+            _number("HEALTH_PAUSE_AFTER_CHECKS", env.get("HEALTH_PAUSE_AFTER_CHECKS"), 30, 1, 100000)
+        ),
+        "health_recover_after_checks": int(
+            _number("HEALTH_RECOVER_AFTER_CHECKS", env.get("HEALTH_RECOVER_AFTER_CHECKS"), 1, 1, 1000)
+        ),
+    }
+
+
+def _queue_name(raw: str | None) -> str:
+    name = (raw or "integrations-console").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise SettingsError("ENGINE_QUEUE_NAME may use only letters, digits, '_', '.' and '-' (at most 64).")
+    return name
+
+
+def _queue_beside(database_url: str) -> str:
+    """The SQLite queue file: beside a SQLite database, else in data/ of the project."""
+    if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
+        database = Path(database_url.removeprefix("sqlite:///"))
+        return str(database.with_name(database.stem + ".tasks.sqlite3"))
+    return str(PROJECT_ROOT / "data" / "tasks.sqlite3")
+
+
+def _tick(raw: str | None) -> int:
+    """Huey's scheduler wakes up on a whole number of seconds that divides a minute."""
+    tick = int(_number("ENGINE_TICK_SECONDS", raw, 60, 1, 60))
+    if 60 % tick:
+        raise SettingsError(
+            f"ENGINE_TICK_SECONDS must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60), got {tick}."
+        )
+    return tick

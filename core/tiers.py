@@ -52,6 +52,17 @@ LIMITS: dict[str, dict[Tier, int]] = {
     },
 }
 
+# How often the engine checks each active integration, by its owner's tier (core.integrations.schedule
+# spreads the checks over the interval with jitter). CHECK_INTERVAL_SECONDS overrides it for demos and tests.
+CHECK_INTERVAL_SECONDS: dict[Tier, int] = {
+    Tier.FREE: 24 * 3600,
+    Tier.STARTER: 6 * 3600,
+    Tier.TEAM: 3600,
+    Tier.PRO_PLUS: 30 * 60,
+    Tier.BUSINESS: 15 * 60,
+    Tier.ENTERPRISE: 5 * 60,
+}
+
 # Lowest tier that opens each feature.
 FEATURE_MIN_TIER: dict[str, Tier] = {
     "CRM": Tier.FREE,

@@ -220,4 +220,6 @@ PROVIDER = Provider(
     test=test_connection,
     min_tier=Tier.PRO_PLUS,
     check=check,
+    refresh=custom.refresh_token,  # the Custom CRM's OAuth2 client credentials, as its authentication is
+    uses_oauth=custom.uses_oauth,
 )

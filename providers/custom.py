@@ -12,7 +12,7 @@ from core import oauth
 from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, explain_status
-from core.results import TestResult, without_secrets
+from core.results import RefreshResult, TestResult, without_secrets
 
 AUTH_TYPES = ("API_KEY", "BEARER", "BASIC", "OAUTH2")
 CLIENT_AUTH = ("header", "body")
@@ -108,7 +108,11 @@ def check(config: dict) -> dict[str, str]:
 
 
 class _Refused(Exception):
-    pass
+    """A sentence for the result; token_error when the token endpoint issued no token."""
+
+    def __init__(self, message: str, token_error: oauth.TokenError | None = None):
+        super().__init__(message)
+        self.token_error = token_error
 
 
 def _token_cache_key(config: dict, creds: dict) -> str:
@@ -130,6 +134,11 @@ def _oauth2_token(
     if not fresh and (hit := oauth.cached(context.tokens, key)):
         issued.append(hit["access_token"])
         return hit, True
+    return _new_oauth2_token(config, creds, context, issued)[0], False
+
+
+def _new_oauth2_token(config: dict, creds: dict, context: TestContext, issued: list[str]) -> tuple[dict, float | None]:
+    """A new client-credentials token (never the cache), then cached: (values, lifetime in seconds)."""
     try:
         token = oauth.request_token(
             context.http,
@@ -144,15 +153,50 @@ def _oauth2_token(
         )
     except oauth.TokenError as exc:
         if exc.cause is not None:
-            raise _Refused(describe_exception(exc.cause, "The token endpoint")) from None
+            raise _Refused(describe_exception(exc.cause, "The token endpoint"), exc) from None
         raise _Refused(
             f"The token endpoint did not issue a token (status {exc.status}"
-            f"{', ' + exc.reason if exc.reason else ''}). Check the client id, secret and token URL."
+            f"{', ' + exc.reason if exc.reason else ''}). Check the client id, secret and token URL.",
+            exc,
         ) from None
     issued.append(token.access_token)
     values = {"access_token": token.access_token, "scope": token.scope}
-    oauth.remember(context.tokens, key, values, token.expires_in)
-    return values, False
+    oauth.remember(context.tokens, _token_cache_key(config, creds), values, token.expires_in)
+    return values, token.expires_in
+
+
+def uses_oauth(config: dict) -> bool:
+    """Whether a configuration obtains OAuth access tokens (auth type OAUTH2); also the API provider's."""
+    return config.get("authType") == "OAUTH2"
+
+
+# A refused client or grant: the client id, secret or scope must be fixed by a person.
+RECONNECT_ERRORS = oauth.RECONNECT_ERRORS | {"invalid_scope"}
+
+
+def refresh_token(config: dict, context: TestContext) -> RefreshResult:
+    """A new OAuth2 client-credentials access token now (the cache bypassed) for the next test to use.
+
+    Also the API provider's: both read the same authentication fields."""
+    name = config.get("name") or "OAuth2"
+    if not uses_oauth(config):
+        return RefreshResult(False, f"{name} does not use OAuth2, so it has no token to refresh.", error="not_oauth")
+    try:
+        creds = json.loads(config.get("credentials") or "")
+    except (TypeError, ValueError):
+        creds = None
+    problems = check(config) if isinstance(creds, dict) else {"credentials": "The stored credentials are unreadable."}
+    if problems or not isinstance(creds, dict):
+        message = next(iter(problems.values())) + " Edit the integration, enter them again and save."
+        return RefreshResult(False, message, needs_reconnect=True, error="invalid_configuration")
+    issued: list[str] = []
+    try:
+        _, lifetime = _new_oauth2_token(config, creds, context, issued)
+    except _Refused as exc:
+        result = oauth.refresh_failed(str(exc), exc, RECONNECT_ERRORS)
+    else:
+        result = oauth.refreshed(name, lifetime)
+    return result.redacted(credential_values(config) + issued)
 
 
 def _authenticate(
@@ -230,4 +274,6 @@ PROVIDER = Provider(
     fields=FIELDS,
     test=test_connection,
     check=check,
+    refresh=refresh_token,
+    uses_oauth=uses_oauth,
 )

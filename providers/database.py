@@ -16,7 +16,9 @@ gets the HTTP read timeout (HTTP_READ_TIMEOUT, 15 s). Both are read from the tes
 without one, those defaults apply.
 
 Errors are plain sentences (authentication failed, database does not exist, host unreachable, timeout,
-encryption required or unavailable); the password is never part of one.
+encryption required or unavailable); the password is never part of one. What a failure was is also noted
+for core.http.observe (core.integrations.classify reads it): the driver's code (PyMySQL's errno, or the
+SQLSTATE), or the transport kind (timeout, network, tls, blocked).
 
 What the app server has of its own is never offered to a customer's server: no ~/.pgpass or PGPASSWORD
 fallback, no client certificate, no Kerberos/GSSAPI; PostgreSQL may only ask for a password (or nothing).
@@ -42,7 +44,17 @@ from pathlib import Path
 
 from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
-from core.http import BlockedAddressError, DeadlineSocket, HttpPolicy, deadline, remaining, vet_host
+from core.http import (
+    BlockedAddressError,
+    DeadlineSocket,
+    HttpPolicy,
+    Transport,
+    deadline,
+    note_database_code,
+    note_transport,
+    remaining,
+    vet_host,
+)
 from core.redaction import redact
 from core.results import TestResult
 from core.tiers import Tier
@@ -177,11 +189,13 @@ def _transport_problem(text: str, target: _Target, waited: float | None = None) 
     """What a failed connection attempt says about the network, in words; None when it is not that."""
     lower = text.lower()
     if "timeout expired" in lower or "timed out" in lower:
+        note_transport(Transport.TIMEOUT)
         return (
             f"{target.where} did not answer within {max(1, round(waited or target.connect_timeout))} seconds "
             "(timeout). Check the host and port, and that a firewall lets this server through."
         )
     if "connection refused" in lower:
+        note_transport(Transport.NETWORK)
         return (
             f"{target.where} refused the connection: nothing listens on port {target.port} there. "
             "Check the port, and that the server accepts TCP connections."
@@ -193,8 +207,10 @@ def _transport_problem(text: str, target: _Target, waited: float | None = None) 
         hint in lower
         for hint in ("nodename nor servname", "temporary failure in name resolution", "no address associated")
     ):
+        note_transport(Transport.NETWORK)
         return f"The host name {target.host} could not be found (DNS). Check it for typos."
     if "network is unreachable" in lower or "no route to host" in lower or "host is unreachable" in lower:
+        note_transport(Transport.NETWORK)
         return f"{target.where} is unreachable from this server (no route to the host). Check the address."
     return None
 
@@ -210,6 +226,7 @@ def _vetted_addresses(target: _Target, context: TestContext | None) -> list[str]
 
 
 def _refused(exc: BlockedAddressError, target: _Target) -> TestResult:
+    note_transport(Transport.BLOCKED)
     return _failure(f"The address of {target.where} was refused: {exc.explanation}", target)
 
 
@@ -327,10 +344,45 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def _postgres_sqlstate(exc: Exception, text: str) -> str | None:
+    """The SQLSTATE of a failure: psycopg's, or, for a failed connection (libpq hands over only the server's
+    FATAL text, psycopg's sqlstate is None then), the one the server sent with that text."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate
+    lower = text.lower()
+    if "password authentication failed" in lower or "no password supplied" in lower:
+        return "28P01"  # invalid_password
+    if re.search(r'FATAL:\s+role ".*" does not exist', text) or "no pg_hba.conf entry" in lower:
+        return "28000"  # invalid_authorization_specification
+    if re.search(r'FATAL:\s+database ".*" does not exist', text):
+        return "3D000"  # invalid_catalog_name
+    if re.search(r"FATAL:\s+permission denied", text):
+        return "42501"  # insufficient_privilege (no CONNECT on the database)
+    if "too many clients" in lower or "remaining connection slots" in lower:
+        return "53300"  # too_many_connections
+    if "the database system is starting up" in lower or "the database system is shutting down" in lower:
+        return "57P03"  # cannot_connect_now
+    return None
+
+
+def _note_postgres(exc: Exception, text: str) -> str | None:
+    """Note what the failure was for core.http.observe; returns its SQLSTATE."""
+    lower = text.lower()
+    sqlstate = _postgres_sqlstate(exc, text)
+    if ("no pg_hba.conf entry" in lower and "no encryption" in lower) or "server does not support ssl" in lower:
+        note_transport(Transport.TLS)  # the SSL mode and the server disagree about encryption
+    elif "certificate" in lower or ("ssl" in lower and "verify" in lower):
+        note_transport(Transport.TLS)
+    elif sqlstate:
+        note_database_code("postgresql", sqlstate)
+    return sqlstate
+
+
 def _explain_postgres(exc: Exception, target: _Target, waited: float | None = None) -> str:
     text = str(exc)
     lower = text.lower()
-    sqlstate = getattr(exc, "sqlstate", None)
+    sqlstate = _note_postgres(exc, text)
     if (
         "password authentication failed" in lower
         or "no password supplied" in lower
@@ -511,6 +563,14 @@ def _explain_mysql(exc: Exception, target: _Target, waited: float | None = None)
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     text = str(exc.args[1]) if code is not None and len(exc.args) > 1 else str(exc)
     lower = text.lower()
+    if code is not None:
+        note_database_code("mysql", str(code))  # for core.http.observe (a later transport note outranks it)
+    if (
+        "ssl is required but the server doesn't support it" in lower
+        or isinstance(exc, ssl.SSLError)
+        or "certificate verify failed" in lower
+    ):
+        note_transport(Transport.TLS)
     if code == 1045:
         return f"{target.where} refused user {target.user}: authentication failed. Check the user name and password."
     if code == 1049:

@@ -16,7 +16,7 @@ from core import oauth
 from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json
-from core.results import ProviderFailure, TestResult, without_secrets
+from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
 
 # The token endpoint lives on the org's My Domain host. Tests point this at a local fake; the host
 # itself comes from the My Domain URL a person enters.
@@ -125,11 +125,19 @@ def _token_refused(exc: oauth.TokenError, flow: str) -> str:
 
 def _access(config: dict, context: TestContext, issued: list[str], fresh: bool = False) -> tuple[dict, bool]:
     """({access_token, instance_url, scope}, whether it came from the cache)."""
-    flow = _flow(config)
     key = _cache_key(config, config.get("refreshToken"))
     if not fresh and (hit := oauth.cached(context.tokens, key)):
         issued.append(hit["access_token"])
         return hit, True
+    return _new_token(config, context, issued)[0], False
+
+
+def _new_token(config: dict, context: TestContext, issued: list[str]) -> tuple[dict, float]:
+    """A new access token from the token endpoint (never the cache), then cached: (values, lifetime in seconds).
+
+    A rotated refresh token is handed to context.rotate_secret. Raises ProviderFailure (oauth.TokenRefusal
+    when the endpoint issued nothing)."""
+    flow = _flow(config)
     try:
         token = oauth.request_token(
             context.http,
@@ -141,9 +149,8 @@ def _access(config: dict, context: TestContext, issued: list[str], fresh: bool =
             auth_method=oauth.CLIENT_SECRET_POST,
         )
     except oauth.TokenError as exc:
-        raise ProviderFailure(
-            _token_refused(exc, flow), {"stage": "token", "status": exc.status, "error": exc.error}
-        ) from None
+        details = {"stage": "token", "status": exc.status, "error": exc.error}
+        raise oauth.TokenRefusal(_token_refused(exc, flow), details, exc) from None
     issued += [token.access_token] + ([token.new_refresh_token] if token.new_refresh_token else [])
     instance_url = str(token.extra.get("instance_url") or "").rstrip("/")
     if not re.fullmatch(INSTANCE_URL_PATTERN, instance_url):
@@ -154,13 +161,39 @@ def _access(config: dict, context: TestContext, issued: list[str], fresh: bool =
             {"stage": "token"},
         )
     values = {"access_token": token.access_token, "instance_url": instance_url, "scope": token.scope}
+    key = _cache_key(config, config.get("refreshToken"))
     if token.new_refresh_token:
         # Refresh token rotation: the old one stops working, so the new one replaces it (encrypted).
         context.rotate_secret("refreshToken", token.new_refresh_token)
         key = _cache_key(config, token.new_refresh_token)
         values["rotated"] = True
-    oauth.remember(context.tokens, key, values, token.expires_in or DEFAULT_SESSION_SECONDS)
-    return values, False
+    lifetime = token.expires_in or DEFAULT_SESSION_SECONDS
+    oauth.remember(context.tokens, key, values, lifetime)
+    return values, lifetime
+
+
+# A person must act: the refresh token or the connected app is refused, or the user or org is inactive.
+RECONNECT_ERRORS = oauth.RECONNECT_ERRORS | {
+    "invalid_client_id",
+    "invalid_client_credentials",
+    "inactive_user",
+    "inactive_org",
+}
+
+
+def refresh(config: dict, context: TestContext) -> RefreshResult:
+    """A new access token now (the cache bypassed) for the next test to use; a rotated refresh token is stored.
+
+    With a refresh token this exercises it, so a connected app's "expire if not used for" policy never lapses.
+    """
+    issued: list[str] = []
+    try:
+        values, lifetime = _new_token(config, context, issued)
+    except ProviderFailure as exc:
+        result = oauth.refresh_failed(str(exc), exc, RECONNECT_ERRORS)
+    else:
+        result = oauth.refreshed("Salesforce", lifetime, rotated=bool(values.get("rotated")))
+    return result.redacted([config.get("clientSecret"), config.get("refreshToken"), *issued])
 
 
 def _errors(response: requests.Response) -> tuple[str, str]:
@@ -330,5 +363,6 @@ PROVIDER = Provider(
     category="CRM",
     fields=FIELDS,
     test=test_connection,
+    refresh=refresh,
     docs_url="https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flows.htm",
 )

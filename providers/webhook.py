@@ -29,10 +29,7 @@ and reports the receiver's status and the round-trip time; any 2xx status is a s
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 import time
 import uuid
 from datetime import UTC, datetime
@@ -44,6 +41,19 @@ from core.catalog import Provider, TestContext
 from core.fields import FieldSpec, is_blank
 from core.http import describe_exception, wait_phrase
 from core.results import TestResult, without_secrets
+from core.signing import (
+    HEADER_DELIVERY,
+    HEADER_EVENT,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    MIN_SECRET_LENGTH,
+    SECRET_PREFIX,
+    SIGNATURE_VERSION,
+    TOLERANCE_SECONDS,
+    generate_secret,
+    signature,
+    signed_headers,
+)
 from core.tiers import Tier
 
 EVENTS = (
@@ -55,15 +65,23 @@ EVENTS = (
     "agent.removed",
 )
 DEFAULT_EVENTS = "integration.created, integration.tested"
-SECRET_PREFIX = "whsec_"
-SIGNATURE_VERSION = "v1"
-TOLERANCE_SECONDS = 300
-MIN_SECRET_LENGTH = 24
-
-HEADER_EVENT = "X-Console-Event"
-HEADER_DELIVERY = "X-Console-Delivery"
-HEADER_TIMESTAMP = "X-Console-Timestamp"
-HEADER_SIGNATURE = "X-Console-Signature"
+# The signing itself (core.signing) is shared with the signed alert channel; re-exported here for receivers' docs.
+__all__ = [
+    "EVENTS",
+    "HEADER_DELIVERY",
+    "HEADER_EVENT",
+    "HEADER_SIGNATURE",
+    "HEADER_TIMESTAMP",
+    "MIN_SECRET_LENGTH",
+    "PROVIDER",
+    "SECRET_PREFIX",
+    "SIGNATURE_VERSION",
+    "TOLERANCE_SECONDS",
+    "VERIFY_SNIPPET",
+    "generate_secret",
+    "signature",
+    "signed_delivery",
+]
 
 # What a receiver runs to check a delivery. A page shows it with st.code(VERIFY_SNIPPET, language="python");
 # tests/contract/test_webhook.py executes this exact text against a real delivery.
@@ -151,10 +169,6 @@ def check(config: dict) -> dict[str, str]:
     return {}
 
 
-def generate_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
 def prepare(config: dict) -> dict:
     """Before sealing: the events written canonically, and a signing secret generated when there is none."""
     prepared = dict(config)
@@ -164,12 +178,6 @@ def prepare(config: dict) -> dict:
     if is_blank(prepared.get("secret")):
         prepared["secret"] = generate_secret()
     return prepared
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The X-Console-Signature value: v1= and the hex HMAC-SHA256 of '{timestamp}.{body}'."""
-    digest = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
-    return f"{SIGNATURE_VERSION}={digest.hexdigest()}"
 
 
 def sample_payload(event: str, delivery_id: str, now: datetime) -> dict:
@@ -194,15 +202,7 @@ def signed_delivery(secret: str, event: str, now: float | None = None) -> tuple[
     delivery_id = "dlv_" + uuid.uuid4().hex[:24]
     payload = sample_payload(event, delivery_id, datetime.fromtimestamp(moment, UTC))
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    timestamp = str(int(moment))
-    headers = {
-        "Content-Type": "application/json",
-        HEADER_EVENT: event,
-        HEADER_DELIVERY: delivery_id,
-        HEADER_TIMESTAMP: timestamp,
-        HEADER_SIGNATURE: signature(secret, timestamp, body),
-    }
-    return body, headers
+    return body, signed_headers(secret, event, delivery_id, str(int(moment)), body)
 
 
 def _explain(response: requests.Response, where: str) -> str:

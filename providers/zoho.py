@@ -16,7 +16,7 @@ from core import oauth
 from core.catalog import Provider, TestContext
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, wait_phrase
-from core.results import ProviderFailure, TestResult, without_secrets
+from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
 
 DATA_CENTRES = ("com", "eu", "in", "com.au", "jp", "com.cn", "zohocloud.ca", "sa")
 # Where each data centre issues tokens. Canada's accounts server is not under zoho.*.
@@ -112,6 +112,13 @@ def _access(config: dict, context: TestContext, issued: list[str], fresh: bool =
     if not fresh and (hit := oauth.cached(context.tokens, key)):
         issued.append(hit["access_token"])
         return hit, True
+    return _new_token(config, context, issued)[0], False
+
+
+def _new_token(config: dict, context: TestContext, issued: list[str]) -> tuple[dict, float | None]:
+    """A new access token from the data centre (never the cache), then cached: (values, lifetime in seconds).
+
+    Raises ProviderFailure (oauth.TokenRefusal when the accounts server issued nothing)."""
     dc = config["dataCentre"]
     try:
         token = oauth.request_token(
@@ -124,9 +131,8 @@ def _access(config: dict, context: TestContext, issued: list[str], fresh: bool =
             auth_method=oauth.CLIENT_SECRET_POST,
         )
     except oauth.TokenError as exc:
-        raise ProviderFailure(
-            _token_refused(exc, dc), {"stage": "token", "status": exc.status, "error": exc.error}
-        ) from None
+        details = {"stage": "token", "status": exc.status, "error": exc.error}
+        raise oauth.TokenRefusal(_token_refused(exc, dc), details, exc) from None
     issued.append(token.access_token)
     api_domain = str(token.extra.get("api_domain") or "").rstrip("/")
     if not re.fullmatch(API_DOMAIN_PATTERN, api_domain):
@@ -137,8 +143,27 @@ def _access(config: dict, context: TestContext, issued: list[str], fresh: bool =
             {"stage": "token"},
         )
     values = {"access_token": token.access_token, "api_domain": api_domain, "scope": token.scope}
-    oauth.remember(context.tokens, key, values, token.expires_in)
-    return values, False
+    oauth.remember(context.tokens, _cache_key(config), values, token.expires_in)
+    return values, token.expires_in
+
+
+# Zoho's words for a refused refresh token (its invalid_grant) or client: only a person can repair these.
+RECONNECT_ERRORS = oauth.RECONNECT_ERRORS | {"invalid_code", "invalid_client_secret"}
+
+
+def refresh(config: dict, context: TestContext) -> RefreshResult:
+    """A new access token now (the cache bypassed) for the next test to use. Zoho does not rotate refresh tokens.
+
+    Counts against the 10 access tokens a refresh token may mint per 10 minutes, so refresh ahead of expiry
+    (an hour), not more often."""
+    issued: list[str] = []
+    try:
+        _, lifetime = _new_token(config, context, issued)
+    except ProviderFailure as exc:
+        result = oauth.refresh_failed(str(exc), exc, RECONNECT_ERRORS)
+    else:
+        result = oauth.refreshed("Zoho CRM", lifetime)
+    return result.redacted([config.get("clientSecret"), config.get("refreshToken"), *issued])
 
 
 def _explain(response: requests.Response, scope: str | None) -> str:
@@ -252,5 +277,6 @@ PROVIDER = Provider(
     category="CRM",
     fields=FIELDS,
     test=test_connection,
+    refresh=refresh,
     docs_url="https://www.zoho.com/crm/developer/docs/api/v2/oauth-overview.html",
 )

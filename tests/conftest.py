@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete
@@ -10,8 +14,16 @@ from sqlalchemy import delete
 import app_context
 from core import db
 from core.models import (
+    AlertDelivery,
     AppMeta,
     AuditEvent,
+    CheckRecord,
+    CheckRollup,
+    CheckRun,
+    CheckRunItem,
+    EngineLease,
+    HealthChange,
+    Incident,
     Integration,
     OAuthToken,
     RateLimitHit,
@@ -25,6 +37,12 @@ TEST_KEY = "0f" * 32
 # The fakes all listen on loopback, which the outbound address guard refuses unless it is allowed.
 LOOPBACK_ALLOW = ("127.0.0.0/8", "::1")
 TEST_COOKIE_KEY = "test-cookie-key-" + "c" * 32
+# Each context gets a queue file of its own, so no test's jobs reach another's database rows.
+QUEUE_DIR = Path(tempfile.mkdtemp(prefix="console-test-queues-"))
+
+
+def new_queue_path() -> str:
+    return str(QUEUE_DIR / f"{uuid.uuid4().hex}.sqlite3")
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +74,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
         http_max_retries=1,
         production=False,
         outbound_allow=LOOPBACK_ALLOW,
+        engine_queue_path=new_queue_path(),
     )
     values.update(overrides)
     return Settings(**values)
@@ -63,7 +82,24 @@ def make_settings(database_url: str, **overrides) -> Settings:
 
 def empty_database(factory) -> None:
     with factory.begin() as session:
-        for model in (AuditEvent, RateLimitHit, WidgetPreset, SignInSession, OAuthToken, Integration, User, AppMeta):
+        for model in (
+            AlertDelivery,
+            Incident,
+            CheckRunItem,
+            CheckRun,
+            CheckRecord,
+            CheckRollup,
+            HealthChange,
+            EngineLease,
+            AuditEvent,
+            RateLimitHit,
+            WidgetPreset,
+            SignInSession,
+            OAuthToken,
+            Integration,
+            User,
+            AppMeta,
+        ):
             session.execute(delete(model))
 
 
@@ -76,6 +112,36 @@ def ctx(database_url):
     context = app_context.build(make_settings(database_url), migrate=False)
     yield context
     context.engine.dispose()
+
+
+@pytest.fixture
+def workers(ctx):
+    """Start task engine consumer threads on the test context's queue: workers(n, tick_seconds=1).
+    They are stopped (checks under way finish) when the test ends."""
+    from core.engine.consumer import start_embedded, stop_embedded
+
+    started = []
+
+    def start(count: int = 4, tick_seconds: int = 1, periodic: bool = True, context=None):
+        consumer = start_embedded((context or ctx).tasks.huey, count, tick_seconds, periodic)
+        started.append(consumer)
+        return consumer
+
+    yield start
+    for consumer in started:
+        stop_embedded(consumer)
+
+
+def wait_for(condition, timeout: float = 30.0, every: float = 0.1, what: str = "the condition"):
+    """Poll condition() until it returns something true (returned), failing the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:g} s (last value: {value!r})")
+        time.sleep(every)
 
 
 @pytest.fixture

@@ -1,64 +1,65 @@
-"""A check-all running in the background of one browser session, so the page stays live and can cancel it.
+"""Check all on the Integrations page: a run on the task engine, its progress read from the database.
 
-The job lives in st.session_state (this browser tab's run); the per-integration leases it takes live in
-the database, so another process never checks the same integration at the same time.
+The page keeps only the run's id (st.session_state["check_run"]); any process's workers run the checks,
+and a reloaded page finds the person's unfinished run again.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from dataclasses import dataclass, field
-
+from app_context import AppContext
 from core.audit import Actor
-from core.errors import ConsoleError
-from core.integrations.check_all import CheckAll, CheckAllProgress, CheckAllSummary
+from core.engine.runs import RunProgress
+from core.errors import ConsoleError, NotFoundError
 from core.integrations.checks import CheckAllScope
+from core.models import utcnow
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class CheckJob:
-    cancel: threading.Event = field(default_factory=threading.Event)
-    progress: CheckAllProgress | None = None
-    summary: CheckAllSummary | None = None
-    error: str | None = None
-    finished: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def fraction(self) -> float:
-        return self.progress.fraction if self.progress else 0.0
-
-    def text(self) -> str:
-        if self.cancel.is_set():
-            running = self.progress.running if self.progress else 0
-            return f"Cancelling: letting the {running} check(s) already under way finish…"
-        if self.progress is None:
-            return "Finding the integrations to check…"
-        return self.progress.line()
+RUN_KEY = "check_run"
+RESULT_KEY = "check_result"
 
 
-def start(check_all: CheckAll, actor: Actor, scope: CheckAllScope) -> CheckJob:
-    job = CheckJob()
-
-    def run() -> None:
-        try:
-            job.summary = check_all.run(actor, scope, on_progress=_remember(job), cancel=job.cancel)
-        except ConsoleError as exc:
-            job.error = str(exc)
-        except Exception as exc:  # the page must hear about it; the details go to the log only
-            log.exception("check-all failed")
-            job.error = f"The check-all stopped unexpectedly ({type(exc).__name__}). Try again in a moment."
-        finally:
-            job.finished.set()
-
-    threading.Thread(target=run, name="check-all", daemon=True).start()
-    return job
+def start(ctx: AppContext, actor: Actor, scope: CheckAllScope) -> int | str:
+    """The new run's id, or the sentence saying why it could not start (too many runs, the database)."""
+    try:
+        return ctx.tasks.start_check_all(actor, scope)
+    except ConsoleError as exc:
+        return str(exc)
 
 
-def _remember(job: CheckJob):
-    def on_progress(progress: CheckAllProgress) -> None:
-        job.progress = progress
+def current_run(ctx: AppContext, actor: Actor, known: int | None) -> int | None:
+    """The run this page shows: the one it started, or the person's unfinished one (after a reload)."""
+    return known if known is not None else ctx.tasks.runs.unfinished(actor)
 
-    return on_progress
+
+def read(ctx: AppContext, actor: Actor, run_id: int) -> RunProgress | None:
+    try:
+        return ctx.tasks.progress(actor, run_id)
+    except NotFoundError:
+        return None
+
+
+def progress_text(progress: RunProgress, cancelling: bool) -> str:
+    if cancelling:
+        return f"Cancelling: letting the {progress.running} check(s) already under way finish…"
+    if progress.done + progress.skipped == 0 and progress.running == 0:
+        return f"Waiting for the task engine to start the {progress.total} check(s)…"
+    return progress.line()
+
+
+def engine_warning(ctx: AppContext) -> str | None:
+    """A sentence when no worker runs the scheduler (so nothing runs checks), else None."""
+    beat = ctx.tasks.heartbeat()
+    if not beat.stale(utcnow(), ctx.settings.engine_tick_seconds):
+        return None
+    if beat.at is None:
+        return (
+            "No task engine worker has run yet, so checks wait in the queue. `make run` starts one with the "
+            "app; with REDIS_URL set, start `python manage.py worker`."
+        )
+    return (
+        f"The task engine's scheduler last ran at {beat.at:%Y-%m-%d %H:%M:%S} UTC, so no worker seems to run: "
+        "checks wait in the queue. Start `python manage.py worker`, or restart the app."
+    )
+
+
+def failures(ctx: AppContext, actor: Actor, run_id: int) -> list[tuple[int, str, str]]:
+    return ctx.tasks.runs.failures(actor, run_id)

@@ -7,14 +7,16 @@ IntegrationChecks is the part of IntegrationService that tests; the service supp
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import cast
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
+from sqlalchemy import func as sql_func
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit, fields
@@ -22,10 +24,12 @@ from core.audit import Actor
 from core.catalog import Catalog, Provider, TestContext
 from core.crypto import DecryptionError, FieldCipher, field_context
 from core.errors import StorageError, ValidationError
-from core.http import HttpPolicy, deadline
-from core.integrations import leases
+from core.http import HttpPolicy, deadline, observe
+from core.integrations import leases, schedule
+from core.integrations.classify import CheckClass, Classified, classify
 from core.integrations.configuration import Configurations, secret_values
-from core.models import Integration, User, utcnow
+from core.integrations.health import Health, HealthPolicy, Streak, after_check
+from core.models import CheckRecord, CheckRun, CheckRunItem, HealthChange, Integration, User, utcnow
 from core.ratelimit import Bucket, RateLimitedError, RateLimiter
 from core.results import TestResult, without_secrets
 from core.tokens import MemoryTokens, StoredTokens
@@ -51,6 +55,27 @@ class CheckOutcome:
     integration_id: int
     provider_key: str
     result: TestResult
+    classified: Classified = field(default_factory=lambda: Classified(CheckClass.OK))
+    latency_ms: int | None = None
+    trigger: str = "manual"  # manual | schedule | check_all
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What storing a batch of outcomes did: the health changes it made (for alerts)."""
+
+    changes: list[tuple[int, Health, Health]] = field(default_factory=list)  # (integration id, old, new)
+
+
+@dataclass(frozen=True)
+class EngineClaim:
+    """A check the engine may run now: its lease is held and the caps had room."""
+
+    integration_id: int
+    provider_key: str
+    configuration: dict
+    holder: str
 
 
 class IntegrationChecks:
@@ -62,6 +87,8 @@ class IntegrationChecks:
     _http_session: Callable[[], requests.Session]
     _limiter: RateLimiter | None
     _configurations: Configurations
+    health_policy: HealthPolicy
+    interval_override: float | None  # CHECK_INTERVAL_SECONDS: one interval for every tier (demos, tests)
 
     def _load(self, session: Session, actor: Actor, integration_id: int) -> tuple[Integration, str]:
         raise NotImplementedError  # IntegrationService's: the row the actor may see, and its owner's name
@@ -91,12 +118,12 @@ class IntegrationChecks:
         if not self._claim_one(integration_id, holder):  # someone else's check of it is under way
             return TestResult(False, busy_message(name), error="busy")
         try:
-            result = self._run_test(provider, config, integration_id, config)
+            outcome = self.run_leased(provider.key, integration_id, config, trigger="manual")
         except BaseException:
             self.release_checks([integration_id], holder)
             raise
-        self.record_checks(actor, holder, [CheckOutcome(integration_id, provider.key, result)])
-        return result
+        self.record_checks(actor, holder, [outcome])
+        return outcome.result
 
     # ----- checks of saved integrations (also for check all) ------------------------------
 
@@ -120,7 +147,7 @@ class IntegrationChecks:
                 query.order_by(Integration.id).execution_options(yield_per=2000)
             ):
                 provider = self._catalog.get(provider_key) if provider_key in self._catalog else None
-                host = _target_host(provider, config or {}) if provider else None
+                host = target_host(provider, config or {}) if provider else None
                 targets.append(CheckTarget(integration_id, (host or f"#{integration_id}").lower()))
         return targets
 
@@ -129,7 +156,7 @@ class IntegrationChecks:
         with self._factory.begin() as session:
             return {
                 integration_id: (provider, copy.deepcopy(config or {}))
-                for integration_id, provider, config in leases.claim(session, ids, holder, self._lease_time())
+                for integration_id, provider, config in leases.claim(session, ids, holder, self.lease_time())
             }
 
     def renew_check(self, integration_id: int, holder: str) -> bool:
@@ -138,7 +165,7 @@ class IntegrationChecks:
         False when the lease expired meanwhile or someone else holds it now: then the check must not run.
         """
         with self._factory.begin() as session:
-            return leases.renew(session, integration_id, holder, self._lease_time())
+            return leases.renew(session, integration_id, holder, self.lease_time())
 
     def release_checks(self, ids: list[int], holder: str) -> None:
         with self._factory.begin() as session:
@@ -148,40 +175,168 @@ class IntegrationChecks:
         """Test a saved configuration (the caller holds its lease); safe to call from worker threads."""
         return self._run_test(self._catalog.get(provider_key), stored, integration_id, stored)
 
-    def record_checks(self, actor: Actor, holder: str, outcomes: list[CheckOutcome]) -> None:
-        """Store each outcome on its integration, audit it and free its lease: one transaction for all.
+    def run_leased(
+        self, provider_key: str, integration_id: int, stored: dict, trigger: str, run_id: int | None = None
+    ) -> CheckOutcome:
+        """Test a saved configuration (the caller holds its lease), timed and classified, ready to record."""
+        provider = self._catalog.get(provider_key)
+        started = time.monotonic()
+        with observe() as seen:
+            result = self._run_test(provider, stored, integration_id, stored)
+        latency = round((time.monotonic() - started) * 1000)
+        return CheckOutcome(integration_id, provider_key, result, classify(result, seen), latency, trigger, run_id)
+
+    def claim_for_engine(
+        self,
+        integration_id: int,
+        max_running: int,
+        max_per_host: int,
+        due_by: datetime | None = None,
+        holder_prefix: str = "",
+    ) -> EngineClaim | str:
+        """Lease one integration for a check on the engine, within the caps counted over every worker.
+
+        Returns the claim, or why not: "gone" (deleted, inactive, or no longer due by due_by), "busy" (its
+        lease is held elsewhere) or "full" (the caps have no room now: try again shortly).
+        """
+        now = utcnow()
+        with self._factory() as session:
+            row = session.execute(
+                select(
+                    Integration.provider, Integration.configuration, Integration.is_active, Integration.next_check_at
+                ).where(Integration.id == integration_id)
+            ).one_or_none()
+        if row is None or not row.is_active or row.provider not in self._catalog:
+            return "gone"
+        if due_by is not None and row.next_check_at is not None and row.next_check_at > due_by:
+            return "gone"  # checked meanwhile (a person, or a check-all): the schedule moved on
+        provider = self._catalog.get(row.provider)
+        host = (target_host(provider, row.configuration or {}) or f"#{integration_id}").lower()
+        holder = holder_prefix + leases.new_holder()
+        with self._factory.begin() as session:
+            if not leases.claim(session, [integration_id], holder, self.lease_time(), host=host):
+                return "busy"
+        with self._factory() as session:
+            running, on_host = leases.running(session, host, now)
+        if running > max_running or on_host > max_per_host:
+            self.release_checks([integration_id], holder)
+            return "full"
+        return EngineClaim(integration_id, row.provider, copy.deepcopy(row.configuration or {}), holder)
+
+    def record_checks(
+        self, actor: Actor | None, holder: str, outcomes: list[CheckOutcome], audit_each: bool = True
+    ) -> Recorded:
+        """Store each outcome: the integration's status and health, a history row, a health change when
+        its state moves (the alert outbox), and free its lease: one transaction for all.
 
         An outcome is stored only while holder still holds the lease, so a late result never overwrites
-        a newer check's.
+        a newer check's. A scheduled check is not audited one by one (audit_each=False): its history row
+        is its record, and every change of health is audited.
         """
         if not outcomes:
-            return
+            return Recorded()
         now = utcnow()
-        # SQLAlchemy types __table__ as any FromClause; a declarative class with a __tablename__ has a Table.
-        table = cast(Table, Integration.__table__)
-        statement = (
-            table.update()
-            .where(table.c.id == bindparam("target_id"), table.c.check_lease_holder == holder)
-            .values(
-                status=bindparam("new_status"),
-                status_message=bindparam("new_message"),
-                last_checked_at=now,
-                check_lease_until=None,
-                check_lease_holder=None,
-            )
-        )
-        rows = [
-            {
-                "target_id": o.integration_id,
-                "new_status": "connected" if o.result.success else "error",
-                "new_message": o.result.message if o.result.success else (o.result.error or o.result.message),
-            }
-            for o in outcomes
-        ]
+        ids = [o.integration_id for o in outcomes]
         with self._factory.begin() as session:
-            session.connection().execute(statement, rows)
-            events = [_test_event(o.provider_key, o.result, o.integration_id) for o in outcomes]
-            audit.record_many(session, actor, events)
+            current = {
+                row.id: row
+                for row in session.execute(
+                    select(
+                        Integration.id,
+                        Integration.name,
+                        Integration.health,
+                        Integration.failures_in_row,
+                        Integration.successes_in_row,
+                        Integration.failing_since,
+                        User.tier,
+                    )
+                    .join(User, Integration.owner_id == User.id)
+                    .where(Integration.id.in_(ids), Integration.check_lease_holder == holder)
+                )
+            }
+            rows, history, changes, moved = [], [], [], []
+            for o in outcomes:
+                row = current.get(o.integration_id)
+                if row is None:  # the lease was lost: a newer check's result stands
+                    continue
+                before = Streak(Health.parse(row.health), row.failures_in_row, row.successes_in_row, row.failing_since)
+                after = after_check(before, o.result.success, o.classified.needs_reconnect, now, self.health_policy)
+                interval = schedule.interval_for(row.tier, after.health, self.interval_override)
+                message = o.result.message if o.result.success else (o.result.error or o.result.message)
+                rows.append(
+                    {
+                        "target_id": o.integration_id,
+                        "old_health": row.health,
+                        "new_status": "connected" if o.result.success else "error",
+                        "new_message": message,
+                        "new_health": after.health.value,
+                        "changed_at": now if after.health != before.health else None,
+                        "failures": after.failures_in_row,
+                        "successes": after.successes_in_row,
+                        "since": after.failing_since,
+                        "check_class": o.classified.check_class.value,
+                        "next_at": schedule.next_due(now, interval),
+                        "active": after.health is not Health.PAUSED,
+                    }
+                )
+                history.append(_history_row(o, now))
+                if after.health != before.health:
+                    moved.append((o.integration_id, before.health, after.health))
+                    changes.append(
+                        {
+                            "integration_id": o.integration_id,
+                            "at": now,
+                            "old": before.health.value,
+                            "new": after.health.value,
+                            "check_class": o.classified.check_class.value,
+                            "message": o.result.message,
+                        }
+                    )
+            if rows:
+                session.connection().execute(_RECORD_STATEMENT(holder, now), rows)
+                session.execute(insert(CheckRecord), history)
+            leases.release(session, ids, holder)  # those whose health a person changed meanwhile
+            if audit_each:
+                events = [_test_event(o.provider_key, o.result, o.integration_id) for o in outcomes]
+                audit.record_many(session, actor, events)
+            if changes:
+                session.execute(insert(HealthChange), changes)
+                audit.record_many(
+                    session,
+                    None,
+                    [
+                        (
+                            "integration.health_changed",
+                            "success",
+                            c["integration_id"],
+                            {"from": c["old"], "to": c["new"]},
+                        )
+                        for c in changes
+                    ],
+                )
+            _count_run_results(
+                session, [o for o in outcomes if o.run_id is not None and o.integration_id in current], now
+            )
+        return Recorded(moved)
+
+    def record_refused_refresh(self, integration_id: int, message: str, code: str | None) -> Recorded:
+        """A provider refused the refresh token (invalid_grant, ...): the integration needs reconnecting.
+
+        Stored like a failed check (a history row of class auth), so its page and its health say so."""
+        holder = leases.new_holder()
+        with self._factory.begin() as session:
+            if not leases.claim(session, [integration_id], holder, self.lease_time()):
+                return Recorded()  # a check of it runs now and will find the same refusal
+        row_provider = self._provider_key(integration_id)
+        result = TestResult(False, message, error=message)
+        outcome = CheckOutcome(
+            integration_id, row_provider, result, Classified(CheckClass.AUTH, None, code, True), None, "refresh"
+        )
+        return self.record_checks(None, holder, [outcome], audit_each=False)
+
+    def _provider_key(self, integration_id: int) -> str:
+        with self._factory() as session:
+            return session.scalar(select(Integration.provider).where(Integration.id == integration_id)) or ""
 
     def test_configuration(
         self, actor: Actor, provider_key: str, configuration: dict, integration_id: int | None = None
@@ -228,7 +383,7 @@ class IntegrationChecks:
             self._audit_test(session, actor, provider.key, result, integration_id)
         return result
 
-    def _lease_time(self) -> timedelta:
+    def lease_time(self) -> timedelta:
         """How long a check's lease lasts: longer than the check's deadline (core.integrations.leases.lease_time)."""
         session = self._http_session()
         try:
@@ -238,14 +393,14 @@ class IntegrationChecks:
 
     def _claim_one(self, integration_id: int, holder: str) -> bool:
         with self._factory.begin() as session:
-            return bool(leases.claim(session, [integration_id], holder, self._lease_time()))
+            return bool(leases.claim(session, [integration_id], holder, self.lease_time()))
 
     def _rate_limited(self, actor: Actor, provider: Provider, config: dict, integration_id: int | None):
         """A refusal (as a failed TestResult) when the person or the target host is over its test limit."""
         if self._limiter is None:
             return None
         buckets = [(Bucket("test_per_user", str(actor.id)), "connection tests")]
-        if host := _target_host(provider, config):
+        if host := target_host(provider, config):
             buckets.append((Bucket("test_per_host", host), f"connection tests of {host}"))
         try:
             for bucket, what in buckets:
@@ -289,6 +444,11 @@ class IntegrationChecks:
             session.close()
         return without_secrets(result, secrets)
 
+    def stored_context(self, http: requests.Session, integration_id: int, stored: dict) -> TestContext:
+        """What a provider working with the stored configuration gets (core.integrations.refresh): the
+        integration's token cache, and a rotate_secret that keeps a rotated secret unless it changed meanwhile."""
+        return self._test_context(http, stored, integration_id, stored)
+
     def _test_context(
         self, http: requests.Session, sealed: dict, integration_id: int | None, stored: dict | None
     ) -> TestContext:
@@ -325,6 +485,82 @@ class IntegrationChecks:
         audit.record(session, actor, *_test_event(provider_key, result, integration_id))
 
 
+def _RECORD_STATEMENT(holder: str, now: datetime):
+    """One UPDATE per outcome (executemany): status, health and schedule, only while holder holds the lease
+    and nobody changed the health meanwhile (a person pausing it wins over a check that was under way)."""
+    # SQLAlchemy types __table__ as any FromClause; a declarative class with a __tablename__ has a Table.
+    table = cast(Table, Integration.__table__)
+    return (
+        table.update()
+        .where(
+            table.c.id == bindparam("target_id"),
+            table.c.check_lease_holder == holder,
+            table.c.health == bindparam("old_health"),
+        )
+        .values(
+            status=bindparam("new_status"),
+            status_message=bindparam("new_message"),
+            last_checked_at=now,
+            health=bindparam("new_health"),
+            health_changed_at=sql_func.coalesce(bindparam("changed_at"), table.c.health_changed_at),
+            failures_in_row=bindparam("failures"),
+            successes_in_row=bindparam("successes"),
+            failing_since=bindparam("since"),
+            last_check_class=bindparam("check_class"),
+            next_check_at=bindparam("next_at"),
+            planned_until=None,
+            is_active=bindparam("active"),
+            check_lease_until=None,
+            check_lease_holder=None,
+            check_lease_host=None,
+        )
+    )
+
+
+def _history_row(o: CheckOutcome, now: datetime) -> dict:
+    return {
+        "integration_id": o.integration_id,
+        "at": now,
+        "success": o.result.success,
+        "check_class": o.classified.check_class.value,
+        "latency_ms": o.latency_ms,
+        "http_status": o.classified.http_status,
+        "code": o.classified.code,
+        "message": (o.result.message if o.result.success else (o.result.error or o.result.message))[:2000],
+        "trigger": o.trigger,
+        "run_id": o.run_id,
+    }
+
+
+def _count_run_results(session: Session, outcomes: list[CheckOutcome], now: datetime) -> None:
+    """Mark check-all items done and count them on their run (an item counts once, however often it ran)."""
+    for o in outcomes:
+        done = session.execute(
+            update(CheckRunItem)
+            .where(
+                CheckRunItem.run_id == o.run_id,
+                CheckRunItem.integration_id == o.integration_id,
+                CheckRunItem.state == "pending",
+            )
+            .values(state="done")
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult, done).rowcount != 1:
+            continue
+        ok = o.result.success
+        session.execute(
+            update(CheckRun)
+            .where(CheckRun.id == o.run_id)
+            .values(
+                done=CheckRun.done + 1,
+                connected=CheckRun.connected + int(ok),
+                failed=CheckRun.failed + int(not ok),
+                progress_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
 def _test_event(provider_key: str, result: TestResult, integration_id: int | None) -> tuple[str, str, int | None, dict]:
     """The audit event of a connection test: (action, outcome, integration id, details)."""
     outcome = "success" if result.success else "failure"
@@ -340,7 +576,7 @@ def busy_message(name: str) -> str:
     return f"{name} is being checked right now (by you or a colleague). Its result appears when that check finishes."
 
 
-def _target_host(provider: Provider, config: dict) -> str | None:
+def target_host(provider: Provider, config: dict) -> str | None:
     """The customer host a test will call: the first web address or host field of the configuration."""
     for spec in provider.fields:
         value = fields.get_path(config, spec.name)
@@ -366,4 +602,13 @@ def _unsendable(provider: Provider, plain: dict) -> TestResult | None:
     return None
 
 
-__all__ = ["CheckAllScope", "CheckOutcome", "CheckTarget", "IntegrationChecks", "busy_message"]
+__all__ = [
+    "CheckAllScope",
+    "CheckOutcome",
+    "CheckTarget",
+    "EngineClaim",
+    "IntegrationChecks",
+    "Recorded",
+    "busy_message",
+    "target_host",
+]

@@ -27,6 +27,14 @@ class Health(StrEnum):
     def label(self) -> str:
         return LABELS[self]
 
+    @classmethod
+    def parse(cls, value: str | None) -> Health:
+        """A stored value; anything unknown reads as UNKNOWN."""
+        try:
+            return cls(value or "unknown")
+        except ValueError:
+            return cls.UNKNOWN
+
 
 LABELS: dict[Health, str] = {
     Health.UNKNOWN: "Not checked yet",
@@ -130,4 +138,6 @@ def worsened(old: Health, new: Health) -> bool:
 
 
 def recovered(old: Health, new: Health) -> bool:
-    return new is Health.CONNECTED and SEVERITY[old] > 0
+    """Connected again after anything else (a resumed integration starts as unknown): the alerts tell only
+    those who were told it had worsened."""
+    return new is Health.CONNECTED and old is not Health.CONNECTED

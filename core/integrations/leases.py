@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.http import HttpPolicy
@@ -37,11 +37,12 @@ def new_holder() -> str:
 
 
 def claim(
-    session: Session, ids: Iterable[int], holder: str, lease: timedelta = LEASE_TIME
+    session: Session, ids: Iterable[int], holder: str, lease: timedelta = LEASE_TIME, host: str | None = None
 ) -> list[tuple[int, str, dict]]:
     """Lease the free ones among ids to holder; returns (id, provider, configuration) of those leased.
 
-    Commit the session to make the leases visible to others.
+    host, when given, is the customer host the check calls: running() counts leases per host, so the
+    per-host cap holds across every worker. Commit the session to make the leases visible to others.
     """
     ids = list(ids)
     now = utcnow()
@@ -53,10 +54,22 @@ def claim(
                 Integration.id.in_(chunk),
                 or_(Integration.check_lease_until.is_(None), Integration.check_lease_until < now),
             )
-            .values(check_lease_until=now + lease, check_lease_holder=holder)
+            .values(check_lease_until=now + lease, check_lease_holder=holder, check_lease_host=host)
             .execution_options(synchronize_session=False)
         )
     return _held(session, ids, holder)
+
+
+def running(session: Session, host: str, now: datetime) -> tuple[int, int]:
+    """Live leases in all, and on host: the checks under way on every worker (read after claiming one's own,
+    so two workers racing for the last slot both see both leases and neither goes over the cap)."""
+    live = Integration.check_lease_until >= now
+    total = session.scalar(select(func.count()).select_from(Integration).where(live)) or 0
+    on_host = (
+        session.scalar(select(func.count()).select_from(Integration).where(Integration.check_lease_host == host, live))
+        or 0
+    )
+    return total, on_host
 
 
 def _held(session: Session, ids: list[int], holder: str) -> list[tuple[int, str, dict]]:
@@ -102,6 +115,16 @@ def release(session: Session, ids: Iterable[int], holder: str) -> None:
         session.execute(
             update(Integration)
             .where(Integration.id.in_(ids[start : start + CLAIM_CHUNK]), Integration.check_lease_holder == holder)
-            .values(check_lease_until=None, check_lease_holder=None)
+            .values(check_lease_until=None, check_lease_holder=None, check_lease_host=None)
             .execution_options(synchronize_session=False)
         )
+
+
+def holder_of(session: Session, integration_id: int) -> str | None:
+    """Who holds a live lease on the integration now, if anyone."""
+    row = session.execute(
+        select(Integration.check_lease_holder, Integration.check_lease_until).where(Integration.id == integration_id)
+    ).one_or_none()
+    if row is None or row.check_lease_until is None or row.check_lease_until < utcnow():
+        return None
+    return row.check_lease_holder

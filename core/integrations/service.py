@@ -37,7 +37,7 @@ from core.errors import (
 from core.integrations import detail as detail_page
 from core.integrations.checks import IntegrationChecks
 from core.integrations.configuration import Configurations, audited_changes, changed_fields, masked, secretless
-from core.integrations.health import Health
+from core.integrations.health import Health, HealthPolicy
 from core.integrations.history import HistoryService
 from core.models import AuditEvent, HealthChange, Integration, User, utcnow
 from core.ratelimit import RateLimiter
@@ -109,9 +109,13 @@ class IntegrationService(IntegrationChecks):
         limiter: RateLimiter | None = None,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         history: HistoryService | None = None,
+        health_policy: HealthPolicy | None = None,
+        interval_override: float | None = None,
     ):
         self._factory = factory
         self.history = history or HistoryService(factory)
+        self.health_policy = health_policy or HealthPolicy()
+        self.interval_override = interval_override
         self.stale_after = stale_after
         self._cipher = cipher
         self._catalog = catalog
@@ -397,10 +401,22 @@ class IntegrationService(IntegrationChecks):
             row, _ = self._load(session, actor, integration_id)
             if row.is_active != active:
                 # A plain UPDATE: switching on or off is not an edit and must not bump the version.
+                # Off is paused (not scheduled); on starts afresh: health unknown, checked on the next tick.
+                health = (
+                    {"health": "unknown", "failures_in_row": 0, "successes_in_row": 0, "failing_since": None}
+                    if active
+                    else {"health": "paused"}
+                )
                 session.execute(
                     update(Integration)
                     .where(Integration.id == integration_id)
-                    .values(is_active=active)
+                    .values(
+                        is_active=active,
+                        health_changed_at=utcnow(),
+                        next_check_at=utcnow() if active else None,
+                        planned_until=None,
+                        **health,
+                    )
                     .execution_options(synchronize_session=False)
                 )
                 action = "integration.activate" if active else "integration.deactivate"

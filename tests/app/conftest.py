@@ -23,6 +23,7 @@ def app_env(monkeypatch, database_url, ctx):
     monkeypatch.setenv("HTTP_READ_TIMEOUT", "2")
     monkeypatch.setenv("HTTP_MAX_RETRIES", "0")
     monkeypatch.setenv("OUTBOUND_ALLOW", ",".join(LOOPBACK_ALLOW))  # the fakes listen on 127.0.0.1
+    monkeypatch.setenv("ENGINE_QUEUE_PATH", ctx.settings.engine_queue_path)  # the test's own queue
     return ctx
 
 

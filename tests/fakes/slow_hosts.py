@@ -39,6 +39,8 @@ class SlowHosts:
     def __init__(self, count: int, delay: float, status: int = 200):
         self.delay, self.status = delay, status
         self.failing: set[str] = set()  # addresses that answer 401 instead
+        self.broken: set[str] = set()  # addresses that answer 503 instead
+        self.overall = HostCounter()  # every host's requests together (the global cap)
         self.servers: list[ThreadingHTTPServer] = []
         self.counters: dict[str, HostCounter] = {}
         for index in range(count):
@@ -58,11 +60,13 @@ class SlowHosts:
                     return self._reply(200, hosts.stats())
                 counter = hosts.counters[address]
                 counter.enter()
+                hosts.overall.enter()
                 try:
                     time.sleep(hosts.delay)
                 finally:
+                    hosts.overall.leave()
                     counter.leave()
-                status = 401 if address in hosts.failing else hosts.status
+                status = 401 if address in hosts.failing else 503 if address in hosts.broken else hosts.status
                 return self._reply(status, {"ok": status == 200})
 
             def _reply(self, status: int, body: dict):

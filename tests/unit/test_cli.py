@@ -145,6 +145,7 @@ def test_help_of_every_command_exits_0(capsys):
         ("integrations", "test"),
         ("keys", "generate"),
         ("keys", "rotate"),
+        ("alerts", "test"),
     }
     assert expected <= set(paths)
     for path, parser in paths.items():
@@ -437,7 +438,7 @@ def test_check_all_prints_a_summary_and_exits_1_when_something_fails(cli, integr
     own = cli("integrations", "check-all", "--as", "alice")
     assert own.returncode == 1, own.stderr
     assert re.fullmatch(rf"Checked {n} of {n}: 0 connected, {n} failing\. \(\d+\.\d s\)\n", own.stdout)
-    assert f"failing: integration {integrations['alice']}: " in own.stderr
+    assert f"failing: integration {integrations['alice']} (Alice desk): " in own.stderr
 
     report = json.loads(cli("integrations", "check-all", "--everyone", "--json").stdout)
     assert (report["total"], report["checked"], report["failing"]) == (len(everyone),) * 3

@@ -287,3 +287,55 @@ def test_settings_built_in_code_keep_key_and_ring_consistent():
 def test_a_known_default_cookie_key_is_refused(known_default, secrets_dir):
     with pytest.raises(SettingsError, match="COOKIE_KEY must be at least 32 characters"):
         load_settings(env(COOKIE_KEY=known_default, CONSOLE_ENV="production"), secrets_dir=secrets_dir)
+
+
+# ----- alerts ------------------------------------------------------------------------------------
+
+
+def test_alert_settings_have_their_documented_defaults(secrets_dir):
+    loaded = load_settings(env(), secrets_dir=secrets_dir)
+    assert (loaded.alert_group_window_seconds, loaded.alert_incident_threshold, loaded.alert_max_attempts) == (
+        120,
+        5,
+        6,
+    )
+    assert (loaded.smtp.host, loaded.smtp.security, loaded.smtp.port, loaded.smtp.timeout) == (
+        None,
+        "starttls",
+        587,
+        30,
+    )
+    assert loaded.public_base_url is None
+
+
+def test_smtp_settings_are_read_and_the_password_never_printed(secrets_dir):
+    password = "smtp-" + "Secret-Pw-991"
+    loaded = load_settings(
+        env(
+            SMTP_HOST="mail.example.com",
+            SMTP_SECURITY="TLS",
+            SMTP_USERNAME="bot",
+            SMTP_PASSWORD=password,
+            SMTP_FROM="alerts@example.com",
+            PUBLIC_BASE_URL="https://console.example.com/",
+        ),
+        secrets_dir=secrets_dir,
+    )
+    assert (loaded.smtp.host, loaded.smtp.security, loaded.smtp.port) == ("mail.example.com", "tls", 465)
+    assert loaded.smtp.password == password and password not in repr(loaded)
+    assert loaded.public_base_url == "https://console.example.com"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("SMTP_SECURITY", "ssl", "SMTP_SECURITY must be one of none, starttls or tls"),
+        ("SMTP_FROM", "not-an-address", "SMTP_FROM must be an e-mail address"),
+        ("SMTP_PASSWORD", "lonely-password", "SMTP_PASSWORD is set without SMTP_USERNAME"),
+        ("ALERT_INCIDENT_THRESHOLD", "1", "ALERT_INCIDENT_THRESHOLD must be between 2 and 1000"),
+        ("PUBLIC_BASE_URL", "console.example.com", "PUBLIC_BASE_URL must be the console's address"),
+    ],
+)
+def test_a_bad_alert_setting_is_refused_with_a_sentence(secrets_dir, name, value, words):
+    with pytest.raises(SettingsError, match=re.escape(words)):
+        load_settings(env(**{name: value}), secrets_dir=secrets_dir)

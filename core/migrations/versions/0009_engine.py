@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("cancelled_at", sa.DateTime(), nullable=True),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("progress_at", sa.DateTime(), nullable=True),
     )
     op.create_index("ix_check_runs_actor_id", "check_runs", ["actor_id"])
 

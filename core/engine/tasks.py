@@ -1,0 +1,288 @@
+"""The engine's jobs, registered on a Huey instance: the same functions run on SqliteHuey and RedisHuey.
+
+- check_scheduled(id, due): a scheduled check; does nothing if the integration was checked since.
+- check_run_item(run, id): one check of a check-all run; does nothing if the item is done or cancelled.
+- dispatch_run(run): hands a run's pending items to the queue, in position order.
+- tick (periodic, every ENGINE_TICK_SECONDS on each consumer): whoever holds the scheduler lease plans the
+  checks coming due, re-dispatches runs whose checks a dead worker lost, runs the tick jobs (alerts) and,
+  once a day, the maintenance jobs (history retention).
+
+Each job is bounded in time (a check inside its deadline; a lease outlives it) and safe to run twice:
+every write it makes is conditional on the state it found.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from huey import Huey, crontab
+from huey.exceptions import RetryTask
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
+
+from core.alerts.pipeline import AlertPipeline
+from core.audit import Actor
+from core.engine.runs import CheckRuns, RunProgress, run_holder_prefix
+from core.engine.scheduler import Heartbeat, Planner, SchedulerLease, claim_marker
+from core.errors import ConsoleError, StorageError
+from core.integrations import leases
+from core.integrations.checks import CheckAllScope, EngineClaim, Recorded
+from core.integrations.refresh import TokenRefresher
+from core.integrations.service import IntegrationService
+from core.models import EngineLease, utcnow
+
+log = logging.getLogger(__name__)
+
+FULL_RETRY = (0.5, 2.0)  # seconds to wait, at random, when the caps have no room
+DATABASE_RETRY = (2.0, 10.0)  # and when the database does not answer (the consumer backs off)
+MAINTENANCE = "maintenance"
+REFRESH_AHEAD = timedelta(minutes=15)  # an access token is refreshed this long before it expires
+REFRESH_BATCH = 500  # refreshes handed out per tick at most
+
+
+class EngineUnavailableError(ConsoleError):
+    """The queue (Redis, or the SQLite queue file) refused a job."""
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    max_running: int = 16  # checks at once, over every worker
+    per_host: int = 2  # checks at once against one customer host, over every worker
+    tick_seconds: int = 60
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass
+class TaskEngine:
+    huey: Huey
+    integrations: IntegrationService
+    runs: CheckRuns
+    factory: sessionmaker
+    limits: EngineLimits = field(default_factory=EngineLimits)
+    interval_override: float | None = None
+    identity: str = field(default_factory=worker_identity)
+    refresher: TokenRefresher | None = None
+    alerts: AlertPipeline | None = None
+    # Called once a day, as the one scheduler (history retention).
+    daily_jobs: list[Callable[[datetime], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.lease = SchedulerLease(self.factory)
+        self.planner = Planner(self.factory, self.interval_override)
+        huey = self.huey
+        self.check_scheduled = huey.task(name="check_scheduled")(self._check_scheduled)
+        self.check_run_item = huey.task(name="check_run_item")(self._check_run_item)
+        self.dispatch_run = huey.task(name="dispatch_run")(self._dispatch_run)
+        self.refresh_token = huey.task(name="refresh_token")(self._refresh_token)
+        self.plan_alerts = huey.task(name="plan_alerts")(self._plan_alerts)
+        self.deliver_alert = huey.task(name="deliver_alert")(self._deliver_alert)
+        self.tick = huey.periodic_task(crontab(), name="engine_tick")(self._tick)
+
+    # ----- what pages and the CLI call ----------------------------------------------------------
+
+    def start_check_all(self, actor: Actor, scope: CheckAllScope) -> int:
+        """Record a check-all run and hand it to the engine; its progress is read with progress()."""
+        run_id = self.runs.start(actor, scope)
+        try:
+            self.dispatch_run(run_id)
+        except Exception as exc:  # the run is recorded; the scheduler's sweep hands it out once the queue answers
+            log.warning("could not hand check-all run %s to the queue: %s", run_id, type(exc).__name__)
+        return run_id
+
+    def progress(self, actor: Actor, run_id: int) -> RunProgress:
+        return self.runs.progress(actor, run_id)
+
+    def cancel(self, actor: Actor, run_id: int) -> RunProgress:
+        return self.runs.cancel(actor, run_id)
+
+    def heartbeat(self) -> Heartbeat:
+        return self.lease.heartbeat()
+
+    @property
+    def lease_time(self) -> timedelta:
+        return self.integrations.lease_time()
+
+    # ----- the jobs ------------------------------------------------------------------------------
+
+    def _check_scheduled(self, integration_id: int, due: datetime) -> None:
+        if utcnow() - due > self.lease_time:
+            return  # waited longer than its plan lasts: the scheduler plans it again
+        claim = self._claim(integration_id, due_by=due + timedelta(seconds=1))
+        if not isinstance(claim, EngineClaim):
+            return
+        recorded = self._check(claim, "schedule", None)
+        self._plan_next(integration_id)
+        self._health_changed(recorded)
+
+    def _check_run_item(self, run_id: int, integration_id: int) -> None:
+        if not self._database(lambda: self.runs.item_open(run_id, integration_id)):
+            return
+        claim = self._claim(integration_id, holder_prefix=run_holder_prefix(run_id))
+        if claim in ("gone", "busy"):
+            if claim == "busy" and self._held_by_run(run_id, integration_id):
+                return  # this run's own check of it is under way (handed out twice after a sweep)
+            self._database(lambda: self.runs.skip(run_id, integration_id))
+            return
+        assert isinstance(claim, EngineClaim)
+        recorded = self._check(claim, "check_all", run_id)
+        self._database(lambda: self.runs.finish_if_complete(run_id))
+        self._health_changed(recorded)
+
+    def _dispatch_run(self, run_id: int, handed_before: datetime | None = None) -> None:
+        for chunk in self.runs.pending_chunks(run_id, handed_before):
+            for integration_id in chunk:
+                self.check_run_item(run_id, integration_id)
+
+    def _tick(self) -> None:
+        ttl = timedelta(seconds=3 * self.limits.tick_seconds + 5)
+        try:
+            if not self.lease.acquire(self.identity, ttl):
+                return
+            now = utcnow()
+            window = timedelta(seconds=self.limits.tick_seconds)
+            self.planner.give_first_due_times(now)
+            for integration_id, due in self.planner.plan(now, window, self.lease_time + window):
+                self.check_scheduled.schedule(args=(integration_id, due), eta=due)
+            quiet = self.lease_time + window
+            for run_id in self.runs.stalled(quiet):
+                log.warning("check-all run %s made no progress for %s: handing its checks out again", run_id, quiet)
+                self.dispatch_run(run_id, now - quiet)
+            self._plan_refreshes(now)
+            self._alert_tick(now)
+            if self._maintenance_due(now):
+                for job in self.daily_jobs:
+                    job(now)
+        except (OperationalError, StorageError) as exc:
+            log.warning("the scheduler could not reach the database (%s); it tries again next tick", type(exc).__name__)
+
+    def _refresh_token(self, integration_id: int) -> None:
+        """Refresh an OAuth access token before it dies; a refused grant moves the integration to needs
+        reconnect (with its health change, so its owner is alerted)."""
+        if self.refresher is None:
+            return
+        result = self.refresher.refresh(integration_id)  # under the lease; never raises; audited
+        if result.error == "storage":
+            raise RetryTask(delay=random.uniform(*DATABASE_RETRY))
+        if result.needs_reconnect:
+            recorded = self._database(
+                lambda: self.integrations.record_refused_refresh(integration_id, result.message, result.error)
+            )
+            self._health_changed(recorded)
+
+    def _plan_alerts(self) -> None:
+        """Turn health changes into deliveries (grouped into incidents); each is sent once due."""
+        if self.alerts is None:
+            return
+        alerts = self.alerts
+        self._database(lambda: alerts.process_changes())
+
+    def _deliver_alert(self, delivery_id: int) -> None:
+        if self.alerts is None:
+            return
+        alerts = self.alerts
+        outcome = self._database(lambda: alerts.deliver(delivery_id))  # idempotent, retried with backoff
+        if outcome.status == "retry" and outcome.retry_at is not None:
+            self.deliver_alert.schedule(args=(delivery_id,), eta=outcome.retry_at)
+
+    def _alert_tick(self, now: datetime) -> None:
+        """As the scheduler: changes not planned yet, incidents that are over, and deliveries now due."""
+        if self.alerts is None:
+            return
+        self.alerts.process_changes()
+        self.alerts.close_recovered_incidents()
+        until = now + timedelta(seconds=3 * self.limits.tick_seconds + 5)
+        for delivery_id in self.alerts.due(now):
+            if claim_marker(self.factory, f"alert:{delivery_id}", self.identity, until):
+                self.deliver_alert(delivery_id)
+
+    def _plan_refreshes(self, now: datetime) -> None:
+        if self.refresher is None:
+            return
+        until = now + self.lease_time
+        for integration_id in self.refresher.due(now, REFRESH_AHEAD, limit=REFRESH_BATCH):
+            if claim_marker(self.factory, f"refresh:{integration_id}", self.identity, until):
+                self.refresh_token(integration_id)
+
+    # ----- steps ---------------------------------------------------------------------------------
+
+    def _claim(self, integration_id: int, due_by: datetime | None = None, holder_prefix: str = "") -> EngineClaim | str:
+        claim = self._database(
+            lambda: self.integrations.claim_for_engine(
+                integration_id, self.limits.max_running, self.limits.per_host, due_by, holder_prefix
+            )
+        )
+        if claim == "full":
+            raise RetryTask(delay=random.uniform(*FULL_RETRY))
+        return claim
+
+    def _check(self, claim: EngineClaim, trigger: str, run_id: int | None) -> Recorded:
+        try:
+            outcome = self.integrations.run_leased(
+                claim.provider_key, claim.integration_id, claim.configuration, trigger, run_id
+            )
+        except BaseException:
+            self._database(lambda: self.integrations.release_checks([claim.integration_id], claim.holder))
+            raise
+        return self._database(lambda: self.integrations.record_checks(None, claim.holder, [outcome], audit_each=False))
+
+    def _plan_next(self, integration_id: int) -> None:
+        window = timedelta(seconds=self.limits.tick_seconds)
+        due = self._database(lambda: self.planner.plan_one(integration_id, utcnow(), window, self.lease_time + window))
+        if due is not None:
+            self.check_scheduled.schedule(args=(integration_id, due), eta=due)
+
+    def _held_by_run(self, run_id: int, integration_id: int) -> bool:
+        def held() -> bool:
+            with self.factory() as session:
+                holder = leases.holder_of(session, integration_id)
+            return bool(holder and holder.startswith(run_holder_prefix(run_id)))
+
+        return self._database(held)
+
+    def _health_changed(self, recorded: Recorded) -> None:
+        if not recorded.changes:
+            return
+        if self.alerts is not None:
+            try:
+                self.plan_alerts()
+            except Exception:  # the change is in the outbox; the next tick plans it
+                log.warning("could not hand the alert planning to the queue; the next tick does it")
+
+    def _maintenance_due(self, now: datetime) -> bool:
+        """Once a day across every worker: a lease row whose time is the next maintenance."""
+        from sqlalchemy import or_, update
+
+        with self.factory.begin() as session:
+            if session.get(EngineLease, MAINTENANCE) is None:
+                session.add(EngineLease(name=MAINTENANCE, until=None))
+                session.flush()
+            taken = session.execute(
+                update(EngineLease)
+                .where(EngineLease.name == MAINTENANCE, or_(EngineLease.until.is_(None), EngineLease.until < now))
+                .values(holder=self.identity, until=now + timedelta(days=1), heartbeat_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return taken.rowcount == 1  # type: ignore[attr-defined]
+
+    def _database(self, step):
+        """Run a database step of a job; when the database does not answer, back off and retry the job."""
+        try:
+            return step()
+        except (OperationalError, StorageError) as exc:
+            delay = random.uniform(*DATABASE_RETRY)
+            log.warning(
+                "the database did not answer (%s); this worker backs off for %.0f s and tries the job again",
+                type(exc).__name__,
+                delay,
+            )
+            raise RetryTask(delay=delay) from exc

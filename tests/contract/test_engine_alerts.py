@@ -1,0 +1,84 @@
+"""The issue's "done when", on the engine: an integration added and left alone is checked on schedule; as
+its host keeps failing it goes degraded -> failing -> paused, and one e-mail reaches a real SMTP server
+(aiosmtpd on 127.0.0.1) on each worsening, and one on its recovery."""
+
+from __future__ import annotations
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+import app_context
+from core.models import AlertDelivery, Integration
+from core.settings import SmtpSettings
+from tests.conftest import make_settings, wait_for
+from tests.contract.test_alerts_email import Inbox, free_port
+from tests.fakes import slow_hosts
+from tests.fakes.slow_hosts import SlowHosts
+
+TOKEN = "bt-alerts-" + "P0o9I8u7Y6t5"
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def hosts():
+    servers = SlowHosts(1, delay=0.01).start()
+    yield servers
+    servers.stop()
+
+
+def subjects(box: Inbox) -> list[str]:
+    return [str(m["Subject"]) for m in box.messages]
+
+
+def test_one_email_per_worsening_and_one_on_recovery(ctx, owner, hosts, inbox, workers):
+    port, box = inbox
+    smtp = SmtpSettings(host="127.0.0.1", port=port, security="none", from_address="alerts@console.example", timeout=5)
+    engine_ctx = app_context.build(
+        make_settings(
+            ctx.settings.database_url,
+            engine_tick_seconds=1,
+            check_interval_override=1,
+            health_failing_after_checks=2,
+            health_pause_after_seconds=3,
+            health_pause_after_checks=4,
+            alert_group_window_seconds=0,
+            smtp=smtp,
+        ),
+        migrate=False,
+    )
+    engine_ctx.subscriptions.create(
+        owner, "email", "olga@example.com", ["degraded", "failing", "paused", "needs_reconnect"], recovery=True
+    )
+    hosts.broken.add("127.0.0.1")
+    view = slow_hosts.add_crm(engine_ctx, owner, hosts.urls[0], "Acme CRM", TOKEN)
+    workers(2, tick_seconds=1, context=engine_ctx)
+
+    wait_for(lambda: len(box.messages) >= 3, 60, what="three alerts")
+    with engine_ctx.factory() as session:
+        row = session.get(Integration, view.id)
+        assert row is not None and row.health == "paused" and not row.is_active
+
+    hosts.broken.clear()
+    engine_ctx.integrations.set_active(owner, view.id, True)  # fixed, and resumed by a person
+    wait_for(lambda: len(box.messages) >= 4, 30, what="the recovery alert")
+
+    said = subjects(box)
+    assert len(said) == 4, said
+    for word, subject in zip(("Degraded", "Failing", "Paused", "Connected"), said, strict=True):
+        assert word.lower() in subject.lower() and "Acme CRM" in subject, said
+    assert all(m["To"] == "olga@example.com" for m in box.messages)
+    assert all(TOKEN not in m.as_string() for m in box.messages)
+    with engine_ctx.factory() as session:
+        statuses = session.scalars(select(AlertDelivery.status)).all()
+    assert statuses.count("sent") == 4

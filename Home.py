@@ -31,7 +31,17 @@ except SettingsError as exc:
 except KeyMismatchError as exc:
     stop_with_setup_problem("The encryption key does not match this database", str(exc))
 
-PAGE_PATHS = ("overview", "integrations", "helpdesk", "widget", "activity", "alerts", "admin", "statistics")
+PAGE_PATHS = (
+    "overview",
+    "integrations",
+    "integration",
+    "helpdesk",
+    "widget",
+    "activity",
+    "alerts",
+    "admin",
+    "statistics",
+)
 
 
 def sign_in_page() -> None:
@@ -89,6 +99,8 @@ pages = {
     "Workspace": [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("app_pages/integrations.py", title="Integrations", icon=":material/hub:"),
+        # One integration's page: reached from the list (?id=N), never from the sidebar.
+        st.Page("app_pages/integration.py", title="Integration", url_path="integration", visibility="hidden"),
         st.Page("app_pages/helpdesk.py", title="Helpdesk", icon=":material/support_agent:"),
         st.Page("app_pages/widget.py", title="Chat widget", icon=":material/chat:"),
         st.Page("app_pages/activity.py", title="Activity", icon=":material/history:"),

@@ -21,6 +21,7 @@ from core.engine.runs import CheckRuns
 from core.engine.tasks import EngineLimits, TaskEngine
 from core.http import HttpPolicy, make_session
 from core.integrations.health import HealthPolicy
+from core.integrations.history import HistoryService
 from core.integrations.refresh import TokenRefresher
 from core.integrations.service import IntegrationService
 from core.integrations.statistics import StatisticsService
@@ -84,6 +85,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         http_session,
         limiter,
         stale_after=timedelta(hours=settings.stale_after_hours),
+        history=HistoryService(factory, settings.check_history_retention_days),
         health_policy=health_policy(settings),
         interval_override=settings.check_interval_override,
     )

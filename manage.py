@@ -405,6 +405,78 @@ def _alerts_parser(commands: argparse._SubParsersAction) -> None:
     _add_as(test)
 
 
+def _percent(value: float | None) -> str:
+    return "no checks" if value is None else f"{value * 100:.2f}%"
+
+
+def cmd_integrations_history(args: argparse.Namespace) -> int:
+    context = open_context()
+    summary = context.integrations.check_summary(_actor(context, args.as_user), args.id, args.limit)
+    view = summary.view
+    if args.json:
+        _print_json(
+            {
+                "id": view.id,
+                "name": view.name,
+                "health": summary.health.value,
+                "uptime7d": summary.uptime_7,
+                "uptime30d": summary.uptime_30,
+                "latencyP50Ms": summary.p50_ms,
+                "latencyP95Ms": summary.p95_ms,
+                "checks": [
+                    {
+                        "at": c.at,
+                        "success": c.success,
+                        "class": c.check_class,
+                        "latencyMs": c.latency_ms,
+                        "httpStatus": c.http_status,
+                        "code": c.code,
+                        "message": c.message,
+                        "trigger": c.trigger,
+                    }
+                    for c in summary.checks
+                ],
+            }
+        )
+        return EXIT_OK
+    print(f"Integration {view.id}: {view.name} ({view.provider_name}), health: {summary.health.label}")
+    latency = ", ".join(
+        f"{name} {'-' if value is None else f'{value} ms'}"
+        for name, value in (("p50", summary.p50_ms), ("p95", summary.p95_ms))
+    )
+    print(f"  uptime: 7 days {_percent(summary.uptime_7)}, 30 days {_percent(summary.uptime_30)}; latency {latency}")
+    if not summary.checks:
+        print("No check is stored yet.")
+        return EXIT_OK
+    rows = [
+        [
+            _when(c.at),
+            "passed" if c.success else "failed",
+            c.check_class,
+            "" if c.latency_ms is None else f"{c.latency_ms} ms",
+            c.status_or_code,
+            c.message.replace("\n", " ")[:120],
+        ]
+        for c in summary.checks
+    ]
+    _print_table(["WHEN (UTC)", "RESULT", "CLASS", "LATENCY", "STATUS/CODE", "MESSAGE"], rows)
+    return EXIT_OK
+
+
+def cmd_integrations_prune_history(args: argparse.Namespace) -> int:
+    context = open_context()
+    report = context.integrations.history.prune(batch=args.batch_size)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(
+            f"Rolled up {report.days_rolled_up} day(s) into {report.rollup_rows} daily summaries and deleted "
+            f"{report.deleted} check(s) from before {_when(report.cutoff)} "
+            f"(CHECK_HISTORY_RETENTION_DAYS={context.settings.check_history_retention_days})."
+        )
+    return EXIT_OK
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     print(generate_key())
     print(
@@ -473,6 +545,7 @@ def _whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
 
 
 _batch_size = _whole_number(1, 10_000, "a batch size")
+_check_limit = _whole_number(1, 1000, "a number of checks")
 
 
 # ----- the parser -----------------------------------------------------------------------------------
@@ -662,6 +735,31 @@ def _integrations_parser(commands: argparse._SubParsersAction) -> None:
     test.add_argument("id", metavar="ID", type=int)
     _add_as(test)
     _add_json(test)
+
+    history = _command(
+        group,
+        "history",
+        cmd_integrations_history,
+        "show an integration's last checks and its uptime",
+        "Show the last checks of an integration (when, class, latency, HTTP status or driver code, message)\n"
+        "with its uptime over 7 and 30 days and the latency p50/p95 of its successful checks.",
+    )
+    history.add_argument("id", metavar="ID", type=int)
+    history.add_argument("--limit", type=_check_limit, default=50, metavar="N", help="checks to show (default: 50)")
+    _add_as(history)
+    _add_json(history)
+
+    prune = _command(
+        group,
+        "prune-history",
+        cmd_integrations_prune_history,
+        "roll up and delete checks older than the retention (daily, for cron)",
+        "Roll every day of checks older than CHECK_HISTORY_RETENTION_DAYS up into one daily summary per\n"
+        "integration, then delete those checks in batches. Safe to interrupt and run again.\n"
+        "Cron example: 15 3 * * * cd /srv/console && .venv/bin/python manage.py integrations prune-history",
+    )
+    prune.add_argument("--batch-size", type=_batch_size, default=5000, metavar="N", help="rows per transaction")
+    _add_json(prune)
 
     check_all = _command(
         group,

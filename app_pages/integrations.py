@@ -8,22 +8,20 @@ import pandas as pd
 import streamlit as st
 
 from core.catalog import INTEGRATION_TYPES
-from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.integrations import exports
 from core.integrations.checks import CheckAllScope
+from core.integrations.detail import health_of
+from core.integrations.health import Health
 from core.integrations.service import IntegrationView, ListQuery
-from core.results import TestResult
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
-from ui import check_all, state
-from ui.forms import controlling_fields, render_fields
+from ui import check_all, reads, state
+from ui.integration_dialogs import open_delete, open_dialog, show_dialogs, show_result
 from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 service = ctx.integrations
 tier = Tier.parse(actor.tier)
-DIALOG = "integration_dialog"
-DELETE = "delete_dialog"  # {"view": IntegrationView captured when it opened} or {"missing": why}
 STATUS_LABELS = {"connected": "Connected", "error": "Error", "unknown": "Not tested"}
 ADD_LABELS = {"CRM": "Add CRM integration", "DATABASE": "Add database", "API": "Add API", "WEBHOOK": "Add webhook"}
 # Cards that open a page of their own: type key -> (page, link label, icon).
@@ -31,211 +29,6 @@ TYPE_PAGES = {
     "HELPDESK": ("app_pages/helpdesk.py", "Open Helpdesk", ":material/support_agent:"),
     "CHAT_WIDGET": ("app_pages/widget.py", "Open Chat widget", ":material/chat:"),
 }
-
-
-# ----- dialog state ------------------------------------------------------------------------
-
-
-def open_dialog(kind: str, integration_id: int | None = None, category: str = "CRM") -> None:
-    """Open the add or edit dialog. An edit captures the integration now (its values and version): every
-    rerun of the dialog shows and saves against what was opened, so a save after someone else's is refused
-    instead of silently undoing their change. A new prefix gives the widgets fresh keys and defaults."""
-    nonce = st.session_state.get("dialog_nonce", 0) + 1
-    st.session_state["dialog_nonce"] = nonce
-    st.session_state[DIALOG] = {"kind": kind, "id": integration_id, "category": category, "prefix": f"dlg{nonce}"}
-    if integration_id is not None:
-        try:
-            st.session_state[DIALOG]["view"] = service.get(actor, integration_id)
-        except NotFoundError as exc:
-            st.session_state[DIALOG]["missing"] = str(exc)
-
-
-def close_dialog() -> None:
-    st.session_state.pop(DIALOG, None)
-
-
-def show_result(result: TestResult) -> None:
-    if result.success:
-        st.success(esc(result.message), icon=":material/check_circle:")
-        if result.details.get("limited"):
-            st.warning("This token connects, but helpdesk features need an administrator's token.")
-        if result.details:
-            with st.expander("What the test found"):
-                st.json({k: v for k, v in result.details.items() if k != "field_errors"})
-    else:
-        st.error(esc(result.message), icon=":material/error:")
-
-
-# ----- add / edit dialog -------------------------------------------------------------------
-
-
-def choose_provider(existing):
-    if existing is not None:
-        provider = CATALOG.get(existing.provider)
-        st.caption(f"Provider: **{provider.name}**")
-        return provider
-    choices = CATALOG.in_category(st.session_state[DIALOG].get("category", "CRM"))
-    if len(choices) == 1:
-        return choices[0]
-    return st.selectbox(
-        "Provider",
-        choices,
-        format_func=lambda p: p.name if p.available else f"{p.name} (coming soon)",
-        key=f"{st.session_state[DIALOG]['prefix']}:provider",
-    )
-
-
-def save(provider, existing, name: str, config: dict):
-    if existing is None:
-        return service.create(actor, name, provider.key, config)
-    return service.update(actor, existing.id, existing.version, name=name, configuration=config)
-
-
-def integration_form(provider, existing, prefix: str) -> None:
-    stored = existing.configuration if existing else {}
-    errors = st.session_state.get(f"{prefix}:errors", {})
-    name = st.text_input(
-        "Integration name *",
-        value=existing.name if existing else "",
-        placeholder=f"e.g. Acme — {provider.name}",
-        key=f"{prefix}:{provider.key}:integration-name",  # distinct from a provider field called "name"
-    )
-    if errors.get("name"):
-        st.markdown(f":red[{esc(errors['name'])}]")
-    controlling = controlling_fields(provider.fields)
-    key_prefix = f"{prefix}:{provider.key}"
-    controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})
-    with st.form(f"{key_prefix}:form", border=False):
-        rest = render_fields(
-            [f for f in provider.fields if f.name not in controlling], stored, key_prefix, errors, controls
-        )
-        left, right = st.columns(2)
-        tested = left.form_submit_button("Test connection", width="stretch")
-        saved = right.form_submit_button("Save integration", type="primary", width="stretch")
-    config = {**rest, **controls}
-    if tested:
-        with st.spinner(f"Testing the connection to {provider.name}…"):
-            result = service.test_configuration(actor, provider.key, config, existing.id if existing else None)
-        st.session_state[f"{prefix}:errors"] = result.details.get("field_errors", {})
-        st.session_state[f"{prefix}:result"] = result
-        st.rerun()
-    if saved:
-        try:
-            view = save(provider, existing, name, config)
-        except ValidationError as exc:
-            st.session_state[f"{prefix}:errors"] = exc.errors
-            st.rerun()
-        except ConflictError as exc:
-            st.session_state[f"{prefix}:conflict"] = str(exc)
-        except ConsoleError as exc:
-            st.error(esc(exc))
-        else:
-            close_dialog()
-            state.flash(f"Saved {view.name}.")
-            if st.session_state.get(f"{prefix}:result"):
-                # It was tested in the form: record the status of what was actually stored.
-                with st.spinner("Checking the saved connection…"):
-                    st.session_state["last_test"] = (view.id, service.test(actor, view.id))
-            st.rerun()
-    if refused := st.session_state.get(f"{prefix}:conflict"):
-        st.error(esc(refused), icon=":material/sync_problem:")
-        if st.button("Reload their version", key=f"{prefix}:reload", icon=":material/refresh:"):
-            # Knowingly discards this form's edits: the dialog reopens on the record as stored now.
-            open_dialog("edit", existing.id)
-            st.rerun()
-    if errors:
-        st.error("Some fields need attention; see the messages above.")
-    if result := st.session_state.get(f"{prefix}:result"):
-        show_result(result)
-    if provider.guide:
-        with st.expander(provider.guide[0]):
-            st.code(provider.guide[1], language="python")
-
-
-def dialog_body() -> None:
-    current = st.session_state.get(DIALOG)
-    if not current:
-        return
-    state.require_fresh(actor)  # a dialog's reruns skip Home.py's check; same person, role and tier after it
-    existing = None
-    if current["id"] is not None:
-        if "view" not in current and "missing" not in current:  # opened without open_dialog: capture now
-            try:
-                current["view"] = service.get(actor, current["id"])
-            except NotFoundError as exc:
-                current["missing"] = str(exc)
-        if "missing" in current:
-            st.error(esc(current["missing"]))
-            return
-        existing = current["view"]  # as it was when the dialog opened, not as it is now
-    provider = choose_provider(existing)
-    st.caption(provider.description)
-    if not provider.available:
-        st.info(
-            f"{provider.name} is coming soon: its connection test is not built yet, so it cannot be "
-            "connected today. Chatwoot and Custom CRM work now."
-        )
-        return
-    integration_form(provider, existing, current["prefix"])
-
-
-add_dialog = st.dialog("Add an integration", width="large", on_dismiss=close_dialog)(dialog_body)
-edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dialog)(dialog_body)
-
-
-def open_delete(integration_id: int) -> None:
-    """Open the delete dialog on the integration as it is now (id, name, version), as open_dialog does for
-    an edit: the deletion is sent with that version, so one after someone else's save is refused, naming them.
-    """
-    try:
-        st.session_state[DELETE] = {"view": service.get(actor, integration_id)}
-    except NotFoundError as exc:
-        st.session_state[DELETE] = {"missing": str(exc)}
-
-
-def close_delete() -> None:
-    st.session_state.pop(DELETE, None)
-
-
-@st.dialog("Delete integration", on_dismiss=close_delete)
-def delete_dialog() -> None:
-    pending = st.session_state.get(DELETE)
-    if not pending:
-        return
-    state.require_fresh(actor)  # a dialog's reruns skip Home.py's check; same person, role and tier after it
-    if "missing" in pending:
-        st.error(esc(pending["missing"]))
-        return
-    view = pending["view"]  # as it was when the dialog opened, not the list row of this rerun
-    if refused := pending.get("conflict"):
-        st.error(esc(refused), icon=":material/sync_problem:")
-        left, right = st.columns(2)
-        if left.button("Look again", key="delete:reload", icon=":material/refresh:", width="stretch"):
-            open_delete(view.id)  # reopens on the record as stored now, with its name and version
-            st.rerun()
-        if right.button("Cancel", key="delete:cancel", width="stretch"):
-            close_delete()
-            st.rerun()
-        return
-    st.write(
-        f"Delete **{esc(view.name)}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
-    )
-    left, right = st.columns(2)
-    if left.button("Delete permanently", type="primary", width="stretch"):
-        try:
-            service.delete(actor, view.id, view.version)
-        except ConflictError as exc:
-            pending["conflict"] = str(exc)
-            st.rerun()
-        except ConsoleError as exc:
-            st.error(esc(exc))
-            return
-        close_delete()
-        state.flash(f"Deleted {view.name}.", ":material/delete:")
-        st.rerun()
-    if right.button("Cancel", width="stretch"):
-        close_delete()
-        st.rerun()
 
 
 # ----- page sections -----------------------------------------------------------------------
@@ -280,11 +73,13 @@ def integrations_table(views) -> None:
             {
                 "Name": v.name,
                 "Provider": v.provider_name,
+                "Health": health_of(v.health).label,
                 "Status": status_label(v),
                 "Last checked": v.last_checked_at,
                 "Active": v.is_active,
                 "Message": v.status_message or "",
                 **({"Owner": v.owner} if actor.is_admin else {}),
+                "Page": f"integration?id={v.id}",  # its own page (app_pages/integration.py)
             }
             for v in views
         ]
@@ -296,6 +91,7 @@ def integrations_table(views) -> None:
         column_config={
             "Last checked": st.column_config.DatetimeColumn("Last checked (UTC)", format="YYYY-MM-DD HH:mm"),
             "Active": st.column_config.CheckboxColumn("Active"),
+            "Page": st.column_config.LinkColumn("Page", display_text="Open", help="The integration's own page"),
         },
     )
 
@@ -335,6 +131,7 @@ def actions(views) -> None:
         with st.spinner(f"Testing {esc(view.name)}…"):
             result = service.test(actor, view.id)
         st.session_state["last_test"] = (view.id, result)
+        reads.forget()
         st.rerun()
     if cols[1].button("Edit", key="act-edit", width="stretch"):
         open_dialog("edit", view.id)
@@ -342,11 +139,13 @@ def actions(views) -> None:
     toggle_label = "Deactivate" if view.is_active else "Activate"
     if cols[2].button(toggle_label, key="act-toggle", width="stretch"):
         service.set_active(actor, view.id, not view.is_active)
+        reads.forget()
         state.flash(f"{view.name} is now {'active' if not view.is_active else 'inactive'}.")
         st.rerun()
     if cols[3].button("Delete", key="act-delete", width="stretch"):
         open_delete(view.id)
         st.rerun()
+    st.page_link("app_pages/integration.py", label=f"Open {esc(view.name)}'s page", query_params={"id": str(view.id)})
     last = st.session_state.get("last_test")
     if last and last[0] == view.id:
         show_result(last[1])
@@ -444,11 +243,30 @@ LIST_STATUSES = {
     "Stale": "stale",
 }
 PAGE_SIZE = 50
+ANY_HEALTH = "Any health"
+HEALTH_FILTERS = {ANY_HEALTH: None, **{h.label: h.value for h in Health}}
+
+
+def health_filter(column) -> str | None:
+    """The health filter, which a link can set (?health=failing, from Overview and Statistics): the address
+    and the box agree, so a filtered list can be shared by its address."""
+    wanted = st.query_params.get("health")
+    if wanted != st.session_state.get("list_health_param"):  # arrived by a link
+        st.session_state["list_health"] = next((k for k, v in HEALTH_FILTERS.items() if v == wanted), ANY_HEALTH)
+    label = column.selectbox("Health", list(HEALTH_FILTERS), key="list_health", label_visibility="collapsed")
+    chosen = HEALTH_FILTERS[label]
+    if chosen != wanted:
+        if chosen:
+            st.query_params["health"] = chosen
+        else:
+            st.query_params.pop("health", None)
+    st.session_state["list_health_param"] = chosen
+    return chosen
 
 
 def list_query() -> ListQuery:
     """Search, filters and page: the list is cut in the database, so any number of integrations stays quick."""
-    search_col, status_col, provider_col = st.columns([3, 1, 1])
+    search_col, status_col, health_col, provider_col = st.columns([3, 1, 1, 1])
     search = search_col.text_input(
         "Search",
         key="list_search",
@@ -458,7 +276,8 @@ def list_query() -> ListQuery:
     status = status_col.selectbox("Status", list(LIST_STATUSES), key="list_status", label_visibility="collapsed")
     providers = {"All providers": None, **{p.name: p.key for p in CATALOG}}
     provider = provider_col.selectbox("Provider", list(providers), key="list_provider", label_visibility="collapsed")
-    query = ListQuery(search, LIST_STATUSES[status], providers[provider], limit=PAGE_SIZE)
+    health = health_filter(health_col)
+    query = ListQuery(search, LIST_STATUSES[status], providers[provider], health=health, limit=PAGE_SIZE)
     if st.session_state.get("list_filters") != query:  # new filters start at the first page
         st.session_state["list_filters"] = query
         st.session_state["list_offset"] = 0
@@ -500,7 +319,4 @@ catalog_section()
 st.divider()
 integrations_section()
 
-if current := st.session_state.get(DIALOG):
-    (add_dialog if current["kind"] == "add" else edit_dialog)()
-elif DELETE in st.session_state:
-    delete_dialog()
+show_dialogs()

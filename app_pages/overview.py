@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui import state
+from ui import health, state
 
 ctx, actor = state.context(), state.actor()
 st.title("Overview")
@@ -16,6 +16,10 @@ cols[1].metric("Active", stats.active)
 cols[2].metric("Inactive", stats.inactive)
 cols[3].metric("With errors", stats.error)
 cols[4].metric("Stale", stats.stale, help=f"Active, and not checked for {ctx.settings.stale_after_hours:g} hours.")
+
+if stats.total:
+    st.subheader("Health")
+    health.counts_with_links(ctx.integrations.health_counts(actor))  # each opens the list filtered by it
 
 rows = ctx.integrations.counts_by_provider_and_status(actor)
 if not rows:

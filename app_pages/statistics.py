@@ -8,9 +8,10 @@ import streamlit as st
 
 from core.audit import Actor
 from core.integrations import statistics
+from core.integrations.service import IntegrationService
 from core.integrations.statistics import STATUS_LABELS, STATUSES, Filters, StatisticsService, tier_label
 from core.tiers import Tier
-from ui import state
+from ui import health, state
 
 ctx, actor = state.context(), state.actor()
 if not actor.is_admin:
@@ -38,11 +39,18 @@ def load_trend(_service: StatisticsService, actor: Actor, filters: Filters, days
     return trend, statistics.trend_csv(trend)
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def load_health(_service: IntegrationService, actor: Actor) -> dict[str, int]:
+    """Every tenant's integrations per health state (one grouped read of the health index)."""
+    return _service.health_counts(actor)
+
+
 head, refresh = st.columns([6, 1], vertical_alignment="bottom")
 head.title("Statistics")
 if refresh.button("Refresh", icon=":material/refresh:", help="Read the numbers again now."):
     load_counts.clear()
     load_trend.clear()
+    load_health.clear()
 
 providers = dict(ctx.statistics.providers(actor))
 
@@ -82,6 +90,10 @@ cols[3].metric(
     f"{counts.stale:,}",
     help=f"Active, and not checked in the last {counts.stale_after_hours:g} hours (counted from creation if never).",
 )
+
+st.subheader("Health")
+st.caption("Every tenant, whatever the filters above; each count opens the Integrations list filtered by it.")
+health.counts_with_links(load_health(ctx.integrations, actor))
 
 # ----- counts by tier, provider, type and status (rolled up in core from a few hundred grouped rows) ------
 

@@ -74,8 +74,8 @@ AUDIT_MIX = (
     ("integration.test", "denied", 2, True),
     ("integration.update", "success", 6, True),
     ("integration.create", "success", 4, True),
-    ("integration.deactivate", "success", 2, True),
-    ("integration.activate", "success", 2, True),
+    ("integration.pause", "success", 2, True),
+    ("integration.resume", "success", 2, True),
     ("integration.delete", "success", 1, True),
     ("user.set_tier", "success", 1, False),
 )

@@ -67,6 +67,8 @@ class Settings:
     check_per_host: int = 2
     # An active integration whose last check is older than this is shown as stale.
     stale_after_hours: float = 24
+    # Raw check history is kept this many days; older days are kept as one daily rollup per integration.
+    check_history_retention_days: int = 90
     # The task engine (core.engine): Redis when REDIS_URL is set, else a SQLite queue file (ENGINE_QUEUE_PATH,
     # by default beside the SQLite database). ENGINE_EMBEDDED_WORKERS consumer threads run inside each app
     # process (default: 4 without Redis, 0 with it: run `manage.py worker` processes instead).
@@ -280,6 +282,9 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         check_concurrency=int(_number("CHECK_CONCURRENCY", env.get("CHECK_CONCURRENCY"), 16, 1, 64)),
         check_per_host=int(_number("CHECK_PER_HOST", env.get("CHECK_PER_HOST"), 2, 1, 16)),
         stale_after_hours=_number("STALE_AFTER_HOURS", env.get("STALE_AFTER_HOURS"), 24, 0.1, 24 * 90),
+        check_history_retention_days=int(
+            _number("CHECK_HISTORY_RETENTION_DAYS", env.get("CHECK_HISTORY_RETENTION_DAYS"), 90, 1, 3650)
+        ),
         **_engine_settings(env, database_url or DEFAULT_DATABASE_URL),
         smtp=_smtp(env, toml),
         alert_group_window_seconds=_number(

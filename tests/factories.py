@@ -57,3 +57,48 @@ def add_check(
                 details={},
             )
         )
+
+
+def add_check_record(
+    ctx,
+    integration_id: int,
+    at: datetime | None = None,
+    success: bool = True,
+    latency_ms: int | None = 100,
+    check_class: str | None = None,
+    http_status: int | None = None,
+    code: str | None = None,
+    message: str = "",
+    trigger: str = "schedule",
+) -> None:
+    """A stored check, as core.integrations.checks writes one per check (message already redacted)."""
+    add_check_records(
+        ctx,
+        [
+            dict(
+                integration_id=integration_id,
+                at=at or utcnow(),
+                success=success,
+                latency_ms=latency_ms,
+                check_class=check_class or ("ok" if success else "network"),
+                http_status=http_status,
+                code=code,
+                message=message,
+                trigger=trigger,
+            )
+        ],
+    )
+
+
+def add_check_records(ctx, rows: list[dict]) -> None:
+    """Many stored checks in one INSERT (keys as CheckRecord's columns)."""
+    from sqlalchemy import insert
+
+    from core.models import CheckRecord
+
+    defaults = dict(latency_ms=None, http_status=None, code=None, message="", trigger="schedule", run_id=None)
+    with ctx.factory.begin() as session:
+        session.execute(
+            insert(CheckRecord),
+            [{**defaults, "check_class": "ok" if r.get("success", True) else "network", **r} for r in rows],
+        )

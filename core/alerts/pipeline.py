@@ -202,6 +202,8 @@ class AlertPipeline:
         old, new = _health(change.old), _health(change.new)
         if old is None or new is None:
             return []
+        if change.check_class is None:  # a person paused or resumed it: they know; nobody is alerted
+            return []
         if worsened(old, new):
             return self._on_worsened(session, change, integration, old, new, now)
         if recovered(old, new):

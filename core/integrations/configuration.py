@@ -144,3 +144,27 @@ def _json_strings(node) -> list[str]:
     if isinstance(node, list):
         return [s for v in node for s in _json_strings(v)]
     return [node] if isinstance(node, str) else []
+
+
+MAX_AUDITED_VALUE = 200
+
+
+def audited_changes(provider: Provider, before: dict, after: dict) -> list[dict]:
+    """What an edit changed, for the audit trail: {"field", "old", "new"} for each non-secret field, and
+    {"field", "secret": True} alone for a secret (its old and new values are never recorded, not even
+    encrypted). Long values are cut to MAX_AUDITED_VALUE characters."""
+    secret = fields.sensitive_names(provider.fields)
+    changes = []
+    for name in changed_fields(before, after):
+        if any(name == s or name.startswith(s + ".") for s in secret):
+            changes.append({"field": name, "secret": True})
+        else:
+            old, new = fields.get_path(before, name), fields.get_path(after, name)
+            changes.append({"field": name, "old": _audited(old), "new": _audited(new)})
+    return changes
+
+
+def _audited(value):
+    if isinstance(value, str) and len(value) > MAX_AUDITED_VALUE:
+        return value[:MAX_AUDITED_VALUE] + "…"
+    return value

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import requests
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -33,10 +34,12 @@ from core.errors import (
     ValidationError,
     conflict,
 )
+from core.integrations import detail as detail_page
 from core.integrations.checks import IntegrationChecks
-from core.integrations.configuration import Configurations, changed_fields, masked, secretless
-from core.integrations.health import HealthPolicy
-from core.models import AuditEvent, Integration, User, utcnow
+from core.integrations.configuration import Configurations, audited_changes, changed_fields, masked, secretless
+from core.integrations.health import Health, HealthPolicy
+from core.integrations.history import HistoryService
+from core.models import AuditEvent, HealthChange, Integration, User, utcnow
 from core.ratelimit import RateLimiter
 
 MAX_NAME_LENGTH = 200
@@ -64,6 +67,7 @@ class IntegrationView:
     created_at: datetime
     updated_at: datetime
     stale: bool = False  # active, and not checked within the stale age (counted from creation if never)
+    health: str = "unknown"  # core.integrations.health.Health
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class ListQuery:
     search: str = ""
     status: str | None = None  # connected | error | unknown | stale
     provider: str | None = None
+    health: str | None = None  # one of core.integrations.health.Health
     offset: int = 0
     limit: int = 50
 
@@ -103,10 +108,12 @@ class IntegrationService(IntegrationChecks):
         http_session: Callable[[], requests.Session],
         limiter: RateLimiter | None = None,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
+        history: HistoryService | None = None,
         health_policy: HealthPolicy | None = None,
         interval_override: float | None = None,
     ):
         self._factory = factory
+        self.history = history or HistoryService(factory)
         self.health_policy = health_policy or HealthPolicy()
         self.interval_override = interval_override
         self.stale_after = stale_after
@@ -140,6 +147,7 @@ class IntegrationService(IntegrationChecks):
             created_at=row.created_at,
             updated_at=row.updated_at,
             stale=row.is_active and (row.last_checked_at or row.created_at) < utcnow() - self.stale_after,
+            health=row.health or "unknown",
         )
 
     def list_integrations(self, actor: Actor) -> list[IntegrationView]:
@@ -182,6 +190,8 @@ class IntegrationService(IntegrationChecks):
             conditions.append(self.stale_condition())
         elif query.status:
             conditions.append(Integration.status == query.status)
+        if query.health:
+            conditions.append(Integration.health == query.health)
         return conditions
 
     def names(self, actor: Actor, ids: list[int] | None = None, limit: int = 1000) -> dict[int, str]:
@@ -368,47 +378,116 @@ class IntegrationService(IntegrationChecks):
             row, owner = self._load(session, actor, integration_id)
             self._check_version(session, row, expected_version)
             provider = self._catalog.get(row.provider)
-            changed = []
+            changed, changes = [], []  # changes: old -> new per non-secret field, a secret only as changed
             if name is not None and self._check_name(name) != row.name:
+                changes.append({"field": "name", "old": row.name, "new": self._check_name(name)})
                 row.name = self._check_name(name)
                 changed.append("name")
             if configuration is not None:
                 sealed = self._configurations.sealed(provider, configuration, row.configuration, row.id)
                 changed += changed_fields(row.configuration or {}, sealed)
+                changes += audited_changes(provider, row.configuration or {}, sealed)
                 if sealed != row.configuration:
                     row.configuration = sealed
                     row.status, row.status_message = "unknown", "Configuration changed since the last test."
             if changed:
-                audit.record(session, actor, "integration.update", "success", row.id, {"fields": changed})
+                details = {"fields": changed, "changes": changes}
+                audit.record(session, actor, "integration.update", "success", row.id, details)
             session.flush()
             return self._view(row, owner)
 
     def set_active(self, actor: Actor, integration_id: int, active: bool) -> IntegrationView:
+        """Activating is resuming, deactivating is pausing."""
+        return self.resume(actor, integration_id) if active else self.pause(actor, integration_id)
+
+    def pause(self, actor: Actor, integration_id: int) -> IntegrationView:
+        """Stop scheduled checks: inactive, health "paused". A manual test still works."""
+        return self._set_paused(actor, integration_id, True)
+
+    def resume(self, actor: Actor, integration_id: int) -> IntegrationView:
+        """Scheduled checks again from now: active, health "unknown" until its next check, streaks reset."""
+        return self._set_paused(actor, integration_id, False)
+
+    def _set_paused(self, actor: Actor, integration_id: int, paused: bool) -> IntegrationView:
+        """Like activating: not an edit (the version stays, an open edit dialog still saves). One conditional
+        UPDATE, so of two pauses at once one changes the row and is audited, the other finds it paused."""
+        now = utcnow()
+        if paused:
+            values: dict = {"is_active": False, "health": Health.PAUSED.value}
+            pending = or_(Integration.is_active.is_(True), Integration.health != Health.PAUSED.value)
+        else:
+            values = {"is_active": True, "health": Health.UNKNOWN.value, "failures_in_row": 0, "successes_in_row": 0}
+            values |= {"failing_since": None, "next_check_at": now, "planned_until": None}
+            pending = or_(Integration.is_active.is_(False), Integration.health == Health.PAUSED.value)
         with self._transaction() as session:
             row, _ = self._load(session, actor, integration_id)
-            if row.is_active != active:
-                # A plain UPDATE: switching on or off is not an edit and must not bump the version.
-                # Off is paused (not scheduled); on starts afresh: health unknown, checked on the next tick.
-                health = (
-                    {"health": "unknown", "failures_in_row": 0, "successes_in_row": 0, "failing_since": None}
-                    if active
-                    else {"health": "paused"}
-                )
+            old = session.scalar(select(Integration.health).where(Integration.id == integration_id).with_for_update())
+            result = cast(  # an UPDATE's result is a CursorResult (with rowcount)
+                CursorResult,
                 session.execute(
                     update(Integration)
-                    .where(Integration.id == integration_id)
-                    .values(
-                        is_active=active,
-                        health_changed_at=utcnow(),
-                        next_check_at=utcnow() if active else None,
-                        planned_until=None,
-                        **health,
-                    )
+                    .where(Integration.id == integration_id, pending)
+                    .values(**values, health_changed_at=now)
                     .execution_options(synchronize_session=False)
-                )
-                action = "integration.activate" if active else "integration.deactivate"
-                audit.record(session, actor, action, "success", row.id, {"name": row.name})
+                ),
+            )
+            changed = result.rowcount
+            if changed:
+                new, verb = values["health"], "Paused" if paused else "Resumed"
+                if old != new:  # the outbox of health changes (core.models.HealthChange)
+                    session.add(
+                        HealthChange(
+                            integration_id=integration_id,
+                            at=now,
+                            old=old or "unknown",
+                            new=new,
+                            message=f"{verb} by {actor.username}.",
+                        )
+                    )
+                action = "integration.pause" if paused else "integration.resume"
+                audit.record(session, actor, action, "success", integration_id, {"name": row.name})
         return self.get(actor, integration_id)
+
+    def health_counts(self, actor: Actor) -> dict[str, int]:
+        """Integrations per health state (every state present, zeros included), from the health index."""
+        query = select(Integration.health, func.count(Integration.id)).group_by(Integration.health)
+        if not actor.is_admin:
+            query = query.where(Integration.owner_id == actor.id)
+        counts = dict.fromkeys((h.value for h in Health), 0)
+        with self._factory() as session:
+            for health, count in session.execute(query):
+                counts[health or Health.UNKNOWN.value] = counts.get(health or Health.UNKNOWN.value, 0) + int(count)
+        return counts
+
+    def detail(self, actor: Actor, integration_id: int, now: datetime | None = None) -> detail_page.IntegrationDetail:
+        """Everything the integration's page shows. Someone else's integration is "not found", as a missing one."""
+        with self._factory() as session:
+            row, owner = self._load(session, actor, integration_id)
+            view = self._view(row, owner)
+            health = {
+                name: getattr(row, name)
+                for name in ("health", "health_changed_at", "failures_in_row", "failing_since", "next_check_at")
+            }
+        wanted = audit.AuditFilter(integration_id=integration_id, limit=detail_page.ACTIVITY_ROWS)
+        events = audit.search(self._factory, actor, wanted)
+        return detail_page.build(view, health, self.history, events, now or utcnow())
+
+    def check_summary(self, actor: Actor, integration_id: int, limit: int = 50) -> detail_page.CheckSummary:
+        """The last `limit` checks and the uptime and latency figures, after the same ownership check."""
+        with self._factory() as session:
+            row, owner = self._load(session, actor, integration_id)
+            view = self._view(row, owner)
+        now = utcnow()
+        p50, p95 = self.history.latency(integration_id, 30, now)
+        return detail_page.CheckSummary(
+            view,
+            detail_page.health_of(view.health),
+            tuple(self.history.recent(integration_id, limit)),
+            self.history.uptime(integration_id, 7, now),
+            self.history.uptime(integration_id, 30, now),
+            p50,
+            p95,
+        )
 
     def delete(self, actor: Actor, integration_id: int, expected_version: int | None = None) -> None:
         with self._transaction(integration_id) as session:

@@ -22,10 +22,10 @@ def test_members_see_their_own_actions_and_events_on_their_integrations(ctx, mem
     ctx.integrations.set_active(admin, mine.id, False)  # an administrator acting on alice's integration
 
     seen = audit.search(ctx.factory, member)
-    assert {(e.actor, e.action) for e in seen} == {("alice", "integration.create"), ("root", "integration.deactivate")}
+    assert {(e.actor, e.action) for e in seen} == {("alice", "integration.create"), ("root", "integration.pause")}
     assert len(audit.search(ctx.factory, admin)) >= 3
     actors, actions = audit.choices(ctx.factory, member)
-    assert "bob" not in actors and "integration.deactivate" in actions
+    assert "bob" not in actors and "integration.pause" in actions
 
 
 def test_filters_narrow_by_actor_action_integration_and_time(ctx, member, admin):
@@ -37,7 +37,7 @@ def test_filters_narrow_by_actor_action_integration_and_time(ctx, member, admin)
         return [(e.action, e.integration_id) for e in audit.search(ctx.factory, admin, audit.AuditFilter(**wanted))]
 
     assert ids(integration_id=first.id) == [("integration.create", first.id)]
-    assert ids(action="integration.deactivate") == [("integration.deactivate", second.id)]
+    assert ids(action="integration.pause") == [("integration.pause", second.id)]
     assert ids(actor="root") == []
     assert ids(since=utcnow() + timedelta(minutes=1)) == []
     assert len(ids(until=utcnow() + timedelta(minutes=1))) == 5  # two user.create events from the fixtures too

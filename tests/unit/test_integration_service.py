@@ -671,8 +671,8 @@ def test_every_change_and_test_is_audited_without_secrets(fake, ctx, recorder, m
         "integration.test",
         "integration.health_changed",
         "integration.test",
-        "integration.deactivate",
-        "integration.activate",
+        "integration.pause",
+        "integration.resume",
         "integration.delete",
     ]
     for e in events:

@@ -1,0 +1,236 @@
+"""The add, edit and delete dialogs of an integration, shared by the Integrations list and an integration's
+own page (opened from session state: open_dialog / open_delete, then show_dialogs() at the end of the page)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
+from core.results import TestResult
+from providers import CATALOG
+from ui import reads, state
+from ui.forms import controlling_fields, render_fields
+from ui.text import esc
+
+DIALOG = "integration_dialog"
+DELETE = "delete_dialog"  # {"view": IntegrationView captured when it opened, "then": page} or {"missing": why}
+
+
+def _service():
+    return state.context().integrations
+
+
+def open_dialog(kind: str, integration_id: int | None = None, category: str = "CRM") -> None:
+    """Open the add or edit dialog. An edit captures the integration now (its values and version): every
+    rerun of the dialog shows and saves against what was opened, so a save after someone else's is refused
+    instead of silently undoing their change. A new prefix gives the widgets fresh keys and defaults."""
+    nonce = st.session_state.get("dialog_nonce", 0) + 1
+    st.session_state["dialog_nonce"] = nonce
+    st.session_state[DIALOG] = {"kind": kind, "id": integration_id, "category": category, "prefix": f"dlg{nonce}"}
+    if integration_id is not None:
+        try:
+            st.session_state[DIALOG]["view"] = _service().get(state.actor(), integration_id)
+        except NotFoundError as exc:
+            st.session_state[DIALOG]["missing"] = str(exc)
+
+
+def close_dialog() -> None:
+    st.session_state.pop(DIALOG, None)
+
+
+def show_result(result: TestResult) -> None:
+    if result.success:
+        st.success(esc(result.message), icon=":material/check_circle:")
+        if result.details.get("limited"):
+            st.warning("This token connects, but helpdesk features need an administrator's token.")
+        if result.details:
+            with st.expander("What the test found"):
+                st.json({k: v for k, v in result.details.items() if k != "field_errors"})
+    else:
+        st.error(esc(result.message), icon=":material/error:")
+
+
+# ----- add / edit dialog -------------------------------------------------------------------
+
+
+def choose_provider(existing):
+    if existing is not None:
+        provider = CATALOG.get(existing.provider)
+        st.caption(f"Provider: **{provider.name}**")
+        return provider
+    choices = CATALOG.in_category(st.session_state[DIALOG].get("category", "CRM"))
+    if len(choices) == 1:
+        return choices[0]
+    return st.selectbox(
+        "Provider",
+        choices,
+        format_func=lambda p: p.name if p.available else f"{p.name} (coming soon)",
+        key=f"{st.session_state[DIALOG]['prefix']}:provider",
+    )
+
+
+def save(provider, existing, name: str, config: dict):
+    if existing is None:
+        return _service().create(state.actor(), name, provider.key, config)
+    return _service().update(state.actor(), existing.id, existing.version, name=name, configuration=config)
+
+
+def integration_form(provider, existing, prefix: str) -> None:
+    stored = existing.configuration if existing else {}
+    errors = st.session_state.get(f"{prefix}:errors", {})
+    name = st.text_input(
+        "Integration name *",
+        value=existing.name if existing else "",
+        placeholder=f"e.g. Acme — {provider.name}",
+        key=f"{prefix}:{provider.key}:integration-name",  # distinct from a provider field called "name"
+    )
+    if errors.get("name"):
+        st.markdown(f":red[{esc(errors['name'])}]")
+    controlling = controlling_fields(provider.fields)
+    key_prefix = f"{prefix}:{provider.key}"
+    controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})
+    with st.form(f"{key_prefix}:form", border=False):
+        rest = render_fields(
+            [f for f in provider.fields if f.name not in controlling], stored, key_prefix, errors, controls
+        )
+        left, right = st.columns(2)
+        tested = left.form_submit_button("Test connection", width="stretch")
+        saved = right.form_submit_button("Save integration", type="primary", width="stretch")
+    config = {**rest, **controls}
+    if tested:
+        with st.spinner(f"Testing the connection to {provider.name}…"):
+            saved_id = existing.id if existing else None
+            result = _service().test_configuration(state.actor(), provider.key, config, saved_id)
+        st.session_state[f"{prefix}:errors"] = result.details.get("field_errors", {})
+        st.session_state[f"{prefix}:result"] = result
+        st.rerun()
+    if saved:
+        try:
+            view = save(provider, existing, name, config)
+        except ValidationError as exc:
+            st.session_state[f"{prefix}:errors"] = exc.errors
+            st.rerun()
+        except ConflictError as exc:
+            st.session_state[f"{prefix}:conflict"] = str(exc)
+        except ConsoleError as exc:
+            st.error(esc(exc))
+        else:
+            close_dialog()
+            reads.forget()
+            state.flash(f"Saved {view.name}.")
+            if st.session_state.get(f"{prefix}:result"):
+                # It was tested in the form: record the status of what was actually stored.
+                with st.spinner("Checking the saved connection…"):
+                    st.session_state["last_test"] = (view.id, _service().test(state.actor(), view.id))
+            st.rerun()
+    if refused := st.session_state.get(f"{prefix}:conflict"):
+        st.error(esc(refused), icon=":material/sync_problem:")
+        if st.button("Reload their version", key=f"{prefix}:reload", icon=":material/refresh:"):
+            # Knowingly discards this form's edits: the dialog reopens on the record as stored now.
+            open_dialog("edit", existing.id)
+            st.rerun()
+    if errors:
+        st.error("Some fields need attention; see the messages above.")
+    if result := st.session_state.get(f"{prefix}:result"):
+        show_result(result)
+    if provider.guide:
+        with st.expander(provider.guide[0]):
+            st.code(provider.guide[1], language="python")
+
+
+def dialog_body() -> None:
+    current = st.session_state.get(DIALOG)
+    if not current:
+        return
+    state.require_fresh(state.actor())  # a dialog's reruns skip Home.py's check; same person, role and tier after it
+    existing = None
+    if current["id"] is not None:
+        if "view" not in current and "missing" not in current:  # opened without open_dialog: capture now
+            try:
+                current["view"] = _service().get(state.actor(), current["id"])
+            except NotFoundError as exc:
+                current["missing"] = str(exc)
+        if "missing" in current:
+            st.error(esc(current["missing"]))
+            return
+        existing = current["view"]  # as it was when the dialog opened, not as it is now
+    provider = choose_provider(existing)
+    st.caption(provider.description)
+    if not provider.available:
+        st.info(
+            f"{provider.name} is coming soon: its connection test is not built yet, so it cannot be "
+            "connected today. Chatwoot and Custom CRM work now."
+        )
+        return
+    integration_form(provider, existing, current["prefix"])
+
+
+add_dialog = st.dialog("Add an integration", width="large", on_dismiss=close_dialog)(dialog_body)
+edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dialog)(dialog_body)
+
+
+def open_delete(integration_id: int, then: str | None = None) -> None:
+    """Open the delete dialog on the integration as it is now (id, name, version), as open_dialog does for
+    an edit: the deletion is sent with that version, so one after someone else's save is refused, naming them.
+    ``then``: the page to go to once it is deleted (its own page is gone); None stays on this one.
+    """
+    try:
+        st.session_state[DELETE] = {"view": _service().get(state.actor(), integration_id), "then": then}
+    except NotFoundError as exc:
+        st.session_state[DELETE] = {"missing": str(exc)}
+
+
+def close_delete() -> None:
+    st.session_state.pop(DELETE, None)
+
+
+@st.dialog("Delete integration", on_dismiss=close_delete)
+def delete_dialog() -> None:
+    pending = st.session_state.get(DELETE)
+    if not pending:
+        return
+    state.require_fresh(state.actor())  # a dialog's reruns skip Home.py's check; same person, role and tier after it
+    if "missing" in pending:
+        st.error(esc(pending["missing"]))
+        return
+    view = pending["view"]  # as it was when the dialog opened, not the list row of this rerun
+    if refused := pending.get("conflict"):
+        st.error(esc(refused), icon=":material/sync_problem:")
+        left, right = st.columns(2)
+        if left.button("Look again", key="delete:reload", icon=":material/refresh:", width="stretch"):
+            open_delete(view.id, pending.get("then"))  # reopens on the record as stored now, name and version
+            st.rerun()
+        if right.button("Cancel", key="delete:cancel", width="stretch"):
+            close_delete()
+            st.rerun()
+        return
+    st.write(
+        f"Delete **{esc(view.name)}** ({view.provider_name})? Its stored credentials are erased. This cannot be undone."
+    )
+    left, right = st.columns(2)
+    if left.button("Delete permanently", type="primary", width="stretch"):
+        try:
+            _service().delete(state.actor(), view.id, view.version)
+        except ConflictError as exc:
+            pending["conflict"] = str(exc)
+            st.rerun()
+        except ConsoleError as exc:
+            st.error(esc(exc))
+            return
+        close_delete()
+        reads.forget()
+        state.flash(f"Deleted {view.name}.", ":material/delete:")
+        if pending.get("then"):
+            st.switch_page(pending["then"])
+        st.rerun()
+    if right.button("Cancel", width="stretch"):
+        close_delete()
+        st.rerun()
+
+
+def show_dialogs() -> None:
+    """Draw whichever dialog is open; call once, at the end of the page."""
+    if current := st.session_state.get(DIALOG):
+        (add_dialog if current["kind"] == "add" else edit_dialog)()
+    elif DELETE in st.session_state:
+        delete_dialog()

@@ -78,6 +78,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     )
     http_session = partial(make_session, policy)
     limiter = RateLimiter(factory)
+    history = HistoryService(factory, settings.check_history_retention_days)
     integrations = IntegrationService(
         factory,
         cipher,
@@ -85,7 +86,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         http_session,
         limiter,
         stale_after=timedelta(hours=settings.stale_after_hours),
-        history=HistoryService(factory, settings.check_history_retention_days),
+        history=history,
         health_policy=health_policy(settings),
         interval_override=settings.check_interval_override,
     )
@@ -100,6 +101,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         refresher=TokenRefresher(integrations),
         alerts=alerts,
     )
+    tasks.daily_jobs.append(lambda now: history.prune(now))  # retention, once a day on the scheduler
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     return AppContext(
         settings=settings,

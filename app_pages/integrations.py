@@ -10,7 +10,6 @@ import streamlit as st
 from core.catalog import INTEGRATION_TYPES
 from core.integrations import exports
 from core.integrations.checks import CheckAllScope
-from core.integrations.detail import health_of
 from core.integrations.health import Health
 from core.integrations.service import IntegrationView, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
@@ -73,7 +72,7 @@ def integrations_table(views) -> None:
             {
                 "Name": v.name,
                 "Provider": v.provider_name,
-                "Health": health_of(v.health).label,
+                "Health": Health.parse(v.health).label,
                 "Status": status_label(v),
                 "Last checked": v.last_checked_at,
                 "Active": v.is_active,

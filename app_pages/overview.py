@@ -20,6 +20,7 @@ cols[4].metric("Stale", stats.stale, help=f"Active, and not checked for {ctx.set
 if stats.total:
     st.subheader("Health")
     health.counts_with_links(ctx.integrations.health_counts(actor))  # each opens the list filtered by it
+    health.incidents_link(ctx, actor)
 
 rows = ctx.integrations.counts_by_provider_and_status(actor)
 if not rows:

@@ -94,6 +94,8 @@ cols[3].metric(
 st.subheader("Health")
 st.caption("Every tenant, whatever the filters above; each count opens the Integrations list filtered by it.")
 health.counts_with_links(load_health(ctx.integrations, actor))
+health.incidents_link(ctx, actor)
+health.engine_status(ctx)
 
 # ----- counts by tier, provider, type and status (rolled up in core from a few hundred grouped rows) ------
 

@@ -6,7 +6,11 @@ from typing import Literal
 
 import streamlit as st
 
+from app_context import AppContext
+from core.audit import Actor
 from core.integrations.health import Health
+from core.models import utcnow
+from ui import check_all
 
 LIST_PAGE = "app_pages/integrations.py"
 Colour = Literal["green", "orange", "red", "violet", "gray"]
@@ -37,5 +41,30 @@ def counts_with_links(counts: dict[str, int]) -> None:
             query_params={"health": health.value},
             help=f"List the integrations whose health is {health.label.lower()}.",
         )
-    # Open incidents: not counted here yet. Incidents are another change (their own table and page); their
-    # count and its link to the list of open incidents belong beside these links.
+
+
+def incidents_link(ctx: AppContext, actor: Actor) -> None:
+    """Administrators: how many outages (incidents) are open, linking to the Alerts page that lists them."""
+    if not actor.is_admin:
+        return
+    count = len(ctx.subscriptions.open_incidents(actor))
+    st.page_link(
+        "app_pages/alerts.py",
+        label=f"Open incidents: {count}",
+        icon=":material/crisis_alert:" if count else ":material/verified:",
+        help="Many integrations of one provider or one host failing at once; the Alerts page lists them.",
+    )
+
+
+def engine_status(ctx: AppContext) -> None:
+    """The scheduler's heartbeat: when it last planned, or a warning when no worker seems to run."""
+    if warning := check_all.engine_warning(ctx):
+        st.warning(warning)
+        return
+    beat = ctx.tasks.heartbeat()
+    if beat.at is not None:
+        seconds = max(0, round((utcnow() - beat.at).total_seconds()))
+        st.caption(
+            f"Task engine: the scheduler last planned checks {seconds} s ago (it runs every "
+            f"{ctx.settings.engine_tick_seconds} s on one worker at a time)."
+        )

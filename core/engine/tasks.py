@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from huey import Huey, crontab
 from huey.exceptions import RetryTask
+from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
@@ -74,7 +75,7 @@ class TaskEngine:
     refresher: TokenRefresher | None = None
     alerts: AlertPipeline | None = None
     # Called once a day, as the one scheduler (history retention).
-    daily_jobs: list[Callable[[datetime], None]] = field(default_factory=list)
+    daily_jobs: list[Callable[[datetime], object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lease = SchedulerLease(self.factory)
@@ -160,6 +161,7 @@ class TaskEngine:
             self._plan_refreshes(now)
             self._alert_tick(now)
             if self._maintenance_due(now):
+                self._forget_old_markers(now)
                 for job in self.daily_jobs:
                     job(now)
         except (OperationalError, StorageError) as exc:
@@ -258,9 +260,19 @@ class TaskEngine:
             except Exception:  # the change is in the outbox; the next tick plans it
                 log.warning("could not hand the alert planning to the queue; the next tick does it")
 
+    def _forget_old_markers(self, now: datetime) -> None:
+        """One-off markers (refresh:<id>, alert:<id>) a day past their time mean nothing any more."""
+
+        with self.factory.begin() as session:
+            session.execute(
+                delete(EngineLease).where(
+                    or_(EngineLease.name.like("refresh:%"), EngineLease.name.like("alert:%")),
+                    EngineLease.until < now - timedelta(days=1),
+                )
+            )
+
     def _maintenance_due(self, now: datetime) -> bool:
         """Once a day across every worker: a lease row whose time is the next maintenance."""
-        from sqlalchemy import or_, update
 
         with self.factory.begin() as session:
             if session.get(EngineLease, MAINTENANCE) is None:

@@ -35,10 +35,6 @@ ACTIONS = {
 }
 
 
-def health_of(value: str | None) -> Health:
-    return Health.parse(value)
-
-
 @dataclass(frozen=True)
 class FieldChange:
     field: str
@@ -130,7 +126,7 @@ def build(
     view: IntegrationView, row_health: dict, history: HistoryService, events: list[AuditView], now: datetime
 ) -> IntegrationDetail:
     """The page's content for an integration the caller may see (its row's health columns in row_health)."""
-    health = health_of(row_health.get("health"))
+    health = Health.parse(row_health.get("health"))
     sentence, next_step = MEANING[health]
     p50, p95 = history.latency(view.id, 30, now)
     return IntegrationDetail(
@@ -161,5 +157,4 @@ __all__ = [
     "IntegrationDetail",
     "activity_entry",
     "build",
-    "health_of",
 ]

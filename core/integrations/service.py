@@ -481,7 +481,7 @@ class IntegrationService(IntegrationChecks):
         p50, p95 = self.history.latency(integration_id, 30, now)
         return detail_page.CheckSummary(
             view,
-            detail_page.health_of(view.health),
+            Health.parse(view.health),
             tuple(self.history.recent(integration_id, limit)),
             self.history.uptime(integration_id, 7, now),
             self.history.uptime(integration_id, 30, now),

@@ -13,8 +13,10 @@ import streamlit as st
 
 from core.audit import Actor
 from core.errors import ConsoleError, NotFoundError
+from core.integrations.classify import CLASS_TEXT, CheckClass
 from core.integrations.detail import CHART_DAYS, IntegrationDetail
 from core.integrations.health import Health
+from core.integrations.history import CheckView
 from core.integrations.service import IntegrationService
 from ui import health as health_ui
 from ui import reads, state
@@ -38,6 +40,16 @@ def not_found(raw: object) -> None:
         icon=":material/search_off:",
     )
     st.page_link(LIST_PAGE, label="Back to Integrations", icon=":material/arrow_back:")
+
+
+def last_check_class(check: CheckView) -> tuple[str, str, str] | None:
+    """(class name, sentence, next step) of a stored check's class, or None for a class this version lacks."""
+    try:
+        check_class = CheckClass(check.check_class)
+    except ValueError:
+        return None
+    sentence, next_step = CLASS_TEXT[check_class]
+    return check_class.value.replace("_", " ").capitalize(), sentence, next_step
 
 
 def percent(value: float | None) -> str:
@@ -78,6 +90,8 @@ def health_section(detail: IntegrationDetail) -> None:
             st.caption(esc(" · ".join(facts)))
         if detail.view.status_message and detail.health is not Health.CONNECTED:
             st.caption(f"Last message: {esc(detail.view.status_message)}")
+        if detail.checks and not detail.checks[0].success and (what := last_check_class(detail.checks[0])):
+            st.markdown(f"**Last check: {esc(what[0])}.** {esc(what[1])} {esc(what[2])}")
 
 
 def actions(service: IntegrationService, actor: Actor, detail: IntegrationDetail) -> None:

@@ -137,6 +137,8 @@ def test_test_now_of_an_unreachable_service_says_so(app_env, member):
     at.run()
     assert [t.icon for t in at.toast] == [":material/error:"]
     assert stored(app_env, view.id).status == "error"
+    # The check's class, in words, with what to do next.
+    assert "Last check: Network." in texts(at) and "The service could not be reached" in texts(at)
 
 
 def test_edit_opens_the_shared_dialog_and_delete_goes_back_to_the_list(app_env, member, detailed):

@@ -1,7 +1,8 @@
 """kill -9 a `manage.py worker` in the middle of a check: the job dies with it (Huey takes a job off the queue
 before running it), the integration's lease and plan expire, another worker takes over the scheduler and
 checks it again, once; the other integrations' checks are not lost. On the SQLite queue and on Redis, on
-the test database (SQLite, or TEST_DATABASE_URL's PostgreSQL)."""
+the test database (SQLite, or TEST_DATABASE_URL's PostgreSQL). And a dead scheduler is noticed: its heartbeat goes
+stale and the Integrations page warns."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import time
 
 import pytest
 
+import app_context
 from core.models import Integration, utcnow
-from tests.conftest import wait_for
+from tests.conftest import make_settings, wait_for
 from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
-from tests.faults.conftest import QUEUES, checked_since, due_now, history, plans_run_out, worker_env
+from tests.faults.conftest import QUEUES, Queue, checked_since, due_now, history, plans_run_out, worker_env
+from ui.check_all import engine_warning
 
 TOKEN = "bt-faults-" + "K1l2L3n4I5n6"
 SLOW_SECONDS = 4.0  # the slow host's answer: long enough to kill the worker while its check is under way
@@ -87,3 +90,21 @@ def test_a_worker_killed_mid_check_loses_only_that_check_and_it_runs_again_once(
     beat = ctx.tasks.heartbeat()
     assert beat.holder is not None and f":{second.pid}:" in beat.holder, beat.holder
     assert second.alive(), second.tail()
+
+
+def test_a_dead_scheduler_is_noticed_its_heartbeat_goes_stale_and_the_page_warns(ctx, owner, start_worker, tmp_path):
+    queue = Queue("sqlite", path=ctx.settings.engine_queue_path)
+    page_ctx = app_context.build(make_settings(ctx.settings.database_url, engine_tick_seconds=1), migrate=False)
+    worker = start_worker(worker_env(ctx.settings.database_url, queue, tmp_path))
+    try:
+        beat = wait_for(lambda: (b := page_ctx.tasks.heartbeat()).holder and b, 30, what="the worker's first tick")
+        assert f":{worker.pid}:" in (beat.holder or "")
+        assert engine_warning(page_ctx) is None  # a scheduler beats: the page says nothing
+
+        worker.kill9()
+        # Three ticks and five seconds without a beat: stale, and the page says when the scheduler last ran.
+        warning = wait_for(lambda: engine_warning(page_ctx), 20, what="the stale-heartbeat warning")
+        last = page_ctx.tasks.heartbeat().at
+        assert last is not None and f"{last:%Y-%m-%d %H:%M:%S}" in warning and "manage.py worker" in warning
+    finally:
+        page_ctx.engine.dispose()

@@ -40,6 +40,7 @@ class SlowHosts:
         self.delay, self.status = delay, status
         self.failing: set[str] = set()  # addresses that answer 401 instead
         self.broken: set[str] = set()  # addresses that answer 503 instead
+        self.delays: dict[str, float] = {}  # addresses that answer after another delay than `delay`
         self.overall = HostCounter()  # every host's requests together (the global cap)
         self.servers: list[ThreadingHTTPServer] = []
         self.counters: dict[str, HostCounter] = {}
@@ -62,7 +63,7 @@ class SlowHosts:
                 counter.enter()
                 hosts.overall.enter()
                 try:
-                    time.sleep(hosts.delay)
+                    time.sleep(hosts.delays.get(address, hosts.delay))
                 finally:
                     hosts.overall.leave()
                     counter.leave()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -88,7 +89,13 @@ def _wait_healthy(apps: list[App], seconds: float) -> None:
 @pytest.fixture(scope="module")
 def apps(database_url, tmp_path_factory):
     """Processes A and B: the same database, keys and settings, each on its own free loopback port."""
-    tmp = tmp_path_factory.mktemp("multiprocess")
+    with running_apps(database_url, tmp_path_factory.mktemp("multiprocess")) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running_apps(database_url: str, tmp: Path, settings: dict[str, str] | None = None) -> Iterator[tuple[App, App]]:
+    """Start processes A and B with the shared environment plus `settings`; stop both when done."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -103,6 +110,7 @@ def apps(database_url, tmp_path_factory):
     }
     for name in ("INTEGRATION_ENCRYPTION_KEYS", "INTEGRATION_ENCRYPTION_KEY_FILE", "CONSOLE_ENV"):
         env.pop(name, None)
+    env.update(settings or {})
     streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent)) or "streamlit"
     started: list[App] = []
     try:

@@ -155,7 +155,7 @@ class AlertPipeline:
             "webhook": SignedWebhookChannel(http_session_factory),
         }
         self._host_of = host_of or (lambda integration: _default_host(catalog, integration))
-        self._window = timedelta(seconds=settings.alert_group_window_seconds)
+        self.window = timedelta(seconds=settings.alert_group_window_seconds)
         request_deadline = settings.http_connect_timeout + 2 * settings.http_read_timeout
         self._claim = timedelta(seconds=max(settings.smtp.timeout, request_deadline)) + CLAIM_MARGIN
 
@@ -237,7 +237,7 @@ class AlertPipeline:
                 old=old.value,
                 new=new.value,
                 message=change.message or "",
-                due_at=now + self._window,
+                due_at=now + self.window,
                 now=now,
                 incident=incident,
             )
@@ -294,7 +294,7 @@ class AlertPipeline:
                 old=change.old,
                 new=change.new,
                 message=change.message or "",
-                due_at=now + self._window,
+                due_at=now + self.window,
                 now=now,
                 incident=incident,
             )
@@ -418,7 +418,7 @@ class AlertPipeline:
         query = (
             select(HealthChange, Integration)
             .join(Integration, Integration.id == HealthChange.integration_id)
-            .where(HealthChange.at >= at - self._window, HealthChange.at <= at)
+            .where(HealthChange.at >= at - self.window, HealthChange.at <= at)
             .order_by(HealthChange.at, HealthChange.id)
             .limit(MAX_BATCH)
         )

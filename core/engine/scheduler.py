@@ -119,13 +119,17 @@ class Planner:
             planned = []
             for row in rows:
                 due = max(row.next_check_at, now)
-                session.execute(
+                taken = session.execute(  # conditional: a check that just planned its own next one keeps it
                     update(Integration)
-                    .where(Integration.id == row.id)
+                    .where(
+                        Integration.id == row.id,
+                        or_(Integration.planned_until.is_(None), Integration.planned_until < now),
+                    )
                     .values(planned_until=due + alive_for)
                     .execution_options(synchronize_session=False)
                 )
-                planned.append((row.id, due))
+                if cast(CursorResult, taken).rowcount == 1:
+                    planned.append((row.id, due))
         return planned
 
     def plan_one(self, integration_id: int, now: datetime, window: timedelta, alive_for: timedelta) -> datetime | None:

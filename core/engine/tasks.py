@@ -18,6 +18,7 @@ import os
 import random
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from datetime import datetime, timedelta
 from huey import Huey, crontab
 from huey.exceptions import RetryTask
 from sqlalchemy import delete, or_, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from core.alerts.pipeline import AlertPipeline
@@ -79,6 +80,7 @@ class TaskEngine:
 
     def __post_init__(self) -> None:
         self.lease = SchedulerLease(self.factory)
+        self._ticking = threading.Lock()
         self.planner = Planner(self.factory, self.interval_override)
         huey = self.huey
         self.check_scheduled = huey.task(name="check_scheduled")(self._check_scheduled)
@@ -145,6 +147,16 @@ class TaskEngine:
                 self.check_run_item(run_id, integration_id)
 
     def _tick(self) -> None:
+        # Huey enqueues a tick every period, and a slow one can still run when the next starts on another
+        # thread of this consumer: both would hold this process's scheduler lease. One at a time.
+        if not self._ticking.acquire(blocking=False):
+            return
+        try:
+            self._tick_as_scheduler()
+        finally:
+            self._ticking.release()
+
+    def _tick_as_scheduler(self) -> None:
         ttl = timedelta(seconds=3 * self.limits.tick_seconds + 5)
         try:
             if not self.lease.acquire(self.identity, ttl):
@@ -186,7 +198,11 @@ class TaskEngine:
         if self.alerts is None:
             return
         alerts = self.alerts
-        self._database(lambda: alerts.process_changes())
+        now = utcnow()
+        for delivery_id in self._database(lambda: alerts.process_changes()):
+            # Sent once its grouping window is over (deliver() waits for that itself); the tick's sweep
+            # catches any this loses.
+            self.deliver_alert.schedule(args=(delivery_id,), eta=now + alerts.window)
 
     def _deliver_alert(self, delivery_id: int) -> None:
         if self.alerts is None:
@@ -276,8 +292,11 @@ class TaskEngine:
 
         with self.factory.begin() as session:
             if session.get(EngineLease, MAINTENANCE) is None:
-                session.add(EngineLease(name=MAINTENANCE, until=None))
-                session.flush()
+                try:
+                    with session.begin_nested():
+                        session.add(EngineLease(name=MAINTENANCE, until=None))
+                except IntegrityError:
+                    pass  # another worker created it at the same moment
             taken = session.execute(
                 update(EngineLease)
                 .where(EngineLease.name == MAINTENANCE, or_(EngineLease.until.is_(None), EngineLease.until < now))

@@ -76,3 +76,12 @@ def test_one_email_per_worsening_and_one_on_recovery(ctx, owner, hosts, inbox, w
     with engine_ctx.factory() as session:
         statuses = session.scalars(select(AlertDelivery.status)).all()
     assert statuses.count("sent") == 4
+
+    # ... and the integration's page shows it all.
+    detail = engine_ctx.integrations.detail(owner, view.id)
+    assert detail.health.value == "connected"
+    classes = [c.check_class for c in detail.checks]
+    assert classes[0] == "ok" and "provider_error" in classes and len(classes) >= 5
+    assert detail.uptime_7 is not None and 0 < detail.uptime_7 < 1
+    labels = [a.label for a in detail.activity]
+    assert labels.count("Health changed") >= 4 and "Resumed" in labels

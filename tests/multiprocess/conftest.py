@@ -107,6 +107,7 @@ def running_apps(database_url: str, tmp: Path, settings: dict[str, str] | None =
         "HTTP_CONNECT_TIMEOUT": "2",
         "HTTP_READ_TIMEOUT": "20",  # longer than SlowCRM.HOLD_SECONDS, short enough to bound a hang
         "HTTP_MAX_RETRIES": "0",
+        "ENGINE_QUEUE_PATH": str(tmp / "tasks.sqlite3"),  # the test's own queue, not data/ of the checkout
     }
     for name in ("INTEGRATION_ENCRYPTION_KEYS", "INTEGRATION_ENCRYPTION_KEY_FILE", "CONSOLE_ENV"):
         env.pop(name, None)

@@ -45,7 +45,14 @@ def add_integration(ctx, owner, name: str, provider: str = "HUBSPOT", health: st
         return row.id
 
 
-def change(ctx, integration_id: int, new: str, at: datetime, message: str = "The service answered 503.") -> int:
+def change(
+    ctx,
+    integration_id: int,
+    new: str,
+    at: datetime,
+    message: str = "The service answered 503.",
+    check_class: str | None = "provider_error",
+) -> int:
     """What the engine does on a health change: the new state and its outbox row, together."""
     with ctx.factory.begin() as session:
         row = session.get(Integration, integration_id)
@@ -53,7 +60,9 @@ def change(ctx, integration_id: int, new: str, at: datetime, message: str = "The
         row.health, row.health_changed_at = new, at
         if new == "paused":
             row.is_active = False
-        change = HealthChange(integration_id=integration_id, at=at, old=old, new=new, message=message)
+        change = HealthChange(
+            integration_id=integration_id, at=at, old=old, new=new, message=message, check_class=check_class
+        )
         session.add(change)
         session.flush()
         return change.id

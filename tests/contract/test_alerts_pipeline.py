@@ -49,7 +49,7 @@ def test_one_alert_when_it_worsens_and_one_when_it_recovers(ctx, owner, pipeline
     [delivery_id] = pipeline.process_changes()
 
     early = pipeline.deliver(delivery_id)
-    assert early.status == "retry" and early.retry_at == clock() + pipeline._window  # grouping window first
+    assert early.status == "retry" and early.retry_at == clock() + pipeline.window  # grouping window first
     assert posted(httpserver, HOOK) == []
 
     clock.advance(121)
@@ -272,9 +272,13 @@ def test_changes_spread_wider_than_the_window_open_no_incident(ctx, owner, pipel
 
 
 def test_one_host_failing_for_many_providers_is_one_incident(ctx, owner, pipeline, clock, slack):
-    providers = ["CHATWOOT", "CUSTOM_CRM", "CHATWOOT", "CUSTOM_CRM", "CHATWOOT"]
-    for n, provider in enumerate(providers):
-        config = {"baseUrl": "https://crm.tenant.example/api"}
+    # The host is the one the per-host check cap counts: each provider's own address field.
+    configs = [
+        ("CHATWOOT", {"baseUrl": "https://crm.tenant.example/api"}),
+        ("CUSTOM", {"apiEndpoint": "https://crm.tenant.example/v2"}),
+    ]
+    for n in range(5):
+        provider, config = configs[n % 2]
         change(ctx, add_integration(ctx, owner, f"Host {n}", provider=provider, **config), "failing", clock.advance(1))
     pipeline.process_changes()
     with ctx.factory() as session:
@@ -322,3 +326,11 @@ def test_subscriptions_are_checked_and_their_credentials_encrypted(ctx, member, 
         assert ctx.subscriptions.target_of(session.get(AlertSubscription, view.id)).address == url
     ctx.subscriptions.delete(member, view.id)
     assert ctx.subscriptions.list(member) == []
+
+
+def test_a_person_pausing_or_resuming_alerts_nobody(ctx, owner):
+    clock = Clock()
+    pipeline = make_pipeline(ctx, clock)
+    integration_id = add_integration(ctx, owner, "Paused by hand")
+    change(ctx, integration_id, "paused", clock.now, "Paused by olga.", check_class=None)
+    assert pipeline.process_changes() == []

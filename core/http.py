@@ -103,6 +103,7 @@ class Transport(StrEnum):
 
 
 Signal = Literal["http", "transport", "oauth", "database"]
+DatabaseEngine = Literal["postgresql", "mysql", "mongodb"]
 
 
 @dataclass
@@ -119,7 +120,7 @@ class Observed:
     transport: Transport | None = None  # the last transport failure
     oauth_error: str | None = None  # a token endpoint's error ("invalid_grant"), noted by core.oauth
     database_code: str | None = None  # a driver's code (PyMySQL errno "1045", SQLSTATE "28P01")
-    database_engine: Literal["postgresql", "mysql"] | None = None  # whose code database_code is
+    database_engine: DatabaseEngine | None = None  # whose code database_code is
     latest: Signal | None = None
     responses: int = 0  # HTTP answers noted
 
@@ -166,8 +167,9 @@ def note_oauth_error(code: str) -> None:
         seen.oauth_error, seen.latest = code, "oauth"
 
 
-def note_database_code(engine: Literal["postgresql", "mysql"], code: str) -> None:
-    """A database driver's error code: PyMySQL's errno, PostgreSQL's SQLSTATE (providers.database)."""
+def note_database_code(engine: DatabaseEngine, code: str) -> None:
+    """A database driver's error code: PyMySQL's errno, PostgreSQL's SQLSTATE (providers.database), MongoDB's
+    error code (providers.mongodb)."""
     for seen in _OBSERVERS.get():
         seen.database_engine, seen.database_code, seen.latest = engine, code, "database"
 

@@ -1,7 +1,7 @@
 """The provider catalog: adding a provider means one file here and one line below."""
 
 from core.catalog import Catalog
-from providers import api, chatwoot, custom, database, hubspot, pipedrive, salesforce, webhook, zoho
+from providers import api, chatwoot, custom, database, hubspot, mongodb, pipedrive, salesforce, webhook, zoho
 
 CATALOG = Catalog(
     [
@@ -12,6 +12,7 @@ CATALOG = Catalog(
         pipedrive.PROVIDER,
         custom.PROVIDER,
         *database.PROVIDERS,
+        mongodb.PROVIDER,
         api.PROVIDER,
         webhook.PROVIDER,
     ]

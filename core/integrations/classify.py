@@ -171,6 +171,17 @@ _MYSQL = {
 }
 
 
+# MongoDB server error codes (error_codes.yml), as pymongo's OperationFailure.code gives them.
+_MONGODB = {
+    "18": (CheckClass.AUTH, True),  # AuthenticationFailed
+    "13": (CheckClass.PERMISSION, False),  # Unauthorized
+    "50": (CheckClass.TIMEOUT, False),  # MaxTimeMSExpired
+    "202": (CheckClass.TIMEOUT, False),  # NetworkInterfaceExceededTimeLimit
+    "91": (CheckClass.PROVIDER_ERROR, False),  # ShutdownInProgress
+    "189": (CheckClass.PROVIDER_ERROR, False),  # PrimarySteppedDown
+}
+
+
 def classify_status(status: int) -> Classified:
     """The class of a check whose deciding answer had this HTTP status."""
     if status == 401:
@@ -194,6 +205,8 @@ def _database(seen: Observed) -> Classified:
         check_class, reconnect = _POSTGRES.get(
             code, (_POSTGRES_CLASSES.get(code[:2], CheckClass.PROVIDER_ERROR), False)
         )
+    elif seen.database_engine == "mongodb":
+        check_class, reconnect = _MONGODB.get(code, (CheckClass.PROVIDER_ERROR, False))
     else:
         check_class, reconnect = _MYSQL.get(code, (CheckClass.PROVIDER_ERROR, False))
     return Classified(check_class, None, code or None, reconnect)

@@ -335,7 +335,9 @@ def _target(config: dict, context: TestContext | None) -> _Target:
         parsed = parse_connection_string(text)
         tls = _flag(parsed.options, "tls")
         auth_source = parsed.options.get("authSource") or parsed.database or "admin"
-        secrets = [text, parsed.password]
+        # The password is the secret (redact also catches its URL-encoded form); the rest of the string (the
+        # scheme, hosts, user and options) is what the sentences name anyway.
+        secrets = [parsed.password]
         return _Target(parsed, parsed.srv if tls is None else tls, auth_source, policy, secrets)
     host = str(config["host"]).strip().strip("[]")
     port = int(float(config.get("port") or DEFAULT_PORT))
@@ -668,8 +670,8 @@ def test_mongodb(config: dict, context: TestContext) -> TestResult:
     try:
         target = _target(config, context)
     except ConnectionStringError as exc:  # a stored string saved before a rule (the form checks it)
-        secret = config.get("connectionString")
-        return _failure(str(exc), None, [secret] if isinstance(secret, str) else [])
+        whole = config.get("connectionString")  # unparsed: redact all of it (over-redaction is harmless here)
+        return _failure(str(exc), None, [whole] if isinstance(whole, str) else [])
     started = time.monotonic()
     with deadline(target.policy.request_deadline):
         return _test(target, started)
@@ -677,7 +679,7 @@ def test_mongodb(config: dict, context: TestContext) -> TestResult:
 
 def _test(target: _Target, started: float) -> TestResult:
     from pymongo import MongoClient
-    from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+    from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
     try:
         seeds = _srv_seeds(target) if target.parsed.srv else target.parsed.hosts
@@ -695,20 +697,27 @@ def _test(target: _Target, started: float) -> TestResult:
     message = ""
     for host, port, addresses in vetted:  # at most MAX_SEEDS, each within the one deadline
         where = _where(host, port)
-        try:
-            with _pinned(host, addresses), MongoClient(**_client_args(target, host, port)) as client:
-                facts = _probe(client, where, target.policy)
-        except _Permission as exc:
-            return _failure(str(exc), target, **exc.facts)
-        except OperationFailure as exc:  # the server answered: another member would answer the same
-            return _failure(_explain(exc, target, where, time.monotonic() - started), target)
-        except (ConnectionFailure, PyMongoError, OSError) as exc:
-            message = _explain(exc, target, where, time.monotonic() - started)
+        tried = time.monotonic()
+        with _pinned(host, addresses):  # through close(), which may still talk to the server
+            client = MongoClient(**_client_args(target, host, port))
             try:
-                remaining()
-            except DeadlineExceeded:
-                break
-            continue
+                facts = _probe(client, where, target.policy)
+            except _Permission as exc:
+                return _failure(str(exc), target, **exc.facts)
+            except OperationFailure as exc:  # the server answered: another member would answer the same
+                return _failure(_explain(exc, target, where, time.monotonic() - tried), target)
+            except (ConnectionFailure, PyMongoError, OSError) as exc:
+                waited = time.monotonic() - tried  # measured before close()
+                if isinstance(exc, ServerSelectionTimeoutError):  # no server answered: the connect timeout ran out
+                    waited = min(waited, target.policy.connect_timeout)
+                message = _explain(exc, target, where, waited)
+                try:
+                    remaining()
+                except DeadlineExceeded:
+                    break
+                continue
+            finally:
+                client.close()
         return _success(target, where, facts, started)
     return _failure(message or f"No host of {target.shown} could be reached.", target)
 

@@ -48,6 +48,22 @@ def _fields(message: bytes) -> dict[str, str]:
     return dict(part.split("=", 1) for part in message.decode().split(",") if "=" in part)
 
 
+class _MockupDB(mockupdb.MockupDB):
+    """Listens on the literal 127.0.0.1 (mockupdb binds "localhost"), and stops quietly right after starting:
+    mockupdb's accept thread fails with EBADF when stop() closed the socket before the thread first used it."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self._address = ("127.0.0.1", None)
+
+    def _accept_loop(self):
+        try:
+            super()._accept_loop()
+        except OSError:
+            if not self._stopped:
+                raise
+
+
 class FakeMongo:
     def __init__(
         self,
@@ -68,9 +84,7 @@ class FakeMongo:
         self._signed_in: dict[int, str] = {}  # client port -> user
         self._conversations: dict[int, dict] = {}
         self._lock = threading.Lock()
-        self.server = mockupdb.MockupDB(request_timeout=60, ssl=ssl)
-        # mockupdb binds "localhost"; the address guard and the tests want the literal 127.0.0.1.
-        self.server._address = ("127.0.0.1", None)
+        self.server = _MockupDB(request_timeout=60, ssl=ssl)
         if not silent:
             self.server.autoresponds(self._answer)
         self.port = self.server.run()

@@ -123,7 +123,7 @@ INTEGRATION_TYPES = (
     IntegrationType("CRM", "CRM Integration", "Chatwoot, Salesforce, HubSpot, Zoho, Pipedrive or any REST CRM.", True),
     IntegrationType("HELPDESK", "Helpdesk Setup", "Create Chatwoot agents and assign them to inboxes.", True, ""),
     IntegrationType("CHAT_WIDGET", "Chat Widget Script", "The live-chat script for a customer's website.", True, ""),
-    IntegrationType("DATABASE", "Database", "PostgreSQL and MySQL / MariaDB connections.", True, ""),
+    IntegrationType("DATABASE", "Database", "PostgreSQL, MySQL / MariaDB and MongoDB connections.", True, ""),
     IntegrationType("API", "API", "Generic REST or GraphQL endpoints.", True, ""),
     IntegrationType("WEBHOOK", "Webhook", "Signed outgoing webhooks.", True, ""),
 )

@@ -92,6 +92,7 @@ _MECHANISMS = ("DEFAULT", "SCRAM-SHA-1", "SCRAM-SHA-256")
 _SRV_TXT_OPTIONS = {"authsource": "authSource", "replicaset": "replicaSet", "loadbalanced": ""}
 _WRITE_ACTIONS = frozenset({"insert", "update", "remove"})
 _HOST_RE = re.compile(HOST_PATTERN)
+_NO_USER = "A password is set but no user: enter the user the password belongs to, or clear the password."
 
 
 _ON_HOST = ("connectWith", ("HOST",))
@@ -283,7 +284,7 @@ def _check_options(options: dict[str, str]) -> None:
 
 
 def check(config: dict) -> dict[str, str]:
-    """The port's range; the connection string's form; no password without a user."""
+    """The port's range; the connection string's form."""
     if config.get("connectWith") == "CONNECTION_STRING":
         text = config.get("connectionString")
         if isinstance(text, str) and not is_blank(text) and not text.startswith("•"):
@@ -292,11 +293,7 @@ def check(config: dict) -> dict[str, str]:
             except ConnectionStringError as exc:
                 return {"connectionString": str(exc)}
         return {}
-    problems = port_check(config)
-    password = config.get("password")
-    if is_blank(config.get("user")) and not is_blank(password) and not str(password).startswith("•"):
-        problems["user"] = "Enter the user the password belongs to (or leave the password empty)."
-    return problems
+    return port_check(config)  # a password without a user is refused by the test itself (_NO_USER)
 
 
 # ----- what a test connects to -----------------------------------------------------------------------
@@ -672,6 +669,8 @@ def test_mongodb(config: dict, context: TestContext) -> TestResult:
     except ConnectionStringError as exc:  # a stored string saved before a rule (the form checks it)
         whole = config.get("connectionString")  # unparsed: redact all of it (over-redaction is harmless here)
         return _failure(str(exc), None, [whole] if isinstance(whole, str) else [])
+    if target.parsed.password and not target.parsed.user:
+        return _failure(_NO_USER, target, field_errors={"user": _NO_USER})  # classified as configuration
     started = time.monotonic()
     with deadline(target.policy.request_deadline):
         return _test(target, started)

@@ -326,6 +326,18 @@ def test_a_missing_srv_record_says_so(dns_records):
 # ----- failures, timeouts, TLS, secrets --------------------------------------------------------------------
 
 
+def test_a_password_without_a_user_is_refused_before_connecting(fake):
+    server = fake()
+    result, classified = run_direct(host_config(server, user=""))
+
+    assert not result.success
+    assert result.message == mongodb._NO_USER
+    assert server.commands == []
+    assert result.details["field_errors"] == {"user": mongodb._NO_USER}
+    assert classified.check_class is CheckClass.CONFIGURATION
+    assert_clean(result)
+
+
 def test_a_refused_connection(closed_port):
     result, classified = run_direct({"connectWith": "HOST", "host": "127.0.0.1", "port": closed_port})
 
@@ -409,13 +421,10 @@ def test_connection_strings_are_checked_with_sentences(uri, expected):
     assert expected in found["connectionString"]
 
 
-def test_valid_configurations_pass_and_a_password_needs_a_user():
+def test_valid_configurations_pass():
     assert problems(uri_config("mongodb+srv://u:p%40ss@cluster0.example.net/sales?retryWrites=true&w=majority")) == {}
     assert problems(uri_config("mongodb://h1:27017,h2:27018,[::1]:27019/?replicaSet=rs0&tls=true")) == {}
     assert problems({"connectWith": "HOST", "host": "mongo.example.com", "port": 27017}) == {}
-    assert problems({"connectWith": "HOST", "host": "h", "port": 27017, "password": "x"}) == {
-        "user": "Enter the user the password belongs to (or leave the password empty)."
-    }
     assert problems({"connectWith": "HOST", "host": "h", "port": 0}) == {"port": "Enter a port number from 1 to 65535."}
     assert problems(uri_config("")) == {"connectionString": "Connection string is required."}
 

@@ -230,6 +230,8 @@ def field_value(spec: fields.FieldSpec, config: dict, rng: random.Random, name: 
         return spec.default if spec.default is not None else rng.randint(1, 65_535)
     if spec.type == "json":
         return _credentials(config, rng)
+    if spec.name == "connectionString":  # MongoDB's: a whole mongodb+srv:// string, its password a secret
+        return f"mongodb+srv://reporting:{secret_text(rng)}@cluster-{rng.randint(1, 9)}.{site}.example.com/"
     if spec.type == "password":
         return secret_text(rng)
     return _text(spec, rng, name, site)

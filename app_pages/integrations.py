@@ -195,7 +195,7 @@ def check_result() -> None:
         progress = check_all.read(ctx, actor, outcome)
         if progress is None:
             return
-        (st.warning if progress.failed or progress.cancelled else st.success)(progress.line())
+        (st.warning if progress.failed or progress.skipped or progress.cancelled else st.success)(progress.line())
         if failing := check_all.failures(ctx, actor, outcome):
             with st.expander(f"Failing ({len(failing)}{'+' if len(failing) >= 200 else ''})"):
                 for _, name, message in failing:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 import routes
 from tests.contract.connect_helpers import PUBLIC_BASE_URL, callback_params
 from tests.contract.test_connect_salesforce import CLIENT_ID, CLIENT_SECRET, SECRETS
-from tests.contract.test_connect_salesforce import fake as fake  # noqa: F401  (the fixture)
+from tests.contract.test_connect_salesforce import fake as fake
 
 
 @pytest.fixture

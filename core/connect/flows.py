@@ -288,7 +288,8 @@ class ConnectFlows:
             return False, message, flow.integration_id
         result = self._integrations.test(actor, view.id)
         done = "Reconnected" if flow.integration_id is not None else "Connected"
-        message = redact(f"{done} {view.name} ({provider.name}). {result.message}", secrets_seen)
+        tested = result.message if result.success else f"The first test failed: {result.message}"
+        message = redact(f"{done} {view.name} ({provider.name}). {tested}", secrets_seen)
         audit.record_now(
             self._factory,
             actor,

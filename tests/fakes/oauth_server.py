@@ -47,6 +47,8 @@ class FakeAuthServer:
         400,
         {"error": error, "error_description": text},
     )
+    # The answer to a refresh_token grant at the same endpoint (HubSpot, Pipedrive), given the refresh token.
+    refresh_answer: Callable[[str], dict] | None = None
     grants: dict[str, Grant] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     exchanges: int = 0
@@ -102,7 +104,10 @@ class FakeAuthServer:
     def _token(self, request: Request) -> Response:
         self.exchanges += 1
         form = request.form
-        if form.get("grant_type") != "authorization_code":
+        grant_type = form.get("grant_type")
+        if grant_type not in ("authorization_code", "refresh_token") or (
+            grant_type == "refresh_token" and self.refresh_answer is None
+        ):
             return self._error("unsupported_grant_type", "grant type not supported")
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         header = request.headers.get("Authorization", "")
@@ -115,6 +120,11 @@ class FakeAuthServer:
             self.violations.append("client authentication must be in the form body")
         if client_id != self.client_id or client_secret != self.client_secret:
             return self._error("invalid_client", "client authentication failed")
+        if grant_type == "refresh_token" and self.refresh_answer is not None:
+            self.exchanges -= 1  # counts authorization codes only
+            return Response(
+                json.dumps(self.refresh_answer(form.get("refresh_token", ""))), content_type="application/json"
+            )
         grant = self.grants.get(form.get("code", ""))
         if grant is None or grant.used:
             if grant is not None:

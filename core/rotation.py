@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import audit, fields
 from core.alerts.subscriptions import subscription_context
 from core.catalog import Catalog
+from core.connect.apps import secret_context
 from core.crypto import (
     KEY_CHECK_CONTEXT,
     DecryptionError,
@@ -37,7 +38,6 @@ from core.crypto import (
 )
 from core.errors import ConsoleError
 from core.keys import KEY_CHECK
-from core.connect.apps import secret_context
 from core.models import AlertSubscription, AppMeta, Integration, OAuthApp, OAuthToken
 
 DEFAULT_BATCH_SIZE = 100

@@ -51,6 +51,7 @@ class FakeAuthServer:
     refresh_answer: Callable[[str], dict] | None = None
     grants: dict[str, Grant] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    redirects: list[str] = field(default_factory=list)  # every callback address consent sent a browser to
     exchanges: int = 0
 
     def install(self) -> FakeAuthServer:
@@ -90,7 +91,8 @@ class FakeAuthServer:
         code = "code-" + secrets.token_urlsafe(24)
         self.grants[code] = Grant(self.client_id, query["redirect_uri"], query.get("scope", ""), challenge)
         params = {"code": code, "state": query["state"]} | self.callback_extra
-        return query["redirect_uri"] + "?" + urlencode(params)
+        self.redirects.append(query["redirect_uri"] + "?" + urlencode(params))
+        return self.redirects[-1]
 
     def _authorize_http(self, request: Request) -> Response:
         try:

@@ -10,7 +10,7 @@ from core import oauth
 from core.catalog import Provider, TestContext
 from core.connect.spec import AppSettings, CallbackParams, ConnectRefused, OAuthSpec
 from core.fields import FieldSpec
-from core.http import describe_exception, read_json, wait_phrase
+from core.http import describe_exception, note_oauth_error, read_json, wait_phrase
 from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
 
 # HubSpot's API host. Tests point this at a local fake; it is not something a person configures.
@@ -176,6 +176,17 @@ def _new_token(config: dict, context: TestContext, issued: list[str]) -> tuple[s
             refresh_token=config["refreshToken"],
         )
     except oauth.TokenError as exc:
+        if exc.status == 400 and exc.error is None and exc.cause is None:
+            # HubSpot refuses a revoked refresh token (app uninstalled, access removed) or an unknown client
+            # with 400 and {status: BAD_REFRESH_TOKEN | BAD_CLIENT_ID}, not RFC 6749's error field: a
+            # refused grant, after which only a new consent helps.
+            note_oauth_error("invalid_grant")
+            exc = oauth.TokenError(400, "invalid_grant", exc.reason)
+            message = (
+                "HubSpot refused the refresh token (400): the app was uninstalled or its access removed. "
+                "Reconnect HubSpot."
+            )
+            raise oauth.TokenRefusal(message, {"stage": "token", "status": 400}, exc) from None
         raise oauth.TokenRefusal(_token_refused(exc), {"stage": "token", "status": exc.status}, exc) from None
     issued.append(token.access_token)
     if token.new_refresh_token:

@@ -8,11 +8,13 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import delete
 from werkzeug import Response
 
 from core.crypto import is_encrypted
 from core.errors import ValidationError
-from core.models import Integration
+from core.integrations.health import Health
+from core.models import Integration, OAuthToken
 from providers import hubspot
 from tests.contract.connect_helpers import (
     REDIRECT_URI,
@@ -39,9 +41,12 @@ def fake(monkeypatch, httpserver, ctx):
     monkeypatch.setattr(hubspot, "API_BASE", base)
     monkeypatch.setattr(hubspot, "AUTHORIZE_URL", base + "/oauth/authorize")
     refreshed: list[str] = []
+    revoked: set[str] = set()
 
-    def refresh(token: str) -> dict:
+    def refresh(token: str) -> dict | tuple[int, dict]:
         refreshed.append(token)
+        if token in revoked:
+            return 400, {"status": "BAD_REFRESH_TOKEN", "message": "missing or invalid refresh token"}
         return {"token_type": "bearer", "access_token": MINTED_TOKEN, "refresh_token": token, "expires_in": 1800}
 
     server = FakeAuthServer(
@@ -61,6 +66,7 @@ def fake(monkeypatch, httpserver, ctx):
         error_shape=lambda error, text: (400, {"status": "BAD_AUTH_CODE", "message": text, "correlationId": "c-1"}),
     ).install()
     server.refreshed = refreshed  # type: ignore[attr-defined]
+    server.revoked = revoked  # type: ignore[attr-defined]
 
     def details(request):
         ok = request.headers.get("Authorization") == f"Bearer {MINTED_TOKEN}"
@@ -130,3 +136,17 @@ def test_the_token_paste_form_still_works_for_a_private_app(ctx, owner):
     with pytest.raises(ValidationError) as refused:
         ctx.integrations.create(owner, "Empty", "HUBSPOT", {"authMode": "OAUTH"})
     assert set(refused.value.errors) == {"clientId", "clientSecret", "refreshToken"}
+
+
+def test_a_revoked_refresh_token_makes_the_integration_need_reconnecting(ctx, fake, app, owner):
+    handle = signed_in(ctx, owner)
+    params = callback_params(fake.consent(ctx.connect.start(owner, handle, "HUBSPOT", "Sales")))
+    outcome = ctx.connect.outcome(owner, ctx.connect.complete(params, handle, "127.0.0.1"))
+    assert outcome is not None and outcome.connected
+    fake.revoked.add(REFRESH_TOKEN)
+    with ctx.factory.begin() as session:  # the cached access token has expired
+        session.execute(delete(OAuthToken))
+    result = ctx.integrations.test(owner, outcome.integration_id)
+    assert not result.success and "Reconnect HubSpot" in result.message
+    view = ctx.integrations.get(owner, outcome.integration_id)
+    assert view.health == Health.NEEDS_RECONNECT.value

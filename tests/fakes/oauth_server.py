@@ -48,7 +48,7 @@ class FakeAuthServer:
         {"error": error, "error_description": text},
     )
     # The answer to a refresh_token grant at the same endpoint (HubSpot, Pipedrive), given the refresh token.
-    refresh_answer: Callable[[str], dict] | None = None
+    refresh_answer: Callable[[str], dict | tuple[int, dict]] | None = None  # a tuple: (status, body)
     grants: dict[str, Grant] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     redirects: list[str] = field(default_factory=list)  # every callback address consent sent a browser to
@@ -124,9 +124,9 @@ class FakeAuthServer:
             return self._error("invalid_client", "client authentication failed")
         if grant_type == "refresh_token" and self.refresh_answer is not None:
             self.exchanges -= 1  # counts authorization codes only
-            return Response(
-                json.dumps(self.refresh_answer(form.get("refresh_token", ""))), content_type="application/json"
-            )
+            answered = self.refresh_answer(form.get("refresh_token", ""))
+            status, body = answered if isinstance(answered, tuple) else (200, answered)
+            return Response(json.dumps(body), status=status, content_type="application/json")
         grant = self.grants.get(form.get("code", ""))
         if grant is None or grant.used:
             if grant is not None:

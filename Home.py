@@ -41,6 +41,7 @@ PAGE_PATHS = (
     "alerts",
     "admin",
     "statistics",
+    "oauth_apps",
 )
 
 
@@ -111,6 +112,7 @@ if user.role == "admin":
     pages["Administration"] = [
         st.Page("app_pages/admin.py", title="Staff accounts", icon=":material/group:"),
         st.Page("app_pages/statistics.py", title="Statistics", icon=":material/monitoring:"),
+        st.Page("app_pages/oauth_apps.py", title="OAuth apps", icon=":material/key:"),
     ]
 
 state.show_flash()

@@ -15,6 +15,8 @@ from core.alerts.subscriptions import SubscriptionService
 from core.chatwoot.helpdesk import HelpdeskService
 from core.chatwoot.presets import PresetService
 from core.chatwoot.widget_service import WidgetService
+from core.connect.apps import OAuthApps
+from core.connect.flows import ConnectFlows
 from core.crypto import FieldCipher
 from core.engine.queue import make_huey
 from core.engine.runs import CheckRuns
@@ -50,6 +52,8 @@ class AppContext:
     statistics: StatisticsService
     alerts: AlertPipeline
     subscriptions: SubscriptionService
+    oauth_apps: OAuthApps
+    connect: ConnectFlows
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -103,6 +107,10 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     )
     tasks.daily_jobs.append(lambda now: history.prune(now))  # retention, once a day on the scheduler
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
+    oauth_apps = OAuthApps(factory, cipher, CATALOG)
+    connect = ConnectFlows(
+        factory, cipher, CATALOG, oauth_apps, integrations, http_session, limiter, settings.public_base_url
+    )
     return AppContext(
         settings=settings,
         engine=engine,
@@ -119,6 +127,8 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         statistics=StatisticsService(factory, CATALOG, settings.stale_after_hours),
         alerts=alerts,
         subscriptions=alerts.subscriptions,
+        oauth_apps=oauth_apps,
+        connect=connect,
     )
 
 

@@ -1,4 +1,5 @@
-"""The server's routes beside the Streamlit app (app.py mounts them): the sign-in cookie, set and cleared.
+"""The server's routes beside the Streamlit app (app.py mounts them): the sign-in cookie, set and cleared,
+and the OAuth callback (GET /oauth/callback, core/connect/flows.py does the work).
 
 The sign-in cookie is HttpOnly, so no script, neither the console's nor anything a customer's server
 sends into a page, can read it; only the server can set it. After the password is checked the page holds
@@ -15,9 +16,11 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
+from core.connect.apps import CALLBACK_PATH
+from core.connect.flows import FlowRefused
 from ui import state
 from ui.auth import SESSION_PATH, SIGN_OUT_PATH
 
@@ -90,7 +93,38 @@ async def clear_session_cookie(request: Request) -> JSONResponse:
     return response
 
 
+# The callback's answers are never cached, and the address they came from (which held the code) is not
+# passed on as a Referer.
+_CALLBACK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+_CALLBACK_PARAMS = ("state", "code", "error", "error_description", "accounts-server", "location")
+# Where the callback sends the browser: a fixed console page, with only the outcome's opaque id.
+OUTCOME_PAGE = "/integrations"
+
+
+async def oauth_callback(request: Request):
+    """GET /oauth/callback?code=...&state=...: the provider sends the browser here after consent.
+
+    The answer is a redirect to a fixed console page carrying only an opaque outcome id (never a token or
+    the code), or a plain-text refusal; no address from the request is ever redirected to."""
+    params: dict[str, str] = {}
+    for name in _CALLBACK_PARAMS:
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            return PlainTextResponse("Refused: a parameter was given twice.", 400, headers=_CALLBACK_HEADERS)
+        if values:
+            params[name] = values[0]
+    ctx = await run_in_threadpool(state.context)
+    handle = await run_in_threadpool(ctx.sessions.handle_for, request.cookies.get(ctx.settings.cookie_name))
+    client = request.client.host if request.client else "unknown"
+    try:
+        outcome = await run_in_threadpool(ctx.connect.complete, params, handle, client)
+    except FlowRefused as exc:
+        return PlainTextResponse(str(exc), 400, headers=_CALLBACK_HEADERS)
+    return RedirectResponse(ctx.connect.outcome_address(OUTCOME_PAGE, outcome), 303, headers=_CALLBACK_HEADERS)
+
+
 ROUTES = [
     Route(SESSION_PATH, set_session_cookie, methods=["POST"]),
     Route(SIGN_OUT_PATH, clear_session_cookie, methods=["POST"]),
+    Route(CALLBACK_PATH, oauth_callback, methods=["GET"]),
 ]

@@ -14,7 +14,7 @@ from core.integrations.health import Health
 from core.integrations.service import IntegrationView, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
 from providers import CATALOG
-from ui import check_all, reads, state
+from ui import check_all, connect, reads, state
 from ui.integration_dialogs import open_delete, open_dialog, show_dialogs, show_result
 from ui.text import esc
 
@@ -195,7 +195,7 @@ def check_result() -> None:
         progress = check_all.read(ctx, actor, outcome)
         if progress is None:
             return
-        (st.warning if progress.failed or progress.cancelled else st.success)(progress.line())
+        (st.warning if progress.failed or progress.skipped or progress.cancelled else st.success)(progress.line())
         if failing := check_all.failures(ctx, actor, outcome):
             with st.expander(f"Failing ({len(failing)}{'+' if len(failing) >= 200 else ''})"):
                 for _, name, message in failing:
@@ -314,6 +314,7 @@ def integrations_section() -> None:
 
 
 st.title("Integrations")
+connect.show_outcome(ctx, actor)
 catalog_section()
 st.divider()
 integrations_section()

@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -247,6 +247,13 @@ def plain_config(provider: Provider, rng: random.Random, name: str) -> dict:
         value = field_value(spec, config, rng, name, site)
         if value is not None:
             fields.set_path(config, spec.name, value)
+    # An optional field left out may be one the provider's own check needs in this mode (a private app's token).
+    specs = {spec.name: spec for spec in provider.fields}
+    for missing in provider.check(config) if provider.check else {}:
+        if missing in specs:
+            fields.set_path(
+                config, missing, field_value(replace(specs[missing], required=True), config, rng, name, site)
+            )
     return fields.normalise(provider.fields, config)
 
 

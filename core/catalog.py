@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import requests
 
@@ -13,6 +13,9 @@ from core.errors import NotFoundError
 from core.fields import FieldSpec
 from core.results import RefreshResult, TestResult
 from core.tiers import Tier
+
+if TYPE_CHECKING:  # core.connect.spec imports core.oauth, which imports this module
+    from core.connect.spec import OAuthSpec
 
 ProviderStatus = Literal["available", "coming_soon"]
 
@@ -66,6 +69,8 @@ class Provider:
     # Whether a (stored, sealed) configuration obtains OAuth tokens at all (Custom CRM: only with OAUTH2);
     # None: every configuration of a provider with refresh does.
     uses_oauth: Callable[[dict], bool] | None = None
+    # The authorization-code flow ("Connect with <provider>"), for a provider that offers one.
+    oauth: OAuthSpec | None = None
 
     @property
     def available(self) -> bool:

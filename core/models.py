@@ -367,3 +367,53 @@ class AlertDelivery(Base):
         Index("ix_alert_deliveries_incident", "incident_id", "kind"),
         Index("ix_alert_deliveries_integration", "integration_id", "status"),
     )
+
+
+class OAuthApp(Base):
+    """The console's own OAuth app at one provider, registered by an administrator.
+
+    The client secret is stored encrypted, bound to this row (core.connect.apps.secret_context)."""
+
+    __tablename__ = "oauth_apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), unique=True)
+    client_id: Mapped[str] = mapped_column(Text)
+    client_secret: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text)  # space-separated
+    # Only for a provider whose endpoints are configurable (the Custom CRM).
+    authorize_url: Mapped[str | None] = mapped_column(Text, default=None)
+    token_url: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class OAuthFlow(Base):
+    """One authorization-code flow under way: its state is single-use and expires in minutes.
+
+    Only a keyed hash of the state is stored; the PKCE verifier is encrypted, bound to that hash. A flow
+    is bound to the staff sign-in session that started it (a keyed hash of the session's handle)."""
+
+    __tablename__ = "oauth_flows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    verifier: Mapped[str | None] = mapped_column(Text, default=None)
+    provider: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(16))  # staff
+    session_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    integration_name: Mapped[str] = mapped_column(String(200))
+    # Reconnect: the integration whose tokens the flow replaces (None: a new integration).
+    integration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    # What the callback did, for the console page the callback redirects to (named by an opaque id).
+    outcome_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)  # connected | failed
+    outcome_message: Mapped[str | None] = mapped_column(Text, default=None)
+    result_integration_id: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -191,6 +191,99 @@ def _request_token(
     )
 
 
+@dataclass(frozen=True)
+class GrantedToken:
+    """What an authorization code was exchanged for: the access token and, when issued, a refresh token."""
+
+    issued: IssuedToken
+    refresh_token: str | None
+
+
+def authorization_url(
+    url: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    state: str,
+    code_verifier: str | None = None,
+    params: dict[str, str] | None = None,
+) -> str:
+    """The address the person's browser is sent to for consent, built by authlib (RFC 6749 4.1.1; with a
+    code_verifier, an S256 code_challenge per RFC 7636). Holds no secret: the client secret never goes there."""
+    client = _ProtocolClient(
+        None,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=scope or None,
+        code_challenge_method="S256" if code_verifier else None,
+    )
+    built, _ = client.create_authorization_url(url, state=state, code_verifier=code_verifier, **(params or {}))
+    return built
+
+
+def exchange_code(
+    http: requests.Session,
+    token_url: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str | None = None,
+    auth_method: str = CLIENT_SECRET_POST,
+) -> GrantedToken:
+    """Exchange an authorization code (grant_type=authorization_code) with `http`; raises TokenError.
+
+    The exact redirect_uri of the authorization request is sent again, as RFC 6749 4.1.3 requires. An
+    error in an HTTP 200 answer is a TokenError too, and every OAuth error code is noted as request_token's."""
+    client = _ProtocolClient(
+        http,
+        client_id=client_id,
+        client_secret=client_secret,
+        token_endpoint_auth_method=auth_method,
+        redirect_uri=redirect_uri,
+    )
+    answers: list[requests.Response] = []
+
+    def keep(response: requests.Response) -> requests.Response:
+        answers.append(response)
+        return response
+
+    client.register_compliance_hook("access_token_response", keep)
+    extra = {"code_verifier": code_verifier} if code_verifier else {}
+    try:
+        try:
+            token = client.fetch_token(
+                token_url, grant_type="authorization_code", code=code, headers=dict(_TOKEN_HEADERS), **extra
+            )
+        except OAuthError as exc:
+            raise TokenError(_status(answers), exc.error, exc.description or None) from None
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else _status(answers)
+            raise TokenError(status) from None
+        except requests.RequestException as exc:
+            raise TokenError(cause=exc) from None
+        except (ValueError, TypeError):
+            raise TokenError(_status(answers)) from None
+    except TokenError as exc:
+        if exc.error:
+            code_seen = str(exc.error).strip().lower()
+            note_oauth_error(code_seen if code_seen in KNOWN_ERRORS else "other")
+        raise
+    access_token = token.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise TokenError(_status(answers))
+    refresh_token = token.get("refresh_token")
+    issued = IssuedToken(
+        access_token=access_token,
+        expires_in=_seconds(token.get("expires_in")),
+        scope=str(token["scope"]) if token.get("scope") else None,
+        extra={k: v for k, v in token.items() if k not in _SECRET_KEYS},
+    )
+    return GrantedToken(issued, refresh_token if isinstance(refresh_token, str) and refresh_token else None)
+
+
 def _status(answers: list[requests.Response]) -> int | None:
     return answers[-1].status_code if answers else None
 
@@ -282,11 +375,14 @@ __all__ = [
     "CLIENT_SECRET_POST",
     "KNOWN_ERRORS",
     "RECONNECT_ERRORS",
+    "GrantedToken",
     "IssuedToken",
     "TokenError",
     "TokenRefusal",
+    "authorization_url",
     "cache_key",
     "cached",
+    "exchange_code",
     "refresh_failed",
     "refreshed",
     "remember",

@@ -23,6 +23,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "agent_create": (10, 10 * 60),  # helpdesk agents created per person
     "widget_script": (60, 60),  # widget scripts generated per person
     "check_all": (10, 10 * 60),  # health-check runs per person (each one bounded by its own caps)
+    "oauth_callback": (30, 10 * 60),  # OAuth callbacks per client address (a public route)
 }
 SWEEP_AFTER = timedelta(days=1)
 SWEEP_CHANCE = 0.01

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import audit, fields
 from core.alerts.subscriptions import subscription_context
 from core.catalog import Catalog
+from core.connect.apps import secret_context
 from core.crypto import (
     KEY_CHECK_CONTEXT,
     DecryptionError,
@@ -37,7 +38,7 @@ from core.crypto import (
 )
 from core.errors import ConsoleError
 from core.keys import KEY_CHECK
-from core.models import AlertSubscription, AppMeta, Integration, OAuthToken
+from core.models import AlertSubscription, AppMeta, Integration, OAuthApp, OAuthToken
 
 DEFAULT_BATCH_SIZE = 100
 MAX_AUDITED_FAILURES = 20
@@ -129,6 +130,7 @@ class KeyRotation:
             self._integration_batches(batch_size),
             self._token_batches(batch_size),
             self._subscription_batches(batch_size),
+            self._oauth_app_batch(),
             self._key_check_batch(),
         )
         try:
@@ -330,6 +332,31 @@ class KeyRotation:
                         )
             yield tally
             after = rows[-1][0]
+
+    def _oauth_app_batch(self) -> Iterator[_Tally]:
+        """The client secrets of the console's OAuth apps (one per provider: one batch)."""
+        with self._factory.begin() as session:
+            rows = session.execute(
+                select(OAuthApp.id, OAuthApp.provider, OAuthApp.client_secret).order_by(OAuthApp.id)
+            ).all()
+            if not rows:
+                return
+            tally = _Tally()
+            for app_id, provider, secret in rows:
+                name = f"OAuth app {provider} client secret"
+                new = self._rotated(secret, secret_context(app_id), tally, None, name)
+                if new is None:
+                    continue
+                written = session.execute(
+                    update(OAuthApp)
+                    .where(OAuthApp.id == app_id, OAuthApp.client_secret == secret)
+                    .values(client_secret=new)
+                    .execution_options(synchronize_session=False)
+                )
+                if written.rowcount != 1:
+                    tally.re_encrypted -= 1
+                    tally.failures.append(Failure(None, name, CHANGED_MEANWHILE))
+        yield tally
 
     # ----- the key check -------------------------------------------------------------------------
 

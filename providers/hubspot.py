@@ -1,25 +1,40 @@
-"""HubSpot: a private app's access token, proved by reading the account's details."""
+"""HubSpot: a private app's access token, or an OAuth app's refresh token (from "Connect with HubSpot"),
+proved by reading the account's details. With OAuth the access token (30 minutes) is cached per
+integration, encrypted, and refreshed ahead of its expiry."""
 
 from __future__ import annotations
 
 import requests
 
+from core import oauth
 from core.catalog import Provider, TestContext
+from core.connect.spec import AppSettings, CallbackParams, ConnectRefused, OAuthSpec
 from core.fields import FieldSpec
-from core.http import describe_exception, read_json, wait_phrase
-from core.results import TestResult, without_secrets
+from core.http import describe_exception, note_oauth_error, read_json, wait_phrase
+from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
 
 # HubSpot's API host. Tests point this at a local fake; it is not something a person configures.
 API_BASE = "https://api.hubapi.com"
 DETAILS_PATH = "/account-info/v3/details"
 USAGE_PATH = "/account-info/v3/api-usage/daily/private-apps"
+OAUTH_TOKEN_PATH = "/oauth/v1/token"
+# Where a person consents. Tests point this at a local fake.
+AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
+AUTH_MODES = ("PRIVATE_APP", "OAUTH")
 
 FIELDS = (
+    FieldSpec(
+        "authMode",
+        "Connection",
+        "select",
+        options=AUTH_MODES,
+        default="PRIVATE_APP",
+        help="PRIVATE_APP: a private app's access token. OAUTH: the console's HubSpot app (Connect with HubSpot).",
+    ),
     FieldSpec(
         "accessToken",
         "Private App Access Token",
         "password",
-        required=True,
         min_length=20,
         sensitive=True,
         placeholder="pat-na1-…",
@@ -28,7 +43,29 @@ FIELDS = (
             "It starts with pat-."
         ),
     ),
+    FieldSpec("clientId", "OAuth Client ID", "text", shown_when=("authMode", ("OAUTH",))),
+    FieldSpec("clientSecret", "OAuth Client Secret", "password", sensitive=True, shown_when=("authMode", ("OAUTH",))),
+    FieldSpec(
+        "refreshToken",
+        "OAuth Refresh Token",
+        "password",
+        sensitive=True,
+        shown_when=("authMode", ("OAUTH",)),
+        help="Filled in by Connect with HubSpot.",
+    ),
 )
+
+
+def check(config: dict) -> dict[str, str]:
+    """A private app needs its access token; OAuth needs the client and the refresh token."""
+    if config.get("authMode") == "OAUTH":
+        missing = [k for k in ("clientId", "clientSecret", "refreshToken") if not config.get(k)]
+        return {name: "Needed for an OAuth connection." for name in missing}
+    return {} if config.get("accessToken") else {"accessToken": "Private App Access Token is required."}
+
+
+def _uses_oauth(config: dict) -> bool:
+    return config.get("authMode") == "OAUTH"
 
 
 def _url(path: str) -> str:
@@ -114,14 +151,86 @@ def _daily_usage(session: requests.Session, headers: dict) -> dict:
     return usage
 
 
+def _cache_key(config: dict) -> str:
+    return oauth.cache_key("hubspot", config.get("clientId"), config.get("clientSecret"), config.get("refreshToken"))
+
+
+def _token_refused(exc: oauth.TokenError) -> str:
+    if exc.cause is not None:
+        return describe_exception(exc.cause, "HubSpot's token endpoint")
+    if exc.status and exc.status >= 500:
+        return f"HubSpot's token endpoint is unavailable ({exc.status}). Try again later."
+    said = f" ({exc.reason})" if exc.reason else f" (status {exc.status})" if exc.status else ""
+    return f"HubSpot did not issue an access token{said}. The refresh token may be revoked: connect HubSpot again."
+
+
+def _new_token(config: dict, context: TestContext, issued: list[str]) -> tuple[str, float | None]:
+    """A new access token from the refresh token (never the cache), then cached."""
+    try:
+        token = oauth.request_token(
+            context.http,
+            _url(OAUTH_TOKEN_PATH),
+            client_id=config["clientId"],
+            client_secret=config["clientSecret"],
+            grant_type="refresh_token",
+            refresh_token=config["refreshToken"],
+        )
+    except oauth.TokenError as exc:
+        if exc.status == 400 and exc.error is None and exc.cause is None:
+            # HubSpot refuses a revoked refresh token (app uninstalled, access removed) or an unknown client
+            # with 400 and {status: BAD_REFRESH_TOKEN | BAD_CLIENT_ID}, not RFC 6749's error field: a
+            # refused grant, after which only a new consent helps.
+            note_oauth_error("invalid_grant")
+            exc = oauth.TokenError(400, "invalid_grant", exc.reason)
+            message = (
+                "HubSpot refused the refresh token (400): the app was uninstalled or its access removed. "
+                "Reconnect HubSpot."
+            )
+            raise oauth.TokenRefusal(message, {"stage": "token", "status": 400}, exc) from None
+        raise oauth.TokenRefusal(_token_refused(exc), {"stage": "token", "status": exc.status}, exc) from None
+    issued.append(token.access_token)
+    if token.new_refresh_token:
+        context.rotate_secret("refreshToken", token.new_refresh_token)
+        issued.append(token.new_refresh_token)
+    oauth.remember(context.tokens, _cache_key(config), {"access_token": token.access_token}, token.expires_in)
+    return token.access_token, token.expires_in
+
+
+def _access_token(config: dict, context: TestContext, issued: list[str]) -> str:
+    if not _uses_oauth(config):
+        return config["accessToken"]
+    if hit := oauth.cached(context.tokens, _cache_key(config)):
+        issued.append(hit["access_token"])
+        return hit["access_token"]
+    return _new_token(config, context, issued)[0]
+
+
+def refresh(config: dict, context: TestContext) -> RefreshResult:
+    """A new OAuth access token now, for the next test to use."""
+    issued: list[str] = []
+    try:
+        _, lifetime = _new_token(config, context, issued)
+    except ProviderFailure as exc:
+        result = oauth.refresh_failed(str(exc), exc)
+    else:
+        result = oauth.refreshed("HubSpot", lifetime)
+    return result.redacted([config.get("clientSecret"), config.get("refreshToken"), *issued])
+
+
 def test_connection(config: dict, context: TestContext) -> TestResult:
     """GET /account-info/v3/details with the token, then today's API usage when the token may read it."""
-    return without_secrets(_test(config, context), [config.get("accessToken")])
+    issued: list[str] = []
+    secrets = [config.get("accessToken"), config.get("clientSecret"), config.get("refreshToken")]
+    try:
+        result = _test(config, context, issued)
+    except ProviderFailure as exc:
+        result = TestResult(False, str(exc), exc.details, error=str(exc))
+    return without_secrets(result, [*secrets, *issued])
 
 
-def _test(config: dict, context: TestContext) -> TestResult:
+def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
     session = context.http
-    headers = {"Authorization": f"Bearer {config['accessToken']}", "Accept": "application/json"}
+    headers = {"Authorization": f"Bearer {_access_token(config, context, issued)}", "Accept": "application/json"}
     try:
         response = session.get(_url(DETAILS_PATH), headers=headers)
     except requests.RequestException as exc:
@@ -166,6 +275,47 @@ def _test(config: dict, context: TestContext) -> TestResult:
     return TestResult(True, message, details)
 
 
+# ----- connecting by consent --------------------------------------------------------------------
+
+
+def _authorize_url(app: AppSettings) -> str:
+    return AUTHORIZE_URL
+
+
+def _code_token_url(app: AppSettings, params: CallbackParams) -> str:
+    return _url(OAUTH_TOKEN_PATH)
+
+
+def _configuration(app: AppSettings, granted: oauth.GrantedToken, params: CallbackParams) -> dict:
+    if not granted.refresh_token:
+        raise ConnectRefused("HubSpot issued no refresh token, so the connection could not last. Nothing was saved.")
+    return {
+        "authMode": "OAUTH",
+        "clientId": app.client_id,
+        "clientSecret": app.client_secret,
+        "refreshToken": granted.refresh_token,
+    }
+
+
+OAUTH = OAuthSpec(
+    default_scopes=("oauth", "crm.objects.contacts.read", "crm.objects.companies.read", "crm.objects.deals.read"),
+    authorize_url=_authorize_url,
+    token_url=_code_token_url,
+    configuration=_configuration,
+    token_fields=("authMode", "clientId", "clientSecret", "refreshToken"),
+    scope_words={
+        "oauth": "connect to your HubSpot account",
+        "crm.objects.contacts.read": "read your contacts",
+        "crm.objects.contacts.write": "create and change contacts",
+        "crm.objects.companies.read": "read your companies",
+        "crm.objects.companies.write": "create and change companies",
+        "crm.objects.deals.read": "read your deals",
+        "crm.objects.deals.write": "create and change deals",
+    },
+    console_hint="developers.hubspot.com > your app > Auth: paste the redirect URL and select the same scopes.",
+)
+
+
 PROVIDER = Provider(
     key="HUBSPOT",
     name="HubSpot",
@@ -173,5 +323,9 @@ PROVIDER = Provider(
     category="CRM",
     fields=FIELDS,
     test=test_connection,
+    check=check,
+    refresh=refresh,
+    uses_oauth=_uses_oauth,
+    oauth=OAUTH,
     docs_url="https://developers.hubspot.com/docs/api/private-apps",
 )

@@ -1,4 +1,5 @@
-"""Pipedrive: a user's API token for one company, proved by reading that user (`/users/me`).
+"""Pipedrive: a user's API token for one company, or the console's OAuth app's refresh token (from
+"Connect with Pipedrive"), proved by reading that user (`/users/me`).
 
 The token travels in the `x-api-token` header only: the older `?api_token=` form puts it in every
 proxy and server log along the way.
@@ -6,16 +7,28 @@ proxy and server log along the way.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import requests
 
+from core import oauth
 from core.catalog import Provider, TestContext
+from core.connect.spec import AppSettings, CallbackParams, ConnectRefused, OAuthSpec
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, retry_after_seconds
-from core.results import TestResult, without_secrets
+from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
 
 # The company's API host. Tests point this at a local fake; it is not something a person configures.
 API_BASE = "https://{domain}.pipedrive.com"
 ME_PATH = "/api/v1/users/me"
+# Pipedrive's OAuth server (consent and tokens). Tests point this at a local fake.
+OAUTH_BASE = "https://oauth.pipedrive.com"
+AUTHORIZE_PATH = "/oauth/authorize"
+OAUTH_TOKEN_PATH = "/oauth/token"
+# The token answer's api_domain must be a company host under pipedrive.com before anything is sent there.
+API_DOMAIN_PATTERN = r"https://([A-Za-z0-9][A-Za-z0-9-]{0,62})\.pipedrive\.com"
+AUTH_MODES = ("API_TOKEN", "OAUTH")
 RATE_LIMIT_HEADERS = (
     ("limit", "x-ratelimit-limit"),
     ("remaining", "x-ratelimit-remaining"),
@@ -34,10 +47,17 @@ FIELDS = (
         help="The part before .pipedrive.com in the address you open Pipedrive at.",
     ),
     FieldSpec(
+        "authMode",
+        "Connection",
+        "select",
+        options=AUTH_MODES,
+        default="API_TOKEN",
+        help="API_TOKEN: a user's API token. OAUTH: the console's Pipedrive app (Connect with Pipedrive).",
+    ),
+    FieldSpec(
         "apiToken",
         "API Token",
         "password",
-        required=True,
         min_length=20,
         sensitive=True,
         help=(
@@ -45,7 +65,87 @@ FIELDS = (
             "an admin's token can see the whole company."
         ),
     ),
+    FieldSpec("clientId", "OAuth Client ID", "text", shown_when=("authMode", ("OAUTH",))),
+    FieldSpec("clientSecret", "OAuth Client Secret", "password", sensitive=True, shown_when=("authMode", ("OAUTH",))),
+    FieldSpec(
+        "refreshToken",
+        "OAuth Refresh Token",
+        "password",
+        sensitive=True,
+        shown_when=("authMode", ("OAUTH",)),
+        help="Filled in by Connect with Pipedrive.",
+    ),
 )
+
+
+def check(config: dict) -> dict[str, str]:
+    """An API token, or for OAuth the client and the refresh token."""
+    if config.get("authMode") == "OAUTH":
+        missing = [k for k in ("clientId", "clientSecret", "refreshToken") if not config.get(k)]
+        return {name: "Needed for an OAuth connection." for name in missing}
+    return {} if config.get("apiToken") else {"apiToken": "API Token is required."}
+
+
+def _uses_oauth(config: dict) -> bool:
+    return config.get("authMode") == "OAUTH"
+
+
+def _cache_key(config: dict) -> str:
+    return oauth.cache_key(
+        "pipedrive",
+        config.get("companyDomain"),
+        config.get("clientId"),
+        config.get("clientSecret"),
+        config.get("refreshToken"),
+    )
+
+
+def _new_token(config: dict, context: TestContext, issued: list[str]) -> tuple[str, float | None]:
+    """A new access token from the refresh token (client id and secret in a Basic header), then cached."""
+    try:
+        token = oauth.request_token(
+            context.http,
+            OAUTH_BASE.rstrip("/") + OAUTH_TOKEN_PATH,
+            client_id=config["clientId"],
+            client_secret=config["clientSecret"],
+            grant_type="refresh_token",
+            refresh_token=config["refreshToken"],
+            auth_method=oauth.CLIENT_SECRET_BASIC,
+        )
+    except oauth.TokenError as exc:
+        if exc.cause is not None:
+            message = describe_exception(exc.cause, "Pipedrive's OAuth server")
+        else:
+            said = f" ({exc.reason})" if exc.reason else f" (status {exc.status})" if exc.status else ""
+            message = f"Pipedrive did not issue an access token{said}. Connect Pipedrive again if it persists."
+        raise oauth.TokenRefusal(message, {"stage": "token", "status": exc.status}, exc) from None
+    issued.append(token.access_token)
+    if token.new_refresh_token:
+        context.rotate_secret("refreshToken", token.new_refresh_token)
+        issued.append(token.new_refresh_token)
+    oauth.remember(context.tokens, _cache_key(config), {"access_token": token.access_token}, token.expires_in)
+    return token.access_token, token.expires_in
+
+
+def _headers(config: dict, context: TestContext, issued: list[str]) -> dict:
+    if not _uses_oauth(config):
+        return {"x-api-token": config["apiToken"], "Accept": "application/json"}
+    hit = oauth.cached(context.tokens, _cache_key(config))
+    access = hit["access_token"] if hit else _new_token(config, context, issued)[0]
+    issued.append(access)
+    return {"Authorization": f"Bearer {access}", "Accept": "application/json"}
+
+
+def refresh(config: dict, context: TestContext) -> RefreshResult:
+    """A new OAuth access token now, for the next test to use."""
+    issued: list[str] = []
+    try:
+        _, lifetime = _new_token(config, context, issued)
+    except ProviderFailure as exc:
+        result = oauth.refresh_failed(str(exc), exc)
+    else:
+        result = oauth.refreshed("Pipedrive", lifetime)
+    return result.redacted([config.get("clientSecret"), config.get("refreshToken"), *issued])
 
 
 def _url(domain: str, path: str) -> str:
@@ -102,12 +202,18 @@ def _explain(response: requests.Response, domain: str) -> str:
 
 def test_connection(config: dict, context: TestContext) -> TestResult:
     """GET /api/v1/users/me on the company's host, the token in the x-api-token header."""
-    return without_secrets(_test(config, context), [config.get("apiToken")])
+    issued: list[str] = []
+    secrets = [config.get("apiToken"), config.get("clientSecret"), config.get("refreshToken")]
+    try:
+        result = _test(config, context, issued)
+    except ProviderFailure as exc:
+        result = TestResult(False, str(exc), exc.details, error=str(exc))
+    return without_secrets(result, [*secrets, *issued])
 
 
-def _test(config: dict, context: TestContext) -> TestResult:
+def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
     domain = config["companyDomain"].strip().lower()
-    headers = {"x-api-token": config["apiToken"], "Accept": "application/json"}
+    headers = _headers(config, context, issued)
     try:
         response = context.http.get(_url(domain, ME_PATH), headers=headers)
     except requests.RequestException as exc:
@@ -157,6 +263,50 @@ def _test(config: dict, context: TestContext) -> TestResult:
     return TestResult(True, message, details)
 
 
+# ----- connecting by consent --------------------------------------------------------------------
+
+
+def _authorize_url(app: AppSettings) -> str:
+    return OAUTH_BASE.rstrip("/") + AUTHORIZE_PATH
+
+
+def _code_token_url(app: AppSettings, params: CallbackParams) -> str:
+    return OAUTH_BASE.rstrip("/") + OAUTH_TOKEN_PATH
+
+
+def _configuration(app: AppSettings, granted: oauth.GrantedToken, params: CallbackParams) -> dict:
+    """The company comes from the token answer's api_domain, which must be a pipedrive.com company host."""
+    api_domain = str(granted.issued.extra.get("api_domain") or "").rstrip("/")
+    match = re.fullmatch(API_DOMAIN_PATTERN, api_domain)
+    if match is None:
+        shown = urlsplit(api_domain).hostname or "none"
+        raise ConnectRefused(
+            f"Pipedrive's token answer named a company address that is not Pipedrive's ({shown}). Nothing was saved."
+        )
+    if not granted.refresh_token:
+        raise ConnectRefused("Pipedrive issued no refresh token. Nothing was saved.")
+    return {
+        "companyDomain": match.group(1).lower(),
+        "authMode": "OAUTH",
+        "clientId": app.client_id,
+        "clientSecret": app.client_secret,
+        "refreshToken": granted.refresh_token,
+    }
+
+
+OAUTH = OAuthSpec(
+    # Pipedrive's scopes are chosen on the app in its Developer Hub, not in the authorization request.
+    default_scopes=(),
+    authorize_url=_authorize_url,
+    token_url=_code_token_url,
+    configuration=_configuration,
+    token_fields=("companyDomain", "authMode", "clientId", "clientSecret", "refreshToken"),
+    auth_method=oauth.CLIENT_SECRET_BASIC,
+    console_hint="developers.pipedrive.com > Developer Hub > your app > OAuth & access scopes: paste the callback "
+    "URL and pick the scopes there (Pipedrive takes no scope parameter).",
+)
+
+
 PROVIDER = Provider(
     key="PIPEDRIVE",
     name="Pipedrive",
@@ -164,5 +314,9 @@ PROVIDER = Provider(
     category="CRM",
     fields=FIELDS,
     test=test_connection,
+    check=check,
+    refresh=refresh,
+    uses_oauth=_uses_oauth,
+    oauth=OAUTH,
     docs_url="https://developers.pipedrive.com/docs/api/v1/Users#getCurrentUser",
 )

@@ -14,6 +14,7 @@ import requests
 
 from core import oauth
 from core.catalog import Provider, TestContext
+from core.connect.spec import AppSettings, CallbackParams, ConnectRefused, OAuthSpec
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json
 from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
@@ -356,6 +357,63 @@ def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
     return TestResult(True, message, details)
 
 
+# ----- connecting by consent (the web server flow with PKCE) ------------------------------------------
+
+# Where production orgs sign in and consent. Tests point this at a local fake.
+OAUTH_LOGIN_BASE = "https://login.salesforce.com"
+AUTHORIZE_PATH = "/services/oauth2/authorize"
+MY_DOMAIN_PATTERN = FIELDS[0].pattern or ""
+
+
+def _authorize_url(app: AppSettings) -> str:
+    return OAUTH_LOGIN_BASE.rstrip("/") + AUTHORIZE_PATH
+
+
+def _code_token_url(app: AppSettings, params: CallbackParams) -> str:
+    return OAUTH_LOGIN_BASE.rstrip("/") + TOKEN_PATH
+
+
+def _configuration(app: AppSettings, granted: oauth.GrantedToken, params: CallbackParams) -> dict:
+    """The integration's configuration: the token answer's instance_url (it must be the org's My Domain,
+    a Salesforce host) and its refresh token, with the console app's consumer key and secret."""
+    instance_url = str(granted.issued.extra.get("instance_url") or "").rstrip("/")
+    if not re.fullmatch(MY_DOMAIN_PATTERN, instance_url) or not re.fullmatch(INSTANCE_URL_PATTERN, instance_url):
+        shown = urlsplit(instance_url).hostname or "none"
+        raise ConnectRefused(
+            f"Salesforce's token answer named an instance that is not a Salesforce My Domain ({shown}), so it "
+            "was not used. Nothing was saved."
+        )
+    if not granted.refresh_token:
+        raise ConnectRefused(
+            "Salesforce issued no refresh token: add the refresh_token scope to the app (Perform requests at any "
+            "time) and connect again."
+        )
+    return {
+        "instanceUrl": instance_url,
+        "clientId": app.client_id,
+        "clientSecret": app.client_secret,
+        "refreshToken": granted.refresh_token,
+    }
+
+
+OAUTH = OAuthSpec(
+    default_scopes=("api", "refresh_token"),
+    authorize_url=_authorize_url,
+    token_url=_code_token_url,
+    configuration=_configuration,
+    token_fields=("instanceUrl", "clientId", "clientSecret", "refreshToken"),
+    pkce=True,
+    scope_words={
+        "api": "read and change the CRM's records (leads, contacts, opportunities) through the API",
+        "refresh_token": "keep this access until you revoke it",
+        "offline_access": "keep this access until you revoke it",
+        "id": "see your user name and organisation",
+    },
+    console_hint="Setup > App Manager > New Connected App (or External Client App): enable OAuth, paste the "
+    "callback URL, require PKCE, and select the scopes.",
+)
+
+
 PROVIDER = Provider(
     key="SALESFORCE",
     name="Salesforce",
@@ -364,5 +422,6 @@ PROVIDER = Provider(
     fields=FIELDS,
     test=test_connection,
     refresh=refresh,
+    oauth=OAUTH,
     docs_url="https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flows.htm",
 )

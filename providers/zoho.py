@@ -14,6 +14,7 @@ import requests
 
 from core import oauth
 from core.catalog import Provider, TestContext
+from core.connect.spec import AppSettings, CallbackParams, ConnectRefused, OAuthSpec
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, wait_phrase
 from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
@@ -270,6 +271,73 @@ def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
     return TestResult(True, message, details)
 
 
+# ----- connecting by consent (server-based app, access_type=offline) ---------------------------------
+
+# Consent starts at the US accounts server, which sends the person to their own data centre's; the
+# callback names that one (accounts-server) and the code is exchanged there.
+AUTHORIZE_PATH = "/oauth/v2/auth"
+DEFAULT_DATA_CENTRE = "com"
+
+
+def _authorize_url(app: AppSettings) -> str:
+    return ACCOUNTS_BASE.format(host=ACCOUNTS_HOSTS[DEFAULT_DATA_CENTRE]).rstrip("/") + AUTHORIZE_PATH
+
+
+def _callback_data_centre(params: CallbackParams) -> str:
+    """The data centre whose accounts server the callback names; it must be one of Zoho's own."""
+    named = params.get("accounts-server")
+    if not named:
+        return DEFAULT_DATA_CENTRE
+    parts = urlsplit(named)
+    for dc, host in ACCOUNTS_HOSTS.items():
+        if parts.scheme == "https" and parts.hostname == host and parts.port is None and parts.path in ("", "/"):
+            return dc
+    shown = (parts.hostname or "none")[:100]
+    raise ConnectRefused(
+        f"The answer named an accounts server that is not Zoho's ({shown}), so the code was not sent there. "
+        "Nothing was saved."
+    )
+
+
+def _code_token_url(app: AppSettings, params: CallbackParams) -> str:
+    return _token_url(_callback_data_centre(params))
+
+
+def _configuration(app: AppSettings, granted: oauth.GrantedToken, params: CallbackParams) -> dict:
+    api_domain = str(granted.issued.extra.get("api_domain") or "").rstrip("/")
+    if not re.fullmatch(API_DOMAIN_PATTERN, api_domain):
+        shown = urlsplit(api_domain).hostname or "none"
+        raise ConnectRefused(
+            f"Zoho's token answer named an API domain that is not Zoho's ({shown}). Nothing was saved."
+        )
+    if not granted.refresh_token:
+        raise ConnectRefused("Zoho issued no refresh token (access_type=offline was refused). Connect again.")
+    return {
+        "dataCentre": _callback_data_centre(params),
+        "clientId": app.client_id,
+        "clientSecret": app.client_secret,
+        "refreshToken": granted.refresh_token,
+    }
+
+
+OAUTH = OAuthSpec(
+    default_scopes=("ZohoCRM.org.READ", "ZohoCRM.modules.ALL", "ZohoCRM.settings.READ"),
+    authorize_url=_authorize_url,
+    token_url=_code_token_url,
+    configuration=_configuration,
+    token_fields=("dataCentre", "clientId", "clientSecret", "refreshToken"),
+    scope_separator=",",
+    extra_params={"access_type": "offline", "prompt": "consent"},
+    scope_words={
+        "ZohoCRM.org.READ": "see your organisation's name, time zone and licence",
+        "ZohoCRM.modules.ALL": "read and change the CRM's records (leads, contacts, deals)",
+        "ZohoCRM.settings.READ": "read the CRM's settings (modules and fields)",
+    },
+    console_hint="api-console.zoho.com > Add Client > Server-based Applications: paste the redirect URI; "
+    "enable Multi-DC under Settings for customers in other data centres.",
+)
+
+
 PROVIDER = Provider(
     key="ZOHO",
     name="Zoho CRM",
@@ -278,5 +346,6 @@ PROVIDER = Provider(
     fields=FIELDS,
     test=test_connection,
     refresh=refresh,
+    oauth=OAUTH,
     docs_url="https://www.zoho.com/crm/developer/docs/api/v2/oauth-overview.html",
 )

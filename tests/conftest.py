@@ -25,6 +25,8 @@ from core.models import (
     HealthChange,
     Incident,
     Integration,
+    OAuthApp,
+    OAuthFlow,
     OAuthToken,
     RateLimitHit,
     SignInSession,
@@ -96,7 +98,9 @@ def empty_database(factory) -> None:
             WidgetPreset,
             SignInSession,
             OAuthToken,
+            OAuthFlow,
             Integration,
+            OAuthApp,
             User,
             AppMeta,
         ):

@@ -18,8 +18,9 @@ from core.integrations.detail import CHART_DAYS, IntegrationDetail
 from core.integrations.health import Health
 from core.integrations.history import CheckView
 from core.integrations.service import IntegrationService
+from providers import CATALOG
+from ui import connect, reads, state
 from ui import health as health_ui
-from ui import reads, state
 from ui.integration_dialogs import open_delete, open_dialog, show_dialogs
 from ui.text import esc
 
@@ -247,6 +248,8 @@ def render(ctx, actor: Actor, raw_id: object) -> None:
         return
     header(detail)
     health_section(detail)
+    if detail.health is Health.NEEDS_RECONNECT:
+        connect.reconnect_offer(ctx, actor, CATALOG.get(detail.view.provider), detail.view.id)
     actions(service, actor, detail)
     metrics(detail)
     chart(detail)

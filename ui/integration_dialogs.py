@@ -8,7 +8,7 @@ import streamlit as st
 from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.results import TestResult
 from providers import CATALOG
-from ui import reads, state
+from ui import connect, reads, state
 from ui.forms import controlling_fields, render_fields
 from ui.text import esc
 
@@ -86,6 +86,9 @@ def integration_form(provider, existing, prefix: str) -> None:
     )
     if errors.get("name"):
         st.markdown(f":red[{esc(errors['name'])}]")
+    adding = existing is None
+    if adding:
+        connect.connect_offer(state.context(), state.actor(), provider, name, prefix)
     controlling = controlling_fields(provider.fields)
     key_prefix = f"{prefix}:{provider.key}"
     controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})

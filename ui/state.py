@@ -28,8 +28,9 @@ def _context_for(database_url: str, key_fingerprint: str) -> app_context.AppCont
 def context() -> app_context.AppContext:
     """One engine and set of services per process and configuration (st.cache_resource)."""
     settings = load_settings()
-    # The whole key ring: adding or dropping a key (rotation) must build a new cipher.
-    fingerprint = hashlib.sha256("\n".join(settings.encryption_keys).encode()).hexdigest()
+    # Every setting: a new key ring (rotation), another task queue or SMTP server must build new services.
+    # Hashed, because the settings hold the keys (and the hash is only a cache key in this process).
+    fingerprint = hashlib.sha256(repr(settings).encode()).hexdigest()
     return _context_for(settings.database_url, fingerprint)
 
 

@@ -366,6 +366,28 @@ class IntegrationService(IntegrationChecks):
             view = self._view(row, actor.username)
         return view
 
+    def check_new(self, actor: Actor, provider_key: str, name: str) -> str:
+        """Whether create would accept this provider and name from actor (raises as create would), before
+        anything is asked of the provider: the checked name."""
+        self._provider_for_create(actor, provider_key)
+        return self._check_name(name)
+
+    def replace_tokens(self, actor: Actor, integration_id: int, values: dict) -> IntegrationView:
+        """Reconnect: replace only the credentials a new consent issued (values), keeping the integration's
+        id, name, owner, history and every other setting. Audited as integration.reconnect, naming the
+        fields that changed (never a value). Its status is unknown until the next test."""
+        with self._transaction(integration_id) as session:
+            row, owner = self._load(session, actor, integration_id)
+            provider = self._catalog.get(row.provider)
+            stored = row.configuration or {}
+            sealed = self._configurations.sealed(provider, masked(provider, stored) | values, stored, row.id)
+            changed = changed_fields(stored, sealed)
+            row.configuration = sealed
+            row.status, row.status_message = "unknown", "Reconnected; not tested since."
+            audit.record(session, actor, "integration.reconnect", "success", row.id, {"fields": changed})
+            session.flush()
+            return self._view(row, owner)
+
     def update(
         self,
         actor: Actor,

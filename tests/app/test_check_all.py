@@ -34,7 +34,7 @@ def integrations_page():
     return at
 
 
-def run_until_finished(at, seconds: float = 20):
+def run_until_finished(at, seconds: float = 60):  # a loaded machine runs pages slowly
     deadline = time.monotonic() + seconds
     while "check_run" in at.session_state and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -421,3 +421,18 @@ def test_alert_subscription_urls_and_signing_secrets_are_rotated_too(ctx, admin,
     assert only_new.decrypt(rows[slack.id].target, subscription_context(slack.id, "target")).endswith("abcdefghijkl")
     assert only_new.decrypt(rows[hook.id].secret, subscription_context(hook.id, "secret")).startswith("whsec-")
     assert rows[mail.id].target == "ops@example.com"  # an address is stored in clear
+
+
+def test_oauth_app_client_secrets_are_rotated_too(ctx, admin, rotation):
+    from core.connect.apps import secret_context
+    from core.models import OAuthApp
+
+    ctx.oauth_apps.save(admin, "HUBSPOT", "hubspot-client", "hs-app-secret-" + "y" * 20, "")
+
+    report = rotation.run()
+
+    assert not report.failures
+    with ctx.factory() as session:
+        row = session.scalars(select(OAuthApp)).one()
+    assert FieldCipher([NEW]).decrypt(row.client_secret, secret_context(row.id)) == "hs-app-secret-" + "y" * 20
+    assert rotation.run().re_encrypted == 0  # current now

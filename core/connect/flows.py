@@ -1,0 +1,362 @@
+"""The authorization-code flow: start (an authorize URL with a single-use state, PKCE where the provider
+supports it) and complete (the console's callback: the state is claimed once, the code exchanged with
+authlib through the console's outbound session, the provider's checks of the token answer, the tokens
+stored encrypted on a new integration or on the reconnected one, a test, an audit record at every step).
+
+The state is 256 random bits; only its keyed hash is stored, the flow expires after FLOW_MINUTES and is
+claimed by one conditional UPDATE, so a second callback with it (a replayed or a raced code) is refused.
+A staff flow is bound to the sign-in session that started it: a callback in another browser is refused.
+The callback's answer names only an opaque outcome id, which only the person who started may read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+import requests
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import sessionmaker
+
+from core import audit, oauth
+from core.audit import Actor
+from core.catalog import Catalog, Provider
+from core.connect.apps import OAuthApps, redirect_uri
+from core.connect.spec import AppSettings, ConnectRefused
+from core.crypto import DecryptionError, FieldCipher
+from core.errors import ConsoleError, NotFoundError, ValidationError
+from core.http import describe_exception
+from core.integrations.service import IntegrationService
+from core.models import OAuthFlow, User, utcnow
+from core.ratelimit import Bucket, RateLimiter
+from core.redaction import redact
+
+FLOW_MINUTES = 10
+OUTCOME_HOURS = 1  # how long the page the callback redirects to can still read what happened
+STATE_BYTES = 32
+MAX_PARAM = 2000
+log = logging.getLogger(__name__)
+
+
+class FlowRefused(ConsoleError):
+    """The callback was refused before anything was exchanged (unknown, used or expired state, another
+    session). The message is for the person's browser and holds nothing from the request."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    connected: bool
+    provider: str
+    message: str  # may hold a provider's words: show as plain text
+    integration_id: int | None
+
+
+def _verifier_context(state_hash: str) -> bytes:
+    return f"oauth_flow:{state_hash}:verifier".encode()
+
+
+class ConnectFlows:
+    def __init__(
+        self,
+        factory: sessionmaker,
+        cipher: FieldCipher,
+        catalog: Catalog,
+        apps: OAuthApps,
+        integrations: IntegrationService,
+        http_session: Callable[[], requests.Session],
+        limiter: RateLimiter,
+        public_base_url: str | None,
+    ):
+        self._factory = factory
+        self._cipher = cipher
+        self._catalog = catalog
+        self._apps = apps
+        self._integrations = integrations
+        self._http_session = http_session
+        self._limiter = limiter
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+
+    @property
+    def redirect_uri(self) -> str | None:
+        """The exact redirect URI every authorization request names (None without PUBLIC_BASE_URL)."""
+        return redirect_uri(self.public_base_url)
+
+    def outcome_address(self, page: str, outcome_id: str) -> str:
+        """Where the callback sends the browser: a fixed console page, with only the opaque outcome id."""
+        return f"{self.public_base_url or ''}{page}?oauth={outcome_id}"
+
+    def _hash(self, purpose: bytes, value: str) -> str:
+        key = self._cipher.derived_key(b"oauth-flow:" + purpose)
+        return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    # ----- start ---------------------------------------------------------------------------
+
+    def start(
+        self,
+        actor: Actor,
+        session_handle: str | None,
+        provider_key: str,
+        name: str = "",
+        integration_id: int | None = None,
+    ) -> str:
+        """The provider's consent address for a new integration (name) or to reconnect integration_id."""
+        provider = self._catalog.get(provider_key)
+        spec = provider.oauth
+        if spec is None:
+            raise ValidationError({"provider": f"{provider.name} has no OAuth consent flow."})
+        if not self.redirect_uri:
+            raise ValidationError(
+                {"oauth": "PUBLIC_BASE_URL is not set, so the console has no address to be sent back to."}
+            )
+        if not session_handle:
+            raise ValidationError({"oauth": "Sign in again: this tab has no sign-in session to bind the flow to."})
+        app = self._apps.settings(provider.key)
+        if app is None:
+            raise ValidationError({"oauth": f"An administrator has not registered the console's {provider.name} app."})
+        if integration_id is not None:
+            view = self._integrations.get(actor, integration_id)  # someone else's is not found
+            if view.provider != provider.key:
+                raise NotFoundError(f"Integration {integration_id} is not a {provider.name} integration.")
+            name = view.name
+        else:
+            name = self._integrations.check_new(actor, provider.key, name)
+        state = secrets.token_urlsafe(STATE_BYTES)
+        state_hash = self._hash(b"state", state)
+        verifier = secrets.token_urlsafe(64) if spec.pkce else None
+        now = utcnow()
+        with self._factory.begin() as session:
+            session.execute(delete(OAuthFlow).where(OAuthFlow.expires_at < now - timedelta(days=1)))
+            session.add(
+                OAuthFlow(
+                    state_hash=state_hash,
+                    verifier=self._cipher.encrypt(verifier, _verifier_context(state_hash)) if verifier else None,
+                    provider=provider.key,
+                    purpose="staff",
+                    session_hash=self._hash(b"session", session_handle),
+                    actor_id=actor.id,
+                    integration_name=name,
+                    integration_id=integration_id,
+                    created_at=now,
+                    expires_at=now + timedelta(minutes=FLOW_MINUTES),
+                )
+            )
+            details = {"provider": provider.key, "reconnect": integration_id is not None, "pkce": bool(verifier)}
+            audit.record(session, actor, "oauth.start", "success", integration_id, details)
+        return oauth.authorization_url(
+            spec.authorize_url(app),
+            client_id=app.client_id,
+            redirect_uri=self.redirect_uri,
+            scope=spec.scope_separator.join(app.scopes),
+            state=state,
+            code_verifier=verifier,
+            params=dict(spec.extra_params),
+        )
+
+    # ----- the callback --------------------------------------------------------------------
+
+    def complete(self, params: Mapping[str, str], session_handle: str | None, client: str = "") -> str:
+        """Handle the callback's query; returns the opaque outcome id. FlowRefused when the state is not a
+        live flow of this session (nothing is exchanged then)."""
+        if client and not self._limiter.take(Bucket("oauth_callback", client)):
+            raise FlowRefused("Too many sign-in answers from this address. Wait a few minutes and start again.")
+        state = params.get("state")
+        if not isinstance(state, str) or not state or len(state) > MAX_PARAM:
+            audit.record_now(self._factory, None, "oauth.callback", "denied", details={"reason": "no state"})
+            raise FlowRefused("This answer carries no valid sign-in state. Start connecting again from the console.")
+        flow = self._claim(self._hash(b"state", state))
+        actor = self._actor(flow.actor_id)
+        bound = flow.session_hash is not None and hmac.compare_digest(
+            flow.session_hash, self._hash(b"session", session_handle or "")
+        )
+        if actor is None or not bound:
+            reason = "signed out" if actor is None else "another session"
+            details = {"provider": flow.provider, "reason": reason}
+            audit.record_now(
+                self._factory, actor, "oauth.callback", "denied", integration_id=flow.integration_id, details=details
+            )
+            raise FlowRefused(
+                "This answer belongs to a sign-in started in another browser or session, so it was not used. "
+                "Start connecting again from the console."
+            )
+        provider = self._catalog.get(flow.provider)
+        outcome_id = secrets.token_urlsafe(STATE_BYTES)
+        connected, message, integration_id = self._connect(actor, flow, provider, params)
+        with self._factory.begin() as session:
+            session.execute(
+                update(OAuthFlow)
+                .where(OAuthFlow.id == flow.id)
+                .values(
+                    outcome_hash=self._hash(b"outcome", outcome_id),
+                    outcome="connected" if connected else "failed",
+                    outcome_message=message,
+                    result_integration_id=integration_id,
+                    verifier=None,
+                )
+            )
+        return outcome_id
+
+    def _claim(self, state_hash: str) -> OAuthFlow:
+        now = utcnow()
+        with self._factory.begin() as session:
+            claimed = session.execute(
+                update(OAuthFlow)
+                .where(OAuthFlow.state_hash == state_hash, OAuthFlow.used_at.is_(None), OAuthFlow.expires_at > now)
+                .values(used_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            flow = session.scalar(select(OAuthFlow).where(OAuthFlow.state_hash == state_hash))
+            if flow is not None:
+                session.expunge(flow)
+        if claimed == 1 and flow is not None:
+            return flow
+        reason = "unknown" if flow is None else "expired" if flow.used_at is None else "already used"
+        details = {"reason": reason} | ({"provider": flow.provider} if flow else {})
+        audit.record_now(
+            self._factory,
+            None,
+            "oauth.callback",
+            "denied",
+            integration_id=flow.integration_id if flow else None,
+            details=details,
+        )
+        if reason == "already used":
+            raise FlowRefused("This sign-in answer was already used. Start connecting again from the console.")
+        if reason == "expired":
+            raise FlowRefused(
+                f"This sign-in took longer than {FLOW_MINUTES} minutes and expired. Start connecting again."
+            )
+        raise FlowRefused("This sign-in answer is not one the console started. Start connecting again.")
+
+    def _actor(self, user_id: int) -> Actor | None:
+        with self._factory() as session:
+            user = session.get(User, user_id)
+            if user is None or not user.active:
+                return None
+            return Actor(user.id, user.username, user.role, user.tier)
+
+    def _connect(
+        self, actor: Actor, flow: OAuthFlow, provider: Provider, params: Mapping[str, str]
+    ) -> tuple[bool, str, int | None]:
+        """(connected, a sentence, the integration's id): exchange, check, store, test; each step audited."""
+        spec = provider.oauth
+        base = {"provider": provider.key, "reconnect": flow.integration_id is not None}
+        app = self._apps.settings(provider.key)
+        secrets_seen: list[str | None] = [params.get("code")]
+        try:
+            if spec is None or app is None:
+                raise ConnectRefused(f"The console's {provider.name} app is no longer registered.")
+            secrets_seen.append(app.client_secret)
+            if error := params.get("error"):
+                said = params.get("error_description") or ""
+                raise ConnectRefused(
+                    f"{provider.name} did not grant access ({str(error)[:64]}"
+                    + (f": {said[:200]}" if said else "")
+                    + "). Nothing was changed."
+                )
+            code = params.get("code")
+            if not isinstance(code, str) or not code or len(code) > MAX_PARAM:
+                raise ConnectRefused(f"{provider.name} sent no authorization code. Nothing was changed.")
+            granted = self._exchange(app, provider, flow, code, params)
+            secrets_seen += [granted.issued.access_token, granted.refresh_token]
+            config = spec.configuration(app, granted, params)
+        except ConnectRefused as exc:
+            message = redact(str(exc), secrets_seen)
+            audit.record_now(
+                self._factory, actor, "oauth.exchange", "failure", integration_id=flow.integration_id, details=base
+            )
+            return False, message, flow.integration_id
+        audit.record_now(
+            self._factory, actor, "oauth.exchange", "success", integration_id=flow.integration_id, details=base
+        )
+        try:
+            if flow.integration_id is not None:
+                values = {name: config[name] for name in spec.token_fields if name in config}
+                view = self._integrations.replace_tokens(actor, flow.integration_id, values)
+            else:
+                view = self._integrations.create(actor, flow.integration_name, provider.key, config)
+        except (ConsoleError, KeyError) as exc:
+            said = " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
+            message = redact(f"{provider.name} granted access, but it was not saved: {said}", secrets_seen)
+            audit.record_now(
+                self._factory, actor, "oauth.connect", "failure", integration_id=flow.integration_id, details=base
+            )
+            return False, message, flow.integration_id
+        result = self._integrations.test(actor, view.id)
+        done = "Reconnected" if flow.integration_id is not None else "Connected"
+        tested = result.message if result.success else f"The first test failed: {result.message}"
+        message = redact(f"{done} {view.name} ({provider.name}). {tested}", secrets_seen)
+        audit.record_now(
+            self._factory,
+            actor,
+            "oauth.connect",
+            "success",
+            integration_id=view.id,
+            details=base | {"tested": result.success},
+        )
+        return True, message, view.id
+
+    def _exchange(
+        self, app: AppSettings, provider: Provider, flow: OAuthFlow, code: str, params: Mapping[str, str]
+    ) -> oauth.GrantedToken:
+        spec = provider.oauth
+        assert spec is not None and self.redirect_uri
+        verifier = None
+        if flow.verifier:
+            try:
+                verifier = self._cipher.decrypt(flow.verifier, _verifier_context(flow.state_hash))
+            except DecryptionError:
+                raise ConnectRefused("The sign-in's stored proof could not be read. Start again.") from None
+        token_url = spec.token_url(app, params)
+        try:
+            with self._http_session() as http:
+                return oauth.exchange_code(
+                    http,
+                    token_url,
+                    client_id=app.client_id,
+                    client_secret=app.client_secret,
+                    code=code,
+                    redirect_uri=self.redirect_uri,
+                    code_verifier=verifier,
+                    auth_method=spec.auth_method,
+                )
+        except oauth.TokenError as exc:
+            if exc.cause is not None:
+                raise ConnectRefused(describe_exception(exc.cause, f"{provider.name}'s token endpoint")) from None
+            said = f" ({exc.error}{': ' + exc.reason if exc.reason and exc.reason != exc.error else ''})"
+            status = f" (status {exc.status})" if exc.status and not exc.error else ""
+            raise ConnectRefused(
+                f"{provider.name} did not exchange the authorization code for tokens{said if exc.error else status}. "
+                "Nothing was changed; start connecting again."
+            ) from None
+
+    # ----- the page after the callback ------------------------------------------------------
+
+    def outcome(self, actor: Actor, outcome_id: str | None) -> Outcome | None:
+        """What the callback did, for the person who started the flow, for OUTCOME_HOURS; else None."""
+        if not isinstance(outcome_id, str) or not outcome_id or len(outcome_id) > 200:
+            return None
+        with self._factory() as session:
+            flow = session.scalar(
+                select(OAuthFlow).where(
+                    OAuthFlow.outcome_hash == self._hash(b"outcome", outcome_id),
+                    OAuthFlow.actor_id == actor.id,
+                    OAuthFlow.created_at > utcnow() - timedelta(hours=OUTCOME_HOURS),
+                )
+            )
+            if flow is None or flow.outcome is None:
+                return None
+            return Outcome(
+                flow.outcome == "connected", flow.provider, flow.outcome_message or "", flow.result_integration_id
+            )
+
+    def offered(self, provider_key: str) -> bool:
+        """Whether "Connect with" / "Reconnect" can be offered for this provider: it has a consent flow,
+        an administrator registered the app, and PUBLIC_BASE_URL gives the callback an address."""
+        if provider_key not in self._catalog or not self.redirect_uri:
+            return False
+        return self._catalog.get(provider_key).oauth is not None and self._apps.view(provider_key) is not None

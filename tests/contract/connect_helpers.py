@@ -1,0 +1,52 @@
+"""Shared pieces of the connect-by-consent tests: the console's public address, a staff sign-in session,
+and running one consent round trip (start, the fake's consent, the callback)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import select
+
+from core.integrations.configuration import Configurations
+from core.models import Integration, OAuthFlow
+from providers import CATALOG
+
+PUBLIC_BASE_URL = "https://console.example.com"
+REDIRECT_URI = PUBLIC_BASE_URL + "/oauth/callback"
+
+
+def use_public_base_url(ctx) -> None:
+    """The context as PUBLIC_BASE_URL=https://console.example.com would build it."""
+    ctx.connect.public_base_url = PUBLIC_BASE_URL
+
+
+def signed_in(ctx, actor) -> str:
+    """The handle of a new sign-in session of actor's (what a tab holds, and a cookie resolves to)."""
+    token = ctx.sessions.start(actor.id, 1)
+    handle = ctx.sessions.handle_for(token)
+    assert handle
+    return handle
+
+
+def callback_params(callback_url: str) -> dict[str, str]:
+    assert callback_url.startswith(REDIRECT_URI + "?"), callback_url
+    return {k: v[0] for k, v in parse_qs(urlsplit(callback_url).query).items()}
+
+
+def plain_config(ctx, integration_id: int) -> dict:
+    with ctx.factory() as session:
+        row = session.get(Integration, integration_id)
+        assert row is not None
+        return Configurations(ctx.cipher).plain(CATALOG.get(row.provider), dict(row.configuration), row.id)
+
+
+def stored_rows_text(ctx) -> str:
+    """Every stored integration configuration and flow row, as text (to check nothing is in clear)."""
+    with ctx.factory() as session:
+        configs = [r.configuration for r in session.scalars(select(Integration))]
+        flows = [
+            {c.name: getattr(f, c.name) for c in OAuthFlow.__table__.columns}
+            for f in session.scalars(select(OAuthFlow))
+        ]
+    return json.dumps([configs, flows], default=str)

@@ -1,0 +1,93 @@
+"""Connecting by consent on the staff pages: "Connect with <provider>" in the add dialog, "Reconnect" on an
+integration that needs it, and what the callback did (the page it redirects to names an opaque outcome).
+
+Starting creates the flow (a single-use state, bound to this tab's sign-in session); the next step is a
+link to the provider's consent page. Every message shown may hold a provider's words: escaped, plain text.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_context import AppContext
+from core.audit import Actor
+from core.catalog import Provider
+from core.errors import ConsoleError, ValidationError
+from ui import state
+from ui.text import esc
+
+OUTCOME_PARAM = "oauth"
+
+
+def _start(ctx: AppContext, actor: Actor, provider: Provider, key: str, **how) -> None:
+    try:
+        url = ctx.connect.start(actor, state.session_handle(ctx), provider.key, **how)
+    except ValidationError as exc:
+        st.session_state[key] = ("error", " ".join(exc.errors.values()))
+    except ConsoleError as exc:
+        st.session_state[key] = ("error", str(exc))
+    else:
+        st.session_state[key] = ("url", url)
+
+
+def _next_step(provider: Provider, key: str) -> None:
+    pending = st.session_state.get(key)
+    if not pending:
+        return
+    kind, value = pending
+    if kind == "error":
+        st.error(esc(value))
+    else:
+        st.link_button(f"Continue to {provider.name}", value, type="primary", icon=":material/open_in_new:")
+        st.caption("Consent in the tab that opens; it comes back to the console. The link works once, for 10 minutes.")
+
+
+def connect_offer(ctx: AppContext, actor: Actor, provider: Provider, name: str, prefix: str) -> None:
+    """In the add dialog: "Connect with <provider>" when an administrator registered its OAuth app."""
+    if not ctx.connect.offered(provider.key):
+        return
+    key = f"{prefix}:{provider.key}:connect"
+    with st.container(border=True):
+        st.markdown(
+            f"**Connect with {esc(provider.name)}**: sign in at {esc(provider.name)} and consent; no token to copy."
+        )
+        if st.button(f"Connect with {provider.name}", key=f"{key}:start", icon=":material/link:"):
+            _start(ctx, actor, provider, key, name=name)
+        _next_step(provider, key)
+    st.caption("Or enter the credentials yourself:")
+
+
+def reconnect_offer(ctx: AppContext, actor: Actor, provider: Provider, integration_id: int) -> None:
+    """On an integration that needs reconnecting: consent again, keeping the integration."""
+    if not ctx.connect.offered(provider.key):
+        return
+    key = f"reconnect:{integration_id}"
+    with st.container(border=True):
+        st.markdown(
+            f"**Reconnect**: consent at {esc(provider.name)} again. The integration keeps its id, history and "
+            "settings; only its tokens are replaced."
+        )
+        if st.button("Reconnect", key=f"{key}:start", icon=":material/link:", type="primary"):
+            _start(ctx, actor, provider, key, integration_id=integration_id)
+        _next_step(provider, key)
+
+
+def show_outcome(ctx: AppContext, actor: Actor) -> None:
+    """What the OAuth callback did, when this page was opened by it (?oauth=<outcome id>)."""
+    outcome_id = st.query_params.get(OUTCOME_PARAM)
+    if not outcome_id:
+        return
+    outcome = ctx.connect.outcome(actor, outcome_id)
+    if outcome is None:
+        st.warning("This sign-in's result is no longer available (it is shown for an hour, to the person who started).")
+    elif outcome.connected:
+        st.success(esc(outcome.message), icon=":material/check_circle:")
+    else:
+        st.error(esc(outcome.message), icon=":material/error:")
+    if outcome is not None and outcome.integration_id:
+        st.page_link(
+            "app_pages/integration.py",
+            label="Open the integration",
+            query_params={"id": str(outcome.integration_id)},
+            icon=":material/arrow_forward:",
+        )

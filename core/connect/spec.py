@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from core.errors import ConsoleError
 from core.oauth import CLIENT_SECRET_POST, GrantedToken
 
 
-class ConnectRefused(Exception):
+class ConnectRefused(ConsoleError):
     """The flow stops here: the message is a sentence for a person and holds no secret."""
 
 

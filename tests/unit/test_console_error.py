@@ -34,6 +34,7 @@ OUTSIDE = {
     "TokenError": "holds what a token endpoint said",
     # Raised and caught inside a provider's test; becomes a failed TestResult.
     "ProviderFailure": "becomes a TestResult",
+    "ConnectionStringError": "a MongoDB connection string problem, turned into a field message",
     "TokenRefusal": "a ProviderFailure that keeps the token endpoint's error for the refresh",
     # The integration service and the rotation turn it into a field message or a listed failure.
     "DecryptionError": "turned into a sentence by the service that decrypts",

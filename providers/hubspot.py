@@ -12,6 +12,7 @@ from core.connect.spec import AppSettings, CallbackParams, ConnectRefused, OAuth
 from core.fields import FieldSpec
 from core.http import describe_exception, note_oauth_error, read_json, wait_phrase
 from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
+from providers.oauth_fields import check_token_or_oauth, oauth_client_fields, uses_oauth
 
 # HubSpot's API host. Tests point this at a local fake; it is not something a person configures.
 API_BASE = "https://api.hubapi.com"
@@ -43,29 +44,13 @@ FIELDS = (
             "It starts with pat-."
         ),
     ),
-    FieldSpec("clientId", "OAuth Client ID", "text", shown_when=("authMode", ("OAUTH",))),
-    FieldSpec("clientSecret", "OAuth Client Secret", "password", sensitive=True, shown_when=("authMode", ("OAUTH",))),
-    FieldSpec(
-        "refreshToken",
-        "OAuth Refresh Token",
-        "password",
-        sensitive=True,
-        shown_when=("authMode", ("OAUTH",)),
-        help="Filled in by Connect with HubSpot.",
-    ),
+    *oauth_client_fields("HubSpot"),
 )
 
 
 def check(config: dict) -> dict[str, str]:
     """A private app needs its access token; OAuth needs the client and the refresh token."""
-    if config.get("authMode") == "OAUTH":
-        missing = [k for k in ("clientId", "clientSecret", "refreshToken") if not config.get(k)]
-        return {name: "Needed for an OAuth connection." for name in missing}
-    return {} if config.get("accessToken") else {"accessToken": "Private App Access Token is required."}
-
-
-def _uses_oauth(config: dict) -> bool:
-    return config.get("authMode") == "OAUTH"
+    return check_token_or_oauth(config, "accessToken", "Private App Access Token is required.")
 
 
 def _url(path: str) -> str:
@@ -197,7 +182,7 @@ def _new_token(config: dict, context: TestContext, issued: list[str]) -> tuple[s
 
 
 def _access_token(config: dict, context: TestContext, issued: list[str]) -> str:
-    if not _uses_oauth(config):
+    if not uses_oauth(config):
         return config["accessToken"]
     if hit := oauth.cached(context.tokens, _cache_key(config)):
         issued.append(hit["access_token"])
@@ -325,7 +310,7 @@ PROVIDER = Provider(
     test=test_connection,
     check=check,
     refresh=refresh,
-    uses_oauth=_uses_oauth,
+    uses_oauth=uses_oauth,
     oauth=OAUTH,
     docs_url="https://developers.hubspot.com/docs/api/private-apps",
 )

@@ -18,6 +18,7 @@ from core.connect.spec import AppSettings, CallbackParams, ConnectRefused, OAuth
 from core.fields import FieldSpec
 from core.http import describe_exception, read_json, retry_after_seconds
 from core.results import ProviderFailure, RefreshResult, TestResult, without_secrets
+from providers.oauth_fields import check_token_or_oauth, oauth_client_fields, uses_oauth
 
 # The company's API host. Tests point this at a local fake; it is not something a person configures.
 API_BASE = "https://{domain}.pipedrive.com"
@@ -65,29 +66,13 @@ FIELDS = (
             "an admin's token can see the whole company."
         ),
     ),
-    FieldSpec("clientId", "OAuth Client ID", "text", shown_when=("authMode", ("OAUTH",))),
-    FieldSpec("clientSecret", "OAuth Client Secret", "password", sensitive=True, shown_when=("authMode", ("OAUTH",))),
-    FieldSpec(
-        "refreshToken",
-        "OAuth Refresh Token",
-        "password",
-        sensitive=True,
-        shown_when=("authMode", ("OAUTH",)),
-        help="Filled in by Connect with Pipedrive.",
-    ),
+    *oauth_client_fields("Pipedrive"),
 )
 
 
 def check(config: dict) -> dict[str, str]:
     """An API token, or for OAuth the client and the refresh token."""
-    if config.get("authMode") == "OAUTH":
-        missing = [k for k in ("clientId", "clientSecret", "refreshToken") if not config.get(k)]
-        return {name: "Needed for an OAuth connection." for name in missing}
-    return {} if config.get("apiToken") else {"apiToken": "API Token is required."}
-
-
-def _uses_oauth(config: dict) -> bool:
-    return config.get("authMode") == "OAUTH"
+    return check_token_or_oauth(config, "apiToken", "API Token is required.")
 
 
 def _cache_key(config: dict) -> str:
@@ -128,7 +113,7 @@ def _new_token(config: dict, context: TestContext, issued: list[str]) -> tuple[s
 
 
 def _headers(config: dict, context: TestContext, issued: list[str]) -> dict:
-    if not _uses_oauth(config):
+    if not uses_oauth(config):
         return {"x-api-token": config["apiToken"], "Accept": "application/json"}
     hit = oauth.cached(context.tokens, _cache_key(config))
     access = hit["access_token"] if hit else _new_token(config, context, issued)[0]
@@ -316,7 +301,7 @@ PROVIDER = Provider(
     test=test_connection,
     check=check,
     refresh=refresh,
-    uses_oauth=_uses_oauth,
+    uses_oauth=uses_oauth,
     oauth=OAUTH,
     docs_url="https://developers.pipedrive.com/docs/api/v1/Users#getCurrentUser",
 )

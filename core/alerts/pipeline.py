@@ -216,16 +216,12 @@ class AlertPipeline:
         incident, created = self._incident_for(session, integration, change, now)
         for recipient in self._recipients(session, integration, new, "worsened"):
             # A worsening or recovery still waiting for its window is replaced by this one.
-            session.execute(
-                update(AlertDelivery)
-                .where(
-                    AlertDelivery.recipient_key == recipient.key,
-                    AlertDelivery.integration_id == integration.id,
-                    AlertDelivery.kind.in_(("worsened", "recovered")),
-                    AlertDelivery.status == "pending",
-                    AlertDelivery.attempts == 0,
-                )
-                .values(status="suppressed", last_error="Replaced by a later change of the same integration.")
+            _suppress_unsent(
+                session,
+                recipient.key,
+                integration.id,
+                ("worsened", "recovered"),
+                "Replaced by a later change of the same integration.",
             )
             row = self._add(
                 session,
@@ -254,16 +250,12 @@ class AlertPipeline:
     ) -> list[AlertDelivery]:
         created: list[AlertDelivery] = []
         for recipient in self._recipients(session, integration, Health.CONNECTED, "recovered"):
-            session.execute(
-                update(AlertDelivery)
-                .where(
-                    AlertDelivery.recipient_key == recipient.key,
-                    AlertDelivery.integration_id == integration.id,
-                    AlertDelivery.kind == "worsened",
-                    AlertDelivery.status == "pending",
-                    AlertDelivery.attempts == 0,
-                )
-                .values(status="suppressed", last_error="It recovered before the alert went out, so none was sent.")
+            _suppress_unsent(
+                session,
+                recipient.key,
+                integration.id,
+                ("worsened",),
+                "It recovered before the alert went out, so none was sent.",
             )
             told = session.scalar(
                 select(AlertDelivery)
@@ -861,3 +853,20 @@ class AlertPipeline:
         if problem:
             raise DeliveryError(redact(problem.message, secrets), problem.retryable)
         return f"Sent a test alert to {shown}."
+
+
+def _suppress_unsent(
+    session: Session, recipient_key: str, integration_id: int, kinds: tuple[str, ...], why: str
+) -> None:
+    """A recipient's alerts of these kinds about the integration that were never tried go out no more."""
+    session.execute(
+        update(AlertDelivery)
+        .where(
+            AlertDelivery.recipient_key == recipient_key,
+            AlertDelivery.integration_id == integration_id,
+            AlertDelivery.kind.in_(kinds),
+            AlertDelivery.status == "pending",
+            AlertDelivery.attempts == 0,
+        )
+        .values(status="suppressed", last_error=why)
+    )

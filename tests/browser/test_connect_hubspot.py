@@ -111,8 +111,11 @@ def test_connect_with_hubspot_end_to_end(browser, console, fake_hubspot):
     dialog = page.get_by_role("dialog")
     dialog.get_by_test_id("stSelectbox").first.click()
     page.get_by_role("option", name="HubSpot").click()
-    dialog.get_by_role("textbox", name="Integration name").fill("Sales HubSpot")
-    dialog.get_by_role("textbox", name="Integration name").press("Tab")
+    # The HubSpot form's own name field (the Chatwoot form's may still be on screen while it reruns).
+    name = dialog.get_by_placeholder("e.g. Acme — HubSpot")
+    name.wait_for()
+    name.fill("Sales HubSpot")
+    name.press("Tab")
     dialog.get_by_role("button", name="Connect with HubSpot").click()
     with context.expect_page() as opened:
         dialog.get_by_role("link", name="Continue to HubSpot").click()

@@ -26,6 +26,7 @@ from core.models import CheckRun, CheckRunItem, Integration, utcnow
 from core.ratelimit import Bucket, RateLimiter
 
 ITEM_CHUNK = 1000  # items per INSERT or hand-out
+OPEN_STATES = ("pending", "running")  # an item not yet done or skipped; "running": its check has started
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,9 @@ class CheckRuns:
                 if _cancelled(session, run_id):
                     return
                 query = select(CheckRunItem.position, CheckRunItem.integration_id).where(
-                    CheckRunItem.run_id == run_id, CheckRunItem.state == "pending", CheckRunItem.position > after
+                    CheckRunItem.run_id == run_id,
+                    CheckRunItem.state.in_(OPEN_STATES),
+                    CheckRunItem.position > after,
                 )
                 if handed_before is not None:
                     query = query.where(
@@ -143,7 +146,28 @@ class CheckRuns:
                     CheckRunItem.run_id == run_id, CheckRunItem.integration_id == integration_id
                 )
             )
-            return state == "pending" and not _cancelled(session, run_id)
+            return state in OPEN_STATES and not _cancelled(session, run_id)
+
+    def start_item(self, run_id: int, integration_id: int) -> bool:
+        """Mark the item's check under way, unless a cancel skipped it first: the caller holds its lease.
+
+        Cancel skips only pending items, and both write the item's row, so exactly one of the two wins
+        on every database: a check that starts counts, one that lost to the cancel must not run.
+        """
+        with self._factory.begin() as session:
+            if _cancelled(session, run_id):
+                return False
+            started = session.execute(
+                update(CheckRunItem)
+                .where(
+                    CheckRunItem.run_id == run_id,
+                    CheckRunItem.integration_id == integration_id,
+                    CheckRunItem.state.in_(OPEN_STATES),
+                )
+                .values(state="running")
+                .execution_options(synchronize_session=False)
+            )
+            return cast(CursorResult, started).rowcount == 1
 
     def skip(self, run_id: int, integration_id: int) -> None:
         """The item will not be checked by this run (being checked elsewhere, deleted, paused, cancelled)."""
@@ -153,7 +177,7 @@ class CheckRuns:
                 .where(
                     CheckRunItem.run_id == run_id,
                     CheckRunItem.integration_id == integration_id,
-                    CheckRunItem.state == "pending",
+                    CheckRunItem.state.in_(OPEN_STATES),
                 )
                 .values(state="skipped")
                 .execution_options(synchronize_session=False)
@@ -186,23 +210,15 @@ class CheckRuns:
         return won
 
     def cancel(self, actor: Actor, run_id: int) -> RunProgress:
-        """Stop handing out the run's checks: every pending item not under way now is skipped. Checks
+        """Stop handing out the run's checks: every item whose check has not started is skipped. Checks
         already under way finish and count."""
         with self._factory.begin() as session:
             run = self._visible_run(session, actor, run_id)
             if run.cancelled_at is None and run.finished_at is None:
                 run.cancelled_at = utcnow()
-                running = select(Integration.id).where(
-                    Integration.check_lease_holder.like(run_holder_prefix(run_id) + "%"),
-                    Integration.check_lease_until >= utcnow(),
-                )
                 skipped = session.execute(
                     update(CheckRunItem)
-                    .where(
-                        CheckRunItem.run_id == run_id,
-                        CheckRunItem.state == "pending",
-                        CheckRunItem.integration_id.not_in(running),
-                    )
+                    .where(CheckRunItem.run_id == run_id, CheckRunItem.state == "pending")
                     .values(state="skipped")
                     .execution_options(synchronize_session=False)
                 )
@@ -215,17 +231,7 @@ class CheckRuns:
             run = self._visible_run(session, actor, run_id)
             running = 0
             if run.finished_at is None:
-                running = (
-                    session.scalar(
-                        select(func.count())
-                        .select_from(Integration)
-                        .where(
-                            Integration.check_lease_holder.like(run_holder_prefix(run_id) + "%"),
-                            Integration.check_lease_until >= utcnow(),
-                        )
-                    )
-                    or 0
-                )
+                running = session.scalar(select(func.count()).select_from(Integration).where(*_leased_by(run_id))) or 0
             end = run.finished_at or utcnow()
             return RunProgress(
                 run.id,
@@ -282,6 +288,44 @@ class CheckRuns:
                 )
             )
 
+    def settle_cancelled(self, quiet_for: timedelta, limit: int = 20) -> None:
+        """Finish cancelled runs left waiting on a check whose worker died: its lease has run out, so
+        nothing will record it; it counts as skipped."""
+        cutoff = utcnow() - quiet_for
+        with self._factory() as session:
+            run_ids = list(
+                session.scalars(
+                    select(CheckRun.id)
+                    .where(
+                        CheckRun.finished_at.is_(None),
+                        CheckRun.cancelled_at.is_not(None),
+                        func.coalesce(CheckRun.progress_at, CheckRun.cancelled_at) < cutoff,
+                    )
+                    .order_by(CheckRun.id)
+                    .limit(limit)
+                )
+            )
+        for run_id in run_ids:
+            with self._factory.begin() as session:
+                still_running = select(Integration.id).where(*_leased_by(run_id))
+                lost = session.execute(
+                    update(CheckRunItem)
+                    .where(
+                        CheckRunItem.run_id == run_id,
+                        CheckRunItem.state.in_(OPEN_STATES),
+                        CheckRunItem.integration_id.not_in(still_running),
+                    )
+                    .values(state="skipped")
+                    .execution_options(synchronize_session=False)
+                )
+                session.execute(
+                    update(CheckRun)
+                    .where(CheckRun.id == run_id)
+                    .values(skipped=CheckRun.skipped + cast(CursorResult, lost).rowcount, progress_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+            self.finish_if_complete(run_id)
+
     def _visible_run(self, session: Session, actor: Actor, run_id: int) -> CheckRun:
         run = session.get(CheckRun, run_id)
         if run is None or (run.actor_id != actor.id and not actor.is_admin):
@@ -307,6 +351,14 @@ class CheckRuns:
             actor = Actor(run.actor_id, run.actor, "member", "FREE") if run.actor_id is not None else None
             outcome = "failure" if run.failed else "success"
             audit.record(session, actor, "integration.check_all", outcome, None, details)
+
+
+def _leased_by(run_id: int) -> tuple:
+    """Where an integration's check lease is held, unexpired, by one of the run's checks."""
+    return (
+        Integration.check_lease_holder.like(run_holder_prefix(run_id) + "%"),
+        Integration.check_lease_until >= utcnow(),
+    )
 
 
 def _cancelled(session: Session, run_id: int) -> bool:

@@ -137,6 +137,9 @@ class TaskEngine:
             self._database(lambda: self.runs.skip(run_id, integration_id))
             return
         assert isinstance(claim, EngineClaim)
+        if not self._database(lambda: self.runs.start_item(run_id, integration_id)):
+            self._database(lambda: self.integrations.release_checks([integration_id], claim.holder))
+            return  # cancelled between the look and the lease
         recorded = self._check(claim, "check_all", run_id)
         self._database(lambda: self.runs.finish_if_complete(run_id))
         self._health_changed(recorded)
@@ -170,6 +173,7 @@ class TaskEngine:
             for run_id in self.runs.stalled(quiet):
                 log.warning("check-all run %s made no progress for %s: handing its checks out again", run_id, quiet)
                 self.dispatch_run(run_id, now - quiet)
+            self.runs.settle_cancelled(quiet)
             self._plan_refreshes(now)
             self._alert_tick(now)
             if self._maintenance_due(now):

@@ -546,7 +546,7 @@ def _count_run_results(session: Session, outcomes: list[CheckOutcome], now: date
             .where(
                 CheckRunItem.run_id == o.run_id,
                 CheckRunItem.integration_id == o.integration_id,
-                CheckRunItem.state == "pending",
+                CheckRunItem.state.in_(("pending", "running")),
             )
             .values(state="done")
             .execution_options(synchronize_session=False)

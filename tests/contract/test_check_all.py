@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from core.engine.runs import run_holder_prefix
 from core.integrations import leases
 from core.integrations.checks import CheckAllScope, CheckOutcome
 from core.models import AuditEvent, CheckRecord, CheckRunItem, Integration, utcnow
@@ -156,6 +157,64 @@ def test_cancel_skips_what_has_not_started_and_frees_every_lease(ctx, owner, hos
         assert session.scalar(select(Integration.id).where(Integration.check_lease_holder.is_not(None))) is None
         checked = session.scalar(select(func.count()).select_from(CheckRecord).where(CheckRecord.run_id == run_id))
     assert checked == progress.done == served
+
+
+def test_a_cancel_between_the_lease_and_the_start_keeps_the_check_from_running(ctx, owner, hosts, monkeypatch):
+    view = add(ctx, owner, hosts.urls[0], "raced")
+    run_id = ctx.tasks.start_check_all(owner, CheckAllScope())  # no worker: the item is run by hand below
+    start_item = ctx.tasks.runs.start_item
+
+    def cancelled_first(run: int, integration_id: int) -> bool:
+        ctx.tasks.cancel(owner, run)  # the person presses Cancel after this worker took the lease
+        return start_item(run, integration_id)
+
+    monkeypatch.setattr(ctx.tasks.runs, "start_item", cancelled_first)
+    ctx.tasks._check_run_item(run_id, view.id)
+
+    progress = ctx.tasks.progress(owner, run_id)
+    assert (progress.finished, progress.done, progress.skipped) == (True, 0, 1)
+    assert sum(c["served"] for c in hosts.stats().values()) == 0
+    with ctx.factory() as session:
+        assert session.scalar(select(Integration.check_lease_holder).where(Integration.id == view.id)) is None
+        assert session.scalar(select(func.count()).select_from(CheckRecord).where(CheckRecord.run_id == run_id)) == 0
+
+
+def test_a_check_started_before_the_cancel_finishes_and_counts(ctx, owner, hosts, monkeypatch):
+    view = add(ctx, owner, hosts.urls[0], "under way")
+    run_id = ctx.tasks.start_check_all(owner, CheckAllScope())
+    run_leased = ctx.integrations.run_leased
+
+    def cancelled_meanwhile(*args, **kwargs):
+        assert ctx.tasks.cancel(owner, run_id).skipped == 0  # its check has started: not skipped
+        return run_leased(*args, **kwargs)
+
+    monkeypatch.setattr(ctx.integrations, "run_leased", cancelled_meanwhile)
+    ctx.tasks._check_run_item(run_id, view.id)
+
+    progress = ctx.tasks.progress(owner, run_id)
+    assert (progress.cancelled, progress.finished, progress.done, progress.skipped) == (True, True, 1, 0)
+    assert sum(c["served"] for c in hosts.stats().values()) == 1
+
+
+def test_a_cancelled_run_whose_worker_died_mid_check_still_finishes(ctx, owner, hosts):
+    view = add(ctx, owner, hosts.urls[0], "lost with its worker")
+    run_id = ctx.tasks.start_check_all(owner, CheckAllScope())
+    claim = ctx.integrations.claim_for_engine(view.id, 10, 10, None, run_holder_prefix(run_id))
+    assert ctx.tasks.runs.start_item(run_id, view.id)
+    ctx.tasks.cancel(owner, run_id)
+    ctx.tasks.runs.settle_cancelled(timedelta(0))
+    assert not ctx.tasks.progress(owner, run_id).finished  # its lease still runs: the check may yet record
+
+    with ctx.factory.begin() as session:  # the worker died; its lease runs out
+        session.execute(
+            update(Integration)
+            .where(Integration.check_lease_holder == claim.holder)
+            .values(check_lease_until=utcnow() - timedelta(seconds=1))
+        )
+    ctx.tasks.runs.settle_cancelled(timedelta(0))
+
+    progress = ctx.tasks.progress(owner, run_id)
+    assert (progress.finished, progress.done, progress.skipped) == (True, 0, 1)
 
 
 def test_a_reloaded_page_finds_the_unfinished_run_and_others_cannot_read_it(ctx, owner, member, hosts):

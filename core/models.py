@@ -262,7 +262,7 @@ class CheckRunItem(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("check_runs.id", ondelete="CASCADE"), primary_key=True)
     integration_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     position: Mapped[int] = mapped_column(Integer)  # hosts interleaved, so the first checks spread out
-    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | done | skipped
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | running | done | skipped
     handed_out_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
     __table_args__ = (Index("ix_check_run_items_state", "run_id", "state", "position"),)
@@ -401,7 +401,7 @@ class OAuthFlow(Base):
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)
     verifier: Mapped[str | None] = mapped_column(Text, default=None)
     provider: Mapped[str] = mapped_column(String(32))
-    purpose: Mapped[str] = mapped_column(String(16))  # staff
+    purpose: Mapped[str] = mapped_column(String(16))  # staff | link
     session_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     actor_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     integration_name: Mapped[str] = mapped_column(String(200))
@@ -417,3 +417,37 @@ class OAuthFlow(Base):
     outcome: Mapped[str | None] = mapped_column(String(16), default=None)  # connected | failed
     outcome_message: Mapped[str | None] = mapped_column(Text, default=None)
     result_integration_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The non-secret fields entered when the flow started (the Custom CRM's API address), kept on connect.
+    draft_configuration: Mapped[dict | None] = mapped_column(JSON, default=None)
+    # A customer's flow: the connect link it came from (purpose "link"; no staff session is bound).
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("connect_links.id", ondelete="CASCADE"), default=None)
+
+
+class ConnectLink(Base):
+    """A single-use link a customer opens, signed out, to connect their own CRM (or reconnect one).
+
+    Only a keyed hash of its token is stored. Its state follows from its times: revoked, completed,
+    expired, opened or created (see core/connect/links.py)."""
+
+    __tablename__ = "connect_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    integration_name: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    # A reconnect link: the integration whose tokens it replaces.
+    integration_id: Mapped[int | None] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), default=None)
+    draft_configuration: Mapped[dict | None] = mapped_column(JSON, default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_count: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    result_integration_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)  # the customer's last failed try
+    owner_seen_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)  # the owner's notice

@@ -103,8 +103,12 @@ class ConnectFlows:
         provider_key: str,
         name: str = "",
         integration_id: int | None = None,
+        draft: Mapping[str, object] | None = None,
     ) -> str:
-        """The provider's consent address for a new integration (name) or to reconnect integration_id."""
+        """The provider's consent address for a new integration (name) or to reconnect integration_id.
+
+        draft: the new integration's non-secret fields entered before consent (the Custom CRM's API
+        address); the token answer's fields are added to them."""
         provider = self._catalog.get(provider_key)
         spec = provider.oauth
         if spec is None:
@@ -141,6 +145,7 @@ class ConnectFlows:
                     actor_id=actor.id,
                     integration_name=name,
                     integration_id=integration_id,
+                    draft_configuration=dict(draft) if draft and integration_id is None else None,
                     created_at=now,
                     expires_at=now + timedelta(minutes=FLOW_MINUTES),
                 )
@@ -278,7 +283,8 @@ class ConnectFlows:
                 values = {name: config[name] for name in spec.token_fields if name in config}
                 view = self._integrations.replace_tokens(actor, flow.integration_id, values)
             else:
-                view = self._integrations.create(actor, flow.integration_name, provider.key, config)
+                draft = flow.draft_configuration or {}
+                view = self._integrations.create(actor, flow.integration_name, provider.key, draft | config)
         except (ConsoleError, KeyError) as exc:
             said = " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
             message = redact(f"{provider.name} granted access, but it was not saved: {said}", secrets_seen)

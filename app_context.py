@@ -17,6 +17,7 @@ from core.chatwoot.presets import PresetService
 from core.chatwoot.widget_service import WidgetService
 from core.connect.apps import OAuthApps
 from core.connect.flows import ConnectFlows
+from core.connect.links import ConnectLinks
 from core.crypto import FieldCipher
 from core.engine.queue import make_huey
 from core.engine.runs import CheckRuns
@@ -54,6 +55,7 @@ class AppContext:
     subscriptions: SubscriptionService
     oauth_apps: OAuthApps
     connect: ConnectFlows
+    links: ConnectLinks
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -111,6 +113,8 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     connect = ConnectFlows(
         factory, cipher, CATALOG, oauth_apps, integrations, http_session, limiter, settings.public_base_url
     )
+    connect.on_link_completed = alerts.link_completed  # the owner's alert; the engine's sweep sends it
+    links = ConnectLinks(factory, cipher, CATALOG, oauth_apps, integrations, connect, limiter, settings.company_name)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -129,6 +133,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         subscriptions=alerts.subscriptions,
         oauth_apps=oauth_apps,
         connect=connect,
+        links=links,
     )
 
 

@@ -1,5 +1,6 @@
 """The server's routes beside the Streamlit app (app.py mounts them): the sign-in cookie, set and cleared,
-and the OAuth callback (GET /oauth/callback, core/connect/flows.py does the work).
+the OAuth callback (GET /oauth/callback, core/connect/flows.py does the work), and a connect link's
+public pages (connect_routes.py).
 
 The sign-in cookie is HttpOnly, so no script, neither the console's nor anything a customer's server
 sends into a page, can read it; only the server can set it. After the password is checked the page holds
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
+from connect_routes import ROUTES as CONNECT_ROUTES
 from core.connect.apps import CALLBACK_PATH
 from core.connect.flows import FlowRefused
 from ui import state
@@ -97,8 +99,6 @@ async def clear_session_cookie(request: Request) -> JSONResponse:
 # passed on as a Referer.
 _CALLBACK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _CALLBACK_PARAMS = ("state", "code", "error", "error_description", "accounts-server", "location")
-# Where the callback sends the browser: a fixed console page, with only the outcome's opaque id.
-OUTCOME_PAGE = "/integrations"
 
 
 async def oauth_callback(request: Request):
@@ -120,11 +120,13 @@ async def oauth_callback(request: Request):
         outcome = await run_in_threadpool(ctx.connect.complete, params, handle, client)
     except FlowRefused as exc:
         return PlainTextResponse(str(exc), 400, headers=_CALLBACK_HEADERS)
-    return RedirectResponse(ctx.connect.outcome_address(OUTCOME_PAGE, outcome), 303, headers=_CALLBACK_HEADERS)
+    landing = await run_in_threadpool(ctx.connect.landing, outcome)
+    return RedirectResponse(landing, 303, headers=_CALLBACK_HEADERS)
 
 
 ROUTES = [
     Route(SESSION_PATH, set_session_cookie, methods=["POST"]),
     Route(SIGN_OUT_PATH, clear_session_cookie, methods=["POST"]),
     Route(CALLBACK_PATH, oauth_callback, methods=["GET"]),
+    *CONNECT_ROUTES,
 ]

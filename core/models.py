@@ -345,7 +345,9 @@ class AlertDelivery(Base):
     )  # None: the owner's default e-mail
     channel: Mapped[str] = mapped_column(String(16))
     target_hint: Mapped[str] = mapped_column(String(254))
-    kind: Mapped[str] = mapped_column(String(20))  # worsened | recovered | incident_opened | incident_closed
+    kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # worsened | recovered | incident_opened | incident_closed | link_completed
     integration_id: Mapped[int | None] = mapped_column(Integer, default=None)  # kept after the integration is deleted
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), default=None)
     health_change_id: Mapped[int | None] = mapped_column(Integer, default=None)

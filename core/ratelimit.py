@@ -24,6 +24,8 @@ LIMITS: dict[str, tuple[int, int]] = {
     "widget_script": (60, 60),  # widget scripts generated per person
     "check_all": (10, 10 * 60),  # health-check runs per person (each one bounded by its own caps)
     "oauth_callback": (30, 10 * 60),  # OAuth callbacks per client address (a public route)
+    "connect_link_public": (30, 10 * 60),  # connect-link pages and Connect presses per client address (public)
+    "connect_link_create": (60, 60 * 60),  # connect links created per person
 }
 SWEEP_AFTER = timedelta(days=1)
 SWEEP_CHANCE = 0.01

@@ -92,6 +92,8 @@ class Settings:
     alert_max_attempts: int = 6
     # The console's public address (https://console.example.com), for absolute links in alerts; None: no links.
     public_base_url: str | None = None
+    # COMPANY_NAME: who asks for access on a customer's connect-link page ("Acme Support asks to connect ...").
+    company_name: str = "Integrations Console"
 
     def __post_init__(self):
         keys = tuple(self.encryption_keys) or (self.encryption_key,)
@@ -218,6 +220,13 @@ def _public_base_url(env: dict, toml: dict) -> str | None:
     return url
 
 
+def _company_name(env: dict) -> str:
+    name = " ".join((env.get("COMPANY_NAME") or "").split())
+    if len(name) > 100:
+        raise SettingsError("COMPANY_NAME is the name customers see on a connect link: at most 100 characters.")
+    return name or "Integrations Console"
+
+
 def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> Settings:
     """Read and validate every setting. Missing keys are generated only outside production."""
     env = dict(os.environ if env is None else env)
@@ -295,6 +304,7 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         ),
         alert_max_attempts=int(_number("ALERT_MAX_ATTEMPTS", env.get("ALERT_MAX_ATTEMPTS"), 6, 1, 20)),
         public_base_url=_public_base_url(env, toml),
+        company_name=_company_name(env),
     )
 
 

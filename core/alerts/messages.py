@@ -103,6 +103,41 @@ def change_message(
     return AlertMessage(kind, subject, "\n".join(lines) + "\n", payload, **extra)
 
 
+def link_completed_message(
+    *,
+    integration_id: int,
+    name: str,
+    provider: str,
+    reconnected: bool,
+    when: datetime,
+    base_url: str | None,
+    message_id: str | None = None,
+) -> AlertMessage:
+    """A customer completed a connect link you own: the integration is connected (or reconnected)."""
+    done = "reconnected" if reconnected else "connected"
+    path = integration_path(integration_id)
+    link = _link(base_url, path)
+    lines = [
+        f"Your customer {done} {name} ({provider}, integration {integration_id}) through the connect link "
+        f"you sent, at {when:%Y-%m-%d %H:%M:%S} UTC.",
+        "",
+        "The console tested it and checks it on its schedule from now on; nothing is needed from you.",
+    ]
+    if link:
+        lines += ["", f"Open it: {link}"]
+    payload = {
+        "kind": "link_completed",
+        "integration": {"id": integration_id, "name": name, "provider": provider},
+        "reconnected": reconnected,
+        "when": _iso(when),
+        "path": path,
+        "link": link,
+    }
+    extra = {"id": message_id} if message_id else {}
+    subject = f"{'Reconnected' if reconnected else 'Connected'} by your customer: {name} ({provider})"
+    return AlertMessage("link_completed", subject, "\n".join(lines) + "\n", payload, **extra)
+
+
 @dataclass(frozen=True)
 class IncidentFacts:
     id: int

@@ -51,6 +51,7 @@ from core.alerts.messages import (
     IncidentFacts,
     change_message,
     incident_message,
+    link_completed_message,
     sample_alert,
 )
 from core.alerts.subscriptions import DEFAULT_STATES, SubscriptionService
@@ -63,6 +64,7 @@ from core.integrations.health import SEVERITY, Health, recovered, worsened
 from core.models import (
     AlertDelivery,
     AlertSubscription,
+    ConnectLink,
     HealthChange,
     Incident,
     IncidentMember,
@@ -292,6 +294,40 @@ class AlertPipeline:
             )
             if row is not None:
                 created.append(row)
+        return created
+
+    def link_completed(self, link_id: int) -> list[int]:
+        """A customer connected through a link: its owner is told on each of their active subscriptions
+        (whatever states they list), or by the default e-mail without any. Once per completion."""
+        created: list[int] = []
+        with self._factory.begin() as session:
+            link = session.get(ConnectLink, link_id)
+            owner = session.get(User, link.owner_id) if link else None
+            if link is None or owner is None or not owner.active or link.completed_at is None:
+                return created
+            subs = session.scalars(
+                select(AlertSubscription).where(
+                    AlertSubscription.user_id == owner.id, AlertSubscription.active.is_(True)
+                )
+            ).all()
+            recipients = [self._recipient(s) for s in subs] or [
+                Recipient(f"owner:{owner.id}", owner.id, None, "email", owner.email)
+            ]
+            now = self._clock()
+            stamp = f"{link.completed_at:%Y%m%d%H%M%S%f}"
+            for recipient in recipients:
+                row = self._add(
+                    session,
+                    recipient,
+                    dedupe_key=f"link:{link.id}:{stamp}:{recipient.key}",
+                    kind="link_completed",
+                    integration_id=link.result_integration_id,
+                    message="",
+                    due_at=now,
+                    now=now,
+                )
+                if row is not None:
+                    created.append(row.id)
         return created
 
     # ----- recipients -----------------------------------------------------------------------------
@@ -744,6 +780,19 @@ class AlertPipeline:
                 base_url=base_url,
                 message_id=message_id,
             )
+        if row.kind == "link_completed":
+            integration = session.get(Integration, row.integration_id) if row.integration_id else None
+            if integration is None:
+                raise DeliveryError("The integration was deleted.", retryable=False)
+            return link_completed_message(
+                integration_id=integration.id,
+                name=integration.name,
+                provider=self._provider_name(integration.provider),
+                reconnected=self._reconnect_link(session, row),
+                when=row.created_at,
+                base_url=base_url,
+                message_id=message_id,
+            )
         incident = session.get(Incident, row.incident_id) if row.incident_id else None
         if incident is None:
             raise DeliveryError("The incident this alert was about no longer exists.", retryable=False)
@@ -765,6 +814,12 @@ class AlertPipeline:
             base_url=base_url,
             message_id=message_id,
         )
+
+    @staticmethod
+    def _reconnect_link(session: Session, row: AlertDelivery) -> bool:
+        """Whether the link a link_completed alert is about re-authorised an existing integration."""
+        link = session.get(ConnectLink, int(row.dedupe_key.split(":")[1]))
+        return link is not None and link.integration_id is not None
 
     def _visible_members(self, session: Session, incident_id: int, row: AlertDelivery) -> list[tuple[int, str]]:
         """The incident's integrations the recipient may see: their own, or all for a scope-all administrator."""

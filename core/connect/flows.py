@@ -18,9 +18,10 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 import requests
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import sessionmaker
 
 from core import audit, oauth
@@ -32,7 +33,7 @@ from core.crypto import DecryptionError, FieldCipher
 from core.errors import ConsoleError, NotFoundError, ValidationError
 from core.http import describe_exception
 from core.integrations.service import IntegrationService
-from core.models import OAuthFlow, User, utcnow
+from core.models import ConnectLink, OAuthFlow, User, utcnow
 from core.ratelimit import Bucket, RateLimiter
 from core.redaction import redact
 
@@ -40,6 +41,9 @@ FLOW_MINUTES = 10
 OUTCOME_HOURS = 1  # how long the page the callback redirects to can still read what happened
 STATE_BYTES = 32
 MAX_PARAM = 2000
+# The console page a staff flow lands on (it shows the outcome), and the public page a customer's does.
+STAFF_OUTCOME_PAGE = "/integrations"
+LINK_DONE_PATH = "/connect/done"
 log = logging.getLogger(__name__)
 
 
@@ -80,15 +84,13 @@ class ConnectFlows:
         self._http_session = http_session
         self._limiter = limiter
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        # Told the link's id when a customer completes one (the owner's alert); set by the app context.
+        self.on_link_completed: Callable[[int], object] | None = None
 
     @property
     def redirect_uri(self) -> str | None:
         """The exact redirect URI every authorization request names (None without PUBLIC_BASE_URL)."""
         return redirect_uri(self.public_base_url)
-
-    def outcome_address(self, page: str, outcome_id: str) -> str:
-        """Where the callback sends the browser: a fixed console page, with only the opaque outcome id."""
-        return f"{self.public_base_url or ''}{page}?oauth={outcome_id}"
 
     def _hash(self, purpose: bytes, value: str) -> str:
         key = self._cipher.derived_key(b"oauth-flow:" + purpose)
@@ -129,6 +131,63 @@ class ConnectFlows:
             name = view.name
         else:
             name = self._integrations.check_new(actor, provider.key, name)
+        return self._open_flow(
+            actor,
+            provider,
+            app,
+            purpose="staff",
+            name=name,
+            integration_id=integration_id,
+            draft=draft,
+            session_hash=self._hash(b"session", session_handle),
+        )
+
+    def start_for_link(
+        self,
+        link_id: int,
+        owner_id: int,
+        provider_key: str,
+        name: str,
+        integration_id: int | None,
+        draft: Mapping[str, object] | None,
+    ) -> str:
+        """The consent address for a customer who opened a live connect link (core/connect/links.py checked
+        it): the flow is bound to the link, not to a sign-in session, and acts for the link's owner."""
+        provider = self._catalog.get(provider_key)
+        app = self._apps.settings(provider.key)
+        if provider.oauth is None or app is None or not self.redirect_uri:
+            raise ConnectRefused(
+                f"Connecting {provider.name} is not available right now. Ask the person who sent this link."
+            )
+        return self._open_flow(
+            None,
+            provider,
+            app,
+            purpose="link",
+            name=name,
+            integration_id=integration_id,
+            draft=draft,
+            actor_id=owner_id,
+            link_id=link_id,
+        )
+
+    def _open_flow(
+        self,
+        actor: Actor | None,
+        provider: Provider,
+        app: AppSettings,
+        *,
+        purpose: str,
+        name: str,
+        integration_id: int | None,
+        draft: Mapping[str, object] | None,
+        session_hash: str | None = None,
+        actor_id: int | None = None,
+        link_id: int | None = None,
+    ) -> str:
+        """Store a new flow (single-use state, PKCE verifier where supported) and give its consent address."""
+        spec = provider.oauth
+        assert spec is not None and self.redirect_uri
         state = secrets.token_urlsafe(STATE_BYTES)
         state_hash = self._hash(b"state", state)
         verifier = secrets.token_urlsafe(64) if spec.pkce else None
@@ -140,17 +199,20 @@ class ConnectFlows:
                     state_hash=state_hash,
                     verifier=self._cipher.encrypt(verifier, _verifier_context(state_hash)) if verifier else None,
                     provider=provider.key,
-                    purpose="staff",
-                    session_hash=self._hash(b"session", session_handle),
-                    actor_id=actor.id,
+                    purpose=purpose,
+                    session_hash=session_hash,
+                    actor_id=actor.id if actor is not None else actor_id,
                     integration_name=name,
                     integration_id=integration_id,
                     draft_configuration=dict(draft) if draft and integration_id is None else None,
+                    link_id=link_id,
                     created_at=now,
                     expires_at=now + timedelta(minutes=FLOW_MINUTES),
                 )
             )
             details = {"provider": provider.key, "reconnect": integration_id is not None, "pkce": bool(verifier)}
+            if link_id is not None:
+                details["link"] = link_id
             audit.record(session, actor, "oauth.start", "success", integration_id, details)
         return oauth.authorization_url(
             spec.authorize_url(app),
@@ -175,6 +237,58 @@ class ConnectFlows:
             raise FlowRefused("This answer carries no valid sign-in state. Start connecting again from the console.")
         flow = self._claim(self._hash(b"state", state))
         actor = self._actor(flow.actor_id)
+        if flow.link_id is not None:
+            self._take_link(flow, actor)
+        else:
+            self._check_bound(flow, actor, session_handle)
+        assert actor is not None
+        provider = self._catalog.get(flow.provider)
+        outcome_id = secrets.token_urlsafe(STATE_BYTES)
+        try:
+            connected, message, integration_id = self._connect(actor, flow, provider, params)
+        except BaseException:
+            if flow.link_id is not None:  # nothing was saved: the link stays live for another try
+                with self._factory.begin() as session:
+                    session.execute(update(ConnectLink).where(ConnectLink.id == flow.link_id).values(completed_at=None))
+            raise
+        with self._factory.begin() as session:
+            session.execute(
+                update(OAuthFlow)
+                .where(OAuthFlow.id == flow.id)
+                .values(
+                    outcome_hash=self._hash(b"outcome", outcome_id),
+                    outcome="connected" if connected else "failed",
+                    outcome_message=message,
+                    result_integration_id=integration_id,
+                    verifier=None,
+                )
+            )
+            if flow.link_id is not None:
+                # Failed: the link is live again for another try, and its sender sees why.
+                session.execute(
+                    update(ConnectLink)
+                    .where(ConnectLink.id == flow.link_id)
+                    .values(
+                        completed_at=ConnectLink.completed_at if connected else None,
+                        result_integration_id=integration_id if connected else ConnectLink.result_integration_id,
+                        last_error=None if connected else message,
+                    )
+                )
+        if connected and flow.link_id is not None and self.on_link_completed is not None:
+            self.on_link_completed(flow.link_id)
+        return outcome_id
+
+    def landing(self, outcome_id: str) -> str:
+        """Where the callback sends the browser: a staff flow to the console page that shows its outcome;
+        a customer's to the public page that says only whether it worked (no staff data on it)."""
+        with self._factory() as session:
+            flow = session.scalar(select(OAuthFlow).where(OAuthFlow.outcome_hash == self._hash(b"outcome", outcome_id)))
+        if flow is not None and flow.link_id is not None:
+            return f"{self.public_base_url or ''}{LINK_DONE_PATH}?result={flow.outcome or 'failed'}"
+        return f"{self.public_base_url or ''}{STAFF_OUTCOME_PAGE}?oauth={outcome_id}"
+
+    def _check_bound(self, flow: OAuthFlow, actor: Actor | None, session_handle: str | None) -> None:
+        """A staff flow completes only in the sign-in session that started it, of an active account."""
         bound = flow.session_hash is not None and hmac.compare_digest(
             flow.session_hash, self._hash(b"session", session_handle or "")
         )
@@ -188,22 +302,41 @@ class ConnectFlows:
                 "This answer belongs to a sign-in started in another browser or session, so it was not used. "
                 "Start connecting again from the console."
             )
-        provider = self._catalog.get(flow.provider)
-        outcome_id = secrets.token_urlsafe(STATE_BYTES)
-        connected, message, integration_id = self._connect(actor, flow, provider, params)
+
+    def _take_link(self, flow: OAuthFlow, owner: Actor | None) -> None:
+        """A customer's flow completes only while its link is live, once: the link is taken by one
+        conditional UPDATE (a second tab's answer, or one after a revoke, is refused)."""
+        now = utcnow()
         with self._factory.begin() as session:
-            session.execute(
-                update(OAuthFlow)
-                .where(OAuthFlow.id == flow.id)
-                .values(
-                    outcome_hash=self._hash(b"outcome", outcome_id),
-                    outcome="connected" if connected else "failed",
-                    outcome_message=message,
-                    result_integration_id=integration_id,
-                    verifier=None,
+            taken = session.execute(
+                update(ConnectLink)
+                .where(
+                    ConnectLink.id == flow.link_id,
+                    ConnectLink.completed_at.is_(None),
+                    ConnectLink.revoked_at.is_(None),
+                    ConnectLink.expires_at > now,
                 )
+                .values(completed_at=now)
+                .execution_options(synchronize_session=False)
             )
-        return outcome_id
+            live = cast(CursorResult, taken).rowcount == 1
+        if live and owner is not None:
+            return
+        if live:  # taken, but its owner's account was deactivated meanwhile: give the link back
+            with self._factory.begin() as session:
+                session.execute(update(ConnectLink).where(ConnectLink.id == flow.link_id).values(completed_at=None))
+        reason = "owner inactive" if live else "link not live"
+        details = {"provider": flow.provider, "reason": reason, "link": flow.link_id}
+        audit.record_now(
+            self._factory, None, "oauth.callback", "denied", integration_id=flow.integration_id, details=details
+        )
+        raise FlowRefused(
+            "This link can no longer be used (it was used already, revoked, or it expired), so nothing was "
+            "changed. Ask the person who sent it for a new link."
+            if not live
+            else "The account this link connects for is no longer active, so nothing was changed. Ask the person "
+            "who sent it."
+        )
 
     def _claim(self, state_hash: str) -> OAuthFlow:
         now = utcnow()

@@ -50,3 +50,28 @@ def stored_rows_text(ctx) -> str:
             for f in session.scalars(select(OAuthFlow))
         ]
     return json.dumps([configs, flows], default=str)
+
+
+CUSTOMER = "198.51.100.7"  # the customer's browser, as the public routes see its address
+
+
+def link_token(url: str) -> str:
+    assert url.startswith(PUBLIC_BASE_URL + "/connect/"), url
+    return url.rsplit("/", 1)[1]
+
+
+def connect_by_link(ctx, fake, url: str, **callback_changes) -> str:
+    """What a customer with nothing but the link does: open it, press Connect, consent at the fake; the
+    callback then answers with where it lands the browser (the public done page)."""
+    token = link_token(url)
+    page = ctx.links.open(token, CUSTOMER)
+    assert page.state == "opened", page
+    params = callback_params(fake.consent(ctx.links.begin(token, CUSTOMER))) | callback_changes
+    return ctx.connect.landing(ctx.connect.complete(params, None, CUSTOMER))
+
+
+def connected_by_link(ctx, link_id: int, staff) -> int:
+    """The integration a completed link connected (asserting it completed)."""
+    view = ctx.links.get(staff, link_id)
+    assert view.state == "completed" and view.integration_id is not None, view
+    return view.integration_id

@@ -8,7 +8,7 @@ from core.errors import KeyMismatchError, NotFoundError, ValidationError
 from core.settings import SettingsError
 from core.tiers import Tier
 from ui import auth as sign_in
-from ui import state
+from ui import connect_links, state
 from ui.text import esc
 
 st.set_page_config(page_title="Integrations Console", page_icon="🔌", layout="wide")
@@ -42,6 +42,7 @@ PAGE_PATHS = (
     "admin",
     "statistics",
     "oauth_apps",
+    "connect_links",
 )
 
 
@@ -106,6 +107,7 @@ pages = {
         st.Page("app_pages/widget.py", title="Chat widget", icon=":material/chat:"),
         st.Page("app_pages/activity.py", title="Activity", icon=":material/history:"),
         st.Page("app_pages/alerts.py", title="Alerts", icon=":material/notifications:"),
+        st.Page("app_pages/connect_links.py", title="Connect links", icon=":material/add_link:"),
     ]
 }
 if user.role == "admin":
@@ -116,4 +118,5 @@ if user.role == "admin":
     ]
 
 state.show_flash()
+connect_links.show_completions(ctx, user.actor())
 st.navigation(pages).run()

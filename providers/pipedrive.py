@@ -100,6 +100,12 @@ def _new_token(config: dict, context: TestContext, issued: list[str]) -> tuple[s
     except oauth.TokenError as exc:
         if exc.cause is not None:
             message = describe_exception(exc.cause, "Pipedrive's OAuth server")
+        elif exc.error in oauth.RECONNECT_ERRORS:
+            # Pipedrive drops a refresh token unused for 60 days, or when the app's access is removed.
+            message = (
+                f"Pipedrive refused the refresh token ({exc.error}): the app's access was removed, or the token "
+                "went unused for 60 days. Reconnect Pipedrive."
+            )
         else:
             said = f" ({exc.reason})" if exc.reason else f" (status {exc.status})" if exc.status else ""
             message = f"Pipedrive did not issue an access token{said}. Connect Pipedrive again if it persists."

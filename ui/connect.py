@@ -13,7 +13,7 @@ from app_context import AppContext
 from core.audit import Actor
 from core.catalog import Provider
 from core.errors import ConsoleError, ValidationError
-from ui import state
+from ui import connect_links, state
 from ui.text import esc
 
 OUTCOME_PARAM = "oauth"
@@ -70,6 +70,8 @@ def reconnect_offer(ctx: AppContext, actor: Actor, provider: Provider, integrati
         if st.button("Reconnect", key=f"{key}:start", icon=":material/link:", type="primary"):
             _start(ctx, actor, provider, key, integration_id=integration_id)
         _next_step(provider, key)
+        st.markdown("Or let the customer do it: send them a link to consent themselves.")
+        connect_links.reconnect_link_offer(ctx, actor, integration_id)
 
 
 def show_outcome(ctx: AppContext, actor: Actor) -> None:

@@ -92,10 +92,8 @@ def console(tmp_path, httpserver, fake_hubspot):
         log.close()
 
 
-def test_connect_with_hubspot_end_to_end(browser, console, fake_hubspot):
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
+def register_hubspot_app(page, console) -> None:
+    """Sign in as the first administrator and register the console's HubSpot app."""
     page.goto(console["url"] + "/oauth_apps")
     sign_in_as_admin(page, first_admin_password(console["log"]), "OAuth apps")
     assert page.get_by_text(console["url"] + "/oauth/callback").count() >= 1  # ready to copy
@@ -105,6 +103,13 @@ def test_connect_with_hubspot_end_to_end(browser, console, fake_hubspot):
     hubspot_form.get_by_role("textbox", name="Client secret").fill(CLIENT_SECRET)
     hubspot_form.get_by_role("button", name="Save").click()
     page.get_by_text("HubSpot: registered").wait_for()
+
+
+def test_connect_with_hubspot_end_to_end(browser, console, fake_hubspot):
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    register_hubspot_app(page, console)
 
     page.goto(console["url"] + "/integrations")
     page.get_by_role("button", name="Add CRM integration").click()

@@ -7,7 +7,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import delete
 
+from core.models import OAuthToken
 from providers import pipedrive
 from tests.contract.connect_helpers import (
     PUBLIC_BASE_URL,
@@ -111,3 +113,18 @@ def test_a_customer_with_nothing_but_a_link_connects_pipedrive(
     assert (view.name, view.owner, view.status) == ("Acme Pipedrive", "olga", "connected")
     for secret in (CLIENT_SECRET, REFRESH_TOKEN, ACCESS_TOKEN):
         assert_no_secret(secret, *audit_texts(), stored_rows_text(ctx), issued.view)
+
+
+def test_a_refresh_token_pipedrive_no_longer_accepts_makes_the_integration_need_reconnecting(ctx, fake, app, owner):
+    # Pipedrive drops a refresh token unused for 60 days (or revoked with the app): invalid_grant.
+    _, outcome = consent(ctx, fake, owner)
+    assert outcome is not None and outcome.connected
+    fake.refresh_answer = lambda token: (
+        400,
+        {"success": False, "error": "invalid_grant", "error_description": "Invalid grant: refresh token is invalid"},
+    )
+    with ctx.factory.begin() as session:  # the cached access token has expired
+        session.execute(delete(OAuthToken))
+    result = ctx.integrations.test(owner, outcome.integration_id)
+    assert not result.success and "Reconnect Pipedrive" in result.message, result.message
+    assert REFRESH_TOKEN not in result.message and CLIENT_SECRET not in result.message

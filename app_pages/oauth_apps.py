@@ -47,6 +47,20 @@ for provider in ctx.oauth_apps.providers():
                 type="password",
                 help="Stored encrypted. Leave empty to keep the stored one." if current else "Stored encrypted.",
             )
+            authorize_url = token_url = None
+            if spec.configurable_urls:  # the Custom CRM: the administrator names the endpoints
+                authorize_url = st.text_input(
+                    "Authorize URL",
+                    value=(current.authorize_url or "") if current else "",
+                    placeholder="https://crm.example.com/oauth/authorize",
+                    help="Where people consent (RFC 6749 authorization endpoint).",
+                )
+                token_url = st.text_input(
+                    "Token URL",
+                    value=(current.token_url or "") if current else "",
+                    placeholder="https://crm.example.com/oauth/token",
+                    help="Where the console exchanges the code and refreshes access tokens (token endpoint).",
+                )
             defaults = spec.scope_separator.join(spec.default_scopes)
             scopes = st.text_input(
                 "Scopes",
@@ -55,7 +69,7 @@ for provider in ctx.oauth_apps.providers():
             )
             if st.form_submit_button("Save", type="primary"):
                 try:
-                    ctx.oauth_apps.save(actor, provider.key, client_id, secret, scopes)
+                    ctx.oauth_apps.save(actor, provider.key, client_id, secret, scopes, authorize_url, token_url)
                 except ValidationError as exc:
                     st.error(esc(" ".join(exc.errors.values())))
                 except ConsoleError as exc:

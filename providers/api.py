@@ -6,7 +6,8 @@
   answer is JSON with a string at ``data.__typename`` (the root query type's name, e.g. ``Query``).
 
 Authentication (API key header, Bearer token, Basic, OAuth2 client credentials with the client's
-credentials in a Basic header or in the body) is the Custom CRM's: its field definitions and the code that
+credentials in a Basic header or in the body, or an OAuth2 refresh token pasted as OAUTH2_CODE; only the
+Custom CRM offers Connect with) is the Custom CRM's: its field definitions and the code that
 applies them are imported from providers/custom.py, not copied, so both types always offer the same.
 OAuth2 access tokens are cached per integration (context.tokens) and never appear in a result.
 """
@@ -220,6 +221,6 @@ PROVIDER = Provider(
     test=test_connection,
     min_tier=Tier.PRO_PLUS,
     check=check,
-    refresh=custom.refresh_token,  # the Custom CRM's OAuth2 client credentials, as its authentication is
+    refresh=custom.refresh_token,  # the Custom CRM's OAuth2 (client credentials, refresh token), as its auth is
     uses_oauth=custom.uses_oauth,
 )

@@ -1,20 +1,29 @@
-"""Custom CRM: any REST API, reached with an API key header, Bearer token, Basic auth or OAuth2."""
+"""Custom CRM: any REST API, reached with an API key header, Bearer token, Basic auth or OAuth2: client
+credentials (OAUTH2), or an authorization code's refresh token (OAUTH2_CODE), from "Connect with Custom CRM"
+against the administrator's OAuth app (authorize and token URLs entered on the OAuth apps page) or pasted.
+
+Every secret is inside the Credentials JSON (one encrypted field). OAuth2 access tokens are cached per
+integration (context.tokens) for their lifetime; a rotated refresh token replaces the stored one."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import requests
 
 from core import oauth
 from core.catalog import Provider, TestContext
+from core.connect.spec import AppSettings, CallbackParams, ConnectRefused, OAuthSpec
 from core.fields import FieldSpec
 from core.http import describe_exception, explain_status
 from core.results import RefreshResult, TestResult, without_secrets
 
-AUTH_TYPES = ("API_KEY", "BEARER", "BASIC", "OAUTH2")
+AUTH_TYPES = ("API_KEY", "BEARER", "BASIC", "OAUTH2", "OAUTH2_CODE")
+# The auth types that obtain OAuth access tokens at a token URL.
+OAUTH_TYPES = ("OAUTH2", "OAUTH2_CODE")
 CLIENT_AUTH = ("header", "body")
 # Which keys each auth type needs inside the Credentials JSON.
 CREDENTIAL_KEYS = {
@@ -22,10 +31,18 @@ CREDENTIAL_KEYS = {
     "BEARER": ("token",),
     "BASIC": ("username", "password"),
     "OAUTH2": ("clientId", "clientSecret"),
+    "OAUTH2_CODE": ("clientId", "clientSecret", "refreshToken"),
 }
 CREDENTIALS_HELP = (
     'API_KEY: {"apiKey": "..."}; BEARER: {"token": "..."}; BASIC: {"username": "...", "password": "..."}; '
-    'OAUTH2: {"clientId": "...", "clientSecret": "..."}'
+    'OAUTH2: {"clientId": "...", "clientSecret": "..."}; '
+    'OAUTH2_CODE: {"clientId": "...", "clientSecret": "...", "refreshToken": "..."} (filled in by Connect with '
+    "Custom CRM)"
+)
+AUTH_TYPE_HELP = (
+    "API_KEY: a key in a header. BEARER: a fixed token. BASIC: user name and password. OAUTH2: OAuth2 client "
+    "credentials. OAUTH2_CODE: OAuth2 authorization code, refresh token (Connect with Custom CRM, or paste the "
+    "refresh token); access tokens are refreshed from it."
 )
 
 FIELDS = (
@@ -38,7 +55,15 @@ FIELDS = (
         pattern=r"https?://.+",
         placeholder="https://api.example.com",
     ),
-    FieldSpec("authType", "Authentication Type", "select", required=True, options=AUTH_TYPES, default="BEARER"),
+    FieldSpec(
+        "authType",
+        "Authentication Type",
+        "select",
+        required=True,
+        options=AUTH_TYPES,
+        default="BEARER",
+        help=AUTH_TYPE_HELP,
+    ),
     FieldSpec(
         "apiKeyHeader",
         "API Key Header",
@@ -56,8 +81,8 @@ FIELDS = (
         required=True,
         pattern=r"https?://.+",
         placeholder="https://auth.example.com/oauth/token",
-        help="Where the OAuth2 client-credentials token is requested.",
-        shown_when=("authType", ("OAUTH2",)),
+        help="Where OAuth2 access tokens are requested (client credentials, or the refresh token for OAUTH2_CODE).",
+        shown_when=("authType", OAUTH_TYPES),
     ),
     FieldSpec(
         "clientAuth",
@@ -66,7 +91,7 @@ FIELDS = (
         options=CLIENT_AUTH,
         default="header",
         help="header: HTTP Basic (client_secret_basic); body: form fields (client_secret_post).",
-        shown_when=("authType", ("OAUTH2",)),
+        shown_when=("authType", OAUTH_TYPES),
     ),
     FieldSpec("scope", "Scope", "text", placeholder="read", shown_when=("authType", ("OAUTH2",))),
     FieldSpec(
@@ -116,14 +141,11 @@ class _Refused(Exception):
 
 
 def _token_cache_key(config: dict, creds: dict) -> str:
-    return oauth.cache_key(
-        "custom",
-        config.get("tokenUrl"),
-        config.get("clientAuth", "header"),
-        config.get("scope"),
-        creds["clientId"],
-        creds["clientSecret"],
-    )
+    parts = [config.get("tokenUrl"), config.get("clientAuth", "header"), config.get("scope")]
+    parts += [creds["clientId"], creds["clientSecret"]]
+    if config.get("authType") == "OAUTH2_CODE":
+        parts.append(creds.get("refreshToken"))
+    return oauth.cache_key("custom", *parts)
 
 
 def _oauth2_token(
@@ -134,48 +156,92 @@ def _oauth2_token(
     if not fresh and (hit := oauth.cached(context.tokens, key)):
         issued.append(hit["access_token"])
         return hit, True
-    return _new_oauth2_token(config, creds, context, issued)[0], False
+    return _new_oauth2_token(config, creds, context, issued).values, False
 
 
-def _new_oauth2_token(config: dict, creds: dict, context: TestContext, issued: list[str]) -> tuple[dict, float | None]:
-    """A new client-credentials token (never the cache), then cached: (values, lifetime in seconds)."""
+@dataclass(frozen=True)
+class _NewToken:
+    values: dict  # {access_token, scope}
+    lifetime: float | None  # seconds
+    rotated: bool  # a new refresh token replaced the sent one (OAUTH2_CODE)
+
+
+def _client_auth(config: dict) -> str:
+    return oauth.CLIENT_SECRET_BASIC if config.get("clientAuth", "header") == "header" else oauth.CLIENT_SECRET_POST
+
+
+def _new_oauth2_token(config: dict, creds: dict, context: TestContext, issued: list[str]) -> _NewToken:
+    """A new access token (never the cache), then cached: client credentials (OAUTH2), or the refresh token
+    (OAUTH2_CODE; a rotated one goes to context.rotate_secret, the whole Credentials JSON being one secret)."""
+    code_grant = config.get("authType") == "OAUTH2_CODE"
     try:
         token = oauth.request_token(
             context.http,
             config["tokenUrl"],
             client_id=creds["clientId"],
             client_secret=creds["clientSecret"],
-            grant_type="client_credentials",
-            auth_method=oauth.CLIENT_SECRET_BASIC
-            if config.get("clientAuth", "header") == "header"
-            else oauth.CLIENT_SECRET_POST,
-            scope=config.get("scope") or None,
+            grant_type="refresh_token" if code_grant else "client_credentials",
+            auth_method=_client_auth(config),
+            refresh_token=creds["refreshToken"] if code_grant else None,
+            scope=None if code_grant else config.get("scope") or None,
         )
     except oauth.TokenError as exc:
         if exc.cause is not None:
             raise _Refused(describe_exception(exc.cause, "The token endpoint"), exc) from None
+        if code_grant:
+            raise _Refused(_refresh_refused(exc), exc) from None
         raise _Refused(
             f"The token endpoint did not issue a token (status {exc.status}"
             f"{', ' + exc.reason if exc.reason else ''}). Check the client id, secret and token URL.",
             exc,
         ) from None
     issued.append(token.access_token)
+    rotated = bool(code_grant and token.new_refresh_token)
+    if rotated and token.new_refresh_token:
+        issued.append(token.new_refresh_token)
+        creds = creds | {"refreshToken": token.new_refresh_token}
+        context.rotate_secret("credentials", json.dumps(creds))
     values = {"access_token": token.access_token, "scope": token.scope}
+    # Cached under the credentials the next test reads (with a rotated refresh token, the new one's key).
     oauth.remember(context.tokens, _token_cache_key(config, creds), values, token.expires_in)
-    return values, token.expires_in
+    return _NewToken(values, token.expires_in, rotated)
+
+
+def _refresh_refused(exc: oauth.TokenError) -> str:
+    """A sentence for a token endpoint that issued nothing for the refresh token (OAUTH2_CODE)."""
+    code = str(exc.error or "")[:64]
+    said = exc.description[:200] if exc.description else ""
+    if code and said and said != code:
+        why = f" ({code}: {said})"
+    elif code or said:
+        why = f" ({code or said})"
+    else:
+        why = f" (status {exc.status})" if exc.status else ""
+    if code.lower() in RECONNECT_ERRORS:
+        return (
+            f"The token endpoint refused the refresh token{why}: it was revoked or has expired, or the client "
+            "changed. Reconnect (Connect with Custom CRM), or paste a new refresh token into the credentials."
+        )
+    if exc.status and exc.status >= 500:
+        return f"The token endpoint is unavailable{why}. Try again later."
+    return (
+        f"The token endpoint did not issue an access token for the refresh token{why}. "
+        "Check the client id, secret and token URL."
+    )
 
 
 def uses_oauth(config: dict) -> bool:
-    """Whether a configuration obtains OAuth access tokens (auth type OAUTH2); also the API provider's."""
-    return config.get("authType") == "OAUTH2"
+    """Whether a configuration obtains OAuth access tokens (OAUTH2 or OAUTH2_CODE); also the API provider's."""
+    return config.get("authType") in OAUTH_TYPES
 
 
-# A refused client or grant: the client id, secret or scope must be fixed by a person.
+# A refused client or grant: the client id, secret, scope or refresh token must be fixed by a person.
 RECONNECT_ERRORS = oauth.RECONNECT_ERRORS | {"invalid_scope"}
 
 
 def refresh_token(config: dict, context: TestContext) -> RefreshResult:
-    """A new OAuth2 client-credentials access token now (the cache bypassed) for the next test to use.
+    """A new OAuth2 access token now (the cache bypassed) for the next test to use: client credentials, or
+    from the refresh token (rotated when the token endpoint issues a new one).
 
     Also the API provider's: both read the same authentication fields."""
     name = config.get("name") or "OAuth2"
@@ -191,11 +257,11 @@ def refresh_token(config: dict, context: TestContext) -> RefreshResult:
         return RefreshResult(False, message, needs_reconnect=True, error="invalid_configuration")
     issued: list[str] = []
     try:
-        _, lifetime = _new_oauth2_token(config, creds, context, issued)
+        new = _new_oauth2_token(config, creds, context, issued)
     except _Refused as exc:
         result = oauth.refresh_failed(str(exc), exc, RECONNECT_ERRORS)
     else:
-        result = oauth.refreshed(name, lifetime)
+        result = oauth.refreshed(name, new.lifetime, new.rotated)
     return result.redacted(credential_values(config) + issued)
 
 
@@ -210,7 +276,7 @@ def _authenticate(
         return {"Authorization": f"Bearer {creds['token']}"}, None, None
     if auth_type == "BASIC":
         return {}, (creds["username"], creds["password"]), None
-    token, from_cache = _oauth2_token(config, creds, context, issued, fresh)
+    token, from_cache = _oauth2_token(config, creds, context, issued, fresh)  # OAUTH2 or OAUTH2_CODE
     grant = {"scope": token.get("scope"), "fromCache": from_cache}
     return {"Authorization": f"Bearer {token['access_token']}"}, None, grant
 
@@ -266,14 +332,77 @@ def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
     return TestResult(True, f"Connected to {name}: {url} answered {response.status_code} in {elapsed_ms} ms.", details)
 
 
+# ----- connecting by consent (OAUTH2_CODE) ------------------------------------------------------------
+
+# How the client authenticates at the administrator's token URL, for the code and every later refresh:
+# HTTP Basic, which RFC 6749 2.3.1 requires every server to support (the integration's clientAuth says the same).
+CONNECT_AUTH_METHOD = oauth.CLIENT_SECRET_BASIC
+
+
+def _authorize_url(app: AppSettings) -> str:
+    if not app.authorize_url:
+        raise ConnectRefused(
+            "The console's Custom CRM app has no authorize URL. An administrator must enter it on the OAuth apps page."
+        )
+    return app.authorize_url
+
+
+def _code_token_url(app: AppSettings, params: CallbackParams) -> str:
+    if not app.token_url:
+        raise ConnectRefused(
+            "The console's Custom CRM app has no token URL. An administrator must enter it on the OAuth apps page."
+        )
+    return app.token_url
+
+
+def _configuration(app: AppSettings, granted: oauth.GrantedToken, params: CallbackParams) -> dict:
+    """OAUTH2_CODE at the app's token URL: the app's client and the refresh token, in the Credentials JSON."""
+    if not granted.refresh_token:
+        raise ConnectRefused(
+            "The CRM issued no refresh token, so the connection could not last. Nothing was saved. Many servers "
+            "issue one only for a scope such as offline_access: add it to the app's scopes, then connect again."
+        )
+    credentials = {"clientId": app.client_id, "clientSecret": app.client_secret, "refreshToken": granted.refresh_token}
+    return {
+        "authType": "OAUTH2_CODE",
+        "tokenUrl": _code_token_url(app, params),
+        "clientAuth": "header" if CONNECT_AUTH_METHOD == oauth.CLIENT_SECRET_BASIC else "body",
+        "credentials": json.dumps(credentials),
+    }
+
+
+OAUTH = OAuthSpec(
+    # No scope unless the administrator enters some: many servers grant a default set, and an empty scope
+    # sends no scope parameter at all.
+    default_scopes=(),
+    authorize_url=_authorize_url,
+    token_url=_code_token_url,
+    configuration=_configuration,
+    token_fields=("authType", "tokenUrl", "clientAuth", "credentials"),
+    pkce=True,  # RFC 7636 S256; a server without PKCE ignores the challenge
+    auth_method=CONNECT_AUTH_METHOD,
+    configurable_urls=True,
+    draft_fields=("name", "apiEndpoint", "healthPath"),
+    console_hint=(
+        "In the CRM's developer settings, register an OAuth 2 app (authorization code grant) with the redirect URI "
+        "above, then enter its client, its authorize and token URLs, and the scopes it needs (often offline_access "
+        "for a refresh token). The client authenticates at the token URL with HTTP Basic; PKCE S256 is sent."
+    ),
+)
+
+
 PROVIDER = Provider(
     key="CUSTOM",
     name="Custom CRM",
-    description="Any REST API: API key header, Bearer token, Basic auth or OAuth2 client credentials.",
+    description=(
+        "Any REST API: API key header, Bearer token, Basic auth, OAuth2 client credentials, or OAuth2 authorization "
+        "code (Connect with Custom CRM)."
+    ),
     category="CRM",
     fields=FIELDS,
     test=test_connection,
     check=check,
     refresh=refresh_token,
     uses_oauth=uses_oauth,
+    oauth=OAUTH,
 )

@@ -13,21 +13,36 @@ from app_context import AppContext
 from core.audit import Actor
 from core.catalog import Provider
 from core.errors import ConsoleError, ValidationError
+from core.fields import get_path
 from ui import connect_links, state
 from ui.text import esc
 
 OUTCOME_PARAM = "oauth"
 
 
-def _start(ctx: AppContext, actor: Actor, provider: Provider, key: str, **how) -> None:
+def _start(ctx: AppContext, actor: Actor, provider: Provider, key: str, **how) -> dict[str, str]:
+    """Start the flow; the next step (a link, or what to fix) goes to session_state[key]. Returns the
+    refusal's field messages ({} when it started or the refusal names no field)."""
     try:
         url = ctx.connect.start(actor, state.session_handle(ctx), provider.key, **how)
     except ValidationError as exc:
         st.session_state[key] = ("error", " ".join(exc.errors.values()))
+        return dict(exc.errors)
     except ConsoleError as exc:
         st.session_state[key] = ("error", str(exc))
     else:
         st.session_state[key] = ("url", url)
+    return {}
+
+
+def _key(prefix: str, provider: Provider) -> str:
+    return f"{prefix}:{provider.key}:connect"
+
+
+def from_form(provider: Provider) -> bool:
+    """Whether a new integration takes fields typed in the add form (spec.draft_fields, the Custom CRM's API
+    address): its Connect button is then the form's own, so that it submits what was typed."""
+    return provider.oauth is not None and bool(provider.oauth.draft_fields)
 
 
 def _next_step(provider: Provider, key: str) -> None:
@@ -42,19 +57,40 @@ def _next_step(provider: Provider, key: str) -> None:
         st.caption("Consent in the tab that opens; it comes back to the console. The link works once, for 10 minutes.")
 
 
-def connect_offer(ctx: AppContext, actor: Actor, provider: Provider, name: str, prefix: str) -> None:
-    """In the add dialog: "Connect with <provider>" when an administrator registered its OAuth app."""
+def connect_offer(ctx: AppContext, actor: Actor, provider: Provider, name: str, prefix: str) -> bool:
+    """In the add dialog: "Connect with <provider>" when an administrator registered its OAuth app. Returns
+    whether the form must carry the Connect button (from_form: call connect_with_form when it is clicked)."""
     if not ctx.connect.offered(provider.key):
-        return
-    key = f"{prefix}:{provider.key}:connect"
+        return False
+    key = _key(prefix, provider)
+    in_form = from_form(provider)
     with st.container(border=True):
-        st.markdown(
-            f"**Connect with {esc(provider.name)}**: sign in at {esc(provider.name)} and consent; no token to copy."
-        )
-        if st.button(f"Connect with {provider.name}", key=f"{key}:start", icon=":material/link:"):
-            _start(ctx, actor, provider, key, name=name)
+        if in_form:
+            assert provider.oauth is not None
+            needed = [provider.field(n).label for n in provider.oauth.draft_fields if provider.field(n).required]
+            st.markdown(
+                f"**Connect with {esc(provider.name)}**: fill in {esc(', '.join(needed))} below, then click "
+                f"*Connect with {esc(provider.name)}* under the form and consent at the CRM; no token to copy."
+            )
+        else:
+            st.markdown(
+                f"**Connect with {esc(provider.name)}**: sign in at {esc(provider.name)} and consent; no token to copy."
+            )
+            if st.button(f"Connect with {provider.name}", key=f"{key}:start", icon=":material/link:"):
+                _start(ctx, actor, provider, key, name=name)
         _next_step(provider, key)
     st.caption("Or enter the credentials yourself:")
+    return in_form
+
+
+def connect_with_form(
+    ctx: AppContext, actor: Actor, provider: Provider, name: str, config: dict, prefix: str
+) -> dict[str, str]:
+    """The form's "Connect with <provider>": start with the form's draft fields (never a secret: only the
+    spec's draft_fields are sent, and the flow checks them). Returns the field messages for the form."""
+    assert provider.oauth is not None
+    draft = {n: v for n in provider.oauth.draft_fields if (v := get_path(config, n)) is not None}
+    return _start(ctx, actor, provider, _key(prefix, provider), name=name, draft=draft)
 
 
 def reconnect_offer(ctx: AppContext, actor: Actor, provider: Provider, integration_id: int) -> None:

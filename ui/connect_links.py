@@ -60,9 +60,18 @@ def create_dialog(ctx: AppContext, actor: Actor) -> None:
     owners = {actor.username: actor.id}
     if actor.is_admin:
         owners |= {u.username: u.id for u in ctx.users.list() if u.active}
+    # Outside the form: choosing a provider reruns the dialog with that provider's fields.
+    provider = st.selectbox(
+        "Provider", providers, format_func=lambda key: CATALOG.get(key).name, key="links:create:provider"
+    )
+    spec = CATALOG.get(provider).oauth if provider else None
     with st.form("links:create:form"):
-        provider = st.selectbox("Provider", providers, format_func=lambda key: CATALOG.get(key).name)
         name = st.text_input("Integration name", placeholder="Acme Salesforce", max_chars=200)
+        draft = {}
+        for field_name in spec.draft_fields if spec else ():
+            field = CATALOG.get(provider or "").field(field_name)
+            if not field.sensitive:
+                draft[field.name] = st.text_input(field.label, placeholder=field.placeholder or "", help=field.help)
         owner = st.selectbox(
             "Owner",
             list(owners),
@@ -74,7 +83,7 @@ def create_dialog(ctx: AppContext, actor: Actor) -> None:
         submitted = st.form_submit_button("Create link", type="primary")
     if submitted:
         try:
-            issued = ctx.links.create(actor, provider or "", name, owners[owner], int(days), note)
+            issued = ctx.links.create(actor, provider or "", name, owners[owner], int(days), note, draft)
         except ConsoleError as exc:
             st.error(esc(_problem(exc)))
             return

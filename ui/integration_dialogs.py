@@ -87,8 +87,9 @@ def integration_form(provider, existing, prefix: str) -> None:
     if errors.get("name"):
         st.markdown(f":red[{esc(errors['name'])}]")
     adding = existing is None
+    connect_in_form = False  # whether the form carries "Connect with" (it then submits the typed fields)
     if adding:
-        connect.connect_offer(state.context(), state.actor(), provider, name, prefix)
+        connect_in_form = connect.connect_offer(state.context(), state.actor(), provider, name, prefix)
     controlling = controlling_fields(provider.fields)
     key_prefix = f"{prefix}:{provider.key}"
     controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})
@@ -99,7 +100,15 @@ def integration_form(provider, existing, prefix: str) -> None:
         left, right = st.columns(2)
         tested = left.form_submit_button("Test connection", width="stretch")
         saved = right.form_submit_button("Save integration", type="primary", width="stretch")
+        connecting = connect_in_form and st.form_submit_button(
+            f"Connect with {provider.name}", icon=":material/link:", width="stretch"
+        )
     config = {**rest, **controls}
+    if connecting:  # what was typed (its non-secret draft fields) goes into the flow, checked there
+        st.session_state[f"{prefix}:errors"] = connect.connect_with_form(
+            state.context(), state.actor(), provider, name, config, prefix
+        )
+        st.rerun()
     if tested:
         with st.spinner(f"Testing the connection to {provider.name}…"):
             saved_id = existing.id if existing else None

@@ -66,14 +66,33 @@ class AppView:
     updated_by: str | None
 
 
-def _endpoint(value: str | None, label: str) -> str:
-    url = (value or "").strip()
+# The administrator's endpoints (spec.configurable_urls): field name -> (what it is, an example).
+_ENDPOINTS = {
+    "authorize_url": ("authorize URL", "https://crm.example.com/oauth/authorize"),
+    "token_url": ("token URL", "https://crm.example.com/oauth/token"),
+}
+
+
+def _endpoint_problem(url: str, name: str) -> str | None:
+    what, example = _ENDPOINTS[name]
     parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment or parts.username:
-        raise ValidationError({label: "Enter the full address, like https://auth.example.com/oauth/authorize."})
+    if len(url) > fields.MAX_TEXT_LENGTH:
+        return f"Keep the {what} under {fields.MAX_TEXT_LENGTH} characters."
     if problem := fields.text_problem(url):
-        raise ValidationError({label: problem})
-    return url
+        return problem
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment or parts.username:
+        return f"Enter the {what} in full, starting with https:// or http://, like {example}."
+    return None
+
+
+def _endpoints(authorize_url: str | None, token_url: str | None) -> tuple[str, str]:
+    """The administrator's authorize and token URLs, trimmed; ValidationError naming each one that is not
+    a full http(s) address (no user name, no fragment)."""
+    urls = {"authorize_url": (authorize_url or "").strip(), "token_url": (token_url or "").strip()}
+    errors = {name: problem for name, url in urls.items() if (problem := _endpoint_problem(url, name))}
+    if errors:
+        raise ValidationError(errors)
+    return urls["authorize_url"], urls["token_url"]
 
 
 class OAuthApps:
@@ -123,12 +142,15 @@ class OAuthApps:
         secret = (client_secret or "").strip()
         if len(secret) > MAX_SECRET or (secret and fields.text_problem(secret)):
             errors["client_secret"] = "Paste the client secret as the provider shows it."
+        urls: tuple[str | None, str | None] = (None, None)
+        if spec.configurable_urls:
+            try:
+                urls = _endpoints(authorize_url, token_url)
+            except ValidationError as exc:
+                errors |= exc.errors
         if errors:
             raise ValidationError(errors)
         chosen = parse_scopes(scopes) or spec.default_scopes
-        urls = (None, None)
-        if spec.configurable_urls:
-            urls = (_endpoint(authorize_url, "authorize_url"), _endpoint(token_url, "token_url"))
         with self._factory.begin() as session:
             row = session.scalar(select(OAuthApp).where(OAuthApp.provider == provider.key).with_for_update())
             created = row is None

@@ -24,7 +24,7 @@ import requests
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import sessionmaker
 
-from core import audit, oauth
+from core import audit, fields, oauth
 from core.audit import Actor
 from core.catalog import Catalog, Provider
 from core.connect.apps import OAuthApps, redirect_uri
@@ -62,6 +62,23 @@ class Outcome:
 
 def _verifier_context(state_hash: str) -> bytes:
     return f"oauth_flow:{state_hash}:verifier".encode()
+
+
+def checked_draft(provider: Provider, draft: Mapping[str, object] | None) -> dict | None:
+    """What a new integration keeps from the form before consent: the values of the spec's draft_fields
+    (never a sensitive one: the flow row holds them in clear), validated and normalised by the fields layer
+    as a save would (ValidationError {field: sentence}). Anything else in draft is dropped: the token
+    answer provides it."""
+    spec = provider.oauth
+    if spec is None or not spec.draft_fields:
+        return None
+    specs = [provider.field(name) for name in spec.draft_fields]
+    specs = [field for field in specs if not field.sensitive]
+    given = dict(draft or {})
+    submitted = {field.name: value for field in specs if (value := fields.get_path(given, field.name)) is not None}
+    if errors := fields.validate(specs, submitted):
+        raise ValidationError(errors)
+    return fields.normalise(specs, submitted) or None
 
 
 class ConnectFlows:
@@ -110,7 +127,9 @@ class ConnectFlows:
         """The provider's consent address for a new integration (name) or to reconnect integration_id.
 
         draft: the new integration's non-secret fields entered before consent (the Custom CRM's API
-        address); the token answer's fields are added to them."""
+        address); the token answer's fields are added to them. Only the provider's spec.draft_fields are
+        kept, checked as the provider's fields are (ValidationError naming each field to fix); a reconnect
+        keeps the integration's own settings and takes no draft."""
         provider = self._catalog.get(provider_key)
         spec = provider.oauth
         if spec is None:
@@ -131,6 +150,7 @@ class ConnectFlows:
             name = view.name
         else:
             name = self._integrations.check_new(actor, provider.key, name)
+            draft = checked_draft(provider, draft)
         return self._open_flow(
             actor,
             provider,

@@ -26,7 +26,7 @@ from core import audit
 from core.audit import Actor
 from core.catalog import Catalog
 from core.connect.apps import OAuthApps
-from core.connect.flows import ConnectFlows
+from core.connect.flows import ConnectFlows, checked_draft
 from core.connect.spec import ConnectRefused
 from core.crypto import FieldCipher
 from core.errors import ConsoleError, NotFoundError, PermissionDeniedError, ValidationError
@@ -171,7 +171,8 @@ class ConnectLinks:
         owner = self._owner(actor, owner_id)
         self._require_offered(provider_key)
         checked_name = self._integrations.check_new(owner, provider_key, name)
-        return self._issue(actor, owner, provider_key, checked_name, None, days, note, draft)
+        checked = checked_draft(self._catalog.get(provider_key), draft)  # the Custom CRM's API address
+        return self._issue(actor, owner, provider_key, checked_name, None, days, note, checked)
 
     def create_reconnect(
         self, actor: Actor, integration_id: int, days: int = DEFAULT_DAYS, note: str = ""

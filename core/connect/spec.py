@@ -52,5 +52,9 @@ class OAuthSpec:
     scope_words: Mapping[str, str] = field(default_factory=dict)
     # Whether the administrator enters the authorize and token URLs (the Custom CRM).
     configurable_urls: bool = False
+    # The non-secret provider fields a new integration takes from the add form before consent (the Custom
+    # CRM's API address): ConnectFlows.start checks them, keeps them as the flow's draft configuration, and
+    # the token answer's fields are added to them. Empty: the token answer is the whole configuration.
+    draft_fields: tuple[str, ...] = ()
     # Where the administrator registers the app, for the OAuth apps page.
     console_hint: str = ""

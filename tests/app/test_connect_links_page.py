@@ -93,3 +93,36 @@ def test_members_see_only_their_own_links(public, admin, owner, member):
     at = open_page(sign_in("alice", "alice-password-1"), "app_pages/connect_links.py")
     assert "No connect links yet." in read(at.info[0].value)
     assert "Olga's" not in texts(at)
+
+
+def test_a_custom_crm_link_asks_staff_for_its_api_address(public, admin, owner):
+    register(public, admin)
+    public.oauth_apps.save(
+        admin,
+        "CUSTOM",
+        "custom-client",
+        SECRET,
+        "",
+        authorize_url="https://auth.example.com/authorize",
+        token_url="https://auth.example.com/token",
+    )
+    at = open_page(sign_in("olga", "olga-password-1"), "app_pages/connect_links.py")
+    button(at, "New connect link").click()
+    at.run()
+    provider = at.selectbox(key="links:create:provider")
+    provider.set_value("CUSTOM")
+    at.run()
+    text_input(at, "Integration name").input("Acme CRM")
+    text_input(at, "CRM Name").input("Acme")
+    text_input(at, "API Base URL").input("ftp://not-http")
+    button(at, "Create link").click()
+    at.run()
+    assert not at.code and at.error  # refused at the address, nothing created
+    text_input(at, "API Base URL").input("https://api.acme.example")
+    button(at, "Create link").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.code
+    with public.factory() as session:
+        row = session.scalars(select(ConnectLink)).one()
+    assert row.draft_configuration and row.draft_configuration["apiEndpoint"] == "https://api.acme.example"

@@ -130,3 +130,79 @@ def test_the_outcome_of_a_callback_is_shown_as_plain_text_to_its_starter_only(pu
     other.query_params["oauth"] = outcome_id
     other.run()
     assert "no longer available" in read(other.warning[0].value)
+
+
+# ----- the Custom CRM: the administrator's endpoints, and the form's API address as the draft --------------
+
+CUSTOM_AUTHORIZE = "https://crm.acme.test/oauth/authorize"
+CUSTOM_TOKEN = "https://crm.acme.test/oauth/token"
+
+
+def custom_dialog(public, admin):
+    public.oauth_apps.save(admin, "CUSTOM", "crm-client-id", SECRET, "", CUSTOM_AUTHORIZE, CUSTOM_TOKEN)
+    at = open_page(sign_in("olga", "olga-password-1"), "app_pages/integrations.py")
+    at.button(key="add-CRM").click()
+    at.run()
+    at.selectbox[0].select_index(5)  # Custom CRM
+    at.run()
+    assert not at.exception, at.exception
+    text_input(at, "Integration name").input("Acme REST")
+    return at
+
+
+def test_connect_with_custom_crm_takes_the_forms_api_address_to_the_administrators_consent_page(public, admin, owner):
+    at = custom_dialog(public, admin)
+    text_input(at, "CRM Name").input("Acme")
+    text_input(at, "API Base URL").input("https://crm.acme.test/api/")
+    button(at, "Connect with Custom CRM").click()  # the form's own button: it submits what was typed
+    at.run()
+    assert not at.exception, at.exception
+    ((label, url),) = link_buttons(at)
+    assert label == "Continue to Custom CRM" and url.startswith(CUSTOM_AUTHORIZE + "?")
+    query = parse_qs(urlsplit(url).query)
+    assert query["code_challenge_method"] == ["S256"] and SECRET not in url
+    with public.factory() as session:
+        flow = session.scalars(select(OAuthFlow)).one()
+    assert (flow.provider, flow.integration_name) == ("CUSTOM", "Acme REST")
+    assert flow.draft_configuration == {"name": "Acme", "apiEndpoint": "https://crm.acme.test/api", "healthPath": "/"}
+
+
+def test_connect_with_custom_crm_without_an_api_address_says_which_field_to_fill(public, admin, owner):
+    at = custom_dialog(public, admin)
+    text_input(at, "CRM Name").input("Acme")
+    button(at, "Connect with Custom CRM").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert link_buttons(at) == []
+    assert "API Base URL is required." in texts(at)
+    with public.factory() as session:
+        assert session.scalars(select(OAuthFlow)).all() == []
+
+
+def test_the_custom_crm_app_is_registered_with_its_authorize_and_token_urls(public, admin):
+    at = open_page(sign_in("root", "admin-password-1"), "app_pages/oauth_apps.py")
+    [expander] = [e for e in at.expander if e.label.startswith("Custom CRM")]
+    expander.text_input[0].input("crm-client-id")
+    [secret] = [t for t in expander.text_input if t.label == "Client secret"]
+    secret.input(SECRET)
+    [token_url] = [t for t in expander.text_input if t.label == "Token URL"]
+    token_url.input("ftp://crm.acme.test/token")
+    [save] = [b for b in expander.button if b.label == "Save"]
+    save.click()
+    at.run()
+    assert "Enter the authorize URL in full" in texts(at) and "Enter the token URL in full" in texts(at)
+    assert public.oauth_apps.view("CUSTOM") is None
+    [expander] = [e for e in at.expander if e.label.startswith("Custom CRM")]
+    [authorize] = [t for t in expander.text_input if t.label == "Authorize URL"]
+    authorize.input(CUSTOM_AUTHORIZE)
+    [token_url] = [t for t in expander.text_input if t.label == "Token URL"]
+    token_url.input(CUSTOM_TOKEN)
+    [secret] = [t for t in expander.text_input if t.label == "Client secret"]
+    secret.input(SECRET)
+    [save] = [b for b in expander.button if b.label == "Save"]
+    save.click()
+    at.run()
+    assert not at.exception, at.exception
+    view = public.oauth_apps.view("CUSTOM")
+    assert view is not None and (view.authorize_url, view.token_url) == (CUSTOM_AUTHORIZE, CUSTOM_TOKEN)
+    assert SECRET not in texts(at)

@@ -260,7 +260,7 @@ def test_custom_fields():
     assert (endpoint.label, endpoint.type, endpoint.required) == ("API Base URL", "url", True)
     auth = CUSTOM.field("authType")
     assert (auth.label, auth.type, auth.required) == ("Authentication Type", "select", True)
-    assert auth.options == ("API_KEY", "BEARER", "BASIC", "OAUTH2")
+    assert auth.options == ("API_KEY", "BEARER", "BASIC", "OAUTH2", "OAUTH2_CODE")
     creds = CUSTOM.field("credentials")
     assert (creds.label, creds.type, creds.required, creds.sensitive) == ("Credentials", "json", True, True)
 
@@ -272,6 +272,8 @@ def test_custom_asks_for_what_each_auth_type_needs():
     token_url = CUSTOM.field("tokenUrl")
     assert token_url.type == "url"
     assert token_url.is_shown({"authType": "OAUTH2"})
+    assert token_url.is_shown({"authType": "OAUTH2_CODE"})
+    assert not CUSTOM.field("scope").is_shown({"authType": "OAUTH2_CODE"})  # a refresh asks for no scope
     assert not token_url.is_shown({"authType": "BASIC"})
     assert CUSTOM.field("healthPath").is_shown({"authType": "BEARER"})
 
@@ -287,6 +289,8 @@ def test_custom_asks_for_what_each_auth_type_needs():
         ("BASIC", {"username": "u"}, False),
         ("OAUTH2", {"clientId": "c", "clientSecret": "s"}, True),
         ("OAUTH2", {"clientId": "c", "clientSecret": ""}, False),
+        ("OAUTH2_CODE", {"clientId": "c", "clientSecret": "s", "refreshToken": "r"}, True),
+        ("OAUTH2_CODE", {"clientId": "c", "clientSecret": "s"}, False),
     ],
 )
 def test_custom_check_requires_the_credentials_of_the_auth_type(auth_type, creds, ok):

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -453,3 +466,8 @@ class ConnectLink(Base):
     result_integration_id: Mapped[int | None] = mapped_column(Integer, default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)  # the customer's last failed try
     owner_seen_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)  # the owner's notice
+
+    @classmethod
+    def unsettled(cls) -> ColumnElement[bool]:
+        """Neither completed nor revoked: the link may still connect (until it expires)."""
+        return and_(cls.completed_at.is_(None), cls.revoked_at.is_(None))

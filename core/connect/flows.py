@@ -330,12 +330,7 @@ class ConnectFlows:
         with self._factory.begin() as session:
             taken = session.execute(
                 update(ConnectLink)
-                .where(
-                    ConnectLink.id == flow.link_id,
-                    ConnectLink.completed_at.is_(None),
-                    ConnectLink.revoked_at.is_(None),
-                    ConnectLink.expires_at > now,
-                )
+                .where(ConnectLink.id == flow.link_id, ConnectLink.unsettled(), ConnectLink.expires_at > now)
                 .values(completed_at=now)
                 .execution_options(synchronize_session=False)
             )

@@ -112,7 +112,7 @@ def state_of(link: ConnectLink, now: datetime) -> str:
 
 def _state_filter(state: str, now: datetime) -> ColumnElement[bool]:
     """SQL for one state, as state_of decides it."""
-    live = and_(ConnectLink.revoked_at.is_(None), ConnectLink.completed_at.is_(None))
+    live = ConnectLink.unsettled()
     return {
         "revoked": ConnectLink.revoked_at.is_not(None),
         "completed": and_(ConnectLink.revoked_at.is_(None), ConnectLink.completed_at.is_not(None)),
@@ -218,7 +218,7 @@ class ConnectLinks:
             row = self._visible(session, actor, link_id)
             revoked = session.execute(
                 update(ConnectLink)
-                .where(ConnectLink.id == row.id, ConnectLink.revoked_at.is_(None), ConnectLink.completed_at.is_(None))
+                .where(ConnectLink.id == row.id, ConnectLink.unsettled())
                 .values(revoked_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -237,7 +237,7 @@ class ConnectLinks:
             row = self._visible(session, actor, link_id)
             renewed = session.execute(
                 update(ConnectLink)
-                .where(ConnectLink.id == row.id, ConnectLink.revoked_at.is_(None), ConnectLink.completed_at.is_(None))
+                .where(ConnectLink.id == row.id, ConnectLink.unsettled())
                 .values(
                     token_hash=self._hash(token),
                     expires_at=now + timedelta(days=days),

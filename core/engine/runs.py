@@ -157,31 +157,13 @@ class CheckRuns:
         with self._factory.begin() as session:
             if _cancelled(session, run_id):
                 return False
-            started = session.execute(
-                update(CheckRunItem)
-                .where(
-                    CheckRunItem.run_id == run_id,
-                    CheckRunItem.integration_id == integration_id,
-                    CheckRunItem.state.in_(OPEN_STATES),
-                )
-                .values(state="running")
-                .execution_options(synchronize_session=False)
-            )
+            started = session.execute(_move_open_item(run_id, integration_id, "running"))
             return cast(CursorResult, started).rowcount == 1
 
     def skip(self, run_id: int, integration_id: int) -> None:
         """The item will not be checked by this run (being checked elsewhere, deleted, paused, cancelled)."""
         with self._factory.begin() as session:
-            skipped = session.execute(
-                update(CheckRunItem)
-                .where(
-                    CheckRunItem.run_id == run_id,
-                    CheckRunItem.integration_id == integration_id,
-                    CheckRunItem.state.in_(OPEN_STATES),
-                )
-                .values(state="skipped")
-                .execution_options(synchronize_session=False)
-            )
+            skipped = session.execute(_move_open_item(run_id, integration_id, "skipped"))
             if cast(CursorResult, skipped).rowcount == 1:
                 session.execute(
                     update(CheckRun)
@@ -351,6 +333,20 @@ class CheckRuns:
             actor = Actor(run.actor_id, run.actor, "member", "FREE") if run.actor_id is not None else None
             outcome = "failure" if run.failed else "success"
             audit.record(session, actor, "integration.check_all", outcome, None, details)
+
+
+def _move_open_item(run_id: int, integration_id: int, state: str):
+    """Move an item still open (pending or running) to state: one conditional UPDATE of its row."""
+    return (
+        update(CheckRunItem)
+        .where(
+            CheckRunItem.run_id == run_id,
+            CheckRunItem.integration_id == integration_id,
+            CheckRunItem.state.in_(OPEN_STATES),
+        )
+        .values(state=state)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _leased_by(run_id: int) -> tuple:

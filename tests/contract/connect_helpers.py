@@ -75,3 +75,18 @@ def connected_by_link(ctx, link_id: int, staff) -> int:
     view = ctx.links.get(staff, link_id)
     assert view.state == "completed" and view.integration_id is not None, view
     return view.integration_id
+
+
+def assert_a_customer_connects_by_link(ctx, fake, staff, owner, provider: str, name: str, secrets, audit, no_secret):
+    """The issue's done-when for one CRM: a link made by staff, used by a customer with nothing else,
+    lands on the done page; the owner's integration exists under the link's name, tested and connected,
+    and no secret is in the audit, a stored row or the link's view."""
+    issued = ctx.links.create(staff, provider, name, owner_id=owner.id)
+    assert ctx.links.get(staff, issued.view.id).state == "created"
+
+    assert connect_by_link(ctx, fake, issued.url) == PUBLIC_BASE_URL + "/connect/done?result=connected"
+
+    view = ctx.integrations.get(owner, connected_by_link(ctx, issued.view.id, staff))
+    assert (view.name, view.owner, view.status) == (name, owner.username, "connected")
+    for secret in secrets:
+        no_secret(secret, *audit(), stored_rows_text(ctx), ctx.links.get(staff, issued.view.id))

@@ -17,11 +17,9 @@ from core.integrations.health import Health
 from core.models import Integration, OAuthToken
 from providers import hubspot
 from tests.contract.connect_helpers import (
-    PUBLIC_BASE_URL,
     REDIRECT_URI,
+    assert_a_customer_connects_by_link,
     callback_params,
-    connect_by_link,
-    connected_by_link,
     plain_config,
     signed_in,
     stored_rows_text,
@@ -155,17 +153,15 @@ def test_a_revoked_refresh_token_makes_the_integration_need_reconnecting(ctx, fa
     assert view.health == Health.NEEDS_RECONNECT.value
 
 
-def test_a_customer_with_nothing_but_a_link_connects_hubspot(
-    ctx, fake, app, owner, admin, audit_texts, assert_no_secret
-):
-    issued = ctx.links.create(admin, "HUBSPOT", "Acme HubSpot", owner_id=owner.id)
-    assert ctx.links.get(admin, issued.view.id).state == "created"
-
-    landing = connect_by_link(ctx, fake, issued.url)
-
-    assert landing == PUBLIC_BASE_URL + "/connect/done?result=connected"
-    integration_id = connected_by_link(ctx, issued.view.id, admin)
-    view = ctx.integrations.get(owner, integration_id)  # the owner's, named as the link said, and tested
-    assert (view.name, view.owner, view.status) == ("Acme HubSpot", "olga", "connected")
-    for secret in SECRETS:
-        assert_no_secret(secret, *audit_texts(), stored_rows_text(ctx), issued.view)
+def test_a_customer_connects_hubspot_by_link(ctx, fake, app, owner, admin, audit_texts, assert_no_secret):
+    assert_a_customer_connects_by_link(
+        ctx,
+        fake,
+        admin,
+        owner,
+        "HUBSPOT",
+        "Acme HubSpot",
+        SECRETS,
+        audit_texts,
+        assert_no_secret,
+    )

@@ -21,11 +21,9 @@ from core.integrations.health import Health
 from core.models import Integration, OAuthFlow, utcnow
 from providers import salesforce
 from tests.contract.connect_helpers import (
-    PUBLIC_BASE_URL,
     REDIRECT_URI,
+    assert_a_customer_connects_by_link,
     callback_params,
-    connect_by_link,
-    connected_by_link,
     plain_config,
     signed_in,
     stored_rows_text,
@@ -269,17 +267,15 @@ def test_someone_elses_integration_cannot_be_reconnected(ctx, fake, app, owner, 
         ctx.connect.start(member, signed_in(ctx, member), "SALESFORCE", integration_id=integration_id)
 
 
-def test_a_customer_with_nothing_but_a_link_connects_salesforce(
-    ctx, fake, app, owner, admin, audit_texts, assert_no_secret
-):
-    issued = ctx.links.create(admin, "SALESFORCE", "Acme Salesforce", owner_id=owner.id)
-    assert ctx.links.get(admin, issued.view.id).state == "created"
-
-    landing = connect_by_link(ctx, fake, issued.url)
-
-    assert landing == PUBLIC_BASE_URL + "/connect/done?result=connected"
-    integration_id = connected_by_link(ctx, issued.view.id, admin)
-    view = ctx.integrations.get(owner, integration_id)  # the owner's, named as the link said, and tested
-    assert (view.name, view.owner, view.status) == ("Acme Salesforce", "olga", "connected")
-    for secret in SECRETS:
-        assert_no_secret(secret, *audit_texts(), stored_rows_text(ctx), issued.view)
+def test_a_customer_connects_salesforce_by_link(ctx, fake, app, owner, admin, audit_texts, assert_no_secret):
+    assert_a_customer_connects_by_link(
+        ctx,
+        fake,
+        admin,
+        owner,
+        "SALESFORCE",
+        "Acme Salesforce",
+        SECRETS,
+        audit_texts,
+        assert_no_secret,
+    )

@@ -11,13 +11,10 @@ import pytest
 
 from providers import zoho
 from tests.contract.connect_helpers import (
-    PUBLIC_BASE_URL,
+    assert_a_customer_connects_by_link,
     callback_params,
-    connect_by_link,
-    connected_by_link,
     plain_config,
     signed_in,
-    stored_rows_text,
     use_public_base_url,
 )
 from tests.fakes.oauth_server import FakeAuthServer
@@ -119,15 +116,15 @@ def test_zohos_error_inside_a_200_is_a_refusal(ctx, fake, app, owner):
     assert ctx.integrations.list_integrations(owner) == []
 
 
-def test_a_customer_with_nothing_but_a_link_connects_zoho(ctx, fake, app, owner, admin, audit_texts, assert_no_secret):
-    issued = ctx.links.create(admin, "ZOHO", "Acme Zoho", owner_id=owner.id)
-    assert ctx.links.get(admin, issued.view.id).state == "created"
-
-    landing = connect_by_link(ctx, fake, issued.url)
-
-    assert landing == PUBLIC_BASE_URL + "/connect/done?result=connected"
-    integration_id = connected_by_link(ctx, issued.view.id, admin)
-    view = ctx.integrations.get(owner, integration_id)  # the owner's, named as the link said, and tested
-    assert (view.name, view.owner, view.status) == ("Acme Zoho", "olga", "connected")
-    for secret in (CLIENT_SECRET, REFRESH_TOKEN, ACCESS_TOKEN):
-        assert_no_secret(secret, *audit_texts(), stored_rows_text(ctx), issued.view)
+def test_a_customer_connects_zoho_by_link(ctx, fake, app, owner, admin, audit_texts, assert_no_secret):
+    assert_a_customer_connects_by_link(
+        ctx,
+        fake,
+        admin,
+        owner,
+        "ZOHO",
+        "Acme Zoho",
+        (CLIENT_SECRET, REFRESH_TOKEN, ACCESS_TOKEN),
+        audit_texts,
+        assert_no_secret,
+    )

@@ -18,6 +18,7 @@ from ui.text import esc
 
 ISSUED = "links:issued"  # (what it is for, the address): shown once, until dismissed
 CREATE = "links:create"
+CHOSEN = "links:chosen"  # the link the actions below the list are for
 STATE_WORDS = {
     "created": "Created (not opened yet)",
     "opened": "Opened",
@@ -145,7 +146,7 @@ def links_table(ctx: AppContext, actor: Actor) -> None:
             else f"{by_id[i].integration_name} · {by_id[i].provider_name} · {STATE_WORDS[by_id[i].state]} · "
             f"created {by_id[i].created_at:%Y-%m-%d %H:%M}"
         ),
-        key="links:chosen",
+        key=CHOSEN,
     )
     if chosen_id is not None:
         link_actions(ctx, actor, by_id[chosen_id])
@@ -182,6 +183,7 @@ def _resend(ctx: AppContext, actor: Actor, link: LinkView, days: int) -> None:
         st.error(esc(_problem(exc)))
         return
     remember_issued(f"A new address for {link.integration_name}: the old one no longer works.", issued)
+    st.session_state.pop(CHOSEN, None)  # its state changed: choose again from the fresh list
     st.rerun()
 
 
@@ -192,6 +194,7 @@ def _revoke(ctx: AppContext, actor: Actor, link: LinkView) -> None:
         st.error(esc(_problem(exc)))
         return
     state.flash(f"Revoked the link for {link.integration_name}.")
+    st.session_state.pop(CHOSEN, None)
     st.rerun()
 
 

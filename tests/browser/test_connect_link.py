@@ -80,6 +80,21 @@ def test_a_customer_connects_by_link_in_a_signed_out_browser(browser, console, f
     assert expired is not None and expired.status == 410
     customer.get_by_text("This link has expired.").wait_for()
 
+    # Staff send the expired link again: a new address, which works; the old one is dead.
+    staff.goto(console["url"] + "/connect_links")
+    staff.get_by_test_id("stSelectbox").filter(has_text="Act on a link").click()
+    staff.get_by_role("option", name="Later HubSpot · HubSpot · Expired").click()
+    staff.get_by_role("button", name="Send again").click()
+    staff.get_by_text("A new address for Later HubSpot: the old one no longer works.").wait_for()
+    renewed = staff.get_by_test_id("stCode").inner_text().strip()
+    staff.screenshot(path=str(console["tmp"] / "links-resent.png"), full_page=True)
+    assert renewed != expiring
+    assert customer.goto(expiring).status == 404  # type: ignore[union-attr]
+    customer.set_viewport_size({"width": 390, "height": 844})
+    assert customer.goto(renewed).status == 200  # type: ignore[union-attr]
+    customer.get_by_role("button", name="Connect HubSpot").wait_for()
+    customer.screenshot(path=str(console["tmp"] / "link-customer-phone.png"), full_page=True)
+
     forged = customer.goto(console["url"] + "/oauth/callback?code=code-x&state=" + "f" * 43)
     assert forged is not None and forged.status == 400
     customer.get_by_text("This sign-in answer is not one the console started.").wait_for()

@@ -18,6 +18,7 @@ from core.connect.links import LinkRefused
 from core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from core.integrations.health import Health
 from core.models import AlertDelivery, CheckRecord, ConnectLink, Integration, utcnow
+from tests.contract.alerts_helpers import Clock, make_pipeline
 from tests.contract.connect_helpers import (
     CUSTOMER,
     PUBLIC_BASE_URL,
@@ -27,6 +28,8 @@ from tests.contract.connect_helpers import (
     link_token,
     plain_config,
 )
+from tests.contract.test_alerts_email import settings
+from tests.contract.test_alerts_email import smtp_server as smtp_server
 from tests.contract.test_connect_salesforce import NEW_REFRESH_TOKEN, SECRETS
 from tests.contract.test_connect_salesforce import app as app
 from tests.contract.test_connect_salesforce import fake as fake
@@ -321,3 +324,23 @@ def test_the_done_page_names_nothing_but_the_result(routes_ctx):
     other = asyncio.run(connect_routes.link_done(request("GET", "/connect/done", "result=<b>x</b>")))
     assert "nothing was saved" in other.body.decode() and "<b>" not in other.body.decode()
     assert PUBLIC_BASE_URL not in connected.body.decode()
+
+
+def test_the_owners_link_alert_is_an_email_saying_the_customer_connected_it(ctx, fake, app, admin, owner, smtp_server):
+    port, inbox = smtp_server
+    issued = link(ctx, admin, owner, name="Acme Sales")
+    connect_by_link(ctx, fake, issued.url)
+    with ctx.factory() as session:
+        (delivery_id,) = session.scalars(select(AlertDelivery.id).where(AlertDelivery.kind == "link_completed")).all()
+    pipeline = make_pipeline(
+        ctx, Clock(utcnow() + timedelta(seconds=1)), smtp=settings(port), public_base_url=PUBLIC_BASE_URL
+    )
+    assert pipeline.deliver(delivery_id).status == "sent"
+    [mail] = inbox.messages
+    assert mail["To"] == "olga@example.com"
+    assert mail["Subject"] == "Connected by your customer: Acme Sales (Salesforce)"
+    body = mail.get_content()
+    assert "Your customer connected Acme Sales (Salesforce" in body and "through the connect link" in body
+    assert f"{PUBLIC_BASE_URL}/integration?id=" in body
+    for secret in SECRETS:
+        assert secret not in body

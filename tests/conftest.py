@@ -9,30 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
 
 import app_context
 from core import db
-from core.models import (
-    AlertDelivery,
-    AppMeta,
-    AuditEvent,
-    CheckRecord,
-    CheckRollup,
-    CheckRun,
-    CheckRunItem,
-    EngineLease,
-    HealthChange,
-    Incident,
-    Integration,
-    OAuthApp,
-    OAuthFlow,
-    OAuthToken,
-    RateLimitHit,
-    SignInSession,
-    User,
-    WidgetPreset,
-)
 from core.settings import Settings
 
 TEST_KEY = "0f" * 32
@@ -83,28 +62,12 @@ def make_settings(database_url: str, **overrides) -> Settings:
 
 
 def empty_database(factory) -> None:
+    """Every table emptied, children before parents (a new table is covered without being listed)."""
+    from core.models import Base
+
     with factory.begin() as session:
-        for model in (
-            AlertDelivery,
-            Incident,
-            CheckRunItem,
-            CheckRun,
-            CheckRecord,
-            CheckRollup,
-            HealthChange,
-            EngineLease,
-            AuditEvent,
-            RateLimitHit,
-            WidgetPreset,
-            SignInSession,
-            OAuthToken,
-            OAuthFlow,
-            Integration,
-            OAuthApp,
-            User,
-            AppMeta,
-        ):
-            session.execute(delete(model))
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
 
 
 @pytest.fixture

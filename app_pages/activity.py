@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import audit
+from core.words import count
 from ui import state
 
 ctx, actor = state.context(), state.actor()
@@ -76,7 +77,7 @@ st.dataframe(
     width="stretch",
     column_config={"When (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
 )
-shown = f"{len(events)} event(s)" + (f", the newest {audit.MAX_ROWS}" if len(events) == audit.MAX_ROWS else "")
+shown = count(len(events), "event") + (f", the newest {audit.MAX_ROWS}" if len(events) == audit.MAX_ROWS else "")
 st.caption(shown)
 st.download_button(
     "Download CSV", audit.to_csv(events), file_name="activity.csv", mime="text/csv", icon=":material/download:"

@@ -14,6 +14,7 @@ from core.chatwoot.client import ROLES, Agent, Inbox
 from core.chatwoot.helpdesk import HelpdeskError, HelpdeskSnapshot, MembershipChange, password_rules
 from core.errors import ConsoleError, ValidationError
 from core.integrations.service import IntegrationView
+from core.words import count
 from ui import chatwoot, state
 from ui.text import esc
 
@@ -302,7 +303,7 @@ def save_membership(view: IntegrationView, snap: HelpdeskSnapshot, changes) -> N
         if failed:
             state.flash(f"{failed} of {len(result.changes)} changes failed.", ":material/error:")
         else:
-            state.flash(f"Saved {len(result.changes)} change(s) in Chatwoot.")
+            state.flash(f"Saved {count(len(result.changes), 'change')} in Chatwoot.")
     chatwoot.forget(actor, view)
     st.session_state.pop(GRID_BASIS, None)  # show Chatwoot's membership as read after the save
     st.rerun()
@@ -366,7 +367,7 @@ def collaborators(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
     membership_grid(snap)
     changes = pending_changes(snap)
     if changes:
-        st.markdown(f"**{len(changes)} unsaved change(s):** " + "; ".join(describe(c) for c in changes) + ".")
+        st.markdown(f"**{count(len(changes), 'unsaved change')}:** " + "; ".join(describe(c) for c in changes) + ".")
     left, right, _ = st.columns([2, 2, 5])
     if left.button("Save changes", type="primary", key="hd-save", disabled=not changes, width="stretch"):
         save_membership(view, snap, changes)

@@ -13,6 +13,7 @@ from core.integrations.checks import CheckAllScope
 from core.integrations.health import Health
 from core.integrations.service import IntegrationView, ListQuery
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier
+from core.words import count, verb
 from providers import CATALOG
 from ui import check_all, connect, reads, state
 from ui.integration_dialogs import open_delete, open_dialog, show_dialogs, show_result
@@ -226,7 +227,8 @@ def check_all_section(stale: int) -> None:
         check_result()
         if stale:
             st.warning(
-                f"{stale} active integration(s) are stale: not checked for {hours:g} hours. "
+                f"{count(stale, 'active integration')} {verb(stale, 'is', 'are')} stale: "
+                f"not checked for {hours:g} hours. "
                 "Choose **Stale** under Status below to list them."
             )
 

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from core.words import count, verb
 from ui import health, state
 
 ctx, actor = state.context(), state.actor()
@@ -31,9 +32,9 @@ if not rows:
 LABELS = {"connected": "Connected", "error": "Error", "unknown": "Not tested"}
 COLORS = {"Connected": "#2e9e5b", "Error": "#d64545", "Not tested": "#9aa0a6"}
 counts: dict[str, dict[str, int]] = {}
-for provider, status, count in rows:
+for provider, status, n in rows:
     per_status = counts.setdefault(provider, dict.fromkeys(COLORS, 0))
-    per_status[LABELS.get(status, "Not tested")] += count
+    per_status[LABELS.get(status, "Not tested")] += n
 table = pd.DataFrame.from_dict(counts, orient="index", columns=list(COLORS))
 table.index.name = "Provider"
 table["Total"] = table.sum(axis=1)
@@ -67,9 +68,13 @@ with right:
     )
 
 if stats.error:
-    st.warning(f"{stats.error} integration(s) failed their last test. Open **Integrations** to see why.")
+    st.warning(
+        f"{count(stats.error, 'integration')} failed {verb(stats.error, 'its', 'their')} last test. "
+        "Open **Integrations** to see why."
+    )
 if stats.stale:
     st.info(
-        f"{stats.stale} active integration(s) have not been checked for {ctx.settings.stale_after_hours:g} hours. "
+        f"{count(stats.stale, 'active integration')} {verb(stats.stale, 'has', 'have')} not been checked for "
+        f"{ctx.settings.stale_after_hours:g} hours. "
         "Use **Check all** on the Integrations page, or schedule `python manage.py integrations check-all`."
     )

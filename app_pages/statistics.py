@@ -11,6 +11,7 @@ from core.integrations import statistics
 from core.integrations.service import IntegrationService
 from core.integrations.statistics import STATUS_LABELS, STATUSES, Filters, StatisticsService, tier_label
 from core.tiers import Tier
+from core.words import count
 from ui import health, state
 
 ctx, actor = state.context(), state.actor()
@@ -164,7 +165,7 @@ if errors.rows:
         },
     )
     st.caption(
-        f"Showing {errors.shown:,} of {errors.total:,} integration(s) in error, most recently checked first."
+        f"Showing {errors.shown:,} of {count(errors.total, 'integration')} in error, most recently checked first."
         + (" Narrow the filters to see the others." if errors.shown < errors.total else "")
     )
 else:
@@ -200,7 +201,7 @@ st.vega_lite_chart(
     width="stretch",
 )
 st.caption(
-    f"{trend.checks:,} check(s), {trend.errors:,} error(s) in the period, today so far. From the audit log: "
+    f"{count(trend.checks, 'check')}, {count(trend.errors, 'error')} in the period, today so far. From the audit log: "
     "connection tests and the health monitor's checks (a test refused by a rate limit did not run). "
     + (
         "Checks of integrations deleted since are included."

@@ -12,6 +12,7 @@ from core.engine.runs import RunProgress
 from core.errors import ConsoleError, NotFoundError
 from core.integrations.checks import CheckAllScope
 from core.models import utcnow
+from core.words import count
 
 RUN_KEY = "check_run"
 RESULT_KEY = "check_result"
@@ -39,9 +40,9 @@ def read(ctx: AppContext, actor: Actor, run_id: int) -> RunProgress | None:
 
 def progress_text(progress: RunProgress, cancelling: bool) -> str:
     if cancelling:
-        return f"Cancelling: letting the {progress.running} check(s) already under way finish…"
+        return f"Cancelling: letting the {count(progress.running, 'check')} already under way finish…"
     if progress.done + progress.skipped == 0 and progress.running == 0:
-        return f"Waiting for the task engine to start the {progress.total} check(s)…"
+        return f"Waiting for the task engine to start the {count(progress.total, 'check')}…"
     return progress.line()
 
 

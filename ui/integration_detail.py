@@ -18,6 +18,7 @@ from core.integrations.detail import CHART_DAYS, IntegrationDetail
 from core.integrations.health import Health
 from core.integrations.history import CheckView
 from core.integrations.service import IntegrationService
+from core.words import count
 from providers import CATALOG
 from ui import connect, reads, state
 from ui import health as health_ui
@@ -82,7 +83,7 @@ def health_section(detail: IntegrationDetail) -> None:
         if detail.health_changed_at:
             facts.append(f"since {detail.health_changed_at:%Y-%m-%d %H:%M} UTC")
         if detail.failures_in_row:
-            facts.append(f"{detail.failures_in_row} failed check(s) in a row")
+            facts.append(f"{count(detail.failures_in_row, 'failed check')} in a row")
         if detail.view.last_checked_at:
             facts.append(f"last checked {detail.view.last_checked_at:%Y-%m-%d %H:%M} UTC")
         if detail.next_check_at and detail.view.is_active:

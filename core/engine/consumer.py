@@ -12,6 +12,8 @@ import logging
 from huey import Huey
 from huey.consumer import Consumer, Scheduler
 
+from core.words import count
+
 log = logging.getLogger(__name__)
 
 POLL_AT_MOST = 1.0  # seconds an idle worker thread waits between looks at the queue
@@ -50,7 +52,7 @@ def start_embedded(huey: Huey, workers: int, tick_seconds: int, periodic: bool =
     (the CLI's check-all, for as long as it waits)."""
     consumer = EmbeddedConsumer(huey, workers, tick_seconds, periodic)
     consumer.start()
-    log.info("task engine: %d worker thread(s) in this process", workers)
+    log.info("task engine: %s in this process", count(workers, "worker thread"))
     return consumer
 
 

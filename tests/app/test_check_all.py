@@ -90,10 +90,10 @@ def test_without_a_worker_the_page_says_the_checks_wait_and_a_reload_finds_the_r
     button(at, "Check all").click()
     at.run()
     shown = texts(at)
-    assert "Waiting for the task engine to start the 1 check(s)" in shown
+    assert "Waiting for the task engine to start the 1 check" in shown
     assert "No task engine worker has run yet" in shown
     again = integrations_page()  # another tab, or a reload: the run is read from the database
-    assert "Waiting for the task engine to start the 1 check(s)" in texts(again)
+    assert "Waiting for the task engine to start the 1 check" in texts(again)
 
 
 def test_stale_integrations_are_marked(app_env, owner, hosts):
@@ -106,7 +106,7 @@ def test_stale_integrations_are_marked(app_env, owner, hosts):
         )
     at = integrations_page()
     assert at.dataframe[0].value.iloc[0]["Status"] == "Connected · stale"
-    assert "1 active integration(s) are stale" in texts(at)
+    assert "1 active integration is stale" in texts(at)
     at.selectbox(key="list_status").select("Stale")
     at.run()
     assert list(at.dataframe[0].value["Name"]) == ["Forgotten CRM"]

@@ -232,7 +232,7 @@ def test_saving_applies_only_the_difference_and_shows_the_truth_after_a_partial_
     member_box(at, seed.shop, seed.ada).check()  # add Ada to Shop: Chatwoot will fail this one
     member_box(at, seed.shop, seed.andy).check()  # add Andy to Shop
     at.run()
-    assert "3 unsaved change(s)" in texts(at)
+    assert "3 unsaved changes" in texts(at)
     fake_chatwoot.force(MEMBERS, 500, {"error": "boom"}, method="POST")  # the first add fails
     before = len(fake_chatwoot.requests)
 

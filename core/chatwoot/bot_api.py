@@ -128,3 +128,11 @@ __all__ = [
     "send_message",
     "set_agent_bot",
 ]
+
+
+def update_agent_bot_url(client: ChatwootClient, bot_id: int, outgoing_url: str) -> tuple[AgentBot, str]:
+    """PATCH .../agent_bots/{id} with a new outgoing URL (adopting a bot whose secret was lost)."""
+    path = f"{client.account_path()}/agent_bots/{int(bot_id)}"
+    answer = client.call("PATCH", path, body={"outgoing_url": outgoing_url})
+    token = answer.get("access_token") if isinstance(answer, dict) else None
+    return _bot(answer), token if isinstance(token, str) else ""

@@ -17,6 +17,9 @@ from core.models import (
     AlertDelivery,
     AppMeta,
     AuditEvent,
+    ChatwootBot,
+    ChatwootBotConversation,
+    ChatwootBotEvent,
     CheckRecord,
     CheckRollup,
     CheckRun,
@@ -85,6 +88,9 @@ def make_settings(database_url: str, **overrides) -> Settings:
 def empty_database(factory) -> None:
     with factory.begin() as session:
         for model in (
+            ChatwootBotEvent,
+            ChatwootBotConversation,
+            ChatwootBot,
             AlertDelivery,
             Incident,
             CheckRunItem,

@@ -101,6 +101,8 @@ class BotReceiver:
         event = read_event(payload, bot.handoff_keyword)
         if event is None or bot.chatwoot_bot_id is None or bot.access_token is None:
             return Received(200, "ignored")
+        if event.kind == "message_created" and not event.incoming:  # the bot's own, an agent's, a note
+            return Received(200, "ignored")
         try:
             with self._factory.begin() as session:
                 row = ChatwootBotEvent(

@@ -301,9 +301,7 @@ class BotService:
 
     def note_error(self, integration_id: int, message: str) -> None:
         with self._factory.begin() as session:
-            row = session.scalar(select(ChatwootBot).where(ChatwootBot.integration_id == integration_id))
-            if row is not None:
-                row.last_error = message[:500]
+            self._row(session, integration_id).last_error = message[:500]
 
     def _record(self, actor: Actor | None, integration_id: int, action: str, outcome: str, **details) -> None:
         audit.record_now(self._factory, actor, action, outcome, integration_id=integration_id, details=details)

@@ -283,3 +283,51 @@ def test_a_forged_secret_or_receiver_is_refused_without_any_call_to_chatwoot(ctx
     assert len(fake_chatwoot.requests) == before
     with ctx.factory() as session:
         assert session.scalar(select(ChatwootBot.last_event_kind)) == "conversation_typing_on"
+
+
+# ----- the self-test -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served_routes():
+    """The bot routes served by uvicorn on 127.0.0.1 (a free port); yields the address."""
+    import socket
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=bot_routes.ROUTES), "127.0.0.1", port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=10, what="uvicorn to start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def test_the_self_test_posts_a_signed_event_to_the_public_address(ctx, admin, fake_chatwoot, desk, served_routes):
+    integration_id = desk(admin)
+    ctx.bots.public_base_url = served_routes
+    status = ctx.bots.self_test(admin, integration_id)
+    assert status.self_test_ok is True and "answered the signed test event" in (status.self_test_message or "")
+    # An address that answers, but is not this console (here: the Chatwoot server itself), fails the test.
+    ctx.bots.public_base_url = fake_chatwoot.url
+    fake_chatwoot.allow_unrouted = True
+    status = ctx.bots.self_test(admin, integration_id)
+    assert status.self_test_ok is False and "not as this console's receiver" in (status.self_test_message or "")
+    assert [r.outcome for r in audit_rows(ctx, "chatwoot_bot.self_test")] == ["success", "failure"]
+
+
+def test_a_self_test_event_with_a_wrong_signature_is_refused(ctx, admin, fake_chatwoot, desk, served_routes):
+    import requests
+
+    integration_id = desk(admin)
+    ctx.bots.public_base_url = served_routes
+    address = ctx.bots.save_settings(admin, integration_id, BotSettings()).receiver_address or ""
+    forged = {"event": "console_self_test", "nonce": "n", "at": 0, "signature": "0" * 64}
+    answer = requests.post(address.rstrip("…") + "self-test", json=forged, timeout=5)
+    assert answer.status_code == 404 and "proof" not in answer.text

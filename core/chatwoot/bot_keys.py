@@ -27,13 +27,22 @@ def new_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
 
 
+_SECRET_INFO = b"chatwoot-bot:receiver-secret"
+
+
 def secret_hash(cipher: FieldCipher, secret: str) -> str:
-    key = cipher.derived_key(b"chatwoot-bot:receiver-secret")
+    key = cipher.derived_key(_SECRET_INFO)
     return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def secret_matches(cipher: FieldCipher, secret: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(secret_hash(cipher, secret), stored_hash or "")
+    """Whether ``secret`` is the one ``stored_hash`` was made of, under any key of the ring (a hash written
+    before a rotation keeps working while its key stays in the ring). Constant time per key."""
+    matched = False
+    for key in cipher.derived_keys(_SECRET_INFO):
+        candidate = hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
+        matched |= hmac.compare_digest(candidate, stored_hash or "")
+    return matched
 
 
 def token_context(bot_id: int) -> bytes:

@@ -234,6 +234,7 @@ def test_a_visitor_is_welcomed_once_and_handed_to_agents_when_answering(
     post(path, message(104, conversation, "I need help with my order"))
     wait_for(lambda: fake_chatwoot.conversations[(1, conversation)].status == "open", what="the hand-off")
     assert bot_messages(fake_chatwoot, conversation) == [welcome]
+    wait_for(lambda: audit_rows(ctx, "chatwoot_bot.handoff"), what="the hand-off's audit event")
     replies = [(r.action, r.outcome, r.details.get("kind")) for r in audit_rows(ctx, "chatwoot_bot.")]
     assert ("chatwoot_bot.reply", "success", "welcome") in replies
     assert ("chatwoot_bot.handoff", "success", "handoff") in replies
@@ -331,3 +332,24 @@ def test_a_self_test_event_with_a_wrong_signature_is_refused(ctx, admin, fake_ch
     forged = {"event": "console_self_test", "nonce": "n", "at": 0, "signature": "0" * 64}
     answer = requests.post(address.rstrip("…") + "self-test", json=forged, timeout=5)
     assert answer.status_code == 404 and "proof" not in answer.text
+
+
+def test_a_key_rotation_re_encrypts_the_bot_token_and_the_receiver_keeps_working(ctx, admin, fake_chatwoot, desk):
+    from core.chatwoot.bot_keys import secret_matches, token_context
+    from core.crypto import FieldCipher, generate_key
+    from core.rotation import KeyRotation
+    from providers import CATALOG
+    from tests.conftest import TEST_KEY
+
+    integration_id = desk(admin)
+    ctx.bots.ensure_bot(admin, integration_id)
+    [bot] = fake_chatwoot.agent_bots.values()
+    secret = urlsplit(bot.outgoing_url).path.rsplit("/", 1)[1]
+    ring = FieldCipher([generate_key(), TEST_KEY])
+    report = KeyRotation(ctx.factory, ring, CATALOG).run()
+    assert not report.failures
+    with ctx.factory() as session:
+        row = session.scalar(select(ChatwootBot))
+        assert row is not None and ring.is_current(row.access_token)
+        assert ring.decrypt(row.access_token, token_context(row.id)) == bot.access_token
+        assert secret_matches(ring, secret, row.secret_hash) and not secret_matches(ring, "x" * 43, row.secret_hash)

@@ -118,6 +118,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     bots = BotService(factory, cipher, integrations, helpdesk, http_session, settings.public_base_url)
     bot_receiver = BotReceiver(factory, cipher, http_session)
     bot_receiver.bind(tasks.huey)  # the greeting bot's replies run as engine tasks
+    tasks.daily_jobs.append(lambda now: bot_receiver.prune(now))
     oauth_apps = OAuthApps(factory, cipher, CATALOG)
     connect = ConnectFlows(
         factory, cipher, CATALOG, oauth_apps, integrations, http_session, limiter, settings.public_base_url

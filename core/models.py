@@ -496,6 +496,8 @@ class ChatwootBotConversation(Base):
     bot_id: Mapped[int] = mapped_column(ForeignKey("chatwoot_bots.id", ondelete="CASCADE"))
     conversation_id: Mapped[int] = mapped_column(Integer)
     incoming: Mapped[int] = mapped_column(Integer, default=0)  # the visitor's messages seen
+    # The visitor's messages the greeting came after: a later one answers it (core.chatwoot.greeting).
+    answer_after: Mapped[int] = mapped_column(Integer, default=1)
     greeted_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     handed_off_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

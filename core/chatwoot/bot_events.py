@@ -15,10 +15,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import requests
 from huey import Huey
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -35,12 +36,13 @@ from core.chatwoot.bot_keys import (
 )
 from core.chatwoot.bots import settings_of
 from core.chatwoot.client import ChatwootClient, ChatwootError
-from core.chatwoot.greeting import BotEvent, decide, read_event
+from core.chatwoot.greeting import BotEvent, answers_after, decide, read_event
 from core.crypto import DecryptionError, FieldCipher
 from core.models import ChatwootBot, ChatwootBotConversation, ChatwootBotEvent, Integration, utcnow
 
 log = logging.getLogger("console.chatwoot_bot")
 TASK_NAME = "chatwoot_bot_event"
+KEEP_EVENTS = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,12 @@ class BotReceiver:
                 return NOT_HERE
         return self_test_proof(self._cipher, nonce)
 
+    def prune(self, now: datetime, keep: timedelta = KEEP_EVENTS) -> int:
+        """Forget events older than ``keep`` (a daily job): Chatwoot retries within minutes, not weeks."""
+        with self._factory.begin() as session:
+            result = session.execute(delete(ChatwootBotEvent).where(ChatwootBotEvent.received_at < now - keep))
+            return result.rowcount if isinstance(result, CursorResult) else 0
+
     # ----- acting --------------------------------------------------------------------------------
 
     def process(self, event_id: int) -> None:
@@ -200,6 +208,7 @@ class BotReceiver:
                 greeted=state.greeted_at is not None,
                 handed_off=state.handed_off_at is not None,
                 incoming_seen=before,
+                answer_after=state.answer_after,
             )
             claimed_steps = []
             for step in steps:  # each claimed by one conditional UPDATE: a step is never done twice
@@ -208,10 +217,13 @@ class BotReceiver:
                     if step.action == "handoff"
                     else ChatwootBotConversation.greeted_at
                 )
+                values: dict = {column.key: now}
+                if step.action != "handoff":
+                    values["answer_after"] = answers_after(seen.kind, state.incoming)
                 result = session.execute(
                     update(ChatwootBotConversation)
                     .where(ChatwootBotConversation.id == conversation, column.is_(None))
-                    .values({column.key: now})
+                    .values(values)
                 )
                 if isinstance(result, CursorResult) and result.rowcount == 1:
                     claimed_steps.append(step)

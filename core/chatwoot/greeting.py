@@ -11,8 +11,8 @@ webhook_data plus ``event``):
 
 The bot answers only a visitor's (``incoming``, not private, sender a contact) messages, never its own or
 an agent's outgoing ones. A conversation is greeted once (welcome, or the out-of-hours reply); the
-visitor's next message (an answer to the greeting), or any message holding the hand-off keyword, opens
-the conversation for human agents, once.
+visitor's next message after the greeting (an answer to it, see answers_after), or any message holding
+the hand-off keyword, opens the conversation for human agents, once.
 """
 
 from __future__ import annotations
@@ -200,11 +200,30 @@ def greeting(settings: BotSettings, now_utc: datetime) -> Step:
     return Step("out_of_hours", settings.out_of_hours_message)
 
 
+def answers_after(kind: str, incoming_now: int) -> int:
+    """How many of the visitor's messages a greeting sent on ``kind`` comes after: a later message is an
+    answer to it. A greeting on the visitor's message comes after it; one on conversation_created after
+    the message that created the conversation (its event may arrive first); one when the widget opened
+    on an existing conversation after the messages seen so far."""
+    if kind == "message_created":
+        return incoming_now
+    if kind in ("conversation_created", "conversation_opened"):
+        return max(incoming_now, 1)
+    return incoming_now
+
+
 def decide(
-    event: BotEvent, settings: BotSettings, now_utc: datetime, *, greeted: bool, handed_off: bool, incoming_seen: int
+    event: BotEvent,
+    settings: BotSettings,
+    now_utc: datetime,
+    *,
+    greeted: bool,
+    handed_off: bool,
+    incoming_seen: int,
+    answer_after: int = 1,
 ) -> list[Step]:
     """The steps for one event, given what the bot already did in its conversation. ``incoming_seen``
-    counts the visitor's messages before this one."""
+    counts the visitor's messages before this one; ``answer_after`` is answers_after() of the greeting."""
     if handed_off or event.conversation_id is None:
         return []
     if event.kind in GREETING_EVENTS:
@@ -212,6 +231,6 @@ def decide(
     if event.kind != "message_created" or not event.incoming:
         return []  # the bot's own or an agent's message, a private note, an activity: never answered
     steps = [] if greeted else [greeting(settings, now_utc)]
-    if event.wants_human or (greeted and incoming_seen >= 1):
+    if event.wants_human or (greeted and incoming_seen >= answer_after):
         steps.append(Step("handoff"))
     return steps

@@ -246,6 +246,40 @@ def test_a_visitor_is_welcomed_once_and_handed_to_agents_when_answering(
         assert_no_secret(hidden, caplog.text, repr(status), *audit_texts())
 
 
+def test_a_widget_opened_on_a_conversation_greets_it_once_and_the_next_message_hands_off(
+    ctx, admin, fake_chatwoot, live_bot
+):
+    _, path, conversation = live_bot
+    triggered = {  # a contact_inbox's webhook_data, as AgentBotListener#webwidget_triggered posts it
+        "event": "webwidget_triggered",
+        "id": 12,
+        "contact": {"id": 7, "name": "Visitor"},
+        "inbox": {"id": 3, "name": "shop.example"},
+        "account": {"id": 1, "name": "Acme Support"},
+        "current_conversation": {"id": conversation, "status": "pending", "inbox_id": 3},
+        "source_id": "c0ffee",
+        "event_info": {"widget_language": "en", "browser_language": "en", "referer": "https://shop.example/"},
+    }
+    assert post(path, triggered).body == b'{"result":"queued"}'
+    assert post(path, triggered).body == b'{"result":"duplicate"}'
+    wait_for(lambda: bot_messages(fake_chatwoot, conversation), what="the welcome")
+    post(path, message(601, conversation, "Where is my parcel?"))
+    wait_for(lambda: fake_chatwoot.conversations[(1, conversation)].status == "open", what="the hand-off")
+    assert bot_messages(fake_chatwoot, conversation) == [BotSettings().welcome_message]
+
+
+def test_old_events_are_pruned(ctx, fake_chatwoot, live_bot):
+    from core.models import ChatwootBotEvent
+
+    _, path, conversation = live_bot
+    post(path, message(701, conversation, "Hi"))
+    wait_for(lambda: bot_messages(fake_chatwoot, conversation), what="the welcome")
+    assert ctx.bot_receiver.prune(utcnow()) == 0
+    assert ctx.bot_receiver.prune(utcnow() + timedelta(days=31)) == 1
+    with ctx.factory() as session:
+        assert session.scalar(select(ChatwootBotEvent)) is None
+
+
 def test_the_hand_off_keyword_opens_the_conversation_at_once(ctx, admin, fake_chatwoot, live_bot):
     integration_id, path, conversation = live_bot
     ctx.bots.save_settings(admin, integration_id, BotSettings(handoff_keyword="Human"))

@@ -8,7 +8,7 @@ import pytest
 
 from core.chatwoot.bot_api import normalise_site
 from core.chatwoot.bot_keys import reachability_problem
-from core.chatwoot.greeting import BotEvent, BotSettings, decide, read_event
+from core.chatwoot.greeting import BotEvent, BotSettings, answers_after, decide, read_event
 from core.errors import ValidationError
 
 MONDAY_10_UTC = datetime(2026, 11, 30, 10, 0)  # a Monday
@@ -73,6 +73,14 @@ def test_a_conversation_greeted_when_it_opened_hands_off_on_the_answer_not_the_f
     assert [s.action for s in opened] == ["welcome"]
     assert decide(event(), settings, MONDAY_10_UTC, greeted=True, handed_off=False, incoming_seen=0) == []
     assert decide(event(wants_human=True), settings, MONDAY_10_UTC, greeted=True, handed_off=False, incoming_seen=0)
+
+
+def test_after_a_greeting_when_the_widget_opened_the_first_message_is_the_answer():
+    settings = BotSettings()
+    steps = decide(event(), settings, MONDAY_10_UTC, greeted=True, handed_off=False, incoming_seen=0, answer_after=0)
+    assert [s.action for s in steps] == ["handoff"]
+    assert answers_after("webwidget_triggered", 0) == 0
+    assert answers_after("conversation_created", 0) == answers_after("message_created", 1) == 1
 
 
 def test_outgoing_and_private_messages_are_never_answered():

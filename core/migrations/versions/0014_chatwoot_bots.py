@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("bot_id", sa.Integer(), sa.ForeignKey("chatwoot_bots.id", ondelete="CASCADE"), nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=False),
         sa.Column("incoming", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("answer_after", sa.Integer(), nullable=False, server_default="1"),
         sa.Column("greeted_at", sa.DateTime(), nullable=True),
         sa.Column("handed_off_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),

@@ -12,7 +12,10 @@ from sqlalchemy.orm import sessionmaker
 from core import db
 from core.alerts.pipeline import AlertPipeline
 from core.alerts.subscriptions import SubscriptionService
+from core.chatwoot.bot_events import BotReceiver
+from core.chatwoot.bots import BotService
 from core.chatwoot.helpdesk import HelpdeskService
+from core.chatwoot.inboxes import InboxService
 from core.chatwoot.presets import PresetService
 from core.chatwoot.widget_service import WidgetService
 from core.connect.apps import OAuthApps
@@ -56,6 +59,9 @@ class AppContext:
     oauth_apps: OAuthApps
     connect: ConnectFlows
     links: ConnectLinks
+    bots: BotService
+    bot_receiver: BotReceiver
+    inboxes: InboxService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -109,6 +115,10 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     )
     tasks.daily_jobs.append(lambda now: history.prune(now))  # retention, once a day on the scheduler
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
+    bots = BotService(factory, cipher, integrations, helpdesk, http_session, settings.public_base_url)
+    bot_receiver = BotReceiver(factory, cipher, http_session)
+    bot_receiver.bind(tasks.huey)  # the greeting bot's replies run as engine tasks
+    tasks.daily_jobs.append(lambda now: bot_receiver.prune(now))
     oauth_apps = OAuthApps(factory, cipher, CATALOG)
     connect = ConnectFlows(
         factory, cipher, CATALOG, oauth_apps, integrations, http_session, limiter, settings.public_base_url
@@ -134,6 +144,9 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         oauth_apps=oauth_apps,
         connect=connect,
         links=links,
+        bots=bots,
+        bot_receiver=bot_receiver,
+        inboxes=InboxService(helpdesk, bots, factory),
     )
 
 

@@ -1,6 +1,6 @@
 """The server's routes beside the Streamlit app (app.py mounts them): the sign-in cookie, set and cleared,
 the OAuth callback (GET /oauth/callback, core/connect/flows.py does the work), and a connect link's
-public pages (connect_routes.py).
+public pages (connect_routes.py), and the Chatwoot greeting bot's receiver (bot_routes.py).
 
 The sign-in cookie is HttpOnly, so no script, neither the console's nor anything a customer's server
 sends into a page, can read it; only the server can set it. After the password is checked the page holds
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
+from bot_routes import ROUTES as BOT_ROUTES
 from connect_routes import ROUTES as CONNECT_ROUTES
 from core.connect.apps import CALLBACK_PATH
 from core.connect.flows import FlowRefused
@@ -129,4 +130,5 @@ ROUTES = [
     Route(SIGN_OUT_PATH, clear_session_cookie, methods=["POST"]),
     Route(CALLBACK_PATH, oauth_callback, methods=["GET"]),
     *CONNECT_ROUTES,
+    *BOT_ROUTES,
 ]

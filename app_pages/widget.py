@@ -17,7 +17,7 @@ from core.chatwoot.presets import PresetView, check_widget_tier, widget_allowed
 from core.chatwoot.widget import DARK_MODES, POSITIONS, TYPES, WidgetSettings, to_script_json
 from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.tiers import TierLimitError
-from ui import chatwoot, state
+from ui import chatwoot, chatwoot_bot, state
 from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
@@ -406,4 +406,6 @@ else:
     with script_column:
         st.subheader("Script")
         script_section(current, chosen_inbox, current_settings)
+if loaded.ok:
+    chatwoot_bot.inbox_offer(ctx, actor, current, chatwoot.forget, expanded=not loaded.value)
 presets_section(presets_box, current_settings, current.id, chosen_inbox)

@@ -179,6 +179,11 @@ class FieldCipher:
         Never the encryption key itself; it changes when a newer key heads the ring."""
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._keys[0].raw)
 
+    def derived_keys(self, info: bytes) -> tuple[bytes, ...]:
+        """derived_key(info) under every key of the ring, newest first: to check a keyed hash written
+        before the newest key headed the ring."""
+        return tuple(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(k.raw) for k in self._keys)
+
     def encrypt(self, plaintext: str, context: bytes) -> str:
         """A v2 value under the newest key, bound to ``context``."""
         _require_bytes(context)

@@ -471,3 +471,74 @@ class ConnectLink(Base):
     def unsettled(cls) -> ColumnElement[bool]:
         """Neither completed nor revoked: the link may still connect (until it expires)."""
         return and_(cls.completed_at.is_(None), cls.revoked_at.is_(None))
+
+
+class ChatwootBot(Base):
+    """The greeting bot of one Chatwoot integration: its agent bot in Chatwoot, its receiver, its settings.
+
+    The receiver's address is PUBLIC_BASE_URL + /bots/chatwoot/<receiver_id>/<secret>; only a keyed hash
+    of the secret is stored. The bot's Chatwoot access token is encrypted, bound to this row."""
+
+    __tablename__ = "chatwoot_bots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), unique=True)
+    receiver_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    chatwoot_bot_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    access_token: Mapped[str | None] = mapped_column(Text, default=None)  # encrypted
+    welcome_message: Mapped[str] = mapped_column(Text, default="")
+    out_of_hours_message: Mapped[str] = mapped_column(Text, default="")
+    handoff_keyword: Mapped[str] = mapped_column(String(100), default="")
+    office_hours_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    office_days: Mapped[str] = mapped_column(String(20), default="0,1,2,3,4")  # Monday = 0
+    office_from: Mapped[str] = mapped_column(String(5), default="09:00")
+    office_to: Mapped[str] = mapped_column(String(5), default="17:00")
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    last_event_kind: Mapped[str | None] = mapped_column(String(40), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    self_test_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    self_test_message: Mapped[str | None] = mapped_column(Text, default=None)
+    self_test_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ChatwootBotConversation(Base):
+    """What the greeting bot did in one conversation (Chatwoot's conversation display id)."""
+
+    __tablename__ = "chatwoot_bot_conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("chatwoot_bots.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(Integer)
+    incoming: Mapped[int] = mapped_column(Integer, default=0)  # the visitor's messages seen
+    # The visitor's messages the greeting came after: a later one answers it (core.chatwoot.greeting).
+    answer_after: Mapped[int] = mapped_column(Integer, default=1)
+    greeted_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    handed_off_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("bot_id", "conversation_id", name="uq_chatwoot_bot_conversation"),)
+
+
+class ChatwootBotEvent(Base):
+    """One event Chatwoot posted to a bot's receiver, kept once per key (a retried webhook is a duplicate).
+
+    No visitor text is kept: only what the bot decides on (kind, ids, whether it asked for a person)."""
+
+    __tablename__ = "chatwoot_bot_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("chatwoot_bots.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    conversation_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    incoming: Mapped[bool] = mapped_column(Boolean, default=False)  # a visitor's message
+    wants_human: Mapped[bool] = mapped_column(Boolean, default=False)  # it held the hand-off keyword
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    outcome: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    __table_args__ = (UniqueConstraint("bot_id", "event_key", name="uq_chatwoot_bot_event"),)

@@ -22,6 +22,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "test_per_host": (20, 60),  # connection tests per customer host, from everyone together
     "agent_create": (10, 10 * 60),  # helpdesk agents created per person
     "widget_script": (60, 60),  # widget scripts generated per person
+    "chatwoot_create": (20, 10 * 60),  # website inboxes and greeting bots created, and self-tests, per person
     "check_all": (10, 10 * 60),  # health-check runs per person (each one bounded by its own caps)
     "oauth_callback": (30, 10 * 60),  # OAuth callbacks per client address (a public route)
     "connect_link_public": (30, 10 * 60),  # connect-link pages and Connect presses per client address (public)

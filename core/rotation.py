@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import audit, fields
 from core.alerts.subscriptions import subscription_context
 from core.catalog import Catalog
+from core.chatwoot.bot_keys import token_context as bot_token_context
 from core.connect.apps import secret_context
 from core.crypto import (
     KEY_CHECK_CONTEXT,
@@ -38,7 +39,7 @@ from core.crypto import (
 )
 from core.errors import ConsoleError
 from core.keys import KEY_CHECK
-from core.models import AlertSubscription, AppMeta, Integration, OAuthApp, OAuthToken
+from core.models import AlertSubscription, AppMeta, ChatwootBot, Integration, OAuthApp, OAuthToken
 
 DEFAULT_BATCH_SIZE = 100
 MAX_AUDITED_FAILURES = 20
@@ -131,6 +132,7 @@ class KeyRotation:
             self._token_batches(batch_size),
             self._subscription_batches(batch_size),
             self._oauth_app_batch(),
+            self._chatwoot_bot_batch(),
             self._key_check_batch(),
         )
         try:
@@ -351,6 +353,33 @@ class KeyRotation:
                     update(OAuthApp)
                     .where(OAuthApp.id == app_id, OAuthApp.client_secret == secret)
                     .values(client_secret=new)
+                    .execution_options(synchronize_session=False)
+                )
+                if written.rowcount != 1:
+                    tally.re_encrypted -= 1
+                    tally.failures.append(Failure(None, name, CHANGED_MEANWHILE))
+        yield tally
+
+    def _chatwoot_bot_batch(self) -> Iterator[_Tally]:
+        """The access tokens of the Chatwoot greeting bots (one per Chatwoot integration: one batch)."""
+        with self._factory.begin() as session:
+            rows = session.execute(
+                select(ChatwootBot.id, ChatwootBot.integration_id, ChatwootBot.access_token)
+                .where(ChatwootBot.access_token.is_not(None))
+                .order_by(ChatwootBot.id)
+            ).all()
+            if not rows:
+                return
+            tally = _Tally()
+            for bot_id, integration_id, token in rows:
+                name = f"greeting bot of integration {integration_id}: access token"
+                new = self._rotated(token, bot_token_context(bot_id), tally, None, name)
+                if new is None:
+                    continue
+                written = session.execute(
+                    update(ChatwootBot)
+                    .where(ChatwootBot.id == bot_id, ChatwootBot.access_token == token)
+                    .values(access_token=new)
                     .execution_options(synchronize_session=False)
                 )
                 if written.rowcount != 1:

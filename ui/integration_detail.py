@@ -20,7 +20,7 @@ from core.integrations.history import CheckView
 from core.integrations.service import IntegrationService
 from core.words import count
 from providers import CATALOG
-from ui import connect, reads, state
+from ui import chatwoot_bot, connect, reads, state
 from ui import health as health_ui
 from ui.integration_dialogs import open_delete, open_dialog, show_dialogs
 from ui.text import esc
@@ -255,6 +255,7 @@ def render(ctx, actor: Actor, raw_id: object) -> None:
     metrics(detail)
     chart(detail)
     checks_table(detail)
+    chatwoot_bot.render(ctx, actor, detail.view)
     activity(detail)
     configuration(detail)
     show_dialogs()

@@ -297,6 +297,9 @@ def _inbox(item: Any) -> Inbox:
     )
 
 
+parse_inbox = _inbox  # for core.chatwoot.bot_api
+
+
 # ----- the client -------------------------------------------------------------------------------------
 
 
@@ -366,6 +369,14 @@ class ChatwootClient:
                 BAD_RESPONSE,
             )
         return answer
+
+    def call(self, method: str, path: str, *, body: dict | None = None, empty_ok: bool = False) -> Any:
+        """One Application API request on this client's token (core.chatwoot.bot_api uses it)."""
+        return self._request(method, path, body=body, empty_ok=empty_ok)
+
+    def account_path(self) -> str:
+        """/api/v1/accounts/{account_id}: the prefix of the account-scoped paths."""
+        return self._account()
 
     def _account(self) -> str:
         if self._account_id is None:

@@ -15,7 +15,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -263,10 +263,19 @@ class HelpdeskConnection:
     user_email: str
     role: str
     has_platform_token: bool
+    auto_create_inboxes: bool = False  # the integration's "Auto-create inboxes" toggle
+    auto_create_bots: bool = False  # and its "Auto-create bots" toggle
 
     @property
     def is_administrator(self) -> bool:
         return self.role == "administrator"
+
+
+def feature_on(config: Mapping, name: str) -> bool:
+    """A Chatwoot integration's feature toggle (features.<name>); unset counts as its form default, on."""
+    features = config.get("features")
+    value = features.get(name, True) if isinstance(features, Mapping) else True
+    return value is True
 
 
 @dataclass(frozen=True)
@@ -361,6 +370,13 @@ class HelpdeskService:
         with self._open(actor, integration_id, require_admin=require_admin) as (connection, _):
             return connection
 
+    def open(
+        self, actor: Actor, integration_id: int, *, require_admin: bool = True
+    ) -> AbstractContextManager[tuple[HelpdeskConnection, ChatwootClient]]:
+        """The checked connection and a client on its token, for the other core/chatwoot services (a
+        context manager: the HTTP session closes with it). Raises HelpdeskUnavailable."""
+        return self._open(actor, integration_id, require_admin=require_admin)
+
     def integrations(self, actor: Actor) -> list[IntegrationView]:
         """The actor's own active Chatwoot integrations (IntegrationView), to pick one from."""
         return self._integrations.list_for_provider(actor, PROVIDER_KEY, active_only=True)
@@ -418,6 +434,8 @@ class HelpdeskService:
                 user_email=profile.email,
                 role=access.role,
                 has_platform_token=client.has_platform_token,
+                auto_create_inboxes=feature_on(config, "autoCreateInboxes"),
+                auto_create_bots=feature_on(config, "autoCreateBots"),
             )
             yield connection, client
         finally:
@@ -791,6 +809,7 @@ __all__ = [
     "agent_email",
     "check_seats",
     "count_seats",
+    "feature_on",
     "is_valid_email",
     "password_problems",
     "password_rules",

@@ -40,6 +40,9 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
+from tests.fakes.chatwoot_bots import BOT_ROUTES, BotsMixin
+from tests.fakes.chatwoot_replies import _empty_ok, _error, _invalid, _json, _Refusal, _Reply
+
 # Chatwoot's own API description, kept in the repository (chatwoot_api/SOURCE.md says where from).
 SPEC_DIR = Path(__file__).resolve().parent / "chatwoot_api"
 
@@ -154,6 +157,10 @@ class Inbox:
     website_url: str | None = None
     website_token: str | None = None
     members: list[int] = field(default_factory=list)  # user ids
+    widget_color: str = "#1f93ff"
+    welcome_title: str = ""
+    welcome_tagline: str = ""
+    agent_bot_id: int | None = None  # the agent bot answering its conversations (set_agent_bot)
 
 
 @dataclass
@@ -189,39 +196,6 @@ class _Forced:
     remaining: int
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: bytes = b""
-    content_type: str | None = "application/json; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-    forced: bool = False
-    routed: bool = True
-
-
-def _json(status: int, payload: Any) -> _Reply:
-    return _Reply(status, json.dumps(payload).encode())
-
-
-def _error(status: int, message: str) -> _Reply:
-    return _json(status, {"error": message})
-
-
-def _invalid(message: str, *attributes: str) -> _Reply:
-    """Chatwoot's answer to a record that fails validation (ActiveRecord::RecordInvalid)."""
-    return _json(422, {"message": message, "attributes": list(attributes)})
-
-
-def _empty_ok() -> _Reply:
-    """Rails' `head :ok`."""
-    return _Reply(200, b"", None)
-
-
-class _Refusal(Exception):
-    def __init__(self, reply: _Reply):
-        self.reply = reply
-
-
 ACCOUNT = r"/api/v1/accounts/(?P<account_id>\d+)"
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", r"/api/v1/profile", "profile"),
@@ -233,6 +207,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", ACCOUNT + r"/inbox_members", "add_inbox_members"),
     ("PATCH", ACCOUNT + r"/inbox_members", "update_inbox_members"),
     ("DELETE", ACCOUNT + r"/inbox_members", "remove_inbox_members"),
+    *BOT_ROUTES,
     ("POST", r"/platform/api/v1/users", "platform_create_user"),
     ("POST", r"/platform/api/v1/accounts/(?P<account_id>\d+)/account_users", "platform_add_account_user"),
 )
@@ -242,7 +217,7 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PASSWORD_SPECIAL = re.compile(r"[^A-Za-z0-9]")
 
 
-class FakeChatwoot:
+class FakeChatwoot(BotsMixin):
     """Start with ``start()`` (or ``with FakeChatwoot() as fake``); ``url`` is its base address."""
 
     def __init__(self) -> None:
@@ -263,6 +238,7 @@ class FakeChatwoot:
         self._forced: dict[str, list[_Forced]] = {}
         self._delays: dict[str | None, float] = {}
         self.seed: Any = None  # what a fixture seeded, for the tests to read (ids, tokens)
+        self.init_bots()
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -629,9 +605,9 @@ class FakeChatwoot:
             body.update(
                 website_url=inbox.website_url or "",
                 website_token=inbox.website_token,
-                widget_color="#1f93ff",
-                welcome_title="",
-                welcome_tagline="",
+                widget_color=inbox.widget_color,
+                welcome_title=inbox.welcome_title,
+                welcome_tagline=inbox.welcome_tagline,
                 web_widget_script=_widget_script(self.url, inbox.website_token or ""),
             )
         return body

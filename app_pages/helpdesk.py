@@ -326,7 +326,8 @@ def last_save_report(view: IntegrationView) -> None:
             icon=":material/error:",
         )
     elif changes:
-        st.success(f"All {len(changes)} changes were made in Chatwoot.", icon=":material/check_circle:")
+        done = "The change was" if len(changes) == 1 else f"All {len(changes)} changes were"
+        st.success(f"{done} made in Chatwoot.", icon=":material/check_circle:")
     else:
         st.info("Chatwoot already had this membership; nothing needed changing.")
     if problem:

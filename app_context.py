@@ -31,6 +31,7 @@ from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
 from core.ratelimit import RateLimiter
 from core.sessions import SessionService
+from core.sync.service import SyncService
 from core.settings import Settings, load_settings
 from core.users import UserService
 from providers import CATALOG
@@ -56,6 +57,7 @@ class AppContext:
     oauth_apps: OAuthApps
     connect: ConnectFlows
     links: ConnectLinks
+    syncs: SyncService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -107,6 +109,9 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         refresher=TokenRefresher(integrations),
         alerts=alerts,
     )
+    syncs = SyncService(factory, integrations)
+    tasks.syncs = syncs
+    syncs.enqueue = tasks.sync_run
     tasks.daily_jobs.append(lambda now: history.prune(now))  # retention, once a day on the scheduler
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     oauth_apps = OAuthApps(factory, cipher, CATALOG)
@@ -134,6 +139,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         oauth_apps=oauth_apps,
         connect=connect,
         links=links,
+        syncs=syncs,
     )
 
 

@@ -21,10 +21,13 @@ from core.models import (
     CheckRollup,
     CheckRun,
     CheckRunItem,
+    ContactLink,
+    ContactSync,
     EngineLease,
     HealthChange,
     Incident,
     Integration,
+    SyncRun,
     OAuthApp,
     OAuthFlow,
     OAuthToken,
@@ -85,9 +88,14 @@ def make_settings(database_url: str, **overrides) -> Settings:
 def empty_database(factory) -> None:
     with factory.begin() as session:
         for model in (
+            SyncRun,
+            ContactLink,
+            ContactSync,
             AlertDelivery,
             Incident,
             CheckRunItem,
+    ContactLink,
+    ContactSync,
             CheckRun,
             CheckRecord,
             CheckRollup,

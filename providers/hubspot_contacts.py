@@ -49,7 +49,8 @@ def _millis(value: Any) -> float:
 def contact_of(item: Any) -> Contact | None:
     if not isinstance(item, dict) or item.get("id") in (None, ""):
         return None
-    props = item.get("properties") if isinstance(item.get("properties"), dict) else {}
+    found = item.get("properties")
+    props: dict = found if isinstance(found, dict) else {}
     name = " ".join(str(props.get(k) or "").strip() for k in ("firstname", "lastname")).strip()
     modified = _millis(props.get("lastmodifieddate")) or _millis(item.get("updatedAt"))
     return Contact(str(item["id"]), name, props.get("email") or None, props.get("phone") or None, modified)
@@ -102,8 +103,10 @@ class HubSpotContacts:
             return float(retry_after_seconds(response) or 1)
 
         try:
-            extra = {"budget_left": self._budget_left} if self._budget_left else {}
-            response = wait_out_rate_limit(send, limited, **extra)
+            if self._budget_left is not None:
+                response = wait_out_rate_limit(send, limited, self._budget_left)
+            else:
+                response = wait_out_rate_limit(send, limited)
         except RateLimited:
             raise SyncSideError(
                 "HubSpot kept rate limiting the sync (429). It carries on from here at its next run."

@@ -90,8 +90,10 @@ class ChatwootContacts:
             return float(retry_after_seconds(response) or 1) if response.status_code == 429 else None
 
         try:
-            extra = {"budget_left": self._budget_left} if self._budget_left else {}
-            response = wait_out_rate_limit(send, limited, **extra)
+            if self._budget_left is not None:
+                response = wait_out_rate_limit(send, limited, self._budget_left)
+            else:
+                response = wait_out_rate_limit(send, limited)
         except RateLimited:
             raise SyncSideError(
                 "Chatwoot kept rate limiting the sync (429). It carries on from here at its next run."

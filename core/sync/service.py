@@ -92,8 +92,8 @@ def _run_view(row: SyncRun) -> RunView:
 
 def sync_switch_on(configuration: dict) -> bool:
     """The Chatwoot integration's "Sync contacts" (features.syncContacts; on unless switched off)."""
-    features = configuration.get("features") if isinstance(configuration.get("features"), dict) else {}
-    return features.get("syncContacts", True) is not False
+    features = configuration.get("features")
+    return not isinstance(features, dict) or features.get("syncContacts", True) is not False
 
 
 class SyncService:

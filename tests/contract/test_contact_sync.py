@@ -73,7 +73,12 @@ def test_chatwoot_contacts_become_crm_contacts_matched_by_email_then_phone(ctx, 
     run = ctx.syncs.run_now(owner, sync)
     assert run.status == "done", run.message
     assert run.report["crm"] == {
-        "created": 1, "updated": 2, "unchanged": 0, "skipped": 0, "failed": 0, "skippedReasons": {}
+        "created": 1,
+        "updated": 2,
+        "unchanged": 0,
+        "skipped": 0,
+        "failed": 0,
+        "skippedReasons": {},
     }
     assert crm.contacts[existing]["firstname"] == "Grace"  # paired by e-mail, not duplicated
     assert crm.contacts[by_phone]["firstname"] == "Linus"  # paired by phone
@@ -117,7 +122,9 @@ def test_the_switch_off_refuses_new_syncs_and_stops_runs(ctx, owner, pair, crm, 
     crm.add("Ada", "ada@example.com")
     sync = make_sync(ctx, owner, pair, "crm_to_chatwoot")
     view = ctx.integrations.get(owner, pair[1])
-    ctx.integrations.update(owner, pair[1], view.version, configuration={**view.configuration, "features": {"syncContacts": False}})
+    ctx.integrations.update(
+        owner, pair[1], view.version, configuration={**view.configuration, "features": {"syncContacts": False}}
+    )
     run = ctx.syncs.run_now(owner, sync)
     assert run.status == "off" and "Sync contacts" in run.message
     assert fake_chatwoot.contacts == {}
@@ -147,8 +154,13 @@ def test_someone_elses_integrations_and_unknown_directions_are_refused(ctx, owne
 def test_a_429_is_waited_out(ctx, owner, pair, crm, fake_chatwoot):
     crm.add("Ada", "ada@example.com")
     crm.limit_next(1)
-    fake_chatwoot.force(f"/api/v1/accounts/{fake_chatwoot.seed.account_id}/contacts", 429,
-                        {"error": "Too many requests"}, headers={"Retry-After": "1"}, method="POST")
+    fake_chatwoot.force(
+        f"/api/v1/accounts/{fake_chatwoot.seed.account_id}/contacts",
+        429,
+        {"error": "Too many requests"},
+        headers={"Retry-After": "1"},
+        method="POST",
+    )
     run = ctx.syncs.run_now(owner, make_sync(ctx, owner, pair, "crm_to_chatwoot"))
     assert run.status == "done", run.message
     assert len(fake_chatwoot.contacts) == 1

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.errors import ConsoleError
+
 DEFAULT_REGION = "+49"  # the country code a national number (0301234567) is read in
 _DIGITS = re.compile(r"\d")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -94,8 +96,11 @@ class Page:
     cursor: str | None = None
 
 
-class RateLimited(Exception):
-    """A side kept answering 429 after MAX_RATE_WAITS waits."""
+class RateLimited(ConsoleError):
+    """A side kept answering 429 after MAX_RATE_WAITS waits (the sides turn it into their own sentence)."""
+
+    def __init__(self) -> None:
+        super().__init__("The service kept rate limiting the sync (429). It carries on at its next run.")
 
 
 class ContactSide(Protocol):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import sessionmaker
 
+from core.errors import ConsoleError
 from core.models import ContactLink, ContactSync, utcnow
 from core.sync.contacts import Contact, ContactSide, Fields
 from core.sync.errors import SyncSideError
@@ -28,8 +29,11 @@ MAX_FAILURES_LISTED = 20
 NO_KEY = "no e-mail or phone"
 
 
-class OutOfTime(Exception):
+class OutOfTime(ConsoleError):
     """The run's time budget is spent: the rest waits for the next run, from where this one stopped."""
+
+    def __init__(self) -> None:
+        super().__init__("The run used its time; the next run carries on from here.")
 
 
 @dataclass

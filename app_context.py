@@ -31,8 +31,8 @@ from core.integrations.statistics import StatisticsService
 from core.keys import verify_key
 from core.ratelimit import RateLimiter
 from core.sessions import SessionService
-from core.sync.service import SyncService
 from core.settings import Settings, load_settings
+from core.sync.service import SyncService
 from core.users import UserService
 from providers import CATALOG
 

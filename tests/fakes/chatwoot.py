@@ -848,6 +848,9 @@ def _handler_for(fake: FakeChatwoot) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "FakeChatwoot/1.0"
         timeout = 5  # an idle keep-alive connection is closed after this
+        # The head and the body go out in two writes: without TCP_NODELAY the second waits for the
+        # client's delayed ACK (about 40 ms an answer on Linux), which dominated every big test.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

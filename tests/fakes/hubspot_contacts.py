@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 SEARCH_CAP = 10_000
@@ -22,6 +23,9 @@ def iso(ms: int) -> str:
 
 class FakeHubSpot:
     def __init__(self, httpserver) -> None:
+        # pytest-httpserver's werkzeug handler writes an answer's head and body apart: without TCP_NODELAY
+        # each answer waits for the client's delayed ACK (about 40 ms on Linux). Read per connection.
+        WSGIRequestHandler.disable_nagle_algorithm = True
         self.server = httpserver
         self.contacts: dict[str, dict[str, Any]] = {}  # id -> properties (lastmodifieddate in ms, as int)
         self._next = 100

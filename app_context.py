@@ -35,6 +35,7 @@ from core.keys import verify_key
 from core.ratelimit import RateLimiter
 from core.sessions import SessionService
 from core.settings import Settings, load_settings
+from core.sync.service import SyncService
 from core.users import UserService
 from providers import CATALOG
 
@@ -62,6 +63,7 @@ class AppContext:
     bots: BotService
     bot_receiver: BotReceiver
     inboxes: InboxService
+    syncs: SyncService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -113,6 +115,9 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         refresher=TokenRefresher(integrations),
         alerts=alerts,
     )
+    syncs = SyncService(factory, integrations)
+    tasks.syncs = syncs
+    syncs.enqueue = tasks.sync_run
     tasks.daily_jobs.append(lambda now: history.prune(now))  # retention, once a day on the scheduler
     helpdesk = HelpdeskService(integrations, http_session, factory, limiter)
     bots = BotService(factory, cipher, integrations, helpdesk, http_session, settings.public_base_url)
@@ -147,6 +152,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         bots=bots,
         bot_receiver=bot_receiver,
         inboxes=InboxService(helpdesk, bots, factory),
+        syncs=syncs,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import requests
 
@@ -71,6 +71,8 @@ class Provider:
     uses_oauth: Callable[[dict], bool] | None = None
     # The authorization-code flow ("Connect with <provider>"), for a provider that offers one.
     oauth: OAuthSpec | None = None
+    # A CRM's side of a contact sync: (plain configuration, context, budget_left) -> core.sync.contacts.ContactSide.
+    contacts: Callable[..., Any] | None = None
 
     @property
     def available(self) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -542,3 +543,62 @@ class ChatwootBotEvent(Base):
     outcome: Mapped[str | None] = mapped_column(String(200), default=None)
 
     __table_args__ = (UniqueConstraint("bot_id", "event_key", name="uq_chatwoot_bot_event"),)
+
+
+class ContactSync(Base):
+    """A contact sync between one CRM integration and one Chatwoot integration of the same owner (core/sync).
+
+    The cursors say how far each side has been read; `progress` where an interrupted run resumes."""
+
+    __tablename__ = "contact_syncs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    crm_integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), index=True)
+    chatwoot_integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(32))  # crm_to_chatwoot | chatwoot_to_crm | both
+    crm_cursor: Mapped[str | None] = mapped_column(String(64), default=None)
+    chatwoot_cursor: Mapped[str | None] = mapped_column(String(64), default=None)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime, default=None, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("crm_integration_id", "chatwoot_integration_id", name="uq_contact_sync_pair"),)
+
+
+class ContactLink(Base):
+    """One person paired across the two sides of a sync: both remote ids, and what each side last held."""
+
+    __tablename__ = "contact_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sync_id: Mapped[int] = mapped_column(ForeignKey("contact_syncs.id", ondelete="CASCADE"))
+    crm_id: Mapped[str] = mapped_column(String(64))
+    chatwoot_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    crm_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    chatwoot_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    crm_modified: Mapped[float | None] = mapped_column(Float, default=None)  # epoch seconds, the CRM's own time
+    chatwoot_modified: Mapped[float | None] = mapped_column(Float, default=None)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("sync_id", "crm_id", name="uq_contact_link_crm"),
+        UniqueConstraint("sync_id", "chatwoot_id", name="uq_contact_link_chatwoot"),
+    )
+
+
+class SyncRun(Base):
+    """One run of a contact sync and its report (counts per side, skipped with reasons, failures)."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sync_id: Mapped[int] = mapped_column(ForeignKey("contact_syncs.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | manual | cli
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | partial | off | failed
+    message: Mapped[str] = mapped_column(Text, default="")
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)

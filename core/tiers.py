@@ -42,6 +42,14 @@ LIMITS: dict[str, dict[Tier, int]] = {
         Tier.BUSINESS: 200,
         Tier.ENTERPRISE: UNLIMITED,
     },
+    "contact_syncs": {
+        Tier.FREE: 1,
+        Tier.STARTER: 2,
+        Tier.TEAM: 5,
+        Tier.PRO_PLUS: 10,
+        Tier.BUSINESS: 50,
+        Tier.ENTERPRISE: UNLIMITED,
+    },
     "helpdesk_agents": {
         Tier.FREE: 1,
         Tier.STARTER: 2,
@@ -61,6 +69,17 @@ CHECK_INTERVAL_SECONDS: dict[Tier, int] = {
     Tier.PRO_PLUS: 30 * 60,
     Tier.BUSINESS: 15 * 60,
     Tier.ENTERPRISE: 5 * 60,
+}
+
+# How often the engine runs each contact sync (core/sync), by its owner's tier; None: only when a person asks
+# (Sync now, manage.py syncs run).
+SYNC_INTERVAL_SECONDS: dict[Tier, int | None] = {
+    Tier.FREE: None,
+    Tier.STARTER: 24 * 3600,
+    Tier.TEAM: 6 * 3600,
+    Tier.PRO_PLUS: 3600,
+    Tier.BUSINESS: 30 * 60,
+    Tier.ENTERPRISE: 15 * 60,
 }
 
 # Lowest tier that opens each feature.

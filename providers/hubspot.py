@@ -301,6 +301,13 @@ OAUTH = OAuthSpec(
 )
 
 
+def _contacts(config: dict, context: TestContext, budget_left=None):
+    """HubSpot's side of a contact sync (providers.hubspot_contacts, imported when a sync runs)."""
+    from providers.hubspot_contacts import HubSpotContacts
+
+    return HubSpotContacts(config, context, budget_left)
+
+
 PROVIDER = Provider(
     key="HUBSPOT",
     name="HubSpot",
@@ -312,5 +319,6 @@ PROVIDER = Provider(
     refresh=refresh,
     uses_oauth=uses_oauth,
     oauth=OAUTH,
+    contacts=_contacts,
     docs_url="https://developers.hubspot.com/docs/api/private-apps",
 )

@@ -1,6 +1,7 @@
 """An integration's own page (app_pages/integration.py, /integration?id=N): its health with what it means and
 what to do, uptime and latency, the last 30 days, the last checks, its activity, its configuration (secrets
-masked), and the actions: test now, pause or resume, edit, delete.
+masked), the actions: test now, pause or resume, edit, delete; and, for a CRM with contacts or a Chatwoot
+integration, its contact syncs (ui/syncs.py).
 
 Every name, message and value here comes from people or customers' servers: Markdown gets it through esc,
 tables and st.json show it as plain text.
@@ -20,7 +21,7 @@ from core.integrations.history import CheckView
 from core.integrations.service import IntegrationService
 from core.words import count
 from providers import CATALOG
-from ui import chatwoot_bot, connect, reads, state
+from ui import chatwoot_bot, connect, reads, state, syncs
 from ui import health as health_ui
 from ui.integration_dialogs import open_delete, open_dialog, show_dialogs
 from ui.text import esc
@@ -256,6 +257,8 @@ def render(ctx, actor: Actor, raw_id: object) -> None:
     chart(detail)
     checks_table(detail)
     chatwoot_bot.render(ctx, actor, detail.view)
+    if syncs.applies(detail.view):
+        syncs.section(ctx, actor, detail.view)
     activity(detail)
     configuration(detail)
     show_dialogs()

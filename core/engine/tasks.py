@@ -39,6 +39,7 @@ from core.integrations.checks import CheckAllScope, EngineClaim, Recorded
 from core.integrations.refresh import TokenRefresher
 from core.integrations.service import IntegrationService
 from core.models import EngineLease, utcnow
+from core.sync.service import SyncService
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class TaskEngine:
     alerts: AlertPipeline | None = None
     # Called once a day, as the one scheduler (history retention).
     daily_jobs: list[Callable[[datetime], object]] = field(default_factory=list)
+    syncs: SyncService | None = None  # contact syncs (core/sync), planned by tier each tick
 
     def __post_init__(self) -> None:
         self.lease = SchedulerLease(self.factory)
@@ -89,6 +91,7 @@ class TaskEngine:
         self.refresh_token = huey.task(name="refresh_token")(self._refresh_token)
         self.plan_alerts = huey.task(name="plan_alerts")(self._plan_alerts)
         self.deliver_alert = huey.task(name="deliver_alert")(self._deliver_alert)
+        self.sync_run = huey.task(name="sync_run")(self._sync_run)
         self.tick = huey.periodic_task(crontab(), name="engine_tick")(self._tick)
 
     # ----- what pages and the CLI call ----------------------------------------------------------
@@ -175,6 +178,7 @@ class TaskEngine:
                 self.dispatch_run(run_id, now - quiet)
             self.runs.settle_cancelled(quiet)
             self._plan_refreshes(now)
+            self._plan_syncs(now)
             self._alert_tick(now)
             if self._maintenance_due(now):
                 self._forget_old_markers(now)
@@ -226,6 +230,18 @@ class TaskEngine:
         for delivery_id in self.alerts.due(now):
             if claim_marker(self.factory, f"alert:{delivery_id}", self.identity, until):
                 self.deliver_alert(delivery_id)
+
+    def _sync_run(self, sync_id: int) -> None:
+        """One contact sync run, under the sync's lease (a second copy of the job finds it held and returns);
+        bounded by the sync's run time; resumable, so a run after a crash goes on where the last stopped."""
+        if self.syncs is not None:
+            syncs = self.syncs
+            self._database(lambda: syncs.run(sync_id, "schedule"))
+
+    def _plan_syncs(self, now: datetime) -> None:
+        if self.syncs is not None:
+            for sync_id in self.syncs.plan_due(now):
+                self.sync_run(sync_id)
 
     def _plan_refreshes(self, now: datetime) -> None:
         if self.refresher is None:
@@ -286,7 +302,11 @@ class TaskEngine:
         with self.factory.begin() as session:
             session.execute(
                 delete(EngineLease).where(
-                    or_(EngineLease.name.like("refresh:%"), EngineLease.name.like("alert:%")),
+                    or_(
+                        EngineLease.name.like("refresh:%"),
+                        EngineLease.name.like("alert:%"),
+                        EngineLease.name.like("sync:%"),
+                    ),
                     EngineLease.until < now - timedelta(days=1),
                 )
             )

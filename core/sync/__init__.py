@@ -1,0 +1,1 @@
+"""Contact sync between a CRM and Chatwoot: identity, adapters' vocabulary, runs and reports."""

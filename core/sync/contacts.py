@@ -1,0 +1,150 @@
+"""The vocabulary of a contact sync: a contact as either side holds it, identity keys, and what an adapter
+(one side of a sync: a CRM's contacts or a Chatwoot account's) provides.
+
+Identity: the e-mail address, compared case-insensitively, then the phone number in E.164. The
+`phonenumbers` library is not part of this console's environment, so `normalise_phone` is a small,
+deliberate normaliser: an international number (`+`, or `00`, then the country code) keeps its digits; a
+national number (a leading 0, or none) is read in DEFAULT_REGION's country code (SYNC_PHONE_REGION in the
+settings is not offered yet); anything with fewer than 7 or more than 15 digits is not a phone number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.errors import ConsoleError
+
+DEFAULT_REGION = "+49"  # the country code a national number (0301234567) is read in
+_DIGITS = re.compile(r"\d")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_RATE_WAITS = 3  # 429s waited out per request at most
+MAX_RATE_WAIT_SECONDS = 30.0  # and each wait at most this long
+
+
+def normalise_email(value: object) -> str | None:
+    text = str(value or "").strip().lower()
+    return text if _EMAIL.fullmatch(text) else None
+
+
+def normalise_phone(value: object, region: str = DEFAULT_REGION) -> str | None:
+    """E.164 (+4930123456) or None. Separators (spaces, dashes, dots, brackets, slashes) are ignored."""
+    text = str(value or "").strip()
+    if not text or re.search(r"[A-Za-z]", text.split("ext")[0]):
+        return None
+    digits = "".join(_DIGITS.findall(text))
+    if text.startswith("+"):
+        number = digits
+    elif digits.startswith("00"):
+        number = digits[2:]
+    elif digits.startswith("0"):
+        number = region.lstrip("+") + digits[1:]
+    else:
+        number = region.lstrip("+") + digits
+    if not 7 <= len(number) <= 15 or number.startswith("0"):
+        return None
+    return "+" + number
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One contact as a side holds it. `modified` is that side's own modification time (epoch seconds)."""
+
+    id: str
+    name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    modified: float = 0.0
+
+    @property
+    def key_email(self) -> str | None:
+        return normalise_email(self.email)
+
+    @property
+    def key_phone(self) -> str | None:
+        return normalise_phone(self.phone)
+
+    @property
+    def digest(self) -> str:
+        """What the sync carries across (name, e-mail, phone), hashed: equal digests mean nothing to carry."""
+        text = "\x1f".join((self.name.strip(), self.key_email or "", self.key_phone or ""))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What to write on the other side: a new contact's fields, or an update's changed ones."""
+
+    name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    crm_id: str | None = None  # written into Chatwoot's custom attributes
+    crm_url: str | None = None
+
+
+@dataclass
+class Page:
+    """One page of changed contacts, and the position to store once it is done (resume from there)."""
+
+    contacts: list[Contact]
+    position: dict = field(default_factory=dict)
+    done: bool = False  # the last page of this read: the cursor moves on to `cursor`
+    cursor: str | None = None
+
+
+class RateLimited(ConsoleError):
+    """A side kept answering 429 after MAX_RATE_WAITS waits (the sides turn it into their own sentence)."""
+
+    def __init__(self) -> None:
+        super().__init__("The service kept rate limiting the sync (429). It carries on at its next run.")
+
+
+class ContactSide(Protocol):
+    """One side of a sync. Every method raises a ConsoleError subclass with a sentence on failure."""
+
+    label: str
+
+    def changed(self, cursor: str | None, position: dict) -> Iterator[Page]:
+        """Contacts changed since `cursor`, oldest first where the API can sort, page by page, resuming at
+        `position` (a Page's position from an interrupted run, or {})."""
+        ...
+
+    def find(self, emails: list[str], phones: list[str]) -> list[Contact]:
+        """Contacts with any of these e-mail addresses (lower case) or E.164 phone numbers."""
+        ...
+
+    def get(self, contact_id: str) -> Contact | None: ...
+
+    def create(self, items: list[Fields]) -> list[Contact]:
+        """Create these contacts (in order); the created contacts, in the same order."""
+        ...
+
+    def update(self, items: list[tuple[str, Fields]]) -> list[Contact]: ...
+
+    def link_for(self, contact_id: str) -> str | None:
+        """An address a person opens to see the contact (the CRM's record), or None."""
+        ...
+
+
+def wait_out_rate_limit(
+    send: Callable[[], object],
+    is_limited: Callable[[object], float | None],
+    budget_left: Callable[[], float] = lambda: MAX_RATE_WAIT_SECONDS * MAX_RATE_WAITS,
+    sleep: Callable[[float], None] = time.sleep,
+):
+    """send() until is_limited(answer) says no (None); at most MAX_RATE_WAITS waits of at most
+    MAX_RATE_WAIT_SECONDS each (the server's Retry-After, else 1 s), never past the run's time budget."""
+    for attempt in range(MAX_RATE_WAITS + 1):
+        answer = send()
+        wait = is_limited(answer)
+        if wait is None:
+            return answer
+        wait = min(max(wait, 0.0), MAX_RATE_WAIT_SECONDS)
+        if attempt == MAX_RATE_WAITS or wait > budget_left():
+            raise RateLimited()
+        sleep(wait)
+    raise RateLimited()  # pragma: no cover - the loop returns or raises

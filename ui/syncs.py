@@ -1,0 +1,154 @@
+"""The contact syncs section of an integration's page (ui/integration_detail.py), for a CRM whose contacts
+the console can sync and for a Chatwoot integration: its syncs with their last run, Sync now, Dry run,
+a form to create one with another integration of the same owner, and delete.
+
+Only SyncService and IntegrationService calls; names and messages come from people and remote services,
+so Markdown gets them through esc (tables show them as plain text).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.audit import Actor
+from core.errors import ConsoleError
+from core.integrations.service import IntegrationView
+from core.sync.service import DIRECTIONS, SyncView, sync_switch_on
+from providers import CATALOG
+from ui.text import esc
+
+CHATWOOT = "CHATWOOT"
+
+
+def syncs_contacts(provider_key: str) -> bool:
+    """A CRM whose contacts the console can sync (its provider offers a contacts side)."""
+    return provider_key in CATALOG and CATALOG.get(provider_key).contacts is not None
+
+
+def applies(view: IntegrationView) -> bool:
+    return view.provider == CHATWOOT or syncs_contacts(view.provider)
+
+
+def _counts(sync: SyncView) -> str:
+    run = sync.last_run
+    if run is None:
+        return "not run yet"
+    parts = []
+    for side, label in (("chatwoot", "Chatwoot"), ("crm", "CRM")):
+        counts = run.report.get(side) or {}
+        parts.append(
+            f"{label}: {counts.get('created', 0)} created, {counts.get('updated', 0)} updated, "
+            f"{counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed"
+        )
+    return "; ".join(parts)
+
+
+def _row(view: IntegrationView, sync: SyncView) -> dict:
+    chatwoot_here = view.provider == CHATWOOT
+    run = sync.last_run
+    return {
+        "Sync": sync.id,
+        "With": sync.crm_name if chatwoot_here else sync.chatwoot_name,
+        "Direction": sync.direction_label,
+        "Schedule": f"next {sync.next_run_at:%Y-%m-%d %H:%M} UTC" if sync.next_run_at else "manual only",
+        "Last run": run.started_at if run else None,
+        "Status": run.status if run else "",
+        "Counts": _counts(sync),
+    }
+
+
+def _partners(ctx, actor: Actor, view: IntegrationView) -> list[IntegrationView]:
+    """The same owner's integrations a sync could pair this one with."""
+    everyone = ctx.integrations.list_integrations(actor)
+    same_owner = [i for i in everyone if i.owner == view.owner and i.id != view.id]
+    if view.provider == CHATWOOT:
+        return [i for i in same_owner if syncs_contacts(i.provider)]
+    return [i for i in same_owner if i.provider == CHATWOOT]
+
+
+def _create_form(ctx, actor: Actor, view: IntegrationView) -> None:
+    partners = _partners(ctx, actor, view)
+    other = "CRM" if view.provider == CHATWOOT else "Chatwoot integration"
+    if not partners:
+        st.caption(f"To create a sync, add a {other} for {esc(view.owner)} first.")
+        return
+    with st.form("sync-create", clear_on_submit=False):
+        st.markdown("**New contact sync**")
+        names = {i.id: f"{i.name} ({i.provider_name}, #{i.id})" for i in partners}
+        chosen = st.selectbox(
+            f"Sync with ({other})", list(names), format_func=lambda i: names[i], key="sync-create-partner"
+        )
+        direction = st.selectbox(
+            "Direction", list(DIRECTIONS), format_func=lambda d: DIRECTIONS[d], key="sync-create-direction"
+        )
+        if st.form_submit_button("Create sync", icon=":material/sync:"):
+            crm_id, chatwoot_id = (chosen, view.id) if view.provider == CHATWOOT else (view.id, chosen)
+            try:
+                made = ctx.syncs.create(actor, crm_id, chatwoot_id, direction)
+            except ConsoleError as exc:
+                st.error(esc(exc))
+            else:
+                st.toast(f"Sync {made.id} created: {esc(made.crm_name)} ↔ {esc(made.chatwoot_name)}.")
+                st.rerun()
+
+
+def _actions(ctx, actor: Actor, view: IntegrationView, syncs: list[SyncView]) -> None:
+    labels = {s.id: f"Sync {s.id}: {_row(view, s)['With']} ({s.direction_label})" for s in syncs}
+    chosen = st.selectbox("Sync", list(labels), format_func=lambda i: labels[i], key="sync-chosen")
+    cols = st.columns(3)
+    if cols[0].button("Sync now", key="sync-now", icon=":material/sync:", width="stretch"):
+        try:
+            ctx.syncs.request_run(actor, chosen)
+        except ConsoleError as exc:
+            st.toast(esc(exc), icon=":material/error:")
+        else:
+            queued = ctx.syncs.enqueue is not None
+            text = "queued: its report appears here when it is done" if queued else "run: see its report"
+            st.toast(f"Sync {chosen} {text}.", icon=":material/check_circle:")
+    if cols[1].button("Dry run", key="sync-dry", icon=":material/preview:", width="stretch"):
+        try:
+            report = ctx.syncs.dry_run(actor, chosen)
+        except ConsoleError as exc:
+            st.error(esc(exc))
+        else:
+            if report.preview:
+                st.caption(f"The first {len(report.preview)} change(s) a run would make; nothing was written.")
+                st.dataframe(pd.DataFrame(report.preview), hide_index=True, width="stretch")
+            else:
+                st.info("A run would change nothing now.")
+    if cols[2].button("Delete sync", key="sync-delete", icon=":material/delete:", width="stretch"):
+        try:
+            ctx.syncs.delete(actor, chosen)
+        except ConsoleError as exc:
+            st.error(esc(exc))
+        else:
+            st.toast(f"Sync {chosen} deleted; no contact on either side was touched.")
+            st.rerun()
+
+
+def section(ctx, actor: Actor, view: IntegrationView) -> None:
+    """The section, for an integration it applies to (applies(view))."""
+    st.subheader("Contact sync")
+    switched_off = view.provider == CHATWOOT and not sync_switch_on(view.configuration)
+    if switched_off:
+        st.info(
+            "Contact sync is switched off for this Chatwoot integration (Sync contacts, in its settings): "
+            "no sync into it runs, and none can be created. **Edit** turns it on."
+        )
+    syncs = ctx.syncs.list(actor, view.id)
+    if syncs:
+        st.dataframe(
+            pd.DataFrame([_row(view, s) for s in syncs]),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Last run": st.column_config.DatetimeColumn("Last run (UTC)", format="YYYY-MM-DD HH:mm"),
+                "Counts": st.column_config.TextColumn(width="large", help="Of the last run, by the side written to."),
+            },
+        )
+        _actions(ctx, actor, view, syncs)
+    else:
+        st.caption("No contact sync for this integration yet.")
+    if not switched_off:
+        _create_form(ctx, actor, view)

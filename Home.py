@@ -43,6 +43,7 @@ PAGE_PATHS = (
     "statistics",
     "oauth_apps",
     "connect_links",
+    "templates",
 )
 
 
@@ -108,6 +109,7 @@ pages = {
         st.Page("app_pages/activity.py", title="Activity", icon=":material/history:"),
         st.Page("app_pages/alerts.py", title="Alerts", icon=":material/notifications:"),
         st.Page("app_pages/connect_links.py", title="Connect links", icon=":material/add_link:"),
+        st.Page("app_pages/templates.py", title="Templates", icon=":material/auto_awesome:"),
     ]
 }
 if user.role == "admin":

@@ -36,6 +36,8 @@ from core.ratelimit import RateLimiter
 from core.sessions import SessionService
 from core.settings import Settings, load_settings
 from core.sync.service import SyncService
+from core.templates.service import TemplateService
+from core.templates.steps import Services
 from core.users import UserService
 from providers import CATALOG
 
@@ -64,6 +66,7 @@ class AppContext:
     bot_receiver: BotReceiver
     inboxes: InboxService
     syncs: SyncService
+    templates: TemplateService
 
 
 def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
@@ -129,6 +132,13 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         factory, cipher, CATALOG, oauth_apps, integrations, http_session, limiter, settings.public_base_url
     )
     connect.on_link_completed = alerts.link_completed  # the owner's alert; the engine's sweep sends it
+    presets = PresetService(factory)
+    widget = WidgetService(helpdesk, settings.chatwoot_widget_base_url)
+    inboxes = InboxService(helpdesk, bots, factory)
+    templates = TemplateService(
+        factory, cipher, Services(helpdesk, inboxes, bots, presets, widget, alerts.subscriptions)
+    )
+    templates.bind(tasks.add_job)  # a template's run is the engine's "template_run" task
     links = ConnectLinks(factory, cipher, CATALOG, oauth_apps, integrations, connect, limiter, settings.company_name)
     return AppContext(
         settings=settings,
@@ -141,8 +151,8 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         integrations=integrations,
         tasks=tasks,
         helpdesk=helpdesk,
-        presets=PresetService(factory),
-        widget=WidgetService(helpdesk, settings.chatwoot_widget_base_url),
+        presets=presets,
+        widget=widget,
         statistics=StatisticsService(factory, CATALOG, settings.stale_after_hours),
         alerts=alerts,
         subscriptions=alerts.subscriptions,
@@ -151,8 +161,9 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
         links=links,
         bots=bots,
         bot_receiver=bot_receiver,
-        inboxes=InboxService(helpdesk, bots, factory),
+        inboxes=inboxes,
         syncs=syncs,
+        templates=templates,
     )
 
 

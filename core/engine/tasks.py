@@ -94,6 +94,16 @@ class TaskEngine:
         self.sync_run = huey.task(name="sync_run")(self._sync_run)
         self.tick = huey.periodic_task(crontab(), name="engine_tick")(self._tick)
 
+    def add_job(self, name: str, job: Callable[..., object]):
+        """Register another service's job as an engine task (a database outage retried with backoff, as the
+        engine's own jobs are); returns the task, called to enqueue it."""
+
+        def run(*args):
+            return self._database(lambda: job(*args))
+
+        run.__name__ = name
+        return self.huey.task(name=name)(run)
+
     # ----- what pages and the CLI call ----------------------------------------------------------
 
     def start_check_all(self, actor: Actor, scope: CheckAllScope) -> int:

@@ -1,0 +1,1 @@
+"""Templates: named, versioned recipes of steps for quick demos (core.templates.service)."""

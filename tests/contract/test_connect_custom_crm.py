@@ -320,6 +320,22 @@ def test_an_old_credentials_json_is_tested_refreshed_and_its_rotated_token_kept(
     assert fake.refreshes == [REFRESH_TOKEN, REFRESH_TOKEN]
 
 
+def test_a_form_test_of_an_old_credentials_json_keeps_the_refresh_token_it_rotated(ctx, fake, owner, httpserver):
+    integration = add_sealed_integration(ctx, owner, "CUSTOM", old_shape(httpserver))
+    fake.rotate[REFRESH_TOKEN] = ROTATED_REFRESH_TOKEN
+    form = ctx.integrations.for_edit(owner, integration).configuration  # the secrets masked, as the form sends
+
+    result = ctx.integrations.test_configuration(owner, "CUSTOM", form, integration)
+
+    assert result.success, result.message
+    with ctx.factory() as session:
+        stored = session.get(Integration, integration).configuration
+    assert "credentials" not in stored  # written back in today's shape before the test, so the rotation lands
+    assert plain_config(ctx, integration)["refreshToken"] == ROTATED_REFRESH_TOKEN
+    assert ctx.integrations.test(owner, integration).success
+    assert fake.refreshes == [REFRESH_TOKEN]  # the next test used the access token cached under the rotated one
+
+
 def test_an_edit_of_an_old_credentials_json_saves_the_new_fields_and_keeps_the_secrets(ctx, fake, owner, httpserver):
     integration = add_sealed_integration(ctx, owner, "CUSTOM", old_shape(httpserver))
     view = ctx.integrations.for_edit(owner, integration)

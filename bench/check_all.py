@@ -155,7 +155,7 @@ def _fresh_user(context, urls: list[str]):
             "apiEndpoint": urls[index % len(urls)],
             "authType": "BEARER",
             "healthPath": "/health",
-            "credentials": json.dumps({"token": f"bench-token-{index:05d}-abcdef"}),
+            "token": f"bench-token-{index:05d}-abcdef",
         }
         context.integrations.create(actor, f"health {index}", "CUSTOM", config)
     return actor

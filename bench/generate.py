@@ -38,7 +38,6 @@ from core.keys import verify_key
 from core.models import AppMeta, AuditEvent, Integration, User, utcnow
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier, limit
 from providers import CATALOG
-from providers.custom import CREDENTIAL_KEYS
 
 GENERATOR_VERSION = 2  # bump when the data changes shape: cached datasets are then regenerated
 MARKER = "bench_dataset"
@@ -201,6 +200,7 @@ def _text(spec: fields.FieldSpec, rng: random.Random, name: str, site: str) -> s
         "database": lambda: site.replace("-", "_")[:60],
         "user": lambda: rng.choice(("app", "readonly", "console", "reporting")),
         "clientId": lambda: rng.randbytes(12).hex(),
+        "username": lambda: "svc-account",
         "scope": lambda: rng.choice(("read", "read write", "crm.read")),
         "healthPath": lambda: rng.choice(PATHS),
         "path": lambda: rng.choice(PATHS),
@@ -208,12 +208,6 @@ def _text(spec: fields.FieldSpec, rng: random.Random, name: str, site: str) -> s
     if spec.name in by_name:
         return by_name[spec.name]()
     return spec.default if isinstance(spec.default, str) else site
-
-
-def _credentials(config: dict, rng: random.Random) -> str:
-    """The Custom CRM's and API's Credentials JSON: what the chosen auth type needs."""
-    keys = CREDENTIAL_KEYS.get(config.get("authType"), ("token",))
-    return json.dumps({key: "svc-account" if key == "username" else secret_text(rng) for key in keys})
 
 
 def field_value(spec: fields.FieldSpec, config: dict, rng: random.Random, name: str, site: str) -> object:
@@ -229,7 +223,7 @@ def field_value(spec: fields.FieldSpec, config: dict, rng: random.Random, name: 
     if spec.type == "number":
         return spec.default if spec.default is not None else rng.randint(1, 65_535)
     if spec.type == "json":
-        return _credentials(config, rng)
+        return json.dumps({"note": _text(spec, rng, name, site)})
     if spec.name == "connectionString":  # MongoDB's: a whole mongodb+srv:// string, its password a secret
         return f"mongodb+srv://reporting:{secret_text(rng)}@cluster-{rng.randint(1, 9)}.{site}.example.com/"
     if spec.type == "password":

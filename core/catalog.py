@@ -62,6 +62,12 @@ class Provider:
     # Completes a valid, normalised configuration before its secrets are encrypted (a webhook generates
     # its signing secret here). A secret kept from storage is still its ciphertext: fill in blanks only.
     prepare: Callable[[dict], dict] | None = None
+    # Rewrites pasted input into what the fields expect, before anything is validated (a Chatwoot address-bar
+    # URL into its base URL and account ID). Given a copy of the submitted values; secrets may be the mask.
+    normalise: Callable[[dict], dict] | None = None
+    # Turns a decrypted stored configuration of an older shape into today's (the Custom CRM's one Credentials
+    # JSON into a field per secret); returns it unchanged when it is current.
+    upgrade: Callable[[dict], dict] | None = None
     # Code a person needs next to the form (a webhook receiver's signature check), shown as a code block.
     guide: tuple[str, str] | None = None  # (title, Python code)
     # For a provider that obtains OAuth access tokens: refresh one ahead of its expiry (core.integrations.refresh).

@@ -17,6 +17,10 @@ MAX_JSON_LENGTH = 16384
 MAX_NUMBER = 1e15
 MAX_JSON_DEPTH = 20  # json.loads recurses once per level: thousands of levels raise RecursionError
 MULTILINE_TYPES = ("json", "textarea")
+# A stored secret may be told apart by its last HINT_LENGTH characters, only when it is at least
+# HINT_MIN_LENGTH long (so the hint gives away at most a third of it).
+HINT_LENGTH = 4
+HINT_MIN_LENGTH = 12
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # half of a UTF-16 pair: no encoding can send it
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -49,6 +53,11 @@ class FieldSpec:
     default_factory: Callable[[], Any] | None = None
     # Show the field only when another field has one of these values, e.g. ("authType", ("API_KEY",)).
     shown_when: tuple[str, tuple[str, ...]] | None = None
+    # Words a select shows for its stored values, e.g. (("API_KEY", "API key"),); values without one show as is.
+    option_labels: tuple[tuple[str, str], ...] = ()
+
+    def option_label(self, value: Any) -> str:
+        return dict(self.option_labels).get(value, str(value))
 
     def is_shown(self, config: Config) -> bool:
         if self.shown_when is None:
@@ -192,7 +201,7 @@ def _check_value(spec: FieldSpec, value: Any) -> str | None:
     if spec.type == "url" and (problem := _check_url(value.strip())):
         return problem
     if spec.type == "select" and spec.options and value not in spec.options:
-        return f"Choose one of: {', '.join(spec.options)}."
+        return f"Choose one of: {', '.join(spec.option_label(option) for option in spec.options)}."
     if spec.type == "json":
         if json_too_deep(value):
             return f"This JSON is nested too deeply: keep it within {MAX_JSON_DEPTH} levels of objects and arrays."
@@ -250,6 +259,13 @@ def normalise(specs: Iterable[FieldSpec], config: Config) -> Config:
     return clean
 
 
+def rooted_path(value: Any) -> Any:
+    """A path typed without its leading slash (api/health) gets one (/api/health); anything else is kept."""
+    if isinstance(value, str) and value.strip() and not value.strip().startswith("/"):
+        return "/" + value.strip()
+    return value
+
+
 def sensitive_names(specs: Iterable[FieldSpec]) -> list[str]:
     return [spec.name for spec in specs if spec.sensitive]
 
@@ -261,3 +277,22 @@ def masked(specs: Iterable[FieldSpec], config: Config) -> Config:
         if not is_blank(get_path(copy, name)):
             set_path(copy, name, MASK)
     return copy
+
+
+def secret_hint(value: Any) -> str | None:
+    """The last HINT_LENGTH characters of a plaintext secret of at least HINT_MIN_LENGTH, to tell which one
+    is stored; None for anything shorter (or not text), where even four characters give too much away."""
+    if not isinstance(value, str) or len(value) < HINT_MIN_LENGTH or value == MASK:
+        return None
+    return value[-HINT_LENGTH:]
+
+
+def secret_hints(specs: Iterable[FieldSpec], plain: Config) -> dict[str, str]:
+    """{field name: hint} for the sensitive single-line values of a decrypted configuration that have one.
+
+    A JSON or multi-line secret (a key file, a credentials object) gets none: its end is not a secret's tail."""
+    hints: dict[str, str] = {}
+    for spec in specs:
+        if spec.sensitive and spec.type not in MULTILINE_TYPES and (hint := secret_hint(get_path(plain, spec.name))):
+            hints[spec.name] = hint
+    return hints

@@ -7,38 +7,33 @@
 
 Authentication (API key header, Bearer token, Basic, OAuth2 client credentials with the client's
 credentials in a Basic header or in the body, or an OAuth2 refresh token pasted as OAUTH2_CODE; only the
-Custom CRM offers Connect with) is the Custom CRM's: its field definitions and the code that
-applies them are imported from providers/custom.py, not copied, so both types always offer the same.
+Custom CRM offers Connect with) is the Custom CRM's: its field definitions (a field per secret) and the code
+that applies them are imported from providers/custom_auth.py, not copied, so both types always offer the same.
 OAuth2 access tokens are cached per integration (context.tokens) and never appear in a result.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import urlsplit
 
 import requests
 
 from core.catalog import Provider, TestContext
-from core.fields import FieldSpec
+from core.fields import FieldSpec, rooted_path
 from core.http import describe_exception, explain_status, read_json
 from core.results import TestResult, without_secrets
 from core.tiers import Tier
-from providers import custom
+from providers import custom_auth
 
 KINDS = ("REST", "GRAPHQL")
 METHODS = ("GET", "HEAD")
 GRAPHQL_QUERY = "{ __typename }"
 
-# The Custom CRM's authentication fields, as it defines them (labels, help, defaults, shown_when).
-AUTH_FIELD_NAMES = ("authType", "apiKeyHeader", "tokenUrl", "clientAuth", "scope", "credentials")
-AUTH_FIELDS = tuple(custom.PROVIDER.field(name) for name in AUTH_FIELD_NAMES)
-
-# ... and the code that applies them. providers/custom.py has no public name for it yet; these two are the
-# one point of contact, so a change there shows up here (and in tests/contract/test_api.py) at once.
-_authenticate = custom._authenticate
-_Refused = custom._Refused
+# The Custom CRM's authentication fields (labels, help, defaults, shown_when, the hidden old Credentials JSON)
+# and the code that applies them, from providers/custom_auth.py: imported, not copied.
+AUTH_FIELDS = custom_auth.FIELDS
+AUTH_FIELD_NAMES = tuple(spec.name for spec in AUTH_FIELDS)
 
 FIELDS = (
     FieldSpec(
@@ -65,7 +60,7 @@ FIELDS = (
         "text",
         default="/",
         pattern=r"/[^\s]*",
-        pattern_message="Start the path with /, for example /v1/status or /graphql.",
+        pattern_message="Enter a path such as /v1/status or /graphql, without spaces.",
         placeholder="/v1/status",
         help="REST: a cheap, read-only path. GraphQL: the endpoint's path, e.g. /graphql (/ for the base URL).",
     ),
@@ -92,7 +87,7 @@ FIELDS = (
 
 def check(config: dict) -> dict[str, str]:
     """The Custom CRM's credential rule, and an expected status from 100 to 599."""
-    problems = dict(custom.check(config))
+    problems = dict(custom_auth.check(config))
     if config.get("kind", "REST") == "REST" and (status := config.get("expectedStatus")) not in (None, ""):
         try:
             number = float(status)
@@ -101,6 +96,13 @@ def check(config: dict) -> dict[str, str]:
         if number is not None and (isinstance(status, bool) or not number.is_integer() or not 100 <= number <= 599):
             problems["expectedStatus"] = "Enter an HTTP status from 100 to 599, for example 200."
     return problems
+
+
+def normalise(config: dict) -> dict:
+    """Pasted input made what the fields expect: a path gets its leading /, an old Credentials JSON is split."""
+    if "path" in config:
+        config["path"] = rooted_path(config["path"])
+    return custom_auth.split_legacy(config, strict=True)
 
 
 def _url(config: dict) -> str:
@@ -116,12 +118,12 @@ def _explain(status: int, response: requests.Response, where: str) -> str:
 
 def _send(config: dict, context: TestContext, issued: list[str], url: str) -> tuple[requests.Response, dict | None]:
     """One authenticated request (a cached OAuth2 token refused with 401 is replaced, once)."""
-    creds = json.loads(config["credentials"])
+    creds = custom_auth.credentials(config)
     kind = config.get("kind", "REST")
     expected = int(float(config.get("expectedStatus") or 200))
 
     def send(fresh: bool) -> tuple[requests.Response, dict | None]:
-        headers, auth, grant = _authenticate(config, creds, context, issued, fresh)
+        headers, auth, grant = custom_auth.authenticate(config, creds, context, issued, fresh)
         if kind == "GRAPHQL":
             headers = {"Accept": "application/graphql-response+json, application/json", **headers}
             return context.http.post(url, json={"query": GRAPHQL_QUERY}, headers=headers, auth=auth), grant
@@ -160,7 +162,7 @@ def _test(config: dict, context: TestContext, issued: list[str]) -> TestResult:
     started = time.monotonic()
     try:
         response, grant = _send(config, context, issued, url)
-    except _Refused as exc:
+    except custom_auth._Refused as exc:
         return TestResult(False, str(exc), details, error=str(exc))
     except requests.RequestException as exc:
         message = describe_exception(exc, where)
@@ -209,7 +211,7 @@ def _graphql_result(response: requests.Response, details: dict, where: str, url:
 def test_connection(config: dict, context: TestContext) -> TestResult:
     issued: list[str] = []
     result = _test(config, context, issued)
-    return without_secrets(result, custom.credential_values(config) + issued)
+    return without_secrets(result, custom_auth.credential_values(config) + issued)
 
 
 PROVIDER = Provider(
@@ -221,6 +223,8 @@ PROVIDER = Provider(
     test=test_connection,
     min_tier=Tier.PRO_PLUS,
     check=check,
-    refresh=custom.refresh_token,  # the Custom CRM's OAuth2 (client credentials, refresh token), as its auth is
-    uses_oauth=custom.uses_oauth,
+    normalise=normalise,
+    upgrade=custom_auth.upgrade,
+    refresh=custom_auth.refresh_token,  # the Custom CRM's OAuth2 (client credentials, refresh token), as its auth is
+    uses_oauth=custom_auth.uses_oauth,
 )

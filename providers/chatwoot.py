@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from core.catalog import Provider, TestContext
 from core.chatwoot.client import ChatwootClient, ChatwootError
 from core.fields import FieldSpec
@@ -15,7 +18,7 @@ FIELDS = (
         required=True,
         pattern=r"https?://.+",
         placeholder="https://app.chatwoot.com",
-        help="The address of your Chatwoot server, without a path.",
+        help="The address of your Chatwoot server, or paste a Chatwoot page's address (it fills the account ID too).",
     ),
     FieldSpec(
         "accountId",
@@ -51,6 +54,28 @@ FIELDS = (
     FieldSpec("features.autoCreateBots", "Auto-create bots", "checkbox", default=True),
     FieldSpec("features.syncContacts", "Sync contacts", "checkbox", default=True),
 )
+
+
+# Chatwoot's address bar: <base>/app/accounts/<id>/... (or /app/login): what comes before /app is the base URL.
+_APP_PATH = re.compile(r"(?P<base>.*?)/app(?:/accounts/(?P<account>[0-9]+))?(?:/.*)?")
+
+
+def normalise(config: dict) -> dict:
+    """A pasted Chatwoot page address in the base URL becomes the base URL, and gives the account ID when that is
+    empty or the same (a different one typed is kept, and the test then says which accounts the token reaches)."""
+    url = config.get("baseUrl")
+    if not isinstance(url, str):
+        return config
+    parts = urlsplit(url.strip())
+    match = _APP_PATH.fullmatch(parts.path)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or match is None:
+        return config
+    config["baseUrl"] = f"{parts.scheme}://{parts.netloc}{match['base']}"
+    typed = config.get("accountId")
+    account = match["account"]
+    if account and (typed is None or (isinstance(typed, str | int) and str(typed).strip() in ("", account))):
+        config["accountId"] = account
+    return config
 
 
 def test_connection(config: dict, context: TestContext) -> TestResult:
@@ -103,5 +128,6 @@ PROVIDER = Provider(
     category="CRM",
     fields=FIELDS,
     test=test_connection,
+    normalise=normalise,
     docs_url="https://developers.chatwoot.com/api-reference/introduction",
 )

@@ -45,7 +45,7 @@ FIELDS = (
         pattern=r"[A-Za-z0-9][A-Za-z0-9-]{0,62}",
         pattern_message="Only the part before .pipedrive.com, for example acme.",
         placeholder="acme",
-        help="The part before .pipedrive.com in the address you open Pipedrive at.",
+        help="The part before .pipedrive.com in the address you open Pipedrive at (or paste that address).",
     ),
     FieldSpec(
         "authMode",
@@ -68,6 +68,18 @@ FIELDS = (
     ),
     *oauth_client_fields("Pipedrive"),
 )
+
+
+# A pasted Pipedrive address (acme.pipedrive.com, https://acme.pipedrive.com/deal/1): its first label is the domain.
+_PASTED_ADDRESS = re.compile(r"(?:https?://)?([a-z0-9][a-z0-9-]{0,62})\.pipedrive\.com(?:[:/?#].*)?", re.IGNORECASE)
+
+
+def normalise(config: dict) -> dict:
+    """A pasted Pipedrive address in the company domain is reduced to the domain itself (acme)."""
+    value = config.get("companyDomain")
+    if isinstance(value, str) and (match := _PASTED_ADDRESS.fullmatch(value.strip())):
+        config["companyDomain"] = match.group(1).lower()
+    return config
 
 
 def check(config: dict) -> dict[str, str]:
@@ -306,6 +318,7 @@ PROVIDER = Provider(
     fields=FIELDS,
     test=test_connection,
     check=check,
+    normalise=normalise,
     refresh=refresh,
     uses_oauth=uses_oauth,
     oauth=OAUTH,

@@ -13,6 +13,7 @@ import pytest
 import app_context
 from core import db
 from core.settings import Settings
+from tests.factories import add_sealed_integration
 
 TEST_KEY = "0f" * 32
 # The fakes all listen on loopback, which the outbound address guard refuses unless it is allowed.
@@ -121,6 +122,13 @@ def fast_bcrypt(monkeypatch):
 
     real = bcrypt.gensalt
     monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real(4, prefix))
+
+
+@pytest.fixture
+def store_old_shape(ctx):
+    """store_old_shape(actor, provider key, plain config) -> the id of an integration stored as an older form
+    wrote it (tests.factories.add_sealed_integration): its secrets sealed, nothing checked or normalised."""
+    return lambda actor, provider_key, plain: add_sealed_integration(ctx, actor, provider_key, plain)
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
-"""Rows written straight into the test database, for tests about reading and counting (no service rules,
-no encryption: configurations are empty)."""
+"""Rows written straight into the test database, for tests about reading and counting (no service rules;
+configurations are empty, or sealed as given by add_sealed_integration)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from core.integrations.configuration import Configurations
 from core.models import AuditEvent, Integration, utcnow
+from providers import CATALOG
 
 
 def add_integration(
@@ -102,3 +104,16 @@ def add_check_records(ctx, rows: list[dict]) -> None:
             insert(CheckRecord),
             [{**defaults, "check_class": "ok" if r.get("success", True) else "network", **r} for r in rows],
         )
+
+
+def add_sealed_integration(ctx, owner, provider_key: str, plain: dict, name: str = "Stored earlier") -> int:
+    """An integration whose configuration is written as given, its secrets sealed through the configuration
+    layer (core.integrations.configuration.Configurations.seal) but none of today's checks or normalisation:
+    a row as an older form stored it (the Custom CRM's one Credentials JSON)."""
+    provider = CATALOG.get(provider_key)
+    with ctx.factory.begin() as session:
+        row = Integration(owner_id=owner.id, name=name, type=provider.category, provider=provider_key, configuration={})
+        session.add(row)
+        session.flush()
+        row.configuration = Configurations(ctx.cipher).seal(provider, plain, None, row.id)
+        return row.id

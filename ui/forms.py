@@ -30,8 +30,8 @@ def _label(spec: FieldSpec) -> str:
     return spec.label + (" *" if spec.required else "")
 
 
-def field_widget(spec: FieldSpec, stored: dict, key_prefix: str, error: str | None = None):
-    """One widget for one field; returns what the person entered."""
+def field_widget(spec: FieldSpec, stored: dict, key_prefix: str, error: str | None = None, hint: str | None = None):
+    """One widget for one field; returns what the person entered. hint: a stored secret's last four characters."""
     key = f"{key_prefix}:{spec.name}"
     value = _initial(spec, stored)
     common = {"key": key, "help": spec.help}
@@ -40,7 +40,7 @@ def field_widget(spec: FieldSpec, stored: dict, key_prefix: str, error: str | No
     elif spec.type == "select":
         options = list(spec.options)
         index = options.index(value) if value in options else 0
-        result = st.selectbox(_label(spec), options, index=index, **common)
+        result = st.selectbox(_label(spec), options, index=index, format_func=spec.option_label, **common)
     elif spec.type == "number":
         result = st.number_input(_label(spec), value=float(value) if value not in (None, "") else None, **common)
     elif spec.type in ("json", "textarea"):
@@ -50,15 +50,24 @@ def field_widget(spec: FieldSpec, stored: dict, key_prefix: str, error: str | No
         kind = "password" if spec.type == "password" or spec.sensitive else "default"
         shown = value or ""
         result = st.text_input(_label(spec), value=str(shown), type=kind, placeholder=spec.placeholder, **common)
+    if spec.sensitive and value == MASK:
+        ends = f" It ends in {esc(hint)}." if hint else ""
+        st.caption(f"A value is stored.{ends} Leave the dots to keep it, or type a new one to replace it.")
     if error:
         st.markdown(f":red[{esc(error)}]")
     return result
 
 
-def render_fields(specs, stored: dict, key_prefix: str, errors: dict, shown_with: dict) -> dict:
-    """Widgets for the fields that `shown_with` (the controlling values) shows; returns nested values."""
+def render_fields(
+    specs, stored: dict, key_prefix: str, errors: dict, shown_with: dict, hints: dict | None = None
+) -> dict:
+    """Widgets for the fields that `shown_with` (the controlling values) shows; returns nested values.
+
+    hints: {sensitive field: the last four characters of its stored value} (IntegrationView.secret_hints)."""
     config: dict = {}
+    hints = hints or {}
     for spec in specs:
         if spec.is_shown(shown_with):
-            set_path(config, spec.name, field_widget(spec, stored, key_prefix, errors.get(spec.name)))
+            widget = field_widget(spec, stored, key_prefix, errors.get(spec.name), hints.get(spec.name))
+            set_path(config, spec.name, widget)
     return config

@@ -29,7 +29,7 @@ def open_dialog(kind: str, integration_id: int | None = None, category: str = "C
     st.session_state[DIALOG] = {"kind": kind, "id": integration_id, "category": category, "prefix": f"dlg{nonce}"}
     if integration_id is not None:
         try:
-            st.session_state[DIALOG]["view"] = _service().get(state.actor(), integration_id)
+            st.session_state[DIALOG]["view"] = _service().for_edit(state.actor(), integration_id)
         except NotFoundError as exc:
             st.session_state[DIALOG]["missing"] = str(exc)
 
@@ -92,10 +92,13 @@ def integration_form(provider, existing, prefix: str) -> None:
         connect_in_form = connect.connect_offer(state.context(), state.actor(), provider, name, prefix)
     controlling = controlling_fields(provider.fields)
     key_prefix = f"{prefix}:{provider.key}"
-    controls = render_fields([f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {})
+    hints = existing.secret_hints if existing else {}
+    controls = render_fields(
+        [f for f in provider.fields if f.name in controlling], stored, key_prefix, errors, {}, hints
+    )
     with st.form(f"{key_prefix}:form", border=False):
         rest = render_fields(
-            [f for f in provider.fields if f.name not in controlling], stored, key_prefix, errors, controls
+            [f for f in provider.fields if f.name not in controlling], stored, key_prefix, errors, controls, hints
         )
         left, right = st.columns(2)
         tested = left.form_submit_button("Test connection", width="stretch")
@@ -159,7 +162,7 @@ def dialog_body() -> None:
     if current["id"] is not None:
         if "view" not in current and "missing" not in current:  # opened without open_dialog: capture now
             try:
-                current["view"] = _service().get(state.actor(), current["id"])
+                current["view"] = _service().for_edit(state.actor(), current["id"])
             except NotFoundError as exc:
                 current["missing"] = str(exc)
         if "missing" in current:

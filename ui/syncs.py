@@ -15,6 +15,7 @@ from core.audit import Actor
 from core.errors import ConsoleError
 from core.integrations.service import IntegrationView
 from core.sync.service import DIRECTIONS, SyncView, sync_switch_on
+from core.words import count
 from providers import CATALOG
 from ui.text import esc
 
@@ -113,7 +114,8 @@ def _actions(ctx, actor: Actor, view: IntegrationView, syncs: list[SyncView]) ->
             st.error(esc(exc))
         else:
             if report.preview:
-                st.caption(f"The first {len(report.preview)} change(s) a run would make; nothing was written.")
+                n = len(report.preview)
+                st.caption(f"The first {count(n, 'change')} a run would make; nothing was written.")
                 st.dataframe(pd.DataFrame(report.preview), hide_index=True, width="stretch")
             else:
                 st.info("A run would change nothing now.")

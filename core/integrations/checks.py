@@ -358,6 +358,7 @@ class IntegrationChecks:
             with self._factory() as session:
                 row, _ = self._load(session, actor, integration_id)
                 stored, name = copy.deepcopy(row.configuration or {}), row.name
+            stored = self._store_upgraded(provider, integration_id, stored)
         if not provider.available:
             return TestResult(False, f"{provider.name} is coming soon and cannot be tested yet.", error="not available")
         try:
@@ -382,6 +383,25 @@ class IntegrationChecks:
         with self._factory.begin() as session:
             self._audit_test(session, actor, provider.key, result, integration_id)
         return result
+
+    def _store_upgraded(self, provider: Provider, integration_id: int, stored: dict) -> dict:
+        """The stored configuration in the provider's current shape (Provider.upgrade), written back when it was
+        older, so that a secret the form's test rotates replaces the very field the test used. A plain UPDATE (the
+        same settings and secrets, not an edit), only while the row still holds what was read."""
+        upgraded = self._configurations.upgraded(provider, stored, integration_id)
+        if upgraded is stored or upgraded is None:
+            return stored
+        with self._factory.begin() as session:
+            row = session.get(Integration, integration_id)
+            if row is None or row.configuration != stored:
+                return stored
+            session.execute(
+                update(Integration)
+                .where(Integration.id == integration_id)
+                .values(configuration=upgraded)
+                .execution_options(synchronize_session=False)
+            )
+        return upgraded
 
     def lease_time(self) -> timedelta:
         """How long a check's lease lasts: longer than the check's deadline (core.integrations.leases.lease_time).

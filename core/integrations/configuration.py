@@ -29,7 +29,34 @@ class Configurations:
         new value equals the stored plaintext is not re-encrypted. Each secret is bound to the
         integration and field (None: a form that is not saved yet).
         """
+        stored = self.upgraded(provider, stored, integration_id)
         return self.seal(provider, self.checked(provider, submitted, stored), stored, integration_id)
+
+    def upgraded(self, provider: Provider, stored: dict | None, integration_id: int | None) -> dict | None:
+        """The stored configuration in the provider's current shape (Provider.upgrade), still sealed: each secret
+        it moved is encrypted again, bound to its new field. As it is when current, or when a secret does not open
+        (the form then asks for it again)."""
+        if not stored or provider.upgrade is None:
+            return stored
+        try:
+            plain = self.plain(provider, stored, integration_id)
+        except DecryptionError:
+            return stored
+        current = provider.upgrade(copy.deepcopy(plain))
+        if current == plain:
+            return stored
+        return self.seal(provider, current, stored, integration_id)
+
+    def shown(self, provider: Provider, stored: dict, integration_id: int | None) -> tuple[dict, dict[str, str]]:
+        """What an edit form starts from: the configuration in its current shape, masked, and the last-four hint
+        of each long enough secret (core.fields.secret_hint). Only masked, and no hints, when a secret does not open."""
+        try:
+            plain = self.plain(provider, stored, integration_id)
+        except DecryptionError:
+            return masked(provider, stored), {}
+        if provider.upgrade is not None:
+            plain = provider.upgrade(plain)
+        return masked(provider, plain), fields.secret_hints(provider.fields, plain)
 
     def checked(self, provider: Provider, submitted: dict, stored: dict | None) -> dict:
         """Validate and normalise (ValidationError otherwise), writing nothing and encrypting nothing.
@@ -37,6 +64,8 @@ class Configurations:
         Sensitive values are plaintext, except those kept from storage, which are their ciphertext.
         """
         stored = stored or {}
+        if provider.normalise is not None:
+            submitted = provider.normalise(copy.deepcopy(submitted))
         merged, kept = copy.deepcopy(stored), set()
         for spec in provider.fields:
             value = fields.get_path(submitted, spec.name)

@@ -10,7 +10,7 @@ import copy
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -68,6 +68,9 @@ class IntegrationView:
     updated_at: datetime
     stale: bool = False  # active, and not checked within the stale age (counted from creation if never)
     health: str = "unknown"  # core.integrations.health.Health
+    # {sensitive field: its last four characters}, for an edit form to say which secret is stored; only from
+    # for_edit(), and only for secrets of at least core.fields.HINT_MIN_LENGTH characters. Never exported.
+    secret_hints: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,15 +132,20 @@ class IntegrationService(IntegrationChecks):
         query = select(Integration, User.username).join(User, Integration.owner_id == User.id)
         return query if actor.is_admin else query.where(Integration.owner_id == actor.id)
 
-    def _view(self, row: Integration, owner: str) -> IntegrationView:
+    def _view(self, row: Integration, owner: str, opened: bool = False) -> IntegrationView:
+        """The row as callers see it; opened (for_edit): in the provider's current shape,
+        with its secrets' hints."""
         provider = self._catalog.get(row.provider) if row.provider in self._catalog else None
+        configuration, hints = masked(provider, row.configuration or {}), {}
+        if opened and provider is not None:
+            configuration, hints = self._configurations.shown(provider, row.configuration or {}, row.id)
         return IntegrationView(
             id=row.id,
             name=row.name,
             type=row.type,
             provider=row.provider,
             provider_name=provider.name if provider else row.provider,
-            configuration=masked(provider, row.configuration or {}),
+            configuration=configuration,
             is_active=row.is_active,
             status=row.status,
             status_message=row.status_message,
@@ -148,6 +156,7 @@ class IntegrationService(IntegrationChecks):
             updated_at=row.updated_at,
             stale=row.is_active and (row.last_checked_at or row.created_at) < utcnow() - self.stale_after,
             health=row.health or "unknown",
+            secret_hints=hints,
         )
 
     def list_integrations(self, actor: Actor) -> list[IntegrationView]:
@@ -207,6 +216,13 @@ class IntegrationService(IntegrationChecks):
         with self._factory() as session:
             row, owner = self._load(session, actor, integration_id)
             return self._view(row, owner)
+
+    def for_edit(self, actor: Actor, integration_id: int) -> IntegrationView:
+        """get() for an edit form: the configuration in the provider's current shape (a stored older one read as
+        today's fields), still masked, with each long enough secret's last-four hint (secret_hints)."""
+        with self._factory() as session:
+            row, owner = self._load(session, actor, integration_id)
+            return self._view(row, owner, opened=True)
 
     def stats(self, actor: Actor) -> Stats:
         """Total, active, inactive, in-error and stale counts from one aggregate query."""

@@ -333,14 +333,13 @@ def test_custom_crm_form_with_its_own_name_field_saves(app_env, member):
     text_input(at, "Integration name").input("Acme REST CRM")
     text_input(at, "CRM Name").input("Acme")
     text_input(at, "API Base URL").input("https://crm.acme.test/api")
-    [credentials] = [t for t in at.text_area if t.label.startswith("Credentials")]
-    credentials.input('{"token": "bt-custom-form-0123456789"}')
+    text_input(at, "Bearer Token").input("bt-custom-form-0123456789")  # Bearer token: the default type
     button(at, "Save integration").click()
     at.run()
     assert not at.exception, at.exception
     (view,) = app_env.integrations.list_integrations(member)
     assert (view.name, view.provider, view.configuration["name"]) == ("Acme REST CRM", "CUSTOM", "Acme")
-    assert view.configuration["credentials"] == MASK
+    assert view.configuration["token"] == MASK
 
 
 def test_the_last_admin_cannot_demote_or_deactivate_themselves_on_the_staff_page(app_env, admin, member):

@@ -91,11 +91,14 @@ def test_api_form_follows_the_kind_and_the_auth_type():
     at.run()
     shown = labels(at)
     assert "Method" not in shown and "Expected status" not in shown
-    assert {"Token URL", "Send client credentials in", "Scope", "Credentials"} <= shown
+    assert {"Client ID", "Client Secret", "Token URL", "Send client credentials in", "Scopes"} <= shown
+    assert "Refresh Token" not in shown and not any(label.startswith("Credentials") for label in shown)
+    assert is_password(widget(at, "clientSecret")) and not is_password(widget(at, "clientId"))
 
     widget(at, "baseUrl").input("https://api.example.com")
     widget(at, "tokenUrl").input("https://auth.example.com/token")
-    widget(at, "credentials").input('{"clientId": "c", "clientSecret": "s"}')
+    widget(at, "clientId").input("c")
+    widget(at, "clientSecret").input("s")
     at.run()
     assert problems("API", at.session_state["config"]) == {}
 

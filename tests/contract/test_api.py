@@ -36,7 +36,7 @@ def api_config(httpserver, auth_type: str = "BEARER", kind: str = "REST", **extr
         "kind": kind,
         "path": "/graphql" if kind == "GRAPHQL" else "/v1/status",
         "authType": auth_type,
-        "credentials": json.dumps(CREDENTIALS[auth_type]),
+        **CREDENTIALS[auth_type],
     }
     if kind == "REST":
         config |= {"method": "GET", "expectedStatus": 200}
@@ -292,10 +292,10 @@ def test_expected_status_must_be_an_http_status(httpserver, ctx, pro, status):
 
 
 def test_credentials_must_fit_the_auth_type(httpserver, ctx, pro, run):
-    config = api_config(httpserver, "BASIC", credentials=json.dumps({"username": USERNAME}))
+    config = api_config(httpserver, "BASIC", password="")
     with pytest.raises(ValidationError) as raised:
         ctx.integrations.create(pro, "Acme API", "API", config)
-    assert raised.value.errors == {"credentials": "For BASIC the credentials need: password."}
+    assert raised.value.errors == {"password": "Password is required."}
     assert not run(config).success
     assert httpserver.log == []
 
@@ -306,10 +306,27 @@ def test_credentials_are_stored_encrypted_and_graphql_drops_rest_fields(httpserv
 
     with ctx.factory() as session:
         stored = session.get(Integration, created.id).configuration
-    assert stored["credentials"].startswith("enc:v2:")
+    assert stored["password"].startswith("enc:v2:")
+    assert stored["username"] == USERNAME
     assert PASSWORD not in json.dumps(stored)
-    opened = ctx.cipher.decrypt(stored["credentials"], field_context(created.id, "credentials"))
-    assert json.loads(opened)["password"] == PASSWORD
+    assert ctx.cipher.decrypt(stored["password"], field_context(created.id, "password")) == PASSWORD
     assert "method" not in stored and "expectedStatus" not in stored
-    assert created.configuration["credentials"] == MASK
+    assert created.configuration["password"] == MASK
     assert created.type == "API"
+
+
+def test_a_path_without_its_leading_slash_is_fixed(httpserver, ctx, pro):
+    created = ctx.integrations.create(pro, "Acme API", "API", api_config(httpserver, "BEARER", path="v1/status"))
+    assert created.configuration["path"] == "/v1/status"
+
+
+def test_an_old_credentials_json_still_tests(httpserver, ctx, pro, store_old_shape):
+    httpserver.expect_request("/api/v1/status").respond_with_json({"ok": True})
+    config = api_config(httpserver, "BEARER")
+    del config["token"]
+    integration = store_old_shape(pro, "API", config | {"credentials": json.dumps({"token": BEARER_TOKEN})})
+
+    result = ctx.integrations.test(pro, integration)
+
+    assert result.success, result.message
+    assert requests_to(httpserver, "/api/v1/status")[0].headers["Authorization"] == f"Bearer {BEARER_TOKEN}"

@@ -15,6 +15,7 @@ from werkzeug import Response
 
 from core.crypto import is_encrypted
 from core.errors import ValidationError
+from core.fields import MASK
 from core.integrations.health import Health
 from core.integrations.refresh import TokenRefresher
 from core.models import Integration, OAuthFlow, OAuthToken, utcnow
@@ -30,6 +31,7 @@ from tests.contract.connect_helpers import (
     use_public_base_url,
 )
 from tests.contract.helpers import basic, requests_to
+from tests.factories import add_sealed_integration
 from tests.fakes.oauth_server import FakeAuthServer
 
 CLIENT_ID = "acme-crm-console-client"
@@ -152,19 +154,18 @@ def test_connect_exchanges_the_code_stores_the_tokens_encrypted_and_tests_the_dr
     view = ctx.integrations.get(owner, outcome.integration_id)
     assert (view.name, view.provider, view.status) == ("Acme", "CUSTOM", "connected")
     config = plain_config(ctx, view.id)
-    assert json.loads(config.pop("credentials")) == {
-        "clientId": CLIENT_ID,
-        "clientSecret": CLIENT_SECRET,
-        "refreshToken": REFRESH_TOKEN,
-    }
     assert config == draft(httpserver) | {
         "authType": "OAUTH2_CODE",
         "tokenUrl": httpserver.url_for(TOKEN_PATH),
         "clientAuth": "header",
+        "clientId": CLIENT_ID,
+        "clientSecret": CLIENT_SECRET,
+        "refreshToken": REFRESH_TOKEN,
     }
     with ctx.factory() as session:
         stored = session.get(Integration, view.id).configuration
-    assert is_encrypted(stored["credentials"])
+    assert is_encrypted(stored["clientSecret"]) and is_encrypted(stored["refreshToken"])
+    assert stored["clientId"] == CLIENT_ID and "credentials" not in stored
     for secret in (*SECRETS, params["code"]):
         assert_no_secret(secret, url, outcome.message, view.configuration, *audit_texts(), stored_rows_text(ctx))
     # The next test reuses the cached access token.
@@ -188,7 +189,7 @@ def test_a_form_without_a_valid_api_address_is_refused_before_consent(ctx, fake,
 
 
 def test_only_the_draft_fields_are_kept_never_a_secret(ctx, fake, app, owner, httpserver):
-    typed = draft(httpserver, credentials=json.dumps({"token": "typed-secret-0123456789"}), authType="BEARER")
+    typed = draft(httpserver, token="typed-secret-0123456789", authType="BEARER")
     ctx.connect.start(owner, signed_in(ctx, owner), "CUSTOM", "Acme", draft=typed)
     with ctx.factory() as session:
         assert session.scalars(select(OAuthFlow)).one().draft_configuration == draft(httpserver)
@@ -235,12 +236,12 @@ def test_reconnect_keeps_the_integration_and_replaces_only_the_tokens(ctx, fake,
     assert (after.name, after.created_at, after.status) == ("Acme", before.created_at, "connected")
     assert after.health != Health.NEEDS_RECONNECT.value
     config = plain_config(ctx, integration_id)
-    assert json.loads(config["credentials"])["refreshToken"] == NEW_REFRESH_TOKEN
+    assert config["refreshToken"] == NEW_REFRESH_TOKEN
     assert {k: config[k] for k in ("name", "apiEndpoint", "healthPath")} == draft(httpserver)
     with ctx.factory() as session:
         assert len(session.scalars(select(Integration)).all()) == 1
     (reconnect,) = [json.loads(t) for t in audit_texts() if '"integration.reconnect"' in t]
-    assert reconnect["details"]["fields"] == ["credentials"]
+    assert reconnect["details"]["fields"] == ["refreshToken"]
 
 
 def test_a_refused_refresh_token_makes_the_integration_need_reconnecting(ctx, fake, app, owner, httpserver):
@@ -256,7 +257,7 @@ def test_a_refused_refresh_token_makes_the_integration_need_reconnecting(ctx, fa
     assert not result.success and "refused the refresh token (invalid_grant" in result.message
     view = ctx.integrations.get(owner, outcome.integration_id)
     assert view.health == Health.NEEDS_RECONNECT.value
-    assert json.loads(plain_config(ctx, view.id)["credentials"])["refreshToken"] == REFRESH_TOKEN  # kept
+    assert plain_config(ctx, view.id)["refreshToken"] == REFRESH_TOKEN  # kept
 
 
 def test_the_refresher_keeps_it_alive_and_stores_a_rotated_refresh_token(ctx, fake, app, owner, httpserver):
@@ -268,31 +269,91 @@ def test_the_refresher_keeps_it_alive_and_stores_a_rotated_refresh_token(ctx, fa
     fake.rotate[REFRESH_TOKEN] = ROTATED_REFRESH_TOKEN
     result = refresher.refresh(outcome.integration_id)
     assert result.ok and result.rotated, result.message
-    assert json.loads(plain_config(ctx, outcome.integration_id)["credentials"])["refreshToken"] == (
-        ROTATED_REFRESH_TOKEN
-    )
+    assert plain_config(ctx, outcome.integration_id)["refreshToken"] == ROTATED_REFRESH_TOKEN
     # The token the refresh cached is found under the rotated credentials: the next test refreshes nothing.
     assert ctx.integrations.test(owner, outcome.integration_id).success
     assert fake.refreshes == [REFRESH_TOKEN, REFRESH_TOKEN]
 
 
 def test_a_pasted_refresh_token_works_without_consent(ctx, fake, owner, httpserver):
-    credentials = {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "refreshToken": REFRESH_TOKEN}
     config = draft(httpserver) | {
         "authType": "OAUTH2_CODE",
         "tokenUrl": httpserver.url_for(TOKEN_PATH),
         "clientAuth": "header",
-        "credentials": json.dumps(credentials),
+        "clientId": CLIENT_ID,
+        "clientSecret": CLIENT_SECRET,
+        "refreshToken": REFRESH_TOKEN,
     }
     view = ctx.integrations.create(owner, "Pasted", "CUSTOM", config)
     result = ctx.integrations.test(owner, view.id)
     assert result.success, result.message
     assert token_forms(httpserver) == [{"grant_type": "refresh_token", "refresh_token": REFRESH_TOKEN}]
     with pytest.raises(ValidationError) as refused:
-        ctx.integrations.create(
-            owner, "Empty", "CUSTOM", config | {"credentials": json.dumps(credentials | {"refreshToken": ""})}
-        )
-    assert refused.value.errors == {"credentials": "For OAUTH2_CODE the credentials need: refreshToken."}
+        ctx.integrations.create(owner, "Empty", "CUSTOM", config | {"refreshToken": ""})
+    assert refused.value.errors == {"refreshToken": "Refresh Token is required."}
+
+
+def old_shape(httpserver) -> dict:
+    """An OAUTH2_CODE configuration as the form stored it before the credentials were split: one JSON."""
+    credentials = {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "refreshToken": REFRESH_TOKEN}
+    return draft(httpserver) | {
+        "authType": "OAUTH2_CODE",
+        "tokenUrl": httpserver.url_for(TOKEN_PATH),
+        "clientAuth": "header",
+        "credentials": json.dumps(credentials),
+    }
+
+
+def test_an_old_credentials_json_is_tested_refreshed_and_its_rotated_token_kept(ctx, fake, owner, httpserver):
+    integration = add_sealed_integration(ctx, owner, "CUSTOM", old_shape(httpserver))
+    with ctx.factory() as session:
+        assert is_encrypted(session.get(Integration, integration).configuration["credentials"])
+
+    tested = ctx.integrations.test(owner, integration)
+    assert tested.success, tested.message
+    fake.rotate[REFRESH_TOKEN] = ROTATED_REFRESH_TOKEN
+    refreshed = TokenRefresher(ctx.integrations).refresh(integration)
+    assert refreshed.ok and refreshed.rotated, refreshed.message
+    # The rotated refresh token went to its own field, which the old JSON no longer overrides.
+    assert plain_config(ctx, integration)["refreshToken"] == ROTATED_REFRESH_TOKEN
+    assert ctx.integrations.test(owner, integration).success  # the access token cached under the rotated one
+    assert fake.refreshes == [REFRESH_TOKEN, REFRESH_TOKEN]
+
+
+def test_a_form_test_of_an_old_credentials_json_keeps_the_refresh_token_it_rotated(ctx, fake, owner, httpserver):
+    integration = add_sealed_integration(ctx, owner, "CUSTOM", old_shape(httpserver))
+    fake.rotate[REFRESH_TOKEN] = ROTATED_REFRESH_TOKEN
+    form = ctx.integrations.for_edit(owner, integration).configuration  # the secrets masked, as the form sends
+
+    result = ctx.integrations.test_configuration(owner, "CUSTOM", form, integration)
+
+    assert result.success, result.message
+    with ctx.factory() as session:
+        stored = session.get(Integration, integration).configuration
+    assert "credentials" not in stored  # written back in today's shape before the test, so the rotation lands
+    assert plain_config(ctx, integration)["refreshToken"] == ROTATED_REFRESH_TOKEN
+    assert ctx.integrations.test(owner, integration).success
+    assert fake.refreshes == [REFRESH_TOKEN]  # the next test used the access token cached under the rotated one
+
+
+def test_an_edit_of_an_old_credentials_json_saves_the_new_fields_and_keeps_the_secrets(ctx, fake, owner, httpserver):
+    integration = add_sealed_integration(ctx, owner, "CUSTOM", old_shape(httpserver))
+    view = ctx.integrations.for_edit(owner, integration)
+    assert {view.configuration[k] for k in ("clientSecret", "refreshToken")} == {MASK}
+    assert view.configuration["clientId"] == CLIENT_ID and "credentials" not in view.configuration
+    assert view.secret_hints == {"clientSecret": CLIENT_SECRET[-4:], "refreshToken": REFRESH_TOKEN[-4:]}
+
+    saved = ctx.integrations.update(owner, integration, view.version, configuration=view.configuration)
+
+    with ctx.factory() as session:
+        stored = session.get(Integration, integration).configuration
+    assert "credentials" not in stored and is_encrypted(stored["refreshToken"])
+    assert {k: plain_config(ctx, saved.id)[k] for k in ("clientId", "clientSecret", "refreshToken")} == {
+        "clientId": CLIENT_ID,
+        "clientSecret": CLIENT_SECRET,
+        "refreshToken": REFRESH_TOKEN,
+    }
+    assert ctx.integrations.test(owner, integration).success
 
 
 def test_the_custom_crm_app_needs_http_authorize_and_token_urls(ctx, admin):

@@ -12,6 +12,7 @@ from werkzeug import Response
 from core.errors import ValidationError
 from core.fields import MASK
 from core.http import USER_AGENT
+from core.integrations.refresh import TokenRefresher
 from tests.contract.helpers import basic
 
 API_KEY = "ak-live-7Hq2Lm9Xw3Rt5Yz1"
@@ -25,12 +26,13 @@ SECRETS = (API_KEY, BEARER_TOKEN, PASSWORD, CLIENT_SECRET, ISSUED_TOKEN)
 
 
 def crm_config(httpserver, auth_type: str, credentials: dict, **extra) -> dict:
+    """Today's shape: each credential in its own field."""
     config = {
         "name": "Acme CRM",
         "apiEndpoint": httpserver.url_for("/api"),
         "authType": auth_type,
         "healthPath": "/health",
-        "credentials": json.dumps(credentials),
+        **credentials,  # each credential in its own field, as the form writes them
     }
     if auth_type == "API_KEY":
         config["apiKeyHeader"] = "X-Acme-Key"
@@ -51,6 +53,11 @@ def health_requests(httpserver):
 
 def token_requests(httpserver):
     return [request for request, _ in httpserver.log if request.path == "/oauth/token"]
+
+
+def old_config(httpserver, auth_type: str, credentials: dict) -> dict:
+    """The shape the form stored before the credentials were split: one Credentials JSON."""
+    return crm_config(httpserver, auth_type, {}) | {"credentials": json.dumps(credentials)}
 
 
 # ----- each authentication type -----------------------------------------------------------------------
@@ -165,7 +172,7 @@ def test_saved_integration_records_the_outcome(httpserver, ctx, admin):
     created = ctx.integrations.create(
         admin, "Acme", "CUSTOM", crm_config(httpserver, "BEARER", {"token": BEARER_TOKEN})
     )
-    assert created.configuration["credentials"] == MASK
+    assert created.configuration["token"] == MASK
 
     result = ctx.integrations.test(admin, created.id)
     view = ctx.integrations.get(admin, created.id)
@@ -246,23 +253,125 @@ def test_token_endpoint_answer_without_a_token(httpserver, run):
 @pytest.mark.parametrize(
     ("auth_type", "credentials", "missing"),
     [
-        ("BASIC", {"username": USERNAME}, "password"),
-        ("API_KEY", {"token": BEARER_TOKEN}, "apiKey"),
-        ("OAUTH2", {"clientId": CLIENT_ID}, "clientSecret"),
-        ("BEARER", {"token": ""}, "token"),
+        ("BASIC", {"username": USERNAME}, {"password": "Password is required."}),
+        ("API_KEY", {"token": BEARER_TOKEN}, {"apiKey": "API Key is required."}),
+        ("OAUTH2", {"clientId": CLIENT_ID}, {"clientSecret": "Client Secret is required."}),
+        ("BEARER", {"token": ""}, {"token": "Bearer Token is required."}),
     ],
 )
-def test_credentials_missing_a_key_for_the_auth_type(httpserver, run, ctx, admin, auth_type, credentials, missing):
+def test_credentials_missing_a_field_for_the_auth_type(httpserver, run, ctx, admin, auth_type, credentials, missing):
     config = crm_config(httpserver, auth_type, credentials)
     result = run(config)
 
     assert not result.success
-    message = f"For {auth_type} the credentials need: {missing}."
-    assert result.details["field_errors"] == {"credentials": message}
+    assert result.details["field_errors"] == missing
     assert httpserver.log == []  # nothing was sent
     with pytest.raises(ValidationError) as raised:
         ctx.integrations.create(admin, "Acme", "CUSTOM", config)
-    assert raised.value.errors == {"credentials": message}
+    assert raised.value.errors == missing
+
+
+@pytest.mark.parametrize(
+    ("auth_type", "credentials", "missing"),
+    [("BASIC", {"username": USERNAME}, "password"), ("OAUTH2", {"clientId": CLIENT_ID}, "clientSecret")],
+)
+def test_an_old_credentials_json_missing_a_key_says_which_field(
+    httpserver, ctx, admin, store_old_shape, auth_type, credentials, missing
+):
+    config = old_config(httpserver, auth_type, credentials)
+    integration = store_old_shape(admin, "CUSTOM", config)
+    result = ctx.integrations.test(admin, integration)
+
+    assert not result.success
+    label = {"password": "password", "clientSecret": "client secret"}[missing]
+    assert set(result.details["field_errors"]) == {missing}
+    assert result.message.startswith(f"Enter the {label}:")
+    assert httpserver.log == []
+
+
+# ----- configurations stored before the credentials were split (one Credentials JSON) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("auth_type", "credentials"),
+    [
+        ("API_KEY", {"apiKey": API_KEY}),
+        ("BEARER", {"token": BEARER_TOKEN}),
+        ("BASIC", {"username": USERNAME, "password": PASSWORD}),
+        ("OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
+    ],
+)
+def test_an_old_credentials_json_still_sends_the_same_request(
+    httpserver, ctx, admin, store_old_shape, auth_type, credentials
+):
+    if auth_type == "OAUTH2":
+        _token_endpoint(httpserver)
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    new = ctx.integrations.create(admin, "New", "CUSTOM", crm_config(httpserver, auth_type, credentials))
+    old = store_old_shape(admin, "CUSTOM", old_config(httpserver, auth_type, credentials))
+
+    for integration in (new.id, old):
+        result = ctx.integrations.test(admin, integration)
+        assert result.success, result.message
+    first, second = health_requests(httpserver)
+    for header in ("Authorization", "X-Acme-Key"):
+        assert first.headers.get(header) == second.headers.get(header)
+    assert first.headers.get("Authorization") or first.headers.get("X-Acme-Key")
+
+
+def test_an_old_oauth2_credentials_json_is_refreshed_under_the_same_token_cache_key(
+    httpserver, ctx, admin, store_old_shape
+):
+    _token_endpoint(httpserver)
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    old = old_config(httpserver, "OAUTH2", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET})
+    integration = store_old_shape(admin, "CUSTOM", old)
+
+    refreshed = TokenRefresher(ctx.integrations).refresh(integration)
+    assert refreshed.ok, refreshed.message
+    result = ctx.integrations.test(admin, integration)
+
+    assert result.success and result.details["token"]["cached"], result.details  # the refresh's token, reused
+    assert len(token_requests(httpserver)) == 1
+    assert token_requests(httpserver)[0].headers["Authorization"] == basic(CLIENT_ID, CLIENT_SECRET)
+
+
+# ----- each secret masked, and replaceable on its own ---------------------------------------------------
+
+
+def test_each_secret_is_masked_and_replaced_on_its_own(httpserver, ctx, admin):
+    httpserver.expect_request("/api/health").respond_with_json({"ok": True})
+    config = crm_config(httpserver, "BASIC", {"username": USERNAME, "password": PASSWORD})
+    created = ctx.integrations.create(admin, "Acme", "CUSTOM", config)
+    view = ctx.integrations.for_edit(admin, created.id)
+    assert view.configuration["password"] == MASK and view.configuration["username"] == USERNAME
+    assert view.secret_hints == {"password": PASSWORD[-4:]}
+
+    renamed = view.configuration | {"username": "crm-robot-2"}  # the password left masked: kept
+    ctx.integrations.update(admin, created.id, view.version, configuration=renamed)
+    assert ctx.integrations.test(admin, created.id).success
+    view = ctx.integrations.for_edit(admin, created.id)
+    ctx.integrations.update(
+        admin, created.id, view.version, configuration=view.configuration | {"password": "pw-new-0123456789"}
+    )
+    assert ctx.integrations.test(admin, created.id).success
+
+    first, second = health_requests(httpserver)
+    assert first.headers["Authorization"] == basic("crm-robot-2", PASSWORD)
+    assert second.headers["Authorization"] == basic("crm-robot-2", "pw-new-0123456789")
+
+
+def test_a_short_secret_gets_no_hint(httpserver, ctx, admin):
+    created = ctx.integrations.create(admin, "Acme", "CUSTOM", crm_config(httpserver, "BEARER", {"token": "short-tok"}))
+    view = ctx.integrations.for_edit(admin, created.id)
+    assert view.configuration["token"] == MASK and view.secret_hints == {}
+    assert ctx.integrations.get(admin, created.id).secret_hints == {}  # only an edit form asks for hints
+
+
+def test_a_health_path_without_its_leading_slash_is_fixed(httpserver, ctx, admin):
+    config = crm_config(httpserver, "BEARER", {"token": BEARER_TOKEN}, healthPath="api/health")
+    created = ctx.integrations.create(admin, "Acme", "CUSTOM", config)
+    assert created.configuration["healthPath"] == "/api/health"
 
 
 # ----- the OAuth2 token cache, through the service with a saved integration ---------------------------------

@@ -20,7 +20,7 @@ def custom_config(**changes) -> dict:
         "apiEndpoint": "https://127.0.0.1:9",
         "authType": "BEARER",
         "healthPath": "/",
-        "credentials": json.dumps({"token": "custom-token-123"}),
+        "token": "custom-token-123",
     }
     config.update(changes)
     return config
@@ -44,6 +44,8 @@ def test_deeply_nested_json_credentials_are_refused_with_a_field_message(ctx, ad
     [
         ("credentials", json.dumps({"token": SURROGATE}, ensure_ascii=False)),
         ("credentials", '{"token": "tok\\ud800en"}'),  # the JSON escape decodes to a lone surrogate too
+        ("token", SURROGATE),
+        ("token", "custom\x00token"),
         ("name", SURROGATE),
         ("healthPath", "/health\ud800"),
         ("healthPath", "/health\x00"),

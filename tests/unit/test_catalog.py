@@ -15,6 +15,7 @@ from core.fields import FieldSpec
 from core.models import Integration
 from core.tiers import Tier
 from providers import CATALOG
+from providers.custom_auth import AUTH_TYPE_LABELS, CREDENTIAL_FIELDS
 
 PROVIDERS = list(CATALOG)
 IDS = [p.key for p in PROVIDERS]
@@ -261,8 +262,34 @@ def test_custom_fields():
     auth = CUSTOM.field("authType")
     assert (auth.label, auth.type, auth.required) == ("Authentication Type", "select", True)
     assert auth.options == ("API_KEY", "BEARER", "BASIC", "OAUTH2", "OAUTH2_CODE")
-    creds = CUSTOM.field("credentials")
-    assert (creds.label, creds.type, creds.required, creds.sensitive) == ("Credentials", "json", True, True)
+    assert [auth.option_label(value) for value in auth.options] == [
+        "API key",
+        "Bearer token",
+        "Basic",
+        "OAuth 2 client credentials",
+        "OAuth 2 authorization code",
+    ]
+    secrets = [spec.name for spec in CUSTOM.fields if spec.sensitive]
+    assert secrets == ["apiKey", "token", "password", "clientSecret", "refreshToken", "credentials"]
+    assert not CUSTOM.field("username").sensitive and not CUSTOM.field("clientId").sensitive
+    legacy = CUSTOM.field("credentials")  # the old Credentials JSON: read when stored, never shown
+    assert (legacy.type, legacy.sensitive) == ("json", True)
+    assert not any(legacy.is_shown({"authType": auth_type}) for auth_type in auth.options)
+
+
+@pytest.mark.parametrize(
+    ("auth_type", "shown"),
+    [
+        ("API_KEY", {"apiKeyHeader", "apiKey"}),
+        ("BEARER", {"token"}),
+        ("BASIC", {"username", "password"}),
+        ("OAUTH2", {"clientId", "clientSecret", "tokenUrl", "clientAuth", "scope"}),
+        ("OAUTH2_CODE", {"clientId", "clientSecret", "tokenUrl", "clientAuth", "refreshToken"}),
+    ],
+)
+def test_custom_shows_each_credential_only_for_its_auth_type(auth_type, shown):
+    always = {"name", "apiEndpoint", "authType", "healthPath"}
+    assert {spec.name for spec in CUSTOM.fields if spec.is_shown({"authType": auth_type})} == always | shown
 
 
 def test_custom_asks_for_what_each_auth_type_needs():
@@ -293,9 +320,13 @@ def test_custom_asks_for_what_each_auth_type_needs():
         ("OAUTH2_CODE", {"clientId": "c", "clientSecret": "s"}, False),
     ],
 )
-def test_custom_check_requires_the_credentials_of_the_auth_type(auth_type, creds, ok):
-    problems = CUSTOM.check({"authType": auth_type, "credentials": json.dumps(creds)})
+@pytest.mark.parametrize("shape", ["fields", "old JSON"])
+def test_custom_check_requires_the_credentials_of_the_auth_type(auth_type, creds, ok, shape):
+    config = {"authType": auth_type} | (creds if shape == "fields" else {"credentials": json.dumps(creds)})
+    problems = CUSTOM.check(config)
     assert (problems == {}) is ok
     if not ok:
-        assert set(problems) == {"credentials"}
-        assert auth_type in problems["credentials"]
+        (missing,) = problems
+        assert missing in CREDENTIAL_FIELDS and not creds.get(missing)
+        label = dict(AUTH_TYPE_LABELS)[auth_type]
+        assert problems[missing] == f"Enter the {CUSTOM.field(missing).label.lower()}: {label} needs it."

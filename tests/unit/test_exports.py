@@ -69,3 +69,53 @@ def test_csv_cells_never_run_as_spreadsheet_formulas(ctx, member):
     text = export_csv(ctx.integrations.list_integrations(member))
     [row] = list(csv.DictReader(io.StringIO(text)))
     assert row["name"].startswith("'=HYPERLINK")
+
+
+CUSTOM_SECRETS = {
+    "apiKey": "export-api-key-0123456789",
+    "token": "export-bearer-0123456789",
+    "password": "export-password-0123456789",
+    "clientSecret": "export-client-secret-0123456789",
+    "refreshToken": "export-refresh-0123456789",
+}
+CUSTOM_BY_AUTH_TYPE = {
+    "API_KEY": {"apiKeyHeader", "apiKey"},
+    "BEARER": {"token"},
+    "BASIC": {"username", "password"},
+    "OAUTH2": {"clientId", "clientSecret", "tokenUrl"},
+    "OAUTH2_CODE": {"clientId", "clientSecret", "tokenUrl", "refreshToken"},
+}
+
+
+@pytest.mark.parametrize("auth_type", list(CUSTOM_BY_AUTH_TYPE))
+def test_exports_mask_each_custom_crm_secret_and_a_reimport_asks_for_it(ctx, member, other_member, auth_type):
+    config = {"name": "Acme", "apiEndpoint": "https://crm.example.com", "authType": auth_type}
+    for name in CUSTOM_BY_AUTH_TYPE[auth_type]:
+        plain = {"tokenUrl": "https://crm.example.com/token", "apiKeyHeader": "X-Key"}.get(name, "robot")
+        config[name] = CUSTOM_SECRETS.get(name, plain)
+    ctx.integrations.create(member, "Acme", "CUSTOM", config)
+    views = ctx.integrations.list_integrations(member)
+    as_json, as_csv = export_json(views), export_csv(views)
+
+    secrets = {name: value for name, value in CUSTOM_SECRETS.items() if name in config}
+    assert secrets
+    for value in secrets.values():
+        assert value not in as_json and value not in as_csv
+    [row] = json.loads(as_json)["integrations"]
+    assert {name: row["configuration"][name] for name in secrets} == dict.fromkeys(secrets, MASK)
+    report = import_json(ctx.integrations, other_member, as_json)
+    assert report.created == [] and "is required" in report.failed[0][1]
+
+
+def test_an_old_credentials_json_is_masked_in_an_export(ctx, member, store_old_shape):
+    old = {
+        "name": "Acme",
+        "apiEndpoint": "https://crm.example.com",
+        "authType": "BEARER",
+        "credentials": json.dumps({"token": CANARY}),
+    }
+    store_old_shape(member, "CUSTOM", old)
+    as_json = export_json(ctx.integrations.list_integrations(member))
+    assert CANARY not in as_json
+    [row] = json.loads(as_json)["integrations"]
+    assert row["configuration"]["credentials"] == MASK

@@ -356,3 +356,42 @@ def test_masked_returns_a_copy():
 
 def test_sensitive_names():
     assert fields.sensitive_names(SPECS) == ["apiKey", "credentials", "oauth.clientSecret"]
+
+
+def test_a_select_shows_its_option_labels_and_stores_its_values():
+    spec = FieldSpec("kind", "Kind", "select", options=("A_B", "C"), option_labels=(("A_B", "A and B"),))
+    assert [spec.option_label(v) for v in spec.options] == ["A and B", "C"]
+    assert fields.validate([spec], {"kind": "A_B"}) == {}
+    assert fields.validate([spec], {"kind": "A and B"}) == {"kind": "Choose one of: A and B, C."}
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("0123456789ab", "89ab"),
+        ("a-much-longer-secret-WXYZ", "WXYZ"),
+        ("0123456789a", None),  # under twelve characters: no hint at all
+        ("", None),
+        (None, None),
+        (fields.MASK, None),
+        (12345678901234, None),
+    ],
+)
+def test_a_secret_hint_is_at_most_the_last_four_of_a_long_enough_value(value, hint):
+    assert fields.secret_hint(value) == hint
+
+
+def test_secret_hints_cover_single_line_sensitive_fields_only():
+    specs = [
+        FieldSpec("token", "Token", "password", sensitive=True),
+        FieldSpec("short", "Short", "password", sensitive=True),
+        FieldSpec("creds", "Credentials", "json", sensitive=True),
+        FieldSpec("name", "Name"),
+    ]
+    plain = {
+        "token": "tok-0123456789",
+        "short": "abc",
+        "creds": '{"token": "tok-0123456789"}',
+        "name": "long name here",
+    }
+    assert fields.secret_hints(specs, plain) == {"token": "6789"}

@@ -197,7 +197,26 @@ def test_a_secret_containing_colons_is_still_encrypted(ctx, member):
     assert COLON_TOKEN not in row["configuration_text"]
 
 
-def test_json_credentials_are_encrypted_as_one_value(ctx, member):
+def test_each_custom_crm_secret_is_encrypted_in_its_own_field(ctx, member):
+    config = {
+        "name": "Acme",
+        "apiEndpoint": "https://api.acme.example",
+        "authType": "OAUTH2",
+        "tokenUrl": "https://auth.acme.example/token",
+        "clientId": "cid",
+        "clientSecret": "custom-client-secret-xyz",
+    }
+    view = ctx.integrations.create(member, "Acme CRM", "CUSTOM", config)
+    row = raw_row(ctx, view.id)
+    assert row["configuration"]["clientId"] == "cid"  # an identifier, not a secret
+    assert is_encrypted(row["configuration"]["clientSecret"])
+    opened = ctx.cipher.decrypt(row["configuration"]["clientSecret"], field_context(view.id, "clientSecret"))
+    assert opened == "custom-client-secret-xyz"
+    assert "custom-client-secret-xyz" not in row["configuration_text"]
+    assert view.configuration["clientSecret"] == MASK and "credentials" not in view.configuration
+
+
+def test_an_old_credentials_json_sent_to_create_is_split_into_the_fields(ctx, member):
     creds = {"clientId": "cid", "clientSecret": "custom-client-secret-xyz"}
     config = {
         "name": "Acme",
@@ -208,11 +227,11 @@ def test_json_credentials_are_encrypted_as_one_value(ctx, member):
     }
     view = ctx.integrations.create(member, "Acme CRM", "CUSTOM", config)
     row = raw_row(ctx, view.id)
-    assert is_encrypted(row["configuration"]["credentials"])
-    opened = ctx.cipher.decrypt(row["configuration"]["credentials"], field_context(view.id, "credentials"))
-    assert json.loads(opened) == creds
+    assert "credentials" not in row["configuration"]
+    assert row["configuration"]["clientId"] == "cid"
+    opened = ctx.cipher.decrypt(row["configuration"]["clientSecret"], field_context(view.id, "clientSecret"))
+    assert opened == "custom-client-secret-xyz"
     assert "custom-client-secret-xyz" not in row["configuration_text"]
-    assert view.configuration["credentials"] == MASK
 
 
 def test_create_refuses_invalid_configuration_and_stores_nothing(ctx, member):

@@ -33,14 +33,9 @@ CONFIGS = {
         {"host": "10.0.0.5", "port": "3306", "database": "app", "user": "ro", "password": DB_PASSWORD},
     ),
     "API": (
-        "credentials",
+        "token",
         API_TOKEN,
-        {
-            "baseUrl": "https://api.example.com",
-            "kind": "REST",
-            "authType": "BEARER",
-            "credentials": json.dumps({"token": API_TOKEN}),
-        },
+        {"baseUrl": "https://api.example.com", "kind": "REST", "authType": "BEARER", "token": API_TOKEN},
     ),
     "WEBHOOK": (
         "secret",

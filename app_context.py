@@ -136,7 +136,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     widget = WidgetService(helpdesk, settings.chatwoot_widget_base_url)
     inboxes = InboxService(helpdesk, bots, factory)
     templates = TemplateService(
-        factory, cipher, Services(helpdesk, inboxes, bots, presets, widget, alerts.subscriptions)
+        factory, cipher, Services(helpdesk, inboxes, bots, presets, widget, alerts.subscriptions, syncs)
     )
     templates.bind(tasks.add_job)  # a template's run is the engine's "template_run" task
     links = ConnectLinks(factory, cipher, CATALOG, oauth_apps, integrations, connect, limiter, settings.company_name)

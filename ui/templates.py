@@ -79,6 +79,12 @@ def _input(ctx: AppContext, actor: Actor, spec: Field, default: Any, key: str) -
             st.info("You have no active Chatwoot integration: add one on the Integrations page first.")
             return 0
         return st.selectbox(spec.label, list(options), format_func=lambda i: options[i], key=key)
+    if spec.name == "crm_integration_id":
+        crms = {v.id: v.name for v in ctx.syncs.crm_choices(actor)}
+        if not crms:
+            st.info("You have no CRM integration whose contacts the console can sync (HubSpot): add one first.")
+            return 0
+        return st.selectbox(spec.label, list(crms), format_func=lambda i: crms[i], key=key)
     if spec.kind == "secret":
         return st.text_input(spec.label, type="password", key=key, help="Not stored in the template or the run.")
     if spec.kind == "int":

@@ -128,6 +128,11 @@ class IntegrationService(IntegrationChecks):
 
     # ----- reading -------------------------------------------------------------------------
 
+    @property
+    def catalog(self) -> Catalog:
+        """The providers this service knows (read-only; for services that work per provider)."""
+        return self._catalog
+
     def _visible(self, actor: Actor):
         query = select(Integration, User.username).join(User, Integration.owner_id == User.id)
         return query if actor.is_admin else query.where(Integration.owner_id == actor.id)

@@ -32,7 +32,7 @@ from core.engine.scheduler import claim_marker
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.http import deadline
 from core.integrations.configuration import secret_values
-from core.integrations.service import IntegrationService
+from core.integrations.service import IntegrationService, IntegrationView
 from core.models import ContactSync, EngineLease, Integration, SyncRun, User, utcnow
 from core.redaction import redact
 from core.sync.chatwoot import ChatwootContacts
@@ -166,12 +166,24 @@ class SyncService:
 
     # ----- writing --------------------------------------------------------------------------------
 
+    def crm_choices(self, actor: Actor) -> list[IntegrationView]:
+        """The person's own active CRM integrations whose contacts the console can sync."""
+        catalog = self._integrations.catalog
+        return [
+            view
+            for view in self._integrations.list_integrations(actor)
+            if view.owner == actor.username
+            and view.is_active
+            and view.provider in catalog
+            and catalog.get(view.provider).contacts is not None
+        ]
+
     def create(self, actor: Actor, crm_integration_id: int, chatwoot_integration_id: int, direction: str) -> SyncView:
         if direction not in DIRECTIONS:
             raise ValidationError({"direction": "Choose a direction: " + ", ".join(DIRECTIONS) + "."})
         crm = self._integrations.get(actor, crm_integration_id)  # NotFoundError for someone else's
         chatwoot = self._integrations.get(actor, chatwoot_integration_id)
-        catalog = self._integrations._catalog
+        catalog = self._integrations.catalog
         provider = catalog.get(crm.provider) if crm.provider in catalog else None
         if provider is None or provider.contacts is None:
             raise ValidationError({"crm": f"{crm.name} is not a CRM whose contacts the console can sync yet."})

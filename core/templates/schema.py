@@ -184,6 +184,15 @@ BUILTINS: dict[str, TemplateView] = {
             },
         ),
         _builtin(
+            "crm-contacts-into-chatwoot",
+            {
+                "name": "CRM contacts into Chatwoot",
+                "version": 1,
+                "description": "A CRM's contacts kept in step with a Chatwoot account (CRM to Chatwoot), run once now.",
+                "steps": [{"kind": "chatwoot"}, {"kind": "contact_sync"}],
+            },
+        ),
+        _builtin(
             "alerts-to-a-webhook",
             {
                 "name": "Alerts to a webhook",

@@ -27,6 +27,7 @@ from core.chatwoot.presets import PresetService
 from core.chatwoot.widget import WidgetSettings
 from core.chatwoot.widget_service import WidgetService
 from core.errors import ValidationError
+from core.sync.service import DIRECTIONS, SyncService
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -60,6 +61,7 @@ class Services:
     presets: PresetService
     widget: WidgetService
     subscriptions: SubscriptionService
+    syncs: SyncService | None = None
 
 
 @dataclass
@@ -382,3 +384,51 @@ register(
 )
 
 __all__ = ["STEP_KINDS", "Field", "Services", "StepContext", "StepKind", "check_values", "defaults_of", "register"]
+
+
+# ----- contact sync -----------------------------------------------------------------------------------
+
+
+def _contact_sync(context: StepContext, values: dict[str, Any]) -> dict[str, Any]:
+    chatwoot_id = _need(context, "integration_id", "a Chatwoot integration")
+    syncs = context.services.syncs
+    if syncs is None:
+        raise ValidationError({"crm_integration_id": "Contact sync is not available in this console."})
+    crm_id = values["crm_integration_id"]
+    if not crm_id:
+        raise ValidationError({"crm_integration_id": "Choose the CRM integration whose contacts to sync."})
+    same = [
+        s
+        for s in syncs.list(context.actor, chatwoot_id)
+        if s.crm_integration_id == crm_id and s.chatwoot_integration_id == chatwoot_id
+    ]
+    view = same[0] if same else syncs.create(context.actor, crm_id, chatwoot_id, values["direction"])
+    if values["run_now"]:
+        syncs.request_run(context.actor, view.id)
+    done = "Found" if same else "Created"
+    started = " and started its first run" if values["run_now"] else ""
+    return {
+        "sync_id": view.id,
+        "summary": f"{done} the contact sync of {view.crm_name} and {view.chatwoot_name} "
+        f"({view.direction_label.lower()}){started}.",
+    }
+
+
+register(
+    StepKind(
+        "contact_sync",
+        "Contact sync from a CRM",
+        (
+            Field("crm_integration_id", "CRM integration", "int", 0, minimum=0, maximum=2**31 - 1),
+            Field("direction", "Direction", "choice", "crm_to_chatwoot", options=tuple(DIRECTIONS)),
+            Field("run_now", "Run it once now", "bool", True),
+        ),
+        lambda v: (
+            f"Sync contacts ({(DIRECTIONS.get(v['direction']) or str(v['direction'])).lower()}) with the CRM"
+            + (f" #{v['crm_integration_id']}" if v.get("crm_integration_id") else "")
+            + (", and run it once now." if v.get("run_now") else ".")
+        ),
+        _contact_sync,
+        needs=("integration_id",),
+    )
+)

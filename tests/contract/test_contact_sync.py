@@ -282,3 +282,20 @@ def test_5000_each_side_both_ways_with_a_crash_resumes_without_duplicates_or_los
     took = crash_and_resume(ctx, owner, pair, crm, fake_chatwoot, monkeypatch, 5000, crash_at=20)
     print(f"\n5,000 contacts each side, both ways, crash and resume: {took:.1f} s")
     assert took < 90  # about 20 s here (2 cores); the fakes' answers were 40 ms each before TCP_NODELAY
+
+
+def test_the_crm_contacts_template_creates_the_sync_once_and_runs_it(ctx, owner, pair, crm, fake_chatwoot, workers):
+    crm.add("Grace Hopper", "grace@example.com")
+    workers(2, periodic=False)
+    template = "builtin:crm-contacts-into-chatwoot"
+    values = [{"integration_id": pair[1]}, {"crm_integration_id": pair[0], "direction": "crm_to_chatwoot"}]
+    assert [p.kind for p in ctx.templates.preview(owner, template, values)] == ["chatwoot", "contact_sync"]
+
+    for _ in range(2):  # applied twice: one sync
+        run_id = ctx.templates.apply(owner, template, values)
+        run = wait_for(lambda: (lambda r: r if r.finished else None)(ctx.templates.progress(owner, run_id)))
+        assert run.status == "done", run
+    (sync,) = ctx.syncs.list(owner, pair[1])
+    assert "Found the contact sync" in run.steps[1].result["summary"]
+    wait_for(lambda: "grace@example.com" in chatwoot_people(fake_chatwoot), what="the sync's run")
+    assert sync.crm_integration_id == pair[0]

@@ -293,7 +293,9 @@ def test_the_crm_contacts_template_creates_the_sync_once_and_runs_it(ctx, owner,
 
     for _ in range(2):  # applied twice: one sync
         run_id = ctx.templates.apply(owner, template, values)
-        run = wait_for(lambda: (lambda r: r if r.finished else None)(ctx.templates.progress(owner, run_id)))
+        run = wait_for(
+            lambda run_id=run_id: (lambda r: r if r.finished else None)(ctx.templates.progress(owner, run_id))
+        )
         assert run.status == "done", run
     (sync,) = ctx.syncs.list(owner, pair[1])
     assert "Found the contact sync" in run.steps[1].result["summary"]

@@ -120,9 +120,14 @@ def test_export_import_round_trip(ctx, admin):
     assert json.loads(ctx.templates.export(admin, stored.key)) == exported
     again = ctx.templates.import_json(admin, json.dumps(exported))  # same name: replaces it, a new version
     assert again.key == stored.key and again.version == 2
-    assert [t.name for t in ctx.templates.list(admin)] == ["Live-chat demo", "Alerts to a webhook", "Shop chat"]
+    assert [t.name for t in ctx.templates.list(admin)] == [
+        "Live-chat demo",
+        "CRM contacts into Chatwoot",
+        "Alerts to a webhook",
+        "Shop chat",
+    ]
     ctx.templates.delete(admin, stored.key)
-    assert len(ctx.templates.list(admin)) == 2
+    assert len(ctx.templates.list(admin)) == 3  # the built-ins
 
 
 def test_invalid_templates_are_refused_with_field_messages(ctx, admin):
@@ -132,7 +137,7 @@ def test_invalid_templates_are_refused_with_field_messages(ctx, admin):
     bad = {
         "name": "",
         "steps": [
-            {"kind": "contact_sync"},
+            {"kind": "teleport"},
             {"kind": "website_inbox", "values": {"colour": "blue", "extra": 1}},
             {"kind": "alert_webhook", "values": {"secret": "a-secret-in-a-template-1234"}},
         ],
@@ -143,7 +148,7 @@ def test_invalid_templates_are_refused_with_field_messages(ctx, admin):
     assert {"name", "steps[0].kind", "steps[1].colour", "steps[1].extra", "steps[1].kind", "steps[2].secret"} <= set(
         errors
     )
-    assert "contact_sync" in errors["steps[0].kind"]
+    assert "teleport" in errors["steps[0].kind"]
     deep = {"name": "Deep", "steps": [{"kind": "widget", "values": {"a": [[[[[[1]]]]]]}}]}
     with pytest.raises(ValidationError) as too_deep:
         ctx.templates.import_json(admin, json.dumps(deep))
@@ -159,7 +164,7 @@ def test_members_cannot_save_templates(ctx, member):
         ctx.templates.save(member, data)
     with pytest.raises(PermissionDeniedError):
         ctx.templates.import_json(member, json.dumps(data))
-    assert len(ctx.templates.list(member)) == 2
+    assert len(ctx.templates.list(member)) == 3  # the built-ins
 
 
 def test_the_webhook_secret_is_never_stored_in_a_run_or_an_export(ctx, owner, workers, audit_texts):

@@ -35,6 +35,10 @@ from core.results import TestResult, without_secrets
 from core.tokens import MemoryTokens, StoredTokens
 
 
+class _NotDue(Exception):
+    """Raised inside the claim's transaction to roll it back: the integration was checked meanwhile."""
+
+
 @dataclass(frozen=True)
 class CheckAllScope:
     """Which active integrations a check-all covers. everyone, tier and provider are for administrators."""
@@ -213,9 +217,17 @@ class IntegrationChecks:
         provider = self._catalog.get(row.provider)
         host = (target_host(provider, row.configuration or {}) or f"#{integration_id}").lower()
         holder = holder_prefix + leases.new_holder()
-        with self._factory.begin() as session:
-            if not leases.claim(session, [integration_id], holder, self.lease_time(), host=host):
-                return "busy"
+        try:
+            with self._factory.begin() as session:
+                if not leases.claim(session, [integration_id], holder, self.lease_time(), host=host):
+                    return "busy"
+                # Read again under the lease: a check that recorded between the look above and the claim
+                # moved the schedule on, and this one is not due any more (the claim is rolled back).
+                due_now = session.scalar(select(Integration.next_check_at).where(Integration.id == integration_id))
+                if due_by is not None and due_now is not None and due_now > due_by:
+                    raise _NotDue
+        except _NotDue:
+            return "gone"
         with self._factory() as session:
             running, on_host = leases.running(session, host, now)
         if running > max_running or on_host > max_per_host:

@@ -11,7 +11,7 @@ import app_context
 from core.alerts.channels import CHANNEL_LABELS, CHANNELS
 from core.alerts.subscriptions import ALERT_STATES, DEFAULT_STATES, SubscriptionView
 from core.audit import Actor
-from core.errors import ConsoleError, ValidationError
+from core.errors import ConsoleError
 from core.fields import MASK
 from core.integrations.health import Health
 from core.signing import generate_secret
@@ -91,17 +91,14 @@ def subscription_form(ctx: app_context.AppContext, actor: Actor) -> None:
         submitted = st.form_submit_button("Save subscription", type="primary")
     if not submitted:
         return
-    try:
+
+    def save() -> None:
         if view is None:
             ctx.subscriptions.create(actor, channel, target, states, recovery, scope, active, secret)
         else:
             ctx.subscriptions.update(actor, view.id, target, states, recovery, scope, active, secret)
-    except ValidationError as exc:
-        for message in exc.errors.values():
-            st.error(esc(message))
-        return
-    except ConsoleError as exc:
-        st.error(esc(exc))
+
+    if not state.attempt(save)[0]:
         return
     close_dialog()
     state.flash("Saved the alert subscription.")

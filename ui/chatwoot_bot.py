@@ -11,7 +11,7 @@ import streamlit as st
 from core.audit import Actor
 from core.chatwoot.greeting import DAY_NAMES, BotSettings
 from core.chatwoot.helpdesk import PROVIDER_KEY
-from core.errors import ConsoleError, ValidationError
+from core.errors import ConsoleError
 from core.integrations.service import IntegrationView
 from ui import state
 from ui.text import esc
@@ -124,14 +124,7 @@ def settings_form(ctx, actor: Actor, view: IntegrationView, current: BotSettings
         st.caption(esc(current.hours_text()))
         return
     wanted = BotSettings(welcome, away, keyword, hours, zone, tuple(days), start.strip(), end.strip())
-    try:
-        ctx.bots.save_settings(actor, view.id, wanted)
-    except ValidationError as exc:
-        for message in exc.errors.values():
-            st.error(esc(message))
-        return
-    except ConsoleError as exc:
-        st.error(esc(exc))
+    if not state.attempt(lambda: ctx.bots.save_settings(actor, view.id, wanted))[0]:
         return
     state.flash("Saved the greeting bot's settings.", ":material/save:")
     st.rerun()
@@ -163,15 +156,10 @@ def inbox_offer(ctx, actor: Actor, view: IntegrationView, on_created, expanded: 
         )
     if not submitted:
         return
-    try:
-        inbox, created = ctx.inboxes.ensure_website_inbox(actor, view.id, url, colour, title, tagline)
-    except ValidationError as exc:
-        for message in exc.errors.values():
-            st.error(esc(message))
+    ok, ensured = state.attempt(lambda: ctx.inboxes.ensure_website_inbox(actor, view.id, url, colour, title, tagline))
+    if not ok:
         return
-    except ConsoleError as exc:
-        st.error(esc(exc))
-        return
+    inbox, created = ensured
     on_created(actor, view)
     what = "Created the website inbox" if created else "This site already has the website inbox"
     state.flash(f"{what} {inbox.name}.", ":material/web:")

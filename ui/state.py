@@ -11,7 +11,7 @@ import streamlit as st
 
 import app_context
 from core.audit import Actor
-from core.errors import NotFoundError
+from core.errors import ConsoleError, NotFoundError, ValidationError
 from core.settings import load_settings
 from ui.text import esc
 
@@ -151,3 +151,16 @@ def flash(message: str, icon: str = ":material/check_circle:") -> None:
 def show_flash() -> None:
     if pending := st.session_state.pop("flash", None):
         st.toast(pending[0], icon=pending[1])
+
+
+def attempt(action: Callable[[], Any]) -> tuple[bool, Any]:
+    """Run a service call for a form: (True, its result), or (False, None) with what went wrong shown,
+    one error a field for a ValidationError, the sentence for any other ConsoleError."""
+    try:
+        return True, action()
+    except ValidationError as exc:
+        for message in exc.errors.values():
+            st.error(esc(message))
+    except ConsoleError as exc:
+        st.error(esc(exc))
+    return False, None

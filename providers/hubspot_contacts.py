@@ -18,10 +18,10 @@ from typing import Any
 import requests
 
 from core.catalog import TestContext
-from core.http import describe_exception, read_json, retry_after_seconds
+from core.http import read_json
 from core.redaction import redact
 from core.results import ProviderFailure
-from core.sync.contacts import Contact, Fields, Page, RateLimited, wait_out_rate_limit
+from core.sync.contacts import Contact, Fields, Page, retry_after_429, send_waiting_out_limits
 from core.sync.errors import SyncSideError
 from providers import hubspot
 
@@ -90,28 +90,23 @@ class HubSpotContacts:
             raise SyncSideError(redact(str(exc), self._secrets())) from None
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
-        def send() -> requests.Response:
-            try:
-                return self._context.http.request(method, hubspot._url(path), headers=headers, json=body)
-            except requests.RequestException as exc:
-                raise SyncSideError(redact(describe_exception(exc, "HubSpot"), self._secrets())) from None
-
         def limited(response: object) -> float | None:
             assert isinstance(response, requests.Response)
             if response.status_code != 429 or "DAILY" in response.text:
                 return None  # the daily allowance does not come back within a run
-            return float(retry_after_seconds(response) or 1)
+            return retry_after_429(response)
 
-        try:
-            if self._budget_left is not None:
-                response = wait_out_rate_limit(send, limited, self._budget_left)
-            else:
-                response = wait_out_rate_limit(send, limited)
-        except RateLimited:
-            raise SyncSideError(
-                "HubSpot kept rate limiting the sync (429). It carries on from here at its next run."
-            ) from None
-        assert isinstance(response, requests.Response)
+        response = send_waiting_out_limits(
+            "HubSpot",
+            self._context.http,
+            method,
+            hubspot._url(path),
+            self._secrets,
+            self._budget_left,
+            limited,
+            headers=headers,
+            json=body,
+        )
         if response.status_code >= 400:
             raise SyncSideError(
                 redact(hubspot._explain(response), self._secrets()), per_item=response.status_code in (400, 409, 422)

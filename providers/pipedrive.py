@@ -310,6 +310,13 @@ OAUTH = OAuthSpec(
 )
 
 
+def _contacts(config: dict, context: TestContext, budget_left=None, crm_object: str = "contacts"):
+    """The side of a contact sync (providers.pipedrive_contacts, imported when a sync runs)."""
+    from providers.pipedrive_contacts import PipedriveContacts
+
+    return PipedriveContacts(config, context, budget_left, crm_object)
+
+
 PROVIDER = Provider(
     key="PIPEDRIVE",
     name="Pipedrive",
@@ -322,5 +329,6 @@ PROVIDER = Provider(
     refresh=refresh,
     uses_oauth=uses_oauth,
     oauth=OAUTH,
+    contacts=_contacts,
     docs_url="https://developers.pipedrive.com/docs/api/v1/Users#getCurrentUser",
 )

@@ -19,9 +19,9 @@ from typing import Any
 import requests
 
 from core.chatwoot.client import SERVICE, explain_status
-from core.http import describe_exception, read_json, retry_after_seconds
+from core.http import read_json
 from core.redaction import redact
-from core.sync.contacts import Contact, Fields, Page, RateLimited, normalise_email, wait_out_rate_limit
+from core.sync.contacts import Contact, Fields, Page, normalise_email, send_waiting_out_limits
 from core.sync.errors import SyncSideError
 
 API_INBOX = "Channel::Api"
@@ -79,26 +79,17 @@ class ChatwootContacts:
     def _send(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> Any:
         headers = {"api_access_token": self._token, "Accept": "application/json"}
 
-        def send() -> requests.Response:
-            try:
-                return self._session.request(method, self._base + path, headers=headers, json=body, params=params)
-            except requests.RequestException as exc:
-                raise SyncSideError(redact(describe_exception(exc, SERVICE), [self._token])) from None
-
-        def limited(response: object) -> float | None:
-            assert isinstance(response, requests.Response)
-            return float(retry_after_seconds(response) or 1) if response.status_code == 429 else None
-
-        try:
-            if self._budget_left is not None:
-                response = wait_out_rate_limit(send, limited, self._budget_left)
-            else:
-                response = wait_out_rate_limit(send, limited)
-        except RateLimited:
-            raise SyncSideError(
-                "Chatwoot kept rate limiting the sync (429). It carries on from here at its next run."
-            ) from None
-        assert isinstance(response, requests.Response)
+        response = send_waiting_out_limits(
+            SERVICE,
+            self._session,
+            method,
+            self._base + path,
+            lambda: [self._token],
+            self._budget_left,
+            headers=headers,
+            json=body,
+            params=params,
+        )
         if response.status_code >= 400:
             raise SyncSideError(
                 redact(explain_status(response), [self._token]), per_item=response.status_code in (400, 409, 422)

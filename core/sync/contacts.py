@@ -13,11 +13,17 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
+
+import requests
 
 from core.errors import ConsoleError
+from core.http import describe_exception, retry_after_seconds
+from core.redaction import redact
+from core.sync.errors import SyncSideError
 
 DEFAULT_REGION = "+49"  # the country code a national number (0301234567) is read in
 _DIGITS = re.compile(r"\d")
@@ -119,11 +125,12 @@ class ContactSide(Protocol):
 
     def get(self, contact_id: str) -> Contact | None: ...
 
-    def create(self, items: list[Fields]) -> list[Contact]:
-        """Create these contacts (in order); the created contacts, in the same order."""
+    def create(self, items: list[Fields]) -> Sequence[Contact | SyncSideError]:
+        """Create these contacts (in order); the created contacts, in the same order. A contact the CRM
+        refused on its own (a batch's per-record error) is a SyncSideError in its place (counted failed)."""
         ...
 
-    def update(self, items: list[tuple[str, Fields]]) -> list[Contact]: ...
+    def update(self, items: list[tuple[str, Fields]]) -> Sequence[Contact | SyncSideError]: ...
 
     def link_for(self, contact_id: str) -> str | None:
         """An address a person opens to see the contact (the CRM's record), or None."""
@@ -148,3 +155,59 @@ def wait_out_rate_limit(
             raise RateLimited()
         sleep(wait)
     raise RateLimited()  # pragma: no cover - the loop returns or raises
+
+
+def epoch_seconds(value: Any) -> float:
+    """Epoch seconds from an ISO 8601 time (2026-12-01T10:00:00Z, +05:30 offsets) or epoch seconds; 0 if neither."""
+    if value in (None, ""):
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(first, last) of a full name: the first word, and the rest."""
+    first, _, last = name.strip().partition(" ")
+    return first, last.strip()
+
+
+def retry_after_429(response: object) -> float | None:
+    """A 429's wait: its Retry-After, else one second; None for any other answer."""
+    assert isinstance(response, requests.Response)
+    return float(retry_after_seconds(response) or 1) if response.status_code == 429 else None
+
+
+def send_waiting_out_limits(
+    label: str,
+    session: requests.Session,
+    method: str,
+    url: str,
+    secrets: Callable[[], list[str]],
+    budget_left: Callable[[], float] | None = None,
+    limited: Callable[[object], float | None] = retry_after_429,
+    **kwargs: Any,
+) -> requests.Response:
+    """One request of a side, its rate limiting waited out (wait_out_rate_limit), every failure a sentence
+    naming `label`, no secret in it. The caller reads the answer's status."""
+
+    def send() -> requests.Response:
+        try:
+            return session.request(method, url, **kwargs)
+        except requests.RequestException as exc:
+            raise SyncSideError(redact(describe_exception(exc, label), secrets())) from None
+
+    try:
+        if budget_left is not None:
+            response = wait_out_rate_limit(send, limited, budget_left)
+        else:
+            response = wait_out_rate_limit(send, limited)
+    except RateLimited:
+        raise SyncSideError(
+            f"{label} kept rate limiting the sync (429). It carries on from here at its next run."
+        ) from None
+    assert isinstance(response, requests.Response)
+    return response

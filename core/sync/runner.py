@@ -257,7 +257,11 @@ class SyncRunner:
                     continue
                 self.report.fail(dst, str(exc))
                 continue
-            yield from zip(batch, results, strict=False)
+            for write, result in zip(batch, results, strict=False):
+                if isinstance(result, SyncSideError):  # refused on its own in a batch the rest went through
+                    self.report.fail(dst, str(result))
+                else:
+                    yield write, result
 
     @staticmethod
     def _link(src: str, source: Contact, dst: str, target: Contact) -> dict:

@@ -1,0 +1,54 @@
+"""Contact sync between Pipedrive (tests/fakes/pipedrive_contacts.py) and the fake Chatwoot: the shared
+contract (contact_sync_cases) and what is Pipedrive's own (an update keeps a person's other e-mails)."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers import pipedrive, pipedrive_contacts
+from tests.contract.contact_sync_cases import *  # noqa: F403 - the shared contract's tests
+from tests.contract.contact_sync_cases import chatwoot_people, make_sync
+from tests.fakes.pipedrive_contacts import FakePipedrive
+
+TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
+
+
+@pytest.fixture
+def crm(monkeypatch, httpserver):
+    monkeypatch.setattr(pipedrive, "API_BASE", f"http://{httpserver.host}:{httpserver.port}/{{domain}}")
+    return FakePipedrive(httpserver, "acme", TOKEN)
+
+
+@pytest.fixture
+def pair(ctx, owner, crm, fake_chatwoot, chatwoot_integration):
+    made = ctx.integrations.create(owner, "Pipedrive", "PIPEDRIVE", {"companyDomain": "acme", "apiToken": TOKEN})
+    return made.id, chatwoot_integration(owner)
+
+
+@pytest.fixture
+def page_size(monkeypatch):
+    return lambda size: monkeypatch.setattr(pipedrive_contacts, "PAGE_SIZE", size)
+
+
+def test_reads_are_incremental_sorted_and_the_record_link_is_the_companys(ctx, owner, pair, crm, fake_chatwoot):
+    person = crm.add("Ada Lovelace", "ada@example.com", modified=1_000_000)
+    sync = make_sync(ctx, owner, pair, "crm_to_chatwoot")
+    ctx.syncs.run_now(owner, sync)
+    url = chatwoot_people(fake_chatwoot)["ada@example.com"].custom_attributes["crm_url"]
+    assert url == f"https://acme.pipedrive.com/person/{person}"
+    ctx.syncs.run_now(owner, sync)
+    reads = [p for p in crm.server.log if p[0].path == "/acme/api/v2/persons" and p[0].method == "GET"]
+    first, second = reads[0][0].args, reads[-1][0].args
+    assert "updated_since" not in first and second["updated_since"] == "1970-01-12T13:46:40Z"
+    assert second["sort_by"] == "update_time" and second["sort_direction"] == "asc"
+
+
+def test_an_update_makes_the_synced_email_primary_and_keeps_the_others(ctx, owner, pair, crm, fake_chatwoot):
+    person = crm.add("Ada", "ada@old.example", modified=1_000)
+    crm.records[person]["emails"].append({"value": "ada@home.example", "primary": False, "label": "home"})
+    fake_chatwoot.add_contact(fake_chatwoot.seed.account_id, "Ada Lovelace", "ada@home.example", updated_at=2_000)
+    run = ctx.syncs.run_now(owner, make_sync(ctx, owner, pair, "chatwoot_to_crm"))
+    assert run.report["crm"]["updated"] == 1, run.report
+    emails = crm.records[person]["emails"]
+    assert emails[0] == {"value": "ada@home.example", "primary": True, "label": "work"}
+    assert {e["value"] for e in emails} == {"ada@home.example", "ada@old.example"}

@@ -414,6 +414,13 @@ OAUTH = OAuthSpec(
 )
 
 
+def _contacts(config: dict, context: TestContext, budget_left=None, crm_object: str = "contacts"):
+    """The side of a contact sync (providers.salesforce_contacts, imported when a sync runs)."""
+    from providers.salesforce_contacts import SalesforceContacts
+
+    return SalesforceContacts(config, context, budget_left, crm_object)
+
+
 PROVIDER = Provider(
     key="SALESFORCE",
     name="Salesforce",
@@ -423,5 +430,6 @@ PROVIDER = Provider(
     test=test_connection,
     refresh=refresh,
     oauth=OAUTH,
+    contacts=_contacts,
     docs_url="https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flows.htm",
 )

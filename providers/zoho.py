@@ -338,6 +338,13 @@ OAUTH = OAuthSpec(
 )
 
 
+def _contacts(config: dict, context: TestContext, budget_left=None, crm_object: str = "contacts"):
+    """The side of a contact sync (providers.zoho_contacts, imported when a sync runs)."""
+    from providers.zoho_contacts import ZohoContacts
+
+    return ZohoContacts(config, context, budget_left, crm_object)
+
+
 PROVIDER = Provider(
     key="ZOHO",
     name="Zoho CRM",
@@ -347,5 +354,6 @@ PROVIDER = Provider(
     test=test_connection,
     refresh=refresh,
     oauth=OAUTH,
+    contacts=_contacts,
     docs_url="https://www.zoho.com/crm/developer/docs/api/v2/oauth-overview.html",
 )

@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction, command, group, add_as, add_j
         context, who = as_of(args)
         views = context.syncs.list(who)
         rows = [
-            f"#{v.id} {v.crm_name} <-> {v.chatwoot_name} ({v.direction_label}); last: "
+            f"#{v.id} {v.crm_name} <-> {v.chatwoot_name} ({v.direction_label}, {v.crm_object_label.lower()}); last: "
             f"{v.last_run.status + ' ' + v.last_run.message if v.last_run else 'never run'}"
             for v in views
         ]
@@ -31,8 +31,9 @@ def register(commands: argparse._SubParsersAction, command, group, add_as, add_j
 
     def cmd_create(args) -> int:
         context, who = as_of(args)
-        view = context.syncs.create(who, args.crm, args.chatwoot, args.direction)
-        return out(args, asdict(view), lambda: f"Created sync #{view.id} ({view.direction_label}).")
+        view = context.syncs.create(who, args.crm, args.chatwoot, args.direction, args.crm_object)
+        text = f"Created sync #{view.id} ({view.direction_label}, {view.crm_object_label.lower()})."
+        return out(args, asdict(view), lambda: text)
 
     def cmd_run(args) -> int:
         context, who = as_of(args)
@@ -69,6 +70,13 @@ def register(commands: argparse._SubParsersAction, command, group, add_as, add_j
             parser.add_argument("--crm", type=int, required=True, metavar="ID", help="the CRM integration")
             parser.add_argument("--chatwoot", type=int, required=True, metavar="ID", help="the Chatwoot integration")
             parser.add_argument("--direction", choices=["crm_to_chatwoot", "chatwoot_to_crm", "both"], default="both")
+            parser.add_argument(
+                "--crm-object",
+                choices=["contacts", "leads"],
+                default="contacts",
+                help="the CRM records to sync: contacts, or leads (Pipedrive, Salesforce and Zoho CRM only; "
+                "in Pipedrive a person with a lead)",
+            )
         elif name != "list":
             parser.add_argument("id", type=int, help="the sync's id")
         if name in ("dry-run", "report"):

@@ -79,6 +79,8 @@ class Provider:
     oauth: OAuthSpec | None = None
     # A CRM's side of a contact sync: (plain configuration, context, budget_left) -> core.sync.contacts.ContactSide.
     contacts: Callable[..., Any] | None = None
+    # The CRM objects a sync may use on that side (its crm_object keyword): contacts, and leads where the CRM has them.
+    sync_objects: tuple[str, ...] = ("contacts",)
 
     @property
     def available(self) -> bool:

@@ -557,6 +557,8 @@ class ContactSync(Base):
     crm_integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), index=True)
     chatwoot_integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), index=True)
     direction: Mapped[str] = mapped_column(String(32))  # crm_to_chatwoot | chatwoot_to_crm | both
+    # The CRM's records the sync reads and writes: contacts, or leads (core.catalog.Provider.sync_objects).
+    crm_object: Mapped[str] = mapped_column(String(16), default="contacts", server_default="contacts")
     crm_cursor: Mapped[str | None] = mapped_column(String(64), default=None)
     chatwoot_cursor: Mapped[str | None] = mapped_column(String(64), default=None)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

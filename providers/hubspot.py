@@ -283,7 +283,14 @@ def _configuration(app: AppSettings, granted: oauth.GrantedToken, params: Callba
 
 
 OAUTH = OAuthSpec(
-    default_scopes=("oauth", "crm.objects.contacts.read", "crm.objects.companies.read", "crm.objects.deals.read"),
+    # contacts.write: a contact sync into HubSpot (providers/hubspot_contacts.py) creates and updates contacts.
+    default_scopes=(
+        "oauth",
+        "crm.objects.contacts.read",
+        "crm.objects.contacts.write",
+        "crm.objects.companies.read",
+        "crm.objects.deals.read",
+    ),
     authorize_url=_authorize_url,
     token_url=_code_token_url,
     configuration=_configuration,
@@ -301,8 +308,9 @@ OAUTH = OAuthSpec(
 )
 
 
-def _contacts(config: dict, context: TestContext, budget_left=None):
-    """HubSpot's side of a contact sync (providers.hubspot_contacts, imported when a sync runs)."""
+def _contacts(config: dict, context: TestContext, budget_left=None, crm_object: str = "contacts"):
+    """HubSpot's side of a contact sync (providers.hubspot_contacts, imported when a sync runs); contacts
+    only (PROVIDER.sync_objects)."""
     from providers.hubspot_contacts import HubSpotContacts
 
     return HubSpotContacts(config, context, budget_left)

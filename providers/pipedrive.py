@@ -306,7 +306,8 @@ OAUTH = OAuthSpec(
     token_fields=("companyDomain", "authMode", "clientId", "clientSecret", "refreshToken"),
     auth_method=oauth.CLIENT_SECRET_BASIC,
     console_hint="developers.pipedrive.com > Developer Hub > your app > OAuth & access scopes: paste the callback "
-    "URL and pick the scopes there (Pipedrive takes no scope parameter).",
+    "URL and pick the scopes there (Pipedrive takes no scope parameter): a contact sync needs Contacts: full "
+    "access (contacts:full), and Leads: full access (leads:full) when it creates leads.",
 )
 
 
@@ -330,5 +331,6 @@ PROVIDER = Provider(
     uses_oauth=uses_oauth,
     oauth=OAUTH,
     contacts=_contacts,
+    sync_objects=("contacts", "leads"),
     docs_url="https://developers.pipedrive.com/docs/api/v1/Users#getCurrentUser",
 )

@@ -431,5 +431,6 @@ PROVIDER = Provider(
     refresh=refresh,
     oauth=OAUTH,
     contacts=_contacts,
+    sync_objects=("contacts", "leads"),
     docs_url="https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flows.htm",
 )

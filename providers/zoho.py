@@ -63,7 +63,8 @@ FIELDS = (
         sensitive=True,
         help=(
             "Generated for this client with access_type=offline and at least the scope ZohoCRM.org.READ "
-            "(add the module scopes the integration will use)."
+            "(add the module scopes the integration will use: a contact sync needs ZohoCRM.modules.Contacts.ALL, "
+            "or ZohoCRM.modules.Leads.ALL when it syncs leads)."
         ),
     ),
 )
@@ -355,5 +356,6 @@ PROVIDER = Provider(
     refresh=refresh,
     oauth=OAUTH,
     contacts=_contacts,
+    sync_objects=("contacts", "leads"),
     docs_url="https://www.zoho.com/crm/developer/docs/api/v2/oauth-overview.html",
 )

@@ -14,7 +14,7 @@ import streamlit as st
 from core.audit import Actor
 from core.errors import ConsoleError
 from core.integrations.service import IntegrationView
-from core.sync.service import DIRECTIONS, SyncView, sync_switch_on
+from core.sync.service import CRM_OBJECTS, DIRECTIONS, SyncView, sync_switch_on
 from core.words import count
 from providers import CATALOG
 from ui.text import esc
@@ -52,6 +52,7 @@ def _row(view: IntegrationView, sync: SyncView) -> dict:
         "Sync": sync.id,
         "With": sync.crm_name if chatwoot_here else sync.chatwoot_name,
         "Direction": sync.direction_label,
+        "CRM records": sync.crm_object_label,
         "Schedule": f"next {sync.next_run_at:%Y-%m-%d %H:%M} UTC" if sync.next_run_at else "manual only",
         "Last run": run.started_at if run else None,
         "Status": run.status if run else "",
@@ -66,6 +67,12 @@ def _partners(ctx, actor: Actor, view: IntegrationView) -> list[IntegrationView]
     if view.provider == CHATWOOT:
         return [i for i in same_owner if syncs_contacts(i.provider)]
     return [i for i in same_owner if i.provider == CHATWOOT]
+
+
+def _with_leads(ctx, view: IntegrationView, partners: list[IntegrationView]) -> list[str]:
+    """The names of the CRMs here whose syncs may write leads (this CRM, or on a Chatwoot page its partners)."""
+    crms = partners if view.provider == CHATWOOT else [view]
+    return sorted({i.provider_name for i in crms if "leads" in ctx.syncs.crm_objects(i.provider)})
 
 
 def _create_form(ctx, actor: Actor, view: IntegrationView) -> None:
@@ -83,10 +90,23 @@ def _create_form(ctx, actor: Actor, view: IntegrationView) -> None:
         direction = st.selectbox(
             "Direction", list(DIRECTIONS), format_func=lambda d: DIRECTIONS[d], key="sync-create-direction"
         )
+        crm_object = "contacts"
+        if leads := _with_leads(ctx, view, partners):
+            crm_object = st.selectbox(
+                "CRM records",
+                list(CRM_OBJECTS),
+                format_func=lambda o: CRM_OBJECTS[o],
+                key="sync-create-object",
+                help=(
+                    "What people who start a chat become in the CRM, and what the sync reads there: contacts, "
+                    f"or leads. Leads are offered by {', '.join(leads)} only; other CRMs always sync contacts. "
+                    "In Pipedrive a lead needs a person: the sync creates the person and a lead for them."
+                ),
+            )
         if st.form_submit_button("Create sync", icon=":material/sync:"):
             crm_id, chatwoot_id = (chosen, view.id) if view.provider == CHATWOOT else (view.id, chosen)
             try:
-                made = ctx.syncs.create(actor, crm_id, chatwoot_id, direction)
+                made = ctx.syncs.create(actor, crm_id, chatwoot_id, direction, crm_object)
             except ConsoleError as exc:
                 st.error(esc(exc))
             else:
@@ -95,7 +115,9 @@ def _create_form(ctx, actor: Actor, view: IntegrationView) -> None:
 
 
 def _actions(ctx, actor: Actor, view: IntegrationView, syncs: list[SyncView]) -> None:
-    labels = {s.id: f"Sync {s.id}: {_row(view, s)['With']} ({s.direction_label})" for s in syncs}
+    labels = {
+        s.id: f"Sync {s.id}: {_row(view, s)['With']} ({s.direction_label}, {s.crm_object_label.lower()})" for s in syncs
+    }
     chosen = st.selectbox("Sync", list(labels), format_func=lambda i: labels[i], key="sync-chosen")
     cols = st.columns(3)
     if cols[0].button("Sync now", key="sync-now", icon=":material/sync:", width="stretch"):

@@ -45,6 +45,8 @@ DIRECTIONS = {
     "chatwoot_to_crm": "Chatwoot to CRM",
     "both": "Both ways",
 }
+# The CRM records a sync reads and writes; leads only where the CRM has them (its Provider.sync_objects).
+CRM_OBJECTS = {"contacts": "Contacts", "leads": "Leads"}
 RUN_SECONDS = 600.0
 PREVIEW_DEFAULT = 20
 PLAN_BATCH = 500
@@ -78,10 +80,15 @@ class SyncView:
     direction: str
     next_run_at: datetime | None
     last_run: RunView | None
+    crm_object: str = "contacts"
 
     @property
     def direction_label(self) -> str:
         return DIRECTIONS.get(self.direction, self.direction)
+
+    @property
+    def crm_object_label(self) -> str:
+        return CRM_OBJECTS.get(self.crm_object, self.crm_object)
 
 
 def _run_view(row: SyncRun) -> RunView:
@@ -152,6 +159,7 @@ class SyncService:
                     r.direction,
                     r.next_run_at,
                     _run_view(newest[r.id]) if r.id in newest else None,
+                    r.crm_object,
                 )
                 for r in rows
             ]
@@ -178,15 +186,37 @@ class SyncService:
             and catalog.get(view.provider).contacts is not None
         ]
 
-    def create(self, actor: Actor, crm_integration_id: int, chatwoot_integration_id: int, direction: str) -> SyncView:
+    def crm_objects(self, provider_key: str) -> tuple[str, ...]:
+        """The CRM records a sync with this provider may use: contacts, and leads where the CRM has them."""
+        catalog = self._integrations.catalog
+        return catalog.get(provider_key).sync_objects if provider_key in catalog else ("contacts",)
+
+    def create(
+        self,
+        actor: Actor,
+        crm_integration_id: int,
+        chatwoot_integration_id: int,
+        direction: str,
+        crm_object: str = "contacts",
+    ) -> SyncView:
         if direction not in DIRECTIONS:
             raise ValidationError({"direction": "Choose a direction: " + ", ".join(DIRECTIONS) + "."})
+        if crm_object not in CRM_OBJECTS:
+            raise ValidationError({"crm_object": "Choose the CRM records: " + ", ".join(CRM_OBJECTS) + "."})
         crm = self._integrations.get(actor, crm_integration_id)  # NotFoundError for someone else's
         chatwoot = self._integrations.get(actor, chatwoot_integration_id)
         catalog = self._integrations.catalog
         provider = catalog.get(crm.provider) if crm.provider in catalog else None
         if provider is None or provider.contacts is None:
             raise ValidationError({"crm": f"{crm.name} is not a CRM whose contacts the console can sync yet."})
+        if crm_object not in provider.sync_objects:
+            raise ValidationError(
+                {
+                    "crm_object": f"{provider.name} has no {crm_object} the console can sync: choose "
+                    + " or ".join(provider.sync_objects)
+                    + "."
+                }
+            )
         if chatwoot.provider != "CHATWOOT":
             raise ValidationError({"chatwoot": f"{chatwoot.name} is not a Chatwoot integration."})
         if crm.owner != chatwoot.owner:
@@ -209,6 +239,7 @@ class SyncService:
                 crm_integration_id=crm.id,
                 chatwoot_integration_id=chatwoot.id,
                 direction=direction,
+                crm_object=crm_object,
                 next_run_at=utcnow() + timedelta(seconds=interval) if interval else None,
             )
             try:
@@ -219,7 +250,12 @@ class SyncService:
                     {"chatwoot": f"{crm.name} and {chatwoot.name} are already synced. Change or delete that sync."}
                 ) from None
             audit.record(
-                session, actor, "sync.created", "success", crm.id, {"chatwoot": chatwoot.id, "direction": direction}
+                session,
+                actor,
+                "sync.created",
+                "success",
+                crm.id,
+                {"chatwoot": chatwoot.id, "direction": direction, "crmObject": crm_object},
             )
             sync_id = row.id
         return next(v for v in self.list(actor) if v.id == sync_id)
@@ -356,7 +392,8 @@ class SyncService:
         provider = catalog.get(crm_key)
         assert provider.contacts is not None
         crm_http = integrations._http_session()
-        crm_side = provider.contacts(crm_plain, integrations.stored_context(crm_http, crm_id, crm_stored), budget_left)
+        context = integrations.stored_context(crm_http, crm_id, crm_stored)
+        crm_side = provider.contacts(crm_plain, context, budget_left, crm_object=row.crm_object)
         cw_side = ChatwootContacts(
             cw_plain["baseUrl"],
             cw_plain["apiKey"],

@@ -53,3 +53,23 @@ def test_with_sync_contacts_off_the_section_says_why_and_offers_no_create(app_en
     assert "Contact sync is switched off for this Chatwoot integration" in shown
     assert "Create sync" not in [b.label for b in at.button]
     assert not at.get("form") or all("sync-create" not in str(f.proto) for f in at.get("form"))
+
+
+def test_leads_are_offered_only_for_a_crm_that_has_them(app_env, owner):
+    app_env.integrations.create(owner, "Olga's HubSpot", "HUBSPOT", HUBSPOT)
+    desk = app_env.integrations.create(owner, "Olga's desk", "CHATWOOT", CHATWOOT).id
+    at = open_detail(sign_in("olga", "olga-password-1"), desk)
+    assert not [s for s in at.selectbox if s.key == "sync-create-object"]  # HubSpot: contacts only
+    pipedrive = {"companyDomain": "acme", "apiToken": "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"}
+    crm = app_env.integrations.create(owner, "Olga's Pipedrive", "PIPEDRIVE", pipedrive).id
+    at = open_detail(at, crm)
+    choice = at.selectbox(key="sync-create-object")
+    assert choice.options == ["Contacts", "Leads"] and "Pipedrive only" in choice.help
+    choice.set_value("leads")
+    at.selectbox(key="sync-create-direction").set_value("chatwoot_to_crm")
+    button(at, "Create sync").click()
+    at.run()
+    assert not at.exception, at.exception
+    [made] = app_env.syncs.list(owner, crm)
+    assert (made.crm_integration_id, made.chatwoot_integration_id, made.crm_object) == (crm, desk, "leads")
+    assert "Leads" in "\n".join(d.value.to_csv() for d in at.dataframe)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import ValidationError
 from providers import pipedrive, pipedrive_contacts
 from tests.contract.contact_sync_cases import *  # noqa: F403 - the shared contract's tests
 from tests.contract.contact_sync_cases import chatwoot_people, make_sync
@@ -52,3 +53,33 @@ def test_an_update_makes_the_synced_email_primary_and_keeps_the_others(ctx, owne
     emails = crm.records[person]["emails"]
     assert emails[0] == {"value": "ada@home.example", "primary": True, "label": "work"}
     assert {e["value"] for e in emails} == {"ada@home.example", "ada@old.example"}
+
+
+def test_with_leads_a_person_who_chats_becomes_a_person_with_a_lead_once(ctx, owner, pair, crm, fake_chatwoot):
+    account = fake_chatwoot.seed.account_id
+    fake_chatwoot.add_contact(account, "Ada Lovelace", "ada@example.com", updated_at=2_000)
+    known = crm.add("Grace Hopper", "grace@example.com", modified=1_000)
+    fake_chatwoot.add_contact(account, "Grace B. Hopper", "grace@example.com", updated_at=2_000)
+    sync = make_sync(ctx, owner, pair, "chatwoot_to_crm", crm_object="leads")
+    run = ctx.syncs.run_now(owner, sync)
+    assert run.status == "done", run.message
+    ada = next(i for i, r in crm.records.items() if r["emails"][0]["value"] == "ada@example.com")
+    assert crm.leads == [
+        {"id": crm.leads[0]["id"], "title": "Ada Lovelace (from Chatwoot)", "person_id": int(ada)}
+    ]  # a lead for the new person only; the known person is updated, not given a lead
+    assert crm.name_of(known) == "Grace B. Hopper"
+    fake_chatwoot.contacts_in(account)[0].updated_at = int(crm.clock()) + 60  # Ada changes in Chatwoot
+    fake_chatwoot.contacts_in(account)[0].name = "Ada King"
+    again = ctx.syncs.run_now(owner, sync)
+    assert again.report["crm"]["updated"] == 1 and len(crm.leads) == 1  # no second lead
+    assert crm.name_of(ada) == "Ada King"
+
+
+def test_leads_are_refused_for_a_crm_without_them(ctx, owner, pair, chatwoot_integration):
+    hubspot = ctx.integrations.create(owner, "HubSpot", "HUBSPOT", {"accessToken": "pat-na1-" + "0" * 36}).id
+    with pytest.raises(ValidationError, match="HubSpot has no leads"):
+        ctx.syncs.create(owner, hubspot, pair[1], "both", crm_object="leads")
+    with pytest.raises(ValidationError, match="CRM records"):
+        ctx.syncs.create(owner, pair[0], pair[1], "both", crm_object="deals")
+    assert ctx.syncs.crm_objects("PIPEDRIVE") == ("contacts", "leads")
+    assert ctx.syncs.crm_objects("HUBSPOT") == ("contacts",)

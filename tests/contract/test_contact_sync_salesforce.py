@@ -22,11 +22,16 @@ CONFIG = {
 
 
 @pytest.fixture
-def crm(monkeypatch, httpserver):
+def sobject() -> str:
+    return "Contact"  # a test of leads parametrises it to Lead
+
+
+@pytest.fixture
+def crm(monkeypatch, httpserver, sobject):
     base = f"http://{httpserver.host}:{httpserver.port}"
     monkeypatch.setattr(salesforce, "LOGIN_BASE", base + "/{host}")
     monkeypatch.setattr(salesforce, "INSTANCE_URL_PATTERN", re.escape(base) + "/instance")
-    return FakeSalesforce(httpserver)
+    return FakeSalesforce(httpserver, sobject)
 
 
 @pytest.fixture
@@ -64,3 +69,20 @@ def test_the_daily_allocation_used_up_ends_the_run_and_the_next_carries_on(ctx, 
     assert ctx.syncs.run_now(owner, sync).status == "done"
     url = chatwoot_people(fake_chatwoot)["ada@example.com"].custom_attributes["crm_url"]
     assert url.endswith("/lightning/r/Contact/" + next(iter(crm.records)) + "/view")
+
+
+@pytest.mark.parametrize("sobject", ["Lead"])
+def test_with_leads_people_who_chat_become_leads_and_leads_reach_chatwoot(ctx, owner, pair, crm, fake_chatwoot):
+    account = fake_chatwoot.seed.account_id
+    fake_chatwoot.add_contact(account, "Ada Lovelace", "ada@example.com", updated_at=2_000)
+    lead = crm.add("Grace Hopper", "grace@example.com", modified=1_000_000)
+    sync = make_sync(ctx, owner, pair, "both", crm_object="leads")
+    run = ctx.syncs.run_now(owner, sync)
+    assert run.status == "done", run.message
+    assert run.report["crm"]["created"] == 1 and run.report["chatwoot"]["created"] == 1
+    made = next(r for r in crm.records.values() if r["Email"] == "ada@example.com")
+    assert (made["FirstName"], made["LastName"], made["Company"]) == ("Ada", "Lovelace", "[not provided]")
+    assert all(i.startswith("00Q") for i in crm.records)  # Lead ids: nothing went to Contact
+    url = chatwoot_people(fake_chatwoot)["grace@example.com"].custom_attributes["crm_url"]
+    assert url == f"https://acme.lightning.force.com/lightning/r/Lead/{lead}/view"
+    assert ctx.syncs.list(owner)[0].crm_object_label == "Leads"

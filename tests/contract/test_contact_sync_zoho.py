@@ -22,11 +22,16 @@ CONFIG = {
 
 
 @pytest.fixture
-def crm(monkeypatch, httpserver):
+def module() -> str:
+    return "Contacts"  # a test of leads parametrises it to Leads
+
+
+@pytest.fixture
+def crm(monkeypatch, httpserver, module):
     base = f"http://{httpserver.host}:{httpserver.port}"
     monkeypatch.setattr(zoho, "ACCOUNTS_BASE", base + "/{host}")
     monkeypatch.setattr(zoho, "API_DOMAIN_PATTERN", re.escape(base) + "/zohoapis")
-    return FakeZoho(httpserver)
+    return FakeZoho(httpserver, module)
 
 
 @pytest.fixture
@@ -63,3 +68,18 @@ def test_a_nameless_chatwoot_contact_gets_its_email_as_last_name(ctx, owner, pai
     (record,) = crm.records.values()
     assert record["Last_Name"] == "quiet@example.com" and record["Email"] == "quiet@example.com"
     assert chatwoot_people(fake_chatwoot)["quiet@example.com"].name == ""
+
+
+@pytest.mark.parametrize("module", ["Leads"])
+def test_with_leads_people_who_chat_become_zoho_leads(ctx, owner, pair, crm, fake_chatwoot):
+    account = fake_chatwoot.seed.account_id
+    fake_chatwoot.add_contact(account, "Ada Lovelace", "ada@example.com", updated_at=2_000)
+    known = crm.add("Grace Hopper", "grace@example.com", modified=1_000)
+    fake_chatwoot.add_contact(account, "Grace B. Hopper", "grace@example.com", updated_at=2_000)
+    run = ctx.syncs.run_now(owner, make_sync(ctx, owner, pair, "chatwoot_to_crm", crm_object="leads"))
+    assert run.status == "done", run.message
+    assert run.report["crm"]["created"] == 1 and run.report["crm"]["updated"] == 1
+    assert sorted(crm.emails()) == ["ada@example.com", "grace@example.com"]
+    assert crm.name_of(known) == "Grace B. Hopper"
+    paths = {e[0].path for e in crm.server.log}
+    assert "/zohoapis/crm/v2/Leads" in paths and not any("/Contacts" in p for p in paths)

@@ -21,7 +21,7 @@ from core.catalog import TestContext
 from core.http import read_json
 from core.redaction import redact
 from core.results import ProviderFailure
-from core.sync.contacts import Contact, Fields, Page, retry_after_429, send_waiting_out_limits
+from core.sync.contacts import Contact, CrmSide, Fields, Page, retry_after_429, send_waiting_out_limits
 from core.sync.errors import SyncSideError
 from providers import hubspot
 
@@ -69,19 +69,14 @@ def _properties(fields: Fields) -> dict:
     return props
 
 
-class HubSpotContacts:
+class HubSpotContacts(CrmSide):
     label = "HubSpot"
 
-    def __init__(self, config: dict, context: TestContext, budget_left: Callable[[], float] | None = None):
-        self._config = config
-        self._context = context
-        self._budget_left = budget_left
-        self._issued: list[str] = []
-        self._portal: str | None = None
+    SECRET_FIELDS = ("accessToken", "clientSecret", "refreshToken")
 
-    def _secrets(self) -> list[str]:
-        keys = ("accessToken", "clientSecret", "refreshToken")
-        return [*(str(self._config[k]) for k in keys if self._config.get(k)), *self._issued]
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._portal: str | None = None
 
     def _send(self, method: str, path: str, body: dict | None = None) -> Any:
         try:

@@ -25,7 +25,7 @@ from core.catalog import TestContext
 from core.http import read_json, retry_after_seconds
 from core.redaction import redact
 from core.results import ProviderFailure
-from core.sync.contacts import Contact, Fields, Page, epoch_seconds, send_waiting_out_limits
+from core.sync.contacts import Contact, CrmSide, Fields, Page, epoch_seconds, send_waiting_out_limits
 from core.sync.errors import SyncSideError
 from providers import pipedrive
 
@@ -72,26 +72,15 @@ def _limited(response: object) -> float | None:
     return float(seconds)
 
 
-class PipedriveContacts:
+class PipedriveContacts(CrmSide):
     label = "Pipedrive"
 
-    def __init__(
-        self,
-        config: dict,
-        context: TestContext,
-        budget_left: Callable[[], float] | None = None,
-        crm_object: str = "contacts",
-    ):
-        self._config = config
-        self._context = context
-        self._budget_left = budget_left
-        self._leads = crm_object == "leads"
-        self._domain = str(config["companyDomain"]).strip().lower()
-        self._issued: list[str] = []
+    SECRET_FIELDS = ("apiToken", "clientSecret", "refreshToken")
 
-    def _secrets(self) -> list[str]:
-        keys = ("apiToken", "clientSecret", "refreshToken")
-        return [*(str(self._config[k]) for k in keys if self._config.get(k)), *self._issued]
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._leads = self._crm_object == "leads"
+        self._domain = str(self._config["companyDomain"]).strip().lower()
 
     def _send(self, method: str, path: str, params: dict | None = None, body: dict | None = None) -> Any:
         try:

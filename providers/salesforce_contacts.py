@@ -25,7 +25,7 @@ from core.catalog import TestContext
 from core.http import read_json
 from core.redaction import redact
 from core.results import ProviderFailure
-from core.sync.contacts import Contact, Fields, Page, epoch_seconds, send_waiting_out_limits, split_name
+from core.sync.contacts import Contact, CrmSide, Fields, Page, epoch_seconds, send_waiting_out_limits, split_name
 from core.sync.errors import SyncSideError
 from providers import salesforce
 
@@ -61,25 +61,14 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class SalesforceContacts:
+class SalesforceContacts(CrmSide):
     label = "Salesforce"
 
-    def __init__(
-        self,
-        config: dict,
-        context: TestContext,
-        budget_left: Callable[[], float] | None = None,
-        crm_object: str = "contacts",
-    ):
-        self._config = config
-        self._context = context
-        self._budget_left = budget_left
-        self._sobject = "Lead" if crm_object == "leads" else "Contact"
-        self._issued: list[str] = []
+    SECRET_FIELDS = ("clientSecret", "refreshToken")
 
-    def _secrets(self) -> list[str]:
-        keys = ("clientSecret", "refreshToken")
-        return [*(str(self._config[k]) for k in keys if self._config.get(k)), *self._issued]
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sobject = "Lead" if self._crm_object == "leads" else "Contact"
 
     def _request(self, method: str, path: str, access: dict, **kwargs: Any) -> requests.Response:
         headers = {**salesforce._bearer(access), "Sforce-Query-Options": f"batchSize={PAGE_SIZE}"}

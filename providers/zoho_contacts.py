@@ -25,7 +25,7 @@ from core.catalog import TestContext
 from core.http import read_json
 from core.redaction import redact
 from core.results import ProviderFailure
-from core.sync.contacts import Contact, Fields, Page, epoch_seconds, send_waiting_out_limits, split_name
+from core.sync.contacts import Contact, CrmSide, Fields, Page, epoch_seconds, send_waiting_out_limits, split_name
 from core.sync.errors import SyncSideError
 from providers import zoho
 
@@ -55,25 +55,14 @@ def _criterion(field_name: str, value: str) -> str:
     return f"({field_name}:equals:{escaped})"
 
 
-class ZohoContacts:
+class ZohoContacts(CrmSide):
     label = "Zoho CRM"
 
-    def __init__(
-        self,
-        config: dict,
-        context: TestContext,
-        budget_left: Callable[[], float] | None = None,
-        crm_object: str = "contacts",
-    ):
-        self._config = config
-        self._context = context
-        self._budget_left = budget_left
-        self._module = "Leads" if crm_object == "leads" else "Contacts"
-        self._issued: list[str] = []
+    SECRET_FIELDS = ("clientSecret", "refreshToken")
 
-    def _secrets(self) -> list[str]:
-        keys = ("clientSecret", "refreshToken")
-        return [*(str(self._config[k]) for k in keys if self._config.get(k)), *self._issued]
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._module = "Leads" if self._crm_object == "leads" else "Contacts"
 
     def _request(self, method: str, path: str, access: dict, headers: dict, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Zoho-oauthtoken {access['access_token']}", "Accept": "application/json"} | headers

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import requests
 
+from core.catalog import TestContext
 from core.errors import ConsoleError
 from core.http import describe_exception, retry_after_seconds
 from core.redaction import redact
@@ -135,6 +136,30 @@ class ContactSide(Protocol):
     def link_for(self, contact_id: str) -> str | None:
         """An address a person opens to see the contact (the CRM's record), or None."""
         ...
+
+
+class CrmSide:
+    """What every CRM's side keeps: its plain configuration, the context (HTTP session, token cache), the
+    run's time left, the CRM records it syncs (contacts or leads), and the tokens it was issued, which with
+    the configuration's SECRET_FIELDS are redacted from every sentence it raises."""
+
+    SECRET_FIELDS: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        config: dict,
+        context: TestContext,
+        budget_left: Callable[[], float] | None = None,
+        crm_object: str = "contacts",
+    ):
+        self._config = config
+        self._context = context
+        self._budget_left = budget_left
+        self._crm_object = crm_object
+        self._issued: list[str] = []
+
+    def _secrets(self) -> list[str]:
+        return [*(str(self._config[k]) for k in self.SECRET_FIELDS if self._config.get(k)), *self._issued]
 
 
 def wait_out_rate_limit(

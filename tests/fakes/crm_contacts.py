@@ -54,6 +54,15 @@ class FakeCrm(ABC):
             return self.refuse_limited()
         return None
 
+    def _selected(self, request: Request) -> list[tuple[str, dict]]:
+        """The records, in id order, or only those of the request's ids=a,b,c."""
+        with self._lock:
+            items = list(self.records.items())
+        if request.args.get("ids"):
+            wanted = set(request.args["ids"].split(","))
+            items = [(i, r) for i, r in items if i in wanted]
+        return items
+
     # Each fake says how it authorises and how it refuses.
     @abstractmethod
     def authorised(self, request: Request) -> bool: ...
@@ -63,3 +72,45 @@ class FakeCrm(ABC):
 
     @abstractmethod
     def refuse_limited(self) -> Response: ...
+
+
+class FakeSplitNameCrm(FakeCrm):
+    """A CRM whose records hold a name as first and last (Salesforce, Zoho CRM): the shared test interface
+    over its own field names (FIRST, LAST, EMAIL, PHONE, MODIFIED) and record ids (new_id)."""
+
+    FIRST, LAST, EMAIL, PHONE, MODIFIED = "FirstName", "LastName", "Email", "Phone", "SystemModstamp"
+
+    @abstractmethod
+    def new_id(self) -> str: ...
+
+    def _split(self, name: str) -> tuple[str | None, str]:
+        first, _, last = name.partition(" ")
+        return (first, last) if last else (None, first)
+
+    def add(self, name: str, email: str | None = None, phone: str | None = None, modified: float | None = None) -> str:
+        first, last = self._split(name)
+        with self._lock:
+            record_id = self.new_id()
+            self.records[record_id] = {
+                self.FIRST: first,
+                self.LAST: last,
+                self.EMAIL: email,
+                self.PHONE: phone,
+                self.MODIFIED: self.clock() if modified is None else modified,
+            }
+            return record_id
+
+    def change(self, record_id: str, name: str | None = None, email: str | None = None, modified: float | None = None):
+        record = self.records[record_id]
+        if name is not None:
+            record[self.FIRST], record[self.LAST] = self._split(name)
+        if email is not None:
+            record[self.EMAIL] = email
+        record[self.MODIFIED] = self.clock() if modified is None else modified
+
+    def name_of(self, record_id: str) -> str:
+        record = self.records[record_id]
+        return " ".join(str(record.get(k) or "") for k in (self.FIRST, self.LAST)).strip()
+
+    def emails(self) -> list[str]:
+        return [r[self.EMAIL] for r in self.records.values() if r.get(self.EMAIL)]

@@ -109,11 +109,7 @@ class FakePipedrive(FakeCrm):
     def _list(self, request: Request) -> Response:
         if (refused := self._gate(request)) is not None:
             return refused
-        with self._lock:
-            items = list(self.records.items())
-        if request.args.get("ids"):
-            wanted = set(request.args["ids"].split(","))
-            items = [(i, r) for i, r in items if i in wanted]
+        items = self._selected(request)
         if since := request.args.get("updated_since"):
             items = [(i, r) for i, r in items if r["update_time"] >= _seconds(since)]
         if request.args.get("sort_by") == "update_time":

@@ -17,7 +17,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.crm_contacts import FakeCrm, answer
+from tests.fakes.crm_contacts import FakeSplitNameCrm, answer
 
 VERSION = "62.0"
 ACCESS_TOKEN = "00Dxx0000001gPL!AQ4AQsync.access.token.0123456789"
@@ -38,7 +38,7 @@ def _values(listed: str) -> set[str]:
     return {v.replace("\\'", "'").replace("\\\\", "\\") for v in re.findall(r"'((?:[^'\\]|\\.)*)'", listed)}
 
 
-class FakeSalesforce(FakeCrm):
+class FakeSalesforce(FakeSplitNameCrm):
     def __init__(self, httpserver, sobject: str = "Contact") -> None:
         super().__init__(httpserver)
         self.sobject = sobject
@@ -82,40 +82,8 @@ class FakeSalesforce(FakeCrm):
 
     # ----- the shared test interface ------------------------------------------------------------
 
-    def _new_id(self, sobject: str) -> str:
-        return PREFIX[sobject] + f"{self._next_serial():012d}AAA"
-
-    def add(self, name: str, email: str | None = None, phone: str | None = None, modified: float | None = None) -> str:
-        first, _, last = name.partition(" ")
-        if not last:
-            first, last = "", first
-        with self._lock:
-            record_id = self._new_id(self.sobject)
-            when = self.clock() if modified is None else modified
-            self.records[record_id] = {
-                "FirstName": first or None,
-                "LastName": last,
-                "Email": email,
-                "Phone": phone,
-                "SystemModstamp": when,
-            }
-            return record_id
-
-    def change(self, record_id: str, name: str | None = None, email: str | None = None, modified: float | None = None):
-        record = self.records[record_id]
-        if name is not None:
-            first, _, last = name.partition(" ")
-            record["FirstName"], record["LastName"] = (first, last) if last else (None, first)
-        if email is not None:
-            record["Email"] = email
-        record["SystemModstamp"] = self.clock() if modified is None else modified
-
-    def name_of(self, record_id: str) -> str:
-        record = self.records[record_id]
-        return " ".join(str(record.get(k) or "") for k in ("FirstName", "LastName")).strip()
-
-    def emails(self) -> list[str]:
-        return [r["Email"] for r in self.records.values() if r.get("Email")]
+    def new_id(self) -> str:
+        return PREFIX[self.sobject] + f"{self._next_serial():012d}AAA"
 
     # ----- routes -------------------------------------------------------------------------------
 
@@ -225,7 +193,7 @@ class FakeSalesforce(FakeCrm):
                     continue
                 values = {k: v for k, v in record.items() if k not in ("attributes", "id")}
                 if creating:
-                    record_id = self._new_id(self.sobject)
+                    record_id = self.new_id()
                     self.records[record_id] = {"FirstName": None, "Email": None, "Phone": None, **values}
                 else:
                     record_id = record["id"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.crm_contacts import FakeCrm, answer
+from tests.fakes.crm_contacts import FakeSplitNameCrm, answer
 
 ACCESS_TOKEN = "1000.sync.access.aa11bb22cc33dd44ee55ff6677889900"
 PAGE_CAP = 2_000
@@ -45,7 +45,7 @@ def _criteria(text: str) -> list[tuple[str, str]] | None:
     return found or None
 
 
-class FakeZoho(FakeCrm):
+class FakeZoho(FakeSplitNameCrm):
     def __init__(self, httpserver, module: str = "Contacts") -> None:
         super().__init__(httpserver)
         self.module = module
@@ -74,37 +74,10 @@ class FakeZoho(FakeCrm):
 
     # ----- the shared test interface ------------------------------------------------------------
 
-    def add(self, name: str, email: str | None = None, phone: str | None = None, modified: float | None = None) -> str:
-        first, _, last = name.partition(" ")
-        if not last:
-            first, last = "", first
-        with self._lock:
-            record_id = str(4876876000000_000000 + self._next_serial())
-            when = self.clock() if modified is None else modified
-            self.records[record_id] = {
-                "First_Name": first or None,
-                "Last_Name": last,
-                "Email": email,
-                "Phone": phone,
-                "Modified_Time": when,
-            }
-            return record_id
+    FIRST, LAST, EMAIL, PHONE, MODIFIED = "First_Name", "Last_Name", "Email", "Phone", "Modified_Time"
 
-    def change(self, record_id: str, name: str | None = None, email: str | None = None, modified: float | None = None):
-        record = self.records[record_id]
-        if name is not None:
-            first, _, last = name.partition(" ")
-            record["First_Name"], record["Last_Name"] = (first, last) if last else (None, first)
-        if email is not None:
-            record["Email"] = email
-        record["Modified_Time"] = self.clock() if modified is None else modified
-
-    def name_of(self, record_id: str) -> str:
-        record = self.records[record_id]
-        return " ".join(str(record.get(k) or "") for k in ("First_Name", "Last_Name")).strip()
-
-    def emails(self) -> list[str]:
-        return [r["Email"] for r in self.records.values() if r.get("Email")]
+    def new_id(self) -> str:
+        return str(4876876000000_000000 + self._next_serial())
 
     # ----- routes -------------------------------------------------------------------------------
 
@@ -127,11 +100,7 @@ class FakeZoho(FakeCrm):
     def _list(self, request: Request) -> Response:
         if (refused := self._gate(request)) is not None:
             return refused
-        with self._lock:
-            items = list(self.records.items())
-        if request.args.get("ids"):
-            wanted = set(request.args["ids"].split(","))
-            items = [(i, r) for i, r in items if i in wanted]
+        items = self._selected(request)
         if since := request.headers.get("If-Modified-Since"):
             items = [(i, r) for i, r in items if r["Modified_Time"] >= _seconds(since)]
             if not items:
@@ -186,7 +155,7 @@ class FakeZoho(FakeCrm):
                     continue
                 values = {k: v for k, v in record.items() if k != "id"}
                 if inserting:
-                    record_id = str(4876876000000_000000 + self._next_serial())
+                    record_id = self.new_id()
                     self.records[record_id] = {"First_Name": None, "Email": None, "Phone": None, **values}
                 else:
                     record_id = str(record["id"])

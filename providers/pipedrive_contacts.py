@@ -231,7 +231,19 @@ class PipedriveContacts(CrmSide):
     def update(self, items: list[tuple[str, Fields]]) -> Sequence[Contact | SyncSideError]:
         results: list[Contact | SyncSideError] = []
         for contact_id, fields in items:
-            current = self._send("GET", f"{PERSONS}/{int(contact_id)}").get("data")
+            try:
+                current = self._send("GET", f"{PERSONS}/{int(contact_id)}").get("data")
+            except SyncSideError as exc:
+                if "(404)" not in str(exc):
+                    raise
+                results.append(
+                    SyncSideError(
+                        f"Pipedrive has no person {contact_id} any more (404): it was deleted "
+                        "or merged there. Nothing was changed in Pipedrive.",
+                        per_item=True,
+                    )
+                )
+                continue
             body = self._body(fields, current if isinstance(current, dict) else {})
             results.append(
                 self._one(lambda i=contact_id, b=body: self._send("PATCH", f"{PERSONS}/{int(i)}", body=b), "person")

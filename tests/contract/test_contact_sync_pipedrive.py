@@ -83,3 +83,18 @@ def test_leads_are_refused_for_a_crm_without_them(ctx, owner, pair, chatwoot_int
         ctx.syncs.create(owner, pair[0], pair[1], "both", crm_object="deals")
     assert ctx.syncs.crm_objects("PIPEDRIVE") == ("contacts", "leads")
     assert ctx.syncs.crm_objects("HUBSPOT") == ("contacts",)
+
+
+def test_a_person_deleted_in_pipedrive_fails_alone_and_the_run_goes_on(ctx, owner, pair, crm, fake_chatwoot):
+    account = fake_chatwoot.seed.account_id
+    gone = fake_chatwoot.add_contact(account, "Ada", "ada@example.com", updated_at=2_000)
+    fake_chatwoot.add_contact(account, "Grace", "grace@example.com", updated_at=2_000)
+    sync = make_sync(ctx, owner, pair, "chatwoot_to_crm")
+    assert ctx.syncs.run_now(owner, sync).report["crm"]["created"] == 2
+    del crm.records[next(i for i, r in crm.records.items() if r["emails"][0]["value"] == "ada@example.com")]
+    gone.name, gone.updated_at = "Ada King", int(crm.clock()) + 60
+    fake_chatwoot.add_contact(account, "Linus", "linus@example.com", updated_at=int(crm.clock()) + 60)
+    run = ctx.syncs.run_now(owner, sync)
+    assert run.status == "done", run.message
+    assert run.report["crm"]["failed"] == 1 and run.report["crm"]["created"] == 1
+    assert "no person" in run.report["failures"][0] and "deleted" in run.report["failures"][0]

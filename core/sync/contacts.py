@@ -1,5 +1,6 @@
 """The vocabulary of a contact sync: a contact as either side holds it, identity keys, and what an adapter
-(one side of a sync: a CRM's contacts or a Chatwoot account's) provides.
+(one side of a sync: a CRM's contacts or a Chatwoot account's) provides; and what the sides share: one
+request with its 429s waited out (send_waiting_out_limits), a CRM side's state (CrmSide), time parsing.
 
 Identity: the e-mail address, compared case-insensitively, then the phone number in E.164. The
 `phonenumbers` library is not part of this console's environment, so `normalise_phone` is a small,

@@ -190,4 +190,7 @@ def test_live_chat_demo_from_one_form_gives_a_working_widget_with_a_greeting_bot
     assert len(chatwoot.requests_to("/api/v1/accounts/1/agent_bots", "POST")) == bot_posts == 1
     assert [i.id for i in chatwoot.inboxes.values() if i.website_url] == [inbox.id]
     assert list(chatwoot.agent_bots) == [bot.id] and inbox.agent_bot_id == bot.id
+    server_output = console["log"].read_text()
+    for hidden in (secret, bot.access_token):
+        assert hidden not in server_output and hidden not in page.content()
     context.close()

@@ -132,6 +132,8 @@ def _run_fragment(ctx: AppContext, actor: Actor, run_id: int) -> None:
             st.error(str(exc))
             return
         _show_run(ctx, actor, run)
+        if run.finished and not first.finished:
+            st.rerun()  # the whole page, so the fragment stops polling (and fading) once the run is over
 
     st.fragment(show, run_every=None if first.finished else 1.0)()
 

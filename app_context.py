@@ -35,6 +35,7 @@ from core.keys import verify_key
 from core.ratelimit import RateLimiter
 from core.sessions import SessionService
 from core.settings import Settings, load_settings
+from core.sync.contacts import set_phone_region
 from core.sync.service import SyncService
 from core.templates.service import TemplateService
 from core.templates.steps import Services
@@ -81,6 +82,7 @@ def prepare(settings: Settings | None = None) -> tuple[AppContext, str | None]:
 def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     """Open the database (migrating it), check the key against it, and wire the services."""
     settings = settings or load_settings()
+    set_phone_region(settings.sync_phone_region)  # how the contact sync reads national phone numbers
     if migrate:
         db.upgrade(settings.database_url)
     engine = db.make_engine(settings.database_url)

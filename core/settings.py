@@ -94,6 +94,9 @@ class Settings:
     public_base_url: str | None = None
     # COMPANY_NAME: who asks for access on a customer's connect-link page ("Acme Support asks to connect ...").
     company_name: str = "Integrations Console"
+    # SYNC_PHONE_REGION: the country (ISO 3166 code, "DE", "US") a contact's national phone number (no + or
+    # international prefix) is read in by the contact sync; "" reads only international numbers.
+    sync_phone_region: str = ""
 
     def __post_init__(self):
         keys = tuple(self.encryption_keys) or (self.encryption_key,)
@@ -227,6 +230,18 @@ def _company_name(env: dict) -> str:
     return name or "Integrations Console"
 
 
+def _phone_region(env: dict) -> str:
+    import phonenumbers  # only here: the rest of the settings load without it
+
+    region = (env.get("SYNC_PHONE_REGION") or "").strip().upper()
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingsError(
+            "SYNC_PHONE_REGION must be a country's two-letter code such as DE, GB or US (or unset), "
+            f"got {region[:10]!r}."
+        )
+    return region
+
+
 def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> Settings:
     """Read and validate every setting. Missing keys are generated only outside production."""
     env = dict(os.environ if env is None else env)
@@ -305,6 +320,7 @@ def load_settings(env: dict | None = None, secrets_dir: Path | None = None) -> S
         alert_max_attempts=int(_number("ALERT_MAX_ATTEMPTS", env.get("ALERT_MAX_ATTEMPTS"), 6, 1, 20)),
         public_base_url=_public_base_url(env, toml),
         company_name=_company_name(env),
+        sync_phone_region=_phone_region(env),
     )
 
 

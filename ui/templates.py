@@ -10,6 +10,7 @@ import streamlit as st
 from app_context import AppContext
 from core.audit import Actor
 from core.errors import ConsoleError, ValidationError
+from core.sync.service import DIRECTIONS
 from core.templates.schema import TemplateView, parse_json
 from core.templates.service import RunView
 from core.templates.steps import STEP_KINDS, Field, defaults_of
@@ -29,13 +30,13 @@ def render(ctx: AppContext, actor: Actor) -> None:
     if template.description:
         st.markdown(esc(template.description))
     values = _form(ctx, actor, template)
-    left, right = st.columns(2)
-    if left.button("Preview", key="tpl-do-preview"):
+    buttons = st.container(horizontal=True)
+    if buttons.button("Preview", key="tpl-do-preview", icon=":material/visibility:"):
         try:
             st.session_state[PREVIEW] = (key, ctx.templates.preview(actor, key, values))
         except ValidationError as exc:
             _field_errors(template, exc)
-    if right.button("Run", type="primary", key="tpl-do-run"):
+    if buttons.button("Run", type="primary", key="tpl-do-run", icon=":material/play_arrow:"):
         try:
             st.session_state[RUN] = ctx.templates.apply(actor, key, values)
         except ValidationError as exc:
@@ -93,10 +94,20 @@ def _input(ctx: AppContext, actor: Actor, spec: Field, default: Any, key: str) -
         return st.checkbox(spec.label, bool(default), key=key)
     if spec.kind == "choice":
         index = spec.options.index(default) if default in spec.options else 0
-        return st.selectbox(spec.label, spec.options, index=index, key=key)
+        return st.selectbox(spec.label, spec.options, index=index, key=key, format_func=option_label)
     if spec.kind == "choices":
-        return st.multiselect(spec.label, spec.options, [d for d in default if d in spec.options], key=key)
+        chosen = [d for d in default if d in spec.options]
+        return st.multiselect(spec.label, spec.options, chosen, key=key, format_func=option_label)
     return st.text_input(spec.label, str(default or ""), max_chars=spec.max_length, key=key)
+
+
+def option_label(option: str) -> str:
+    """A choice as a person reads it: "expanded_bubble" -> "Expanded bubble", "crm_to_chatwoot" -> "CRM to
+    Chatwoot"."""
+    if option in DIRECTIONS:
+        return DIRECTIONS[option]
+    words = str(option).replace("_", " ")
+    return words[:1].upper() + words[1:]
 
 
 def _field_errors(template: TemplateView, exc: ValidationError) -> None:
@@ -121,6 +132,8 @@ def _run_fragment(ctx: AppContext, actor: Actor, run_id: int) -> None:
             st.error(str(exc))
             return
         _show_run(ctx, actor, run)
+        if run.finished and not first.finished:
+            st.rerun()  # the whole page, so the fragment stops polling (and fading) once the run is over
 
     st.fragment(show, run_every=None if first.finished else 1.0)()
 
@@ -143,6 +156,13 @@ def _show_run(ctx: AppContext, actor: Actor, run: RunView) -> None:
     if run.status == "done":
         st.success("Every step is done.")
     if run.script:
+        st.subheader("Widget script")
+        st.caption(
+            esc(
+                "Paste it just before </body> on every page of the website (the copy button is at its top right); "
+                "the Chat widget page previews it and keeps the preset."
+            )
+        )
         st.code(run.script, language="html")
 
 

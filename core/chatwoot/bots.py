@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit
 from core.audit import Actor
-from core.chatwoot import bot_api
+from core.chatwoot import bot_api, leases
 from core.chatwoot.bot_keys import (
     SELF_TEST,
     new_receiver_id,
@@ -54,6 +54,7 @@ from core.models import ChatwootBot, utcnow
 from core.ratelimit import Bucket
 
 T = TypeVar("T")
+BOT_BUSY = "Another request is creating the greeting bot in this Chatwoot account right now. Try again in a moment."
 BOTS_OFF = (
     "The integration's Auto-create bots toggle is off, so the console creates no agent bot in this Chatwoot "
     "account. Switch it on (Edit on the Integrations page) to use the greeting bot."
@@ -232,6 +233,12 @@ class BotService:
         public = self.public_base_url
         if not public:
             raise HelpdeskError(reachability_problem(None, connection.base_url) or "", "no_public_url")
+        with leases.held(self._factory, f"agent_bot:{int(integration_id)}", BOT_BUSY):
+            return self._find_or_create(actor, connection, client, public)
+
+    def _find_or_create(self, actor: Actor, connection: HelpdeskConnection, client: ChatwootClient, public: str) -> int:
+        """ensure_in's work, under the integration's bot lease: two requests at once make one bot."""
+        integration_id = connection.integration_id
         with self._factory.begin() as session:
             row = self._row(session, integration_id)
             row_id, receiver_id = row.id, row.receiver_id

@@ -2,23 +2,28 @@
 "Auto-create inboxes" toggle on (and, with "Auto-create bots" on, the greeting bot attached to them).
 
 ensure_website_inbox looks for a website inbox of the same site first (core.chatwoot.bot_api.normalise_site:
-scheme, host, default port and trailing slash do not count), so asking twice makes one inbox. With the
-toggle off it refuses with a sentence and calls nothing. Every outcome is audited as "chatwoot.inbox_ensure".
+scheme, host, default port and trailing slash do not count), so asking twice makes one inbox. Two requests
+at once (a double click, two tabs, two app processes) cannot both create one: the look-up and the creation
+run under a named lease per integration and site (core.chatwoot.leases); the second waits for the first,
+then finds its inbox. With the toggle off it refuses with a sentence
+and calls nothing. Every outcome is audited as "chatwoot.inbox_ensure".
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import sessionmaker
 
 from core import audit
 from core.audit import Actor
-from core.chatwoot import bot_api
+from core.chatwoot import bot_api, leases
 from core.chatwoot.bots import BotService
-from core.chatwoot.client import ChatwootError, Inbox
-from core.chatwoot.helpdesk import HelpdeskError, HelpdeskService
+from core.chatwoot.client import ChatwootClient, ChatwootError, Inbox
+from core.chatwoot.helpdesk import HelpdeskConnection, HelpdeskError, HelpdeskService
 from core.errors import ValidationError
 from core.ratelimit import Bucket
 
@@ -26,6 +31,10 @@ INBOXES_OFF = (
     "The integration's Auto-create inboxes toggle is off, so the console creates no inbox in this Chatwoot "
     "account. Switch it on (Edit on the Integrations page), or add the inbox in Chatwoot under Settings > "
     "Inboxes > Add inbox > Website."
+)
+BUSY = (
+    "Another request is creating the website inbox for this site right now. Wait a moment and try again: "
+    "it will be found, not created twice."
 )
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -48,6 +57,12 @@ def check_inbox_fields(website_url: str, colour: str, title: str, tagline: str) 
     if problems:
         raise ValidationError(problems)
     return url
+
+
+def lease_name(integration_id: int, site: str) -> str:
+    """The lease of one integration's inbox for one site (a hash: a site may be longer than the name)."""
+    digest = hashlib.sha256(site.encode("utf-8")).hexdigest()[:24]
+    return f"inbox:{int(integration_id)}:{digest}"
 
 
 class InboxService:
@@ -88,29 +103,46 @@ class InboxService:
             if not connection.auto_create_inboxes:
                 record("denied", reason="feature_off")
                 raise HelpdeskError(INBOXES_OFF, "feature_off")
+            with leases.held(self._factory, lease_name(integration_id, site), BUSY):
+                return self._find_or_create(actor, connection, client, url, site, colour, title, tagline, record)
+
+    def _find_or_create(
+        self,
+        actor: Actor,
+        connection: HelpdeskConnection,
+        client: ChatwootClient,
+        url: str,
+        site: str,
+        colour: str,
+        title: str,
+        tagline: str,
+        record: Callable[..., None],
+    ) -> tuple[Inbox, bool]:
+        """The look-up, then the creation when none fits (under the site's lease)."""
+        integration_id = connection.integration_id
+        try:
+            inboxes = client.list_inboxes()
+        except ChatwootError as exc:
+            record("failure", message=str(exc))
+            raise HelpdeskError(str(exc), exc.reason) from None
+        found = next((i for i in inboxes if i.is_website and bot_api.normalise_site(i.website_url) == site), None)
+        if found is not None:
+            record("success", created=False, inbox_id=found.id)
+            return found, False
+        self._helpdesk.count_attempt(Bucket("chatwoot_create", str(actor.id)), "bots and inboxes created")
+        name = (urlsplit(url).hostname or url)[:100]
+        try:
+            inbox = bot_api.create_website_inbox(client, name, url, colour.upper(), title.strip(), tagline.strip())
+        except ChatwootError as exc:
+            record("failure", message=str(exc))
+            raise HelpdeskError(f"Chatwoot did not create the inbox: {exc}", exc.reason) from None
+        record("success", created=True, inbox_id=inbox.id)
+        if connection.auto_create_bots:
             try:
-                inboxes = client.list_inboxes()
-            except ChatwootError as exc:
-                record("failure", message=str(exc))
-                raise HelpdeskError(str(exc), exc.reason) from None
-            found = next((i for i in inboxes if i.is_website and bot_api.normalise_site(i.website_url) == site), None)
-            if found is not None:
-                record("success", created=False, inbox_id=found.id)
-                return found, False
-            self._helpdesk.count_attempt(Bucket("chatwoot_create", str(actor.id)), "bots and inboxes created")
-            name = (urlsplit(url).hostname or url)[:100]
-            try:
-                inbox = bot_api.create_website_inbox(client, name, url, colour.upper(), title.strip(), tagline.strip())
-            except ChatwootError as exc:
-                record("failure", message=str(exc))
-                raise HelpdeskError(f"Chatwoot did not create the inbox: {exc}", exc.reason) from None
-            record("success", created=True, inbox_id=inbox.id)
-            if connection.auto_create_bots:
-                try:
-                    self._bots.attach(actor, connection, client, inbox.id)
-                except HelpdeskError as exc:
-                    self._bots.note_error(integration_id, str(exc))
-            return inbox, True
+                self._bots.attach(actor, connection, client, inbox.id)
+            except HelpdeskError as exc:
+                self._bots.note_error(integration_id, str(exc))
+        return inbox, True
 
 
-__all__ = ["INBOXES_OFF", "InboxService", "check_inbox_fields"]
+__all__ = ["BUSY", "INBOXES_OFF", "InboxService", "check_inbox_fields", "lease_name"]

@@ -43,16 +43,20 @@ def browser():
     yield from launched_browser()
 
 
-@pytest.fixture
-def app_server(tmp_path):
-    """The app as `make run` starts it, on a fresh SQLite database, on a free loopback port."""
+def started_app(tmp_path: Path, public: bool = False, extra_env: dict[str, str] | None = None):
+    """A generator of the running app's facts (a fixture's body): `streamlit run app.py` as `make run`
+    starts it, on a fresh SQLite database, on a free loopback port; ``public`` sets PUBLIC_BASE_URL to
+    that address (the greeting bot's receiver and connect links need one)."""
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
         "CONSOLE_SECRETS_DIR": str(tmp_path / "secrets"),
         "HTTP_MAX_RETRIES": "0",
         "OUTBOUND_ALLOW": "127.0.0.0/8,::1",  # the fake Chatwoot listens on 127.0.0.1
+        **({"PUBLIC_BASE_URL": url} if public else {}),
+        **(extra_env or {}),
     }
     for name in ("INTEGRATION_ENCRYPTION_KEY", "COOKIE_KEY"):
         env.pop(name, None)  # the first start generates both, as on a new machine
@@ -65,7 +69,6 @@ def app_server(tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, process)
         yield {"url": url, "env": env, "log": tmp_path / "streamlit.log", "tmp": tmp_path}
@@ -76,3 +79,9 @@ def app_server(tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture
+def app_server(tmp_path):
+    """The app as `make run` starts it, on a fresh SQLite database, on a free loopback port."""
+    yield from started_app(tmp_path)

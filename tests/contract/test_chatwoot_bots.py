@@ -19,7 +19,7 @@ from core.chatwoot.greeting import BotSettings
 from core.chatwoot.helpdesk import HelpdeskError
 from core.chatwoot.inboxes import INBOXES_OFF
 from core.errors import ValidationError
-from core.models import AuditEvent, ChatwootBot, utcnow
+from core.models import AuditEvent, ChatwootBot, EngineLease, utcnow
 from tests.conftest import wait_for
 
 PUBLIC = "https://console.example.com"
@@ -77,6 +77,74 @@ def test_ensuring_a_website_inbox_twice_creates_one(ctx, admin, fake_chatwoot, d
         ("success", False),
     ]
     assert not fake_chatwoot.requests_to(AGENT_BOTS)  # bots off: no agent bot
+
+
+def run_at_once(*calls):
+    """Run the calls in threads started together; their results (or exceptions), in order."""
+    import threading
+
+    results: list = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(i, call):
+        start.wait(5)
+        try:
+            results[i] = call()
+        except Exception as exc:  # handed back to the test to assert on
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(t.is_alive() for t in threads), "a call did not finish within 30 s"
+    return results
+
+
+def test_two_requests_at_once_create_one_inbox_and_one_bot(ctx, admin, fake_chatwoot, desk):
+    """A double click on "Create a website inbox": each request's look-up is slow enough that, without the
+    site's lease, both would find nothing and both create; with it the second finds the first's inbox."""
+    integration_id = desk(admin)
+    fake_chatwoot.set_delay(0.4, "/api/v1/accounts/1/inboxes")
+    first, second = run_at_once(
+        lambda: ctx.inboxes.ensure_website_inbox(admin, integration_id, *SHOP),
+        lambda: ctx.inboxes.ensure_website_inbox(admin, integration_id, "http://shop.example", *SHOP[1:]),
+    )
+    assert not isinstance(first, Exception) and not isinstance(second, Exception), (first, second)
+    assert first[0].id == second[0].id and sorted([first[1], second[1]]) == [False, True]
+    assert posts(fake_chatwoot, INBOXES) == 1 and posts(fake_chatwoot, AGENT_BOTS) == 1
+    with ctx.factory() as session:  # both leases were given back
+        assert not session.scalars(select(EngineLease.name).where(EngineLease.name.like("inbox:%"))).all()
+        assert not session.scalars(select(EngineLease.name).where(EngineLease.name.like("agent_bot:%"))).all()
+
+
+def test_two_inboxes_made_at_once_share_one_bot(ctx, admin, fake_chatwoot, desk):
+    integration_id = desk(admin)
+    fake_chatwoot.set_delay(0.3, AGENT_BOTS)
+    first, second = run_at_once(
+        lambda: ctx.inboxes.ensure_website_inbox(admin, integration_id, *SHOP),
+        lambda: ctx.inboxes.ensure_website_inbox(admin, integration_id, "https://blog.example", *SHOP[1:]),
+    )
+    assert first[1] and second[1] and posts(fake_chatwoot, INBOXES) == 2
+    [bot] = fake_chatwoot.agent_bots.values()
+    assert fake_chatwoot.inboxes[first[0].id].agent_bot_id == bot.id == fake_chatwoot.inboxes[second[0].id].agent_bot_id
+
+
+def test_a_request_waiting_too_long_for_the_site_is_told_to_try_again(ctx, admin, fake_chatwoot, desk, monkeypatch):
+    from core.chatwoot import bot_api, inboxes, leases
+
+    integration_id = desk(admin)
+    site = bot_api.normalise_site(SHOP[0])
+    taken = leases.claim_marker(
+        ctx.factory, inboxes.lease_name(integration_id, site), "someone else", utcnow() + timedelta(minutes=3)
+    )
+    assert taken
+    monkeypatch.setattr(leases, "WAIT_SECONDS", 0.5)
+    with pytest.raises(HelpdeskError) as busy:
+        ctx.inboxes.ensure_website_inbox(admin, integration_id, *SHOP)
+    assert str(busy.value) == inboxes.BUSY and busy.value.reason == "busy"
+    assert posts(fake_chatwoot, INBOXES) == 0
 
 
 def test_with_the_toggle_off_no_inbox_is_created(ctx, admin, fake_chatwoot, desk):

@@ -183,7 +183,7 @@ def test_the_scheduled_task_runs_a_sync(ctx, owner, pair, crm, fake_chatwoot, wo
 def test_phone_numbers_are_read_as_e164():
     assert normalise_phone("+49 (30) 123-456") == "+4930123456"
     assert normalise_phone("0049 30 123456") == "+4930123456"
-    assert normalise_phone("030 123456") == "+4930123456"
+    assert normalise_phone("030 123456", "DE") == "+4930123456"
     assert normalise_phone("12") is None and normalise_phone("call me") is None
 
 

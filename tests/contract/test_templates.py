@@ -186,3 +186,32 @@ def test_the_webhook_secret_is_never_stored_in_a_run_or_an_export(ctx, owner, wo
         assert secret not in repr([getattr(r, "values", None) for r in rows])
     again = finished(ctx, owner, ctx.templates.apply(owner, "builtin:alerts-to-a-webhook", values))
     assert again.status == "done" and len(ctx.subscriptions.list(owner)) == 1
+
+
+def test_a_stored_template_creates_agents_working_in_the_inbox_once(ctx, admin, fake_chatwoot, desk, workers):
+    """The "create N agents with inboxes" step: an administrator imports a template of it, runs it twice;
+    the agents are made once and work in the created inbox."""
+    workers(2, periodic=False)
+    integration_id = desk(admin)
+    team = {
+        "name": "Support team",
+        "steps": [
+            {"kind": "chatwoot"},
+            {"kind": "website_inbox", "values": {"website_url": SHOP}},
+            {"kind": "agents", "values": {"count": 2, "name_prefix": "Shop agent"}},
+        ],
+    }
+    stored = ctx.templates.import_json(admin, json.dumps(team))
+    values = [{"integration_id": integration_id}, {}, {}]
+    run = finished(ctx, admin, ctx.templates.apply(admin, stored.key, values))
+    assert run.status == "done", run
+    [inbox] = [i for i in fake_chatwoot.inboxes.values() if i.website_url == SHOP]
+    made = {u.id: u.name for u in fake_chatwoot.users.values() if u.name.startswith("Shop agent")}
+    assert sorted(made.values()) == ["Shop agent 1", "Shop agent 2"]
+    assert set(made) <= set(inbox.members)
+    assert run.steps[2].result["summary"] == f"2 agents work in inbox #{inbox.id}."
+
+    again = finished(ctx, admin, ctx.templates.apply(admin, stored.key, values))
+    assert again.status == "done", again
+    assert len([u for u in fake_chatwoot.users.values() if u.name.startswith("Shop agent")]) == 2
+    assert sorted(again.steps[2].result["agent_ids"]) == sorted(made)

@@ -96,11 +96,13 @@ def _recount_queries(dialect: str):
         .group_by(hour, User.tier, Integration.provider, Integration.type, Integration.status)
     )
     day = cast(func.date(AuditEvent.at), Date) if dialect == "postgresql" else func.date(AuditEvent.at)
+    none = literal_column("''")  # a literal, not a parameter: the GROUP BY must repeat the same expression
+    tier, provider = func.coalesce(User.tier, none), func.coalesce(Integration.provider, none)
     days = (
         select(
             day.label("day"),
-            func.coalesce(User.tier, "").label("tier"),
-            func.coalesce(Integration.provider, "").label("provider"),
+            tier.label("tier"),
+            provider.label("provider"),
             func.sum(case((AuditEvent.outcome == "success", 1), else_=0)).label("passed"),
             func.sum(case((AuditEvent.outcome == "failure", 1), else_=0)).label("failed"),
         )
@@ -112,7 +114,7 @@ def _recount_queries(dialect: str):
             AuditEvent.outcome.in_(("success", "failure")),
             AuditEvent.integration_id.is_not(None),
         )
-        .group_by(day, func.coalesce(User.tier, ""), func.coalesce(Integration.provider, ""))
+        .group_by(day, tier, provider)
     )
     return {"stat_integration_counts": counts, "stat_integration_freshness": fresh, "stat_check_days": days}
 
@@ -131,7 +133,8 @@ def rebuild(conn: Connection) -> dict[str, int]:
         key, values = LEDGERS[name]
         table = TABLES[name]
         conn.execute(table.delete())
-        written[name] = conn.execute(insert(table).from_select([*key, *values], query)).rowcount or 0
+        conn.execute(insert(table).from_select([*key, *values], query))
+        written[name] = int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
     return written
 
 
@@ -237,7 +240,7 @@ def compact(conn: Connection) -> dict[str, int]:
                 conn.execute(text(f"DELETE FROM {table} WHERE id < :first"), {"first": first})
             else:
                 conn.execute(text(f"DELETE FROM {table}"))
-        left[table] = result.rowcount or 0
+        left[table] = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() or 0)
     return left
 
 

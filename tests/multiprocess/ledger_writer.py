@@ -16,6 +16,7 @@ import sys
 import time
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 import app_context
 from core.errors import ConsoleError
@@ -47,7 +48,10 @@ def main(argv: list[str]) -> int:
         try:
             if _run(ctx, rng, kind, admin, users, seed, step):
                 done[kind] = done.get(kind, 0) + 1
-        except ConsoleError as exc:  # refused: conflict, gone, busy. The transaction rolled back.
+        # Refused: conflict, gone, busy; IntegrityError: a check recorded for an integration the other process
+        # deleted after the claim (on SQLite the claim's read and the record's write are not one snapshot).
+        # Either way the transaction rolled back.
+        except (ConsoleError, IntegrityError) as exc:
             refused[type(exc).__name__] = refused.get(type(exc).__name__, 0) + 1
     print(json.dumps({"done": done, "refused": refused}))
     ctx.engine.dispose()

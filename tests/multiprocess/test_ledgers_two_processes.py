@@ -24,8 +24,15 @@ def test_two_processes_writing_at_once_leave_the_ledgers_exact(ctx, database_url
     usernames = ["root", "alice", "bob"]
     writers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.multiprocess.ledger_writer", database_url, str(seed), str(OPERATIONS)]
-            + usernames,
+            [
+                sys.executable,
+                "-m",
+                "tests.multiprocess.ledger_writer",
+                database_url,
+                str(seed),
+                str(OPERATIONS),
+                *usernames,
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

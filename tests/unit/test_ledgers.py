@@ -4,6 +4,7 @@ and Statistics and Overview give the same figures as the full scans they replace
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta
 
@@ -273,3 +274,58 @@ def test_statistics_and_overview_give_the_full_scans_figures_on_a_generated_mix(
     # A member's figures are their own, as before.
     mine = ctx.integrations.stats(member)
     assert mine.total == sum(1 for r in rows if r["owner_id"] == member.id)
+
+
+# ----- who folds and who rebuilds: the engine's tick and the CLI --------------------------------------------
+
+
+def test_the_engine_folds_the_ledgers_as_the_scheduler(ctx, admin):
+    view = ctx.integrations.create(admin, "One", "CHATWOOT", CONFIG)
+    for success in (True, False, True):
+        record(ctx, admin, view.id, success)
+    before = kept(ctx)
+    assert rows_in(ctx, "stat_integration_counts") > 1
+    ctx.tasks._fold_ledgers()
+    assert rows_in(ctx, "stat_integration_counts") == 1 and kept(ctx) == before
+    record(ctx, admin, view.id, False)
+    ctx.tasks._fold_ledgers()  # within LEDGER_FOLD_SECONDS of the last fold: not again yet
+    assert rows_in(ctx, "stat_integration_counts") > 1
+
+
+def test_the_cli_verifies_rebuilds_and_folds(ctx, database_url, admin):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import TEST_COOKIE_KEY, TEST_KEY
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "INTEGRATION_", "COOKIE_"))}
+    env |= {"DATABASE_URL": database_url, "INTEGRATION_ENCRYPTION_KEY": TEST_KEY, "COOKIE_KEY": TEST_COOKIE_KEY}
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", "statistics", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    ctx.integrations.create(admin, "One", "CHATWOOT", CONFIG)
+    with ctx.engine.begin() as conn:
+        conn.execute(text("INSERT INTO stat_integration_counts (tier, provider, type, status, health, is_active, n) "
+                          "VALUES ('FREE', 'HUBSPOT', 'CRM', 'error', 'failing', true, 3)"))  # fmt: skip
+    drifted = manage("verify")
+    assert drifted.returncode == 1, drifted.stderr
+    assert "stat_integration_counts ('FREE', 'HUBSPOT', 'CRM', 'error', 'failing', " in drifted.stdout
+    assert "kept 3, counted 0" in drifted.stdout and "statistics rebuild" in drifted.stdout
+    rebuilt = manage("rebuild")
+    assert rebuilt.returncode == 0 and "stat_integration_counts 1 rows" in rebuilt.stdout, rebuilt.stderr
+    agreed = manage("verify", "--json")
+    assert agreed.returncode == 0 and json.loads(agreed.stdout) == {"differences": []}
+    folded = manage("compact")
+    assert folded.returncode == 0 and "Folded the statistics ledgers" in folded.stdout
+    exact(ctx)

@@ -13,19 +13,21 @@ write path can forget them, and a rolled-back write takes its rows with it. The 
 - stat_check_days: connection tests that ran per day (UTC), owner tier and provider at the time of the
   test; past days never change.
 
-`rebuild` recounts all of them from the rows (the CLI's `statistics rebuild`, the benchmark generator, the
-migration); `differences` compares them with a full recount (`statistics verify`).
+`rebuild` recounts all of them from the rows (the CLI's `statistics rebuild`, the migration, `bulk_load`);
+`differences` compares them with a full recount (`statistics verify`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Date, Table, and_, case, cast, func, insert, literal_column, select, text
 from sqlalchemy.orm import Session
 
+from core.integrations import ledger_triggers
 from core.models import AuditEvent, Integration, StatCheckDay, StatIntegrationCount, StatIntegrationFreshness, User
 
 EPOCH = datetime(1970, 1, 1)
@@ -136,6 +138,19 @@ def rebuild(conn: Connection) -> dict[str, int]:
         conn.execute(insert(table).from_select([*key, *values], query))
         written[name] = int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
     return written
+
+
+@contextmanager
+def bulk_load(conn: Connection) -> Iterator[None]:
+    """Write many rows in the caller's transaction without a ledger row per row: the triggers are dropped
+    for the block, created again after it and the ledgers recounted once, all in one transaction (a failure
+    keeps the triggers). The benchmark generator's loads use it."""
+    for table in TABLES.values():  # DML first: on SQLite it opens the transaction the DDL then joins
+        conn.execute(table.delete())
+    ledger_triggers.drop(conn)
+    yield
+    ledger_triggers.create(conn)
+    rebuild(conn)
 
 
 def recount(conn: Connection) -> dict[str, dict[tuple, tuple[int, ...]]]:
@@ -343,6 +358,7 @@ def check_days(
 __all__ = [
     "LEDGERS",
     "CountKey",
+    "bulk_load",
     "check_days",
     "compact",
     "counts",

@@ -329,3 +329,22 @@ def test_the_cli_verifies_rebuilds_and_folds(ctx, database_url, admin):
     folded = manage("compact")
     assert folded.returncode == 0 and "Folded the statistics ledgers" in folded.stdout
     exact(ctx)
+
+
+def test_a_bulk_load_recounts_once_and_keeps_the_triggers(ctx, admin):
+    ctx.integrations.create(admin, "Before", "CHATWOOT", CONFIG)
+    rows = [
+        {"owner_id": admin.id, "name": f"B{n}", "type": "CRM", "provider": "HUBSPOT", "configuration": {}}
+        for n in range(50)
+    ]
+    with ctx.engine.begin() as conn, ledgers.bulk_load(conn):
+        conn.execute(insert(Integration), rows)
+        assert int(conn.execute(text("SELECT count(*) FROM stat_integration_counts")).scalar() or 0) == 0
+    assert rows_in(ctx, "stat_integration_counts") == 2  # recounted: one row per key
+    exact(ctx)
+    with pytest.raises(RuntimeError), ctx.engine.begin() as conn, ledgers.bulk_load(conn):
+        conn.execute(insert(Integration), rows)
+        raise RuntimeError("the load fails half-way")
+    ctx.integrations.create(admin, "After", "CHATWOOT", CONFIG)  # the triggers are still there
+    exact(ctx)
+    assert sum(n for (n,) in kept(ctx)["stat_integration_counts"].values()) == 52

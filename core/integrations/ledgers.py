@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import cast as cast_type
 
 from sqlalchemy import Connection, Date, Table, and_, case, cast, func, insert, literal_column, select, text
 from sqlalchemy.orm import Session
@@ -41,8 +42,9 @@ LEDGERS = {  # table -> (key columns, summed columns)
     "stat_check_days": (DAY_KEY, ("passed", "failed")),
 }
 
+# SQLAlchemy types __table__ as any FromClause; a declarative class with a __tablename__ has a Table.
 TABLES: dict[str, Table] = {
-    model.__tablename__: model.__table__  # pyright: ignore[reportAttributeAccessIssue]
+    model.__tablename__: cast_type(Table, model.__table__)
     for model in (StatIntegrationCount, StatIntegrationFreshness, StatCheckDay)
 }
 

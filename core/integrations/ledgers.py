@@ -126,12 +126,14 @@ def _recount_queries(dialect: str):
 def rebuild(conn: Connection) -> dict[str, int]:
     """Empty the ledgers and count everything again, in the caller's transaction; rows written per ledger.
 
-    On PostgreSQL the counted tables are locked against writes (SHARE) until the transaction ends, so no
-    write lands between the recount and the ledger it would have moved.
+    On PostgreSQL the counted tables are locked against writes (SHARE) and the ledgers against a fold until
+    the transaction ends, so no write lands between the recount and the ledger it would have moved.
     """
     dialect = conn.dialect.name
     if dialect == "postgresql":
         conn.execute(text("LOCK TABLE users, integrations, audit_events IN SHARE MODE"))
+        # And a fold under way finishes first (or waits): its sums must not land beside the recount.
+        conn.execute(text(f"LOCK TABLE {', '.join(LEDGERS)} IN EXCLUSIVE MODE"))
     written = {}
     for name, query in _recount_queries(dialect).items():
         key, values = LEDGERS[name]

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import app_context
+import manage_statistics
 import manage_syncs
 from core import db
 from core.alerts.channels import DeliveryError
@@ -856,6 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
     _worker_parser(commands)
     _alerts_parser(commands)
     manage_syncs.register(commands, _command, _group, _add_as, _add_json, open_context, _actor)
+    manage_statistics.register(commands, _command, _group, _add_json, open_context)
     return parser
 
 

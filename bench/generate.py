@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core import db, fields
 from core.catalog import Provider
 from core.crypto import FieldCipher, field_context
+from core.integrations import ledgers
 from core.keys import verify_key
 from core.models import AppMeta, AuditEvent, Integration, User, utcnow
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier, limit
@@ -481,7 +482,8 @@ def generate(
     engine = db.make_engine(url)
     try:
         verify_key(db.make_session_factory(engine), cipher)  # the key check the app verifies at start
-        with engine.begin() as conn:
+        # One recount of the statistics ledgers at the end, not a trigger-written row per row (ledgers.bulk_load).
+        with engine.begin() as conn, ledgers.bulk_load(conn):
             insert_all(conn, User.__table__, users, chunk)
             n_integrations = insert_all(
                 conn, Integration.__table__, integration_rows(tiers, counts, cipher, rng, now, owned), chunk

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ColumnElement,
     Date,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -101,6 +103,8 @@ class Integration(Base):
         Index("ix_integrations_lease_host", "check_lease_host", "check_lease_until"),
         Index("ix_integrations_lease_until", "check_lease_until"),
         Index("ix_integrations_health", "health", "owner_id"),
+        # Stale counts read the integrations of one hour of this (core.integrations.ledgers.fresh_counts).
+        Index("ix_integrations_freshness", "is_active", text("coalesce(last_checked_at, created_at)")),
     )
 
     # SQLAlchemy adds "AND version = :old" to every UPDATE, so a concurrent write is detected.
@@ -229,6 +233,52 @@ class CheckRollup(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms_total: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms_max: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatIntegrationCount(Base):
+    """A change to how many integrations share one (owner tier, provider, type, status, health, active):
+    +1 / -1 rows added by the database's triggers on every write (migration 0018), folded now and then by
+    core.integrations.ledgers; the count is the sum of a key's rows."""
+
+    __tablename__ = "stat_integration_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    health: Mapped[str] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(Boolean)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class StatIntegrationFreshness(Base):
+    """Active integrations by the hour (since the epoch, UTC) they were last checked, or created when never:
+    what "stale" is counted from without reading every integration. Kept like StatIntegrationCount."""
+
+    __tablename__ = "stat_integration_freshness"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger, index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class StatCheckDay(Base):
+    """Connection tests that ran on one day (UTC), by the owner's tier and the provider at the time of the
+    test ('' for an integration already gone): the Statistics trend. Added by a trigger on audit_events."""
+
+    __tablename__ = "stat_check_days"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    passed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
 
 
 class HealthChange(Base):

@@ -4,8 +4,8 @@
 - check_run_item(run, id): one check of a check-all run; does nothing if the item is done or cancelled.
 - dispatch_run(run): hands a run's pending items to the queue, in position order.
 - tick (periodic, every ENGINE_TICK_SECONDS on each consumer): whoever holds the scheduler lease plans the
-  checks coming due, re-dispatches runs whose checks a dead worker lost, runs the tick jobs (alerts) and,
-  once a day, the maintenance jobs (history retention).
+  checks coming due, re-dispatches runs whose checks a dead worker lost, runs the tick jobs (alerts), folds
+  the statistics ledgers every few minutes and, once a day, the maintenance jobs (history retention).
 
 Each job is bounded in time (a check inside its deadline; a lease outlives it) and safe to run twice:
 every write it makes is conditional on the state it found.
@@ -19,6 +19,7 @@ import random
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ from core.audit import Actor
 from core.engine.runs import CheckRuns, RunProgress, run_holder_prefix
 from core.engine.scheduler import Heartbeat, Planner, SchedulerLease, claim_marker
 from core.errors import ConsoleError, StorageError
-from core.integrations import leases
+from core.integrations import leases, ledgers
 from core.integrations.checks import CheckAllScope, EngineClaim, Recorded
 from core.integrations.refresh import TokenRefresher
 from core.integrations.service import IntegrationService
@@ -48,6 +49,7 @@ DATABASE_RETRY = (2.0, 10.0)  # and when the database does not answer (the consu
 MAINTENANCE = "maintenance"
 REFRESH_AHEAD = timedelta(minutes=15)  # an access token is refreshed this long before it expires
 REFRESH_BATCH = 500  # refreshes handed out per tick at most
+LEDGER_FOLD_SECONDS = 60  # the statistics ledgers gain a row or two per write between folds
 
 
 class EngineUnavailableError(ConsoleError):
@@ -83,6 +85,7 @@ class TaskEngine:
     def __post_init__(self) -> None:
         self.lease = SchedulerLease(self.factory)
         self._ticking = threading.Lock()
+        self._ledgers_folded_at = float("-inf")
         self.planner = Planner(self.factory, self.interval_override)
         huey = self.huey
         self.check_scheduled = huey.task(name="check_scheduled")(self._check_scheduled)
@@ -190,6 +193,7 @@ class TaskEngine:
             self._plan_refreshes(now)
             self._plan_syncs(now)
             self._alert_tick(now)
+            self._fold_ledgers()
             if self._maintenance_due(now):
                 self._forget_old_markers(now)
                 for job in self.daily_jobs:
@@ -305,6 +309,15 @@ class TaskEngine:
                 self.plan_alerts()
             except Exception:  # the change is in the outbox; the next tick plans it
                 log.warning("could not hand the alert planning to the queue; the next tick does it")
+
+    def _fold_ledgers(self) -> None:
+        """Every LEDGER_FOLD_SECONDS, as the one scheduler: fold the statistics ledgers, which every write
+        appends to (core.integrations.ledgers), so that what Statistics sums stays about one row per key."""
+        if time.monotonic() - self._ledgers_folded_at < LEDGER_FOLD_SECONDS:
+            return
+        with self.factory.begin() as session:
+            ledgers.compact(session.connection())
+        self._ledgers_folded_at = time.monotonic()
 
     def _forget_old_markers(self, now: datetime) -> None:
         """One-off markers (refresh:<id>, alert:<id>) a day past their time mean nothing any more."""

@@ -35,6 +35,7 @@ from core.errors import (
     conflict,
 )
 from core.integrations import detail as detail_page
+from core.integrations import ledgers
 from core.integrations.checks import IntegrationChecks
 from core.integrations.configuration import Configurations, audited_changes, changed_fields, masked, secretless
 from core.integrations.health import Health, HealthPolicy
@@ -230,15 +231,24 @@ class IntegrationService(IntegrationChecks):
             return self._view(row, owner, opened=True)
 
     def stats(self, actor: Actor) -> Stats:
-        """Total, active, inactive, in-error and stale counts from one aggregate query."""
+        """Total, active, inactive, in-error and stale counts: an administrator's from the statistics ledgers
+        (every tenant: flat cost whatever their number), a member's from one aggregate over their own."""
+        if actor.is_admin:
+            with self._factory() as session:
+                rows = ledgers.counts(session)
+                fresh = ledgers.fresh(session, utcnow() - self.stale_after)
+            total = sum(row[-1] for row in rows)
+            active = sum(row[-1] for row in rows if row[5])
+            error = sum(row[-1] for row in rows if row[3] == "error")
+            stale = active - sum(fresh.values())
+            return Stats(total=total, active=active, inactive=total - active, error=error, stale=stale)
         query = select(
             func.count(Integration.id),
             func.coalesce(func.sum(case((Integration.is_active.is_(True), 1), else_=0)), 0),
             func.coalesce(func.sum(case((Integration.status == "error", 1), else_=0)), 0),
             func.coalesce(func.sum(case((self.stale_condition(), 1), else_=0)), 0),
         )
-        if not actor.is_admin:
-            query = query.where(Integration.owner_id == actor.id)
+        query = query.where(Integration.owner_id == actor.id)
         with self._factory() as session:
             total, active, error, stale = session.execute(query).one()
         return Stats(
@@ -255,6 +265,13 @@ class IntegrationService(IntegrationChecks):
         return int(used), tiers.limit("integrations", tiers.Tier.parse(actor.tier))
 
     def counts_by_provider_and_status(self, actor: Actor) -> list[tuple[str, str, int]]:
+        """(provider name, status, integrations), by provider key: an administrator's from the ledgers."""
+        if actor.is_admin:
+            sums: dict[tuple[str, str], int] = {}
+            with self._factory() as session:
+                for _tier, provider, _kind, status, _health, _active, n in ledgers.counts(session):
+                    sums[(provider, status)] = sums.get((provider, status), 0) + n
+            return [(self._provider_name(p), status, n) for (p, status), n in sorted(sums.items()) if n]
         query = select(Integration.provider, Integration.status, func.count(Integration.id)).group_by(
             Integration.provider, Integration.status
         )
@@ -492,13 +509,17 @@ class IntegrationService(IntegrationChecks):
         return self.get(actor, integration_id)
 
     def health_counts(self, actor: Actor) -> dict[str, int]:
-        """Integrations per health state (every state present, zeros included), from the health index."""
+        """Integrations per health state (every state present, zeros included): a member's from the health
+        index, an administrator's from the statistics ledgers."""
         query = select(Integration.health, func.count(Integration.id)).group_by(Integration.health)
-        if not actor.is_admin:
-            query = query.where(Integration.owner_id == actor.id)
+        query = query.where(Integration.owner_id == actor.id)
         counts = dict.fromkeys((h.value for h in Health), 0)
         with self._factory() as session:
-            for health, count in session.execute(query):
+            if actor.is_admin:  # every tenant's: from the statistics ledgers, not the health index
+                found = [(row[4], row[-1]) for row in ledgers.counts(session)]
+            else:
+                found = session.execute(query).all()
+            for health, count in found:
                 counts[health or Health.UNKNOWN.value] = counts.get(health or Health.UNKNOWN.value, 0) + int(count)
         return counts
 

@@ -1,8 +1,9 @@
 """Statistics across every tenant, for administrators: counts, integrations in error, and the check trend.
 
-Everything is aggregated by the database (GROUP BY, SUM(CASE ...), LIMIT) so that the answers stay small
-and fast with a hundred thousand integrations and hundreds of thousands of audit events; no method loads
-every row into Python. The SQL is portable: it runs unchanged on SQLite and PostgreSQL.
+The counts and the trend are read from the ledgers the database keeps on every write
+(core.integrations.ledgers): a few hundred rows whatever the number of integrations and audit events, so
+the page costs the same at ten thousand integrations as at a million. Only the list of integrations in
+error reads integrations, at most MAX_ERROR_ROWS of them down an index.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from core import csvsafe
 from core.audit import Actor
 from core.catalog import Catalog
 from core.errors import PermissionDeniedError, ValidationError
-from core.integrations.service import stale_condition
-from core.models import AuditEvent, Integration, User, utcnow
+from core.integrations import ledgers
+from core.models import Integration, User, utcnow
 from core.tiers import Tier
 
 STATUSES = ("connected", "error", "unknown")
@@ -183,8 +184,8 @@ class Trend:
     points: tuple[TrendPoint, ...]
     since: date
     until: date
-    # Without a tier or provider filter every recorded check counts, including those of integrations
-    # deleted since; with one, only checks of integrations that still exist can be attributed.
+    # Checks of integrations deleted since count too: each is kept under the tier and provider its
+    # integration had on the day (core.integrations.ledgers), so a filter still finds them.
     includes_deleted: bool
 
     @property
@@ -242,30 +243,22 @@ class StatisticsService:
         return [(p.key, p.name) for p in self._catalog]
 
     def counts(self, actor: Actor, filters: Filters = Filters()) -> Counts:
-        """Integrations by (owner tier, provider, type, status) with active and stale counts: one query."""
+        """Integrations by (owner tier, provider, type, status) with active and stale counts, from the ledgers."""
         self._allow(actor)
         cutoff = self._clock() - timedelta(hours=self._stale_after_hours)
-        active = Integration.is_active.is_(True)
-        stale = stale_condition(cutoff)
-        query = (
-            select(
-                User.tier,
-                Integration.provider,
-                Integration.type,
-                Integration.status,
-                func.count(Integration.id),
-                func.coalesce(func.sum(case((active, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((stale, 1), else_=0)), 0),
-            )
-            .join(User, Integration.owner_id == User.id)
-            .where(*self._conditions(filters))
-            .group_by(User.tier, Integration.provider, Integration.type, Integration.status)
-        )
+        sums: dict[ledgers.CountKey, list[int]] = {}
         with self._factory() as session:
-            found = session.execute(query).all()
+            for tier, provider, kind, status, _health, active, n in ledgers.counts(
+                session, filters.tiers, filters.providers, filters.statuses
+            ):
+                total = sums.setdefault(ledgers.CountKey(tier, provider, kind, status), [0, 0])
+                total[0] += n
+                total[1] += n if active else 0
+            fresh = ledgers.fresh(session, cutoff, filters.tiers, filters.providers, filters.statuses)
         rows = [
-            CountRow(tier, provider, self._provider_name(provider), kind, status, int(n), int(a), int(s))
-            for tier, provider, kind, status, n, a, s in found
+            CountRow(k.tier, k.provider, self._provider_name(k.provider), k.type, k.status, n, a, a - fresh.get(k, 0))
+            for k, (n, a) in sums.items()
+            if n
         ]
         rows.sort(key=lambda r: (_tier_rank(r.tier), r.provider_name.lower(), r.type, _status_rank(r.status)))
         return Counts(tuple(rows), self._stale_after_hours)
@@ -291,12 +284,11 @@ class StatisticsService:
             .order_by(Integration.last_checked_at.desc().nulls_last(), Integration.id.desc())
             .limit(limit)
         )
-        count = select(func.count(Integration.id)).where(*conditions)
-        if filters.tiers:
-            count = count.join(User, Integration.owner_id == User.id)
         with self._factory() as session:
             found = session.execute(query).all()
-            total = session.scalar(count) or 0
+            excluded = bool(filters.statuses) and "error" not in filters.statuses
+            counted = [] if excluded else ledgers.counts(session, filters.tiers, filters.providers, ("error",))
+            total = sum(row[-1] for row in counted)
         rows = tuple(
             ErrorRow(
                 id=i,
@@ -318,44 +310,22 @@ class StatisticsService:
 
         Each "integration.test" event of a saved integration that ran is a check: outcome success passed,
         failure is an error (denied, a test refused by a rate limit, did not run). The tier and provider
-        filters apply through the integration; the status filter does not (it is today's state, not history).
+        filters apply to the owner's tier and the provider at the time of the check (the ledger keeps them);
+        the status filter does not (it is today's state, not history).
         """
         self._allow(actor)
         if not 1 <= int(days) <= MAX_DAYS:
             raise ValidationError({"days": f"Choose between 1 and {MAX_DAYS} days."})
         until = self._clock().date()
         since = until - timedelta(days=int(days) - 1)
-        day = func.date(AuditEvent.at, type_=Date).label("day")
-        query = select(
-            day,
-            func.coalesce(func.sum(case((AuditEvent.outcome == "success", 1), else_=0)), 0),
-            func.coalesce(func.sum(case((AuditEvent.outcome == "failure", 1), else_=0)), 0),
-        ).where(
-            AuditEvent.action == TEST_ACTION,
-            AuditEvent.at >= datetime.combine(since, datetime.min.time()),
-            AuditEvent.outcome.in_(("success", "failure")),
-            AuditEvent.integration_id.is_not(None),
-        )
-        filtered = bool(filters.tiers or filters.providers)
-        if filtered:
-            # A semi-join (IN a subquery), not a join: both databases build the set of matching integration
-            # ids once and probe it per event, instead of reading each event's integration row.
-            matching = select(Integration.id)
-            if filters.tiers:
-                owners = select(User.id).where(User.tier.in_(filters.tiers))
-                matching = matching.where(Integration.owner_id.in_(owners))
-            if filters.providers:
-                matching = matching.where(Integration.provider.in_(filters.providers))
-            query = query.where(AuditEvent.integration_id.in_(matching))
-        query = query.group_by(day).order_by(day)
         with self._factory() as session:
-            found = {_as_date(d): (int(ok), int(bad)) for d, ok, bad in session.execute(query)}
+            found = ledgers.check_days(session, since, until, filters.tiers, filters.providers)
         points = []
         for offset in range(int(days)):
             current = since + timedelta(days=offset)
             ok, bad = found.get(current, (0, 0))
             points.append(TrendPoint(current, ok + bad, ok, bad))
-        return Trend(tuple(points), since, until, includes_deleted=not filtered)
+        return Trend(tuple(points), since, until, includes_deleted=True)
 
 
 # ----- CSV of what the page shows ------------------------------------------------------------
@@ -419,15 +389,6 @@ def _status_rank(status: str) -> int:
 def _bounded(message: str | None) -> str:
     text = (message or "").strip()
     return text if len(text) <= MAX_MESSAGE_LENGTH else text[:MAX_MESSAGE_LENGTH] + "…"
-
-
-def _as_date(value: date | str) -> date:
-    """The day as a date: PostgreSQL's date() returns one, SQLite's a 'YYYY-MM-DD' text (parsed as Date)."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 __all__ = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from contextlib import contextmanager
 
 import pytest
@@ -753,7 +754,15 @@ def test_stats_count_total_active_inactive_and_error_in_one_query(fake, ctx, rec
 
     with count_statements(ctx.engine) as statements:
         everyone = fake.stats(admin)
-    assert len(statements) == 1, statements
+    # Every tenant's: the two statistics ledgers, and the one hour of the freshness index the stale cut-off
+    # falls in (core.integrations.ledgers.fresh): never a scan of every integration.
+    assert len(statements) == 3, statements
+    assert [re.search(r"\bFROM\s+(\w+)", s).group(1) for s in statements] == [  # type: ignore[union-attr]
+        "stat_integration_counts",
+        "stat_integration_freshness",
+        "integrations",
+    ]
+    assert "coalesce(integrations.last_checked_at, integrations.created_at) >=" in statements[2]
     assert (everyone.total, everyone.active, everyone.inactive, everyone.error) == (5, 3, 2, 2)
 
 

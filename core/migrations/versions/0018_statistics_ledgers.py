@@ -17,7 +17,7 @@ from alembic import op
 from core.integrations import ledger_triggers, ledgers
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -112,12 +112,12 @@ def wait_for(condition, timeout: float = 30.0, every: float = 0.1, what: str = "
         time.sleep(every)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fast_bcrypt(monkeypatch):
-    """The lowest bcrypt cost for the accounts a test creates (the real cost is checked in unit/test_users.py).
+    """The lowest bcrypt cost for the accounts every test creates: a hash at the real cost takes a quarter of a
+    second of CPU, and each sign-in checks one. unit/test_users.py checks the real cost (monkeypatch.undo()).
 
-    Not autouse: a module that creates many accounts asks for it with
-    ``pytestmark = pytest.mark.usefixtures("fast_bcrypt")``."""
+    Autouse; a module's ``pytestmark = pytest.mark.usefixtures("fast_bcrypt")`` still works and changes nothing."""
     import bcrypt
 
     real = bcrypt.gensalt

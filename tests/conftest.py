@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -156,6 +157,18 @@ def other_member(ctx):
 def owner(ctx):
     """Olga, an ENTERPRISE member (every provider open to her) who owns the integrations a test adds."""
     return ctx.users.create(None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE").actor()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def component_scan_once():
+    """Streamlit scans every installed package's metadata for v2 components each time an AppTest first runs
+    (most of the CPU of a short AppTest); the packages do not change during a run, so the first scan is kept."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(scan()))
+        yield
 
 
 @pytest.fixture(autouse=True)

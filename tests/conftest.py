@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -115,12 +116,12 @@ def wait_for(condition, timeout: float = 30.0, every: float = 0.1, what: str = "
         time.sleep(every)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fast_bcrypt(monkeypatch):
-    """The lowest bcrypt cost for the accounts a test creates (the real cost is checked in unit/test_users.py).
+    """The lowest bcrypt cost for the accounts every test creates: a hash at the real cost takes a quarter of a
+    second of CPU, and each sign-in checks one. unit/test_users.py checks the real cost (monkeypatch.undo()).
 
-    Not autouse: a module that creates many accounts asks for it with
-    ``pytestmark = pytest.mark.usefixtures("fast_bcrypt")``."""
+    Autouse; a module's ``pytestmark = pytest.mark.usefixtures("fast_bcrypt")`` still works and changes nothing."""
     import bcrypt
 
     real = bcrypt.gensalt
@@ -159,6 +160,18 @@ def other_member(ctx):
 def owner(ctx):
     """Olga, an ENTERPRISE member (every provider open to her) who owns the integrations a test adds."""
     return ctx.users.create(None, "olga", "Olga", "olga@example.com", "olga-password-1", "member", "ENTERPRISE").actor()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def component_scan_once():
+    """Streamlit scans every installed package's metadata for v2 components each time an AppTest first runs
+    (most of the CPU of a short AppTest); the packages do not change during a run, so the first scan is kept."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(scan()))
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -166,7 +166,7 @@ def _refreshed(e: Event) -> str:
 
 def _user(done: Callable[[Event, str], str]) -> Callable[[Event], str]:
     def sentence(e: Event) -> str:
-        name = e.text("username") or "an account"
+        name = e.text("username") or "a staff member"
         if e.outcome == "denied":
             return f"Refused to change {name}{e.why}"
         return done(e, name)
@@ -188,7 +188,7 @@ def _user_update(e: Event, name: str) -> str:
 
 
 def _active(e: Event, name: str) -> str:
-    return f"{'Reactivated' if e.details.get('active') else 'Deactivated'} the account {name}"
+    return f"{'Reactivated' if e.details.get('active') else 'Deactivated'} {name}'s account"
 
 
 def _link(e: Event) -> str:
@@ -214,7 +214,7 @@ def _oauth_connect(e: Event) -> str:
     done = "Reconnected" if e.get("reconnect") is True else "Connected"
     if not e.ok:
         return f"Could not save the {e.provider} connection after its sign-in{e.why}"
-    tested = "" if e.get("tested") in (None, True) else " (its first test failed)"
+    tested = " (its first test failed)" if e.details.get("tested") is False else ""
     return f"{done} {e.subject} through {e.provider} sign-in{tested}"
 
 
@@ -242,11 +242,18 @@ def _alert_states(e: Event) -> str:
     return f" for {', '.join(labels)}"
 
 
+def _agent(e: Event) -> str:
+    name = e.text("name") or e.text("agent")
+    return f"the agent {name}" if name else f"agent #{e.text('agent_id')}" if e.get("agent_id") else "an agent"
+
+
 def _membership(e: Event) -> str:
-    agent, inbox = e.text("agent") or f"agent #{e.text('agent_id')}", e.text("inbox") or f"#{e.text('inbox_id')}"
+    agent = _agent(e)
+    name = e.text("inbox")
+    inbox = f"the inbox {name}" if name else f"inbox #{e.text('inbox_id')}" if e.get("inbox_id") else "an inbox"
     added = e.text("change") in ("add", "added")
-    done = f"Added {agent} to the inbox {inbox}" if added else f"Removed {agent} from the inbox {inbox}"
-    return _or_failed(e, done, f"Could not change {agent}'s access to the inbox {inbox}")
+    done = f"Added {agent} to {inbox}" if added else f"Removed {agent} from {inbox}"
+    return _or_failed(e, done[:1].upper() + done[1:], f"Could not change the access of {agent} to {inbox}")
 
 
 def _rotate(e: Event) -> str:
@@ -281,17 +288,29 @@ SENTENCES: dict[str, Callable[[Event], str]] = {
     "keys.rotate": _rotate,
     "user.create": lambda e: f"Created the {e.text('role') or 'staff'} account {e.text('username')}",
     "user.update": _user(_user_update),
-    "user.set_tier": _user(lambda e, n: f"Moved {n} to the {tier_label(str(e.get('tier')))} tier"),
-    "user.set_role": _user(lambda e, n: f"Made {n} {'an' if e.text('role')[:1] in 'aeiou' else 'a'} {e.text('role')}"),
+    "user.set_tier": _user(
+        lambda e, n: (
+            f"Moved {n} to the {tier_label(str(e.get('tier')))} tier" if e.get("tier") else f"Changed {n}'s tier"
+        )
+    ),
+    "user.set_role": _user(
+        lambda e, n: (
+            f"Made {n} {'an' if e.text('role')[:1] in 'aeiou' else 'a'} {e.text('role')}"
+            if e.text("role")
+            else f"Changed the role of {n}"
+        )
+    ),
     "user.set_active": _user(_active),
     "user.reset_password": _user(lambda e, n: f"Set a new password for {n}"),
-    "user.change_password": _user(lambda e, n: f"{n} changed their password"),
+    "user.change_password": _user(lambda e, n: f"Changed their own password ({n})"),
     "oauth.start": _oauth_start,
     "oauth.callback": lambda e: _or_failed(
         e, f"Received the {e.provider} sign-in answer", f"Refused a {e.provider or 'sign-in'} answer".strip()
     ),
     "oauth.exchange": lambda e: _or_failed(
-        e, f"{e.provider} accepted the sign-in code", f"{e.provider or 'The service'} refused the sign-in code"
+        e,
+        f"{e.provider or 'The service'} accepted the sign-in code",
+        f"{e.provider or 'The service'} refused the sign-in code",
     ),
     "oauth.connect": _oauth_connect,
     "oauth_app.save": _oauth_app_save,
@@ -309,7 +328,9 @@ SENTENCES: dict[str, Callable[[Event], str]] = {
         f"Ran the template {e.text('template')}" + (f" (run #{e.text('run')})" if e.get("run") else "")
     ),
     "sync.created": lambda e: f"Set up a contact sync of {e.subject} with Chatwoot",
-    "sync.deleted": lambda e: f"Removed contact sync #{e.text('sync')} of {e.subject}",
+    "sync.deleted": lambda e: (
+        f"Removed {'contact sync #' + e.text('sync') if e.get('sync') else 'a contact sync'} of {e.subject}"
+    ),
     "alert.subscription_created": lambda e: f"Subscribed {_target(e)} to alerts{_alert_states(e)}",
     "alert.subscription_updated": lambda e: f"Changed the alerts of {_target(e)}{_alert_states(e)}",
     "alert.subscription_deleted": lambda e: f"Stopped the alerts of {_target(e)}",
@@ -351,14 +372,10 @@ SENTENCES: dict[str, Callable[[Event], str]] = {
         f"The greeting bot could not hand conversation {e.text('conversation_id')} of {e.subject} to an agent",
     ),
     "helpdesk.agent_create": lambda e: _or_failed(
-        e,
-        f"Added the agent {e.text('name')} to {e.subject}",
-        f"Could not add the agent {e.text('name')} to {e.subject}",
+        e, f"Added {_agent(e)} to {e.subject}", f"Could not add {_agent(e)} to {e.subject}"
     ),
     "helpdesk.agent_delete": lambda e: _or_failed(
-        e,
-        f"Removed the agent {e.text('name') or e.text('agent') or '#' + e.text('agent_id')} from {e.subject}",
-        f"Could not remove the agent {e.text('name') or e.text('agent') or '#' + e.text('agent_id')} from {e.subject}",
+        e, f"Removed {_agent(e)} from {e.subject}", f"Could not remove {_agent(e)} from {e.subject}"
     ),
     "helpdesk.membership": _membership,
 }
@@ -377,7 +394,7 @@ def sentence(
     make = SENTENCES.get(action)
     if make is not None:
         try:
-            return make(event)
+            return " ".join(make(event).split())  # a detail missing from an old record leaves no gap
         except (TypeError, ValueError, AttributeError):  # details of an unexpected shape (an old record)
             pass
     area, _, what = action.partition(".")

@@ -19,6 +19,15 @@ from ui.text import esc
 ZONES = sorted(available_timezones() | {"UTC"})
 
 
+# The inbox form's label of each field the service's ValidationError names.
+INBOX_LABELS = {
+    "website_url": "Website address",
+    "colour": "Widget colour",
+    "title": "Welcome title",
+    "tagline": "Welcome tagline",
+}
+
+
 def _when(at) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at else "never"
 
@@ -156,7 +165,9 @@ def inbox_offer(ctx, actor: Actor, view: IntegrationView, on_created, expanded: 
         )
     if not submitted:
         return
-    ok, ensured = state.attempt(lambda: ctx.inboxes.ensure_website_inbox(actor, view.id, url, colour, title, tagline))
+    ok, ensured = state.attempt(
+        lambda: ctx.inboxes.ensure_website_inbox(actor, view.id, url, colour, title, tagline), INBOX_LABELS
+    )
     if not ok:
         return
     inbox, created = ensured

@@ -25,7 +25,6 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 import app_context
 import manage_syncs
 from core import db
-from core.words import count
 from core.alerts.channels import DeliveryError
 from core.audit import Actor
 from core.catalog import UnknownProviderError
@@ -41,6 +40,7 @@ from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, 
 from core.settings import Settings, load_settings
 from core.tiers import Tier
 from core.users import ROLES, random_password
+from core.words import count
 from providers import CATALOG
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130

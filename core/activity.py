@@ -112,7 +112,7 @@ def _scope(e: Event) -> str:
         if part == "everyone":
             words.append("everyone's")
         elif part == "own":
-            words.append("own")
+            continue  # the default scope: the person's own integrations
         elif part.startswith("tier "):
             words.append(f"{tier_label(part[5:])} tier")
         elif part.startswith("provider "):
@@ -120,7 +120,7 @@ def _scope(e: Event) -> str:
             words.append((e.provider_names or {}).get(key, key))
         else:
             words.append(_short(part))
-    return f" ({', '.join(words)})"
+    return f" ({', '.join(words)})" if words else ""
 
 
 def _edited(e: Event) -> str:

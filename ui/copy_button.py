@@ -7,7 +7,7 @@ clipboard (never innerHTML), so a script or a name in it cannot run or render he
 
 from __future__ import annotations
 
-import streamlit as st
+from streamlit.components.v2 import component
 
 _JS = """
 export default function (component) {
@@ -58,7 +58,7 @@ button:focus-visible { outline: 2px solid var(--st-text-color); outline-offset: 
 
 _HTML = '<button type="button" aria-live="polite"><span class="label">Copy</span></button>'
 
-_mount = st.components.v2.component("console_copy_button", html=_HTML, css=_CSS, js=_JS)
+_mount = component("console_copy_button", html=_HTML, css=_CSS, js=_JS)
 
 
 def copy_button(text: str, label: str, key: str) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from core import audit
 from core.models import Integration, utcnow
-from tests.app.conftest import open_page, page_links, sign_in, texts
+from tests.app.conftest import open_page, sign_in, texts
 from tests.factories import add_integration
 
 CHATWOOT = {"baseUrl": "https://chat.example.com", "accountId": "1", "apiKey": "words-canary-token-1"}
@@ -102,7 +102,7 @@ def test_statistics_groups_failing_by_cause_and_names_tiers_in_words(app_env, ad
     failing(app_env, pro.actor(), "Pat sales", "HUBSPOT", "network", "connection refused")
     at = open_page(sign_in("root", "admin-password-1"), "app_pages/statistics.py")
     assert not at.exception
-    assert [e.label for e in at.expander][0] == "Not reachable · 1 integration"
+    assert next(e.label for e in at.expander) == "Not reachable · 1 integration"
     assert any(page == "integration" and label == "Pat sales · HubSpot" for label, page, _ in page_link_params(at))
     tables = {t.columns[0]: t for t in (d.value for d in at.dataframe)}
     assert "Pro Plus" in set(tables["Tier"]["Tier"])

@@ -19,6 +19,16 @@ from ui.text import esc
 ZONES = sorted(available_timezones() | {"UTC"})
 
 
+# The bot settings form's label of each field the service's ValidationError names.
+BOT_LABELS = {
+    "welcome_message": "Welcome message",
+    "out_of_hours_message": "Out-of-hours reply",
+    "handoff_keyword": "Hand-off keyword",
+    "office_days": "Office days",
+    "office_from": "From (HH:MM)",
+    "office_to": "To (HH:MM)",
+    "timezone": "Time zone",
+}
 # The inbox form's label of each field the service's ValidationError names.
 INBOX_LABELS = {
     "website_url": "Website address",
@@ -133,7 +143,7 @@ def settings_form(ctx, actor: Actor, view: IntegrationView, current: BotSettings
         st.caption(esc(current.hours_text()))
         return
     wanted = BotSettings(welcome, away, keyword, hours, zone, tuple(days), start.strip(), end.strip())
-    if not state.attempt(lambda: ctx.bots.save_settings(actor, view.id, wanted))[0]:
+    if not state.attempt(lambda: ctx.bots.save_settings(actor, view.id, wanted), BOT_LABELS)[0]:
         return
     state.flash("Saved the greeting bot's settings.", ":material/save:")
     st.rerun()

@@ -67,7 +67,8 @@ def app_server(tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(url, process)
+        # A loaded machine (several suites at once on 2 cores) can take minutes to start Streamlit.
+        wait_until_healthy(url, process, float(os.environ.get("BROWSER_START_SECONDS", "60")))
         yield {"url": url, "env": env, "log": tmp_path / "streamlit.log", "tmp": tmp_path}
     finally:
         process.terminate()

@@ -72,7 +72,7 @@ frame = pd.DataFrame(
             ),
             "Integration": names.get(e.integration_id, f"#{e.integration_id}") if e.integration_id else "",
             "Outcome": OUTCOMES.get(e.outcome, e.outcome.capitalize()),
-            "Details": "; ".join(f"{k}: {v}" for k, v in activity.readable(e.details)),
+            "Details": activity.details_text(e.details, providers),
         }
         for e in events
     ]

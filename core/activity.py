@@ -16,7 +16,7 @@ from core.integrations.health import Health
 from core.tiers import tier_label
 from core.words import count, readable
 
-__all__ = ["SENTENCES", "action_label", "readable", "sentence"]
+__all__ = ["SENTENCES", "action_label", "details_text", "readable", "sentence"]
 
 MAX_SHOWN = 120  # a message quoted in a sentence is cut here; the Details column has the rest
 
@@ -461,3 +461,25 @@ ACTION_LABELS = {
     "helpdesk.agent_delete": "Remove an agent",
     "helpdesk.membership": "Change an inbox's agents",
 }
+
+
+def details_text(details: Mapping | None, provider_names: Mapping[str, str] | None = None) -> str:
+    """An event's details as "Label: value; ..." for the Details column: providers by name, an edit's
+    changes as "field: old → new" (a secret only "changed"), nested values flattened."""
+    shown = dict(details or {})
+    if isinstance(shown.get("provider"), str):
+        shown["provider"] = (provider_names or {}).get(shown["provider"], shown["provider"])
+    parts = []
+    changes = shown.pop("changes", None)
+    if isinstance(changes, list):
+        shown.pop("fields", None)  # the changes name them
+        for change in (c for c in changes if isinstance(c, dict)):
+            field = _short(change.get("field", "?"))
+            if change.get("secret"):
+                parts.append(f"{field}: changed")
+            else:
+                parts.append(
+                    f"{field}: {_short(change.get('old') or '(empty)')} → {_short(change.get('new') or '(empty)')}"
+                )
+    parts += [f"{key}: {value}" for key, value in readable(shown)] if shown else []
+    return "; ".join(parts)

@@ -65,7 +65,7 @@ def seed(env: dict, chatwoot_url: str) -> None:
 
 
 def shoot(page, name: str, size: str, folder: Path) -> None:
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(1500)  # charts and tables draw after the script ends
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
     page.screenshot(path=str(folder / f"{name}-{size}.png"), full_page=True)
 
@@ -96,6 +96,8 @@ def test_words_pages_at_both_sizes(browser, app_server, chatwoot, size):
 
     page.goto(app_server["url"] + "/statistics")
     page.get_by_role("heading", name="Integrations in error, by cause").wait_for()
+    page.get_by_text("Not reachable · 1 integration").wait_for()
+    page.get_by_role("heading", name="Checks and errors per day, last 30 days").wait_for()
     shoot(page, "statistics", size, folder)
 
     page.goto(app_server["url"] + "/widget")

@@ -122,3 +122,14 @@ def test_an_action_of_a_newer_console_reads_as_words():
     assert activity.sentence("widget.x", "failure", {"message": "No."}) == "Widget: x (failure): No."
     # details of an unexpected shape fall back to the words, never a traceback
     assert activity.sentence("integration.check_all", "success", {"checked": "many"}) == "Integration: check all"
+
+
+def test_details_read_as_words():
+    edit = {
+        "fields": ["name", "apiKey"],
+        "changes": [{"field": "name", "old": "Acme", "new": "Acme EU"}, {"field": "apiKey", "secret": True}],
+    }
+    assert activity.details_text(edit) == "name: Acme → Acme EU; apiKey: changed"
+    tested = {"provider": "hubspot", "message": "OK", "limits": {"daily": 10}}
+    assert activity.details_text(tested, {"hubspot": "HubSpot"}) == "Provider: HubSpot; Message: OK; Limits › daily: 10"
+    assert activity.details_text({}) == ""

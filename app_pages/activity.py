@@ -65,11 +65,12 @@ OUTCOMES = {"success": "Done", "failure": "Failed", "denied": "Refused"}
 frame = pd.DataFrame(
     [
         {
-            "When (UTC)": e.at,
-            "Who": e.actor,
+            # The sentence first: on a phone it is the column that shows without scrolling sideways.
             "What happened": activity.sentence(
                 e.action, e.outcome, e.details, names.get(e.integration_id or 0), e.integration_id, providers
             ),
+            "When (UTC)": e.at,
+            "Who": e.actor,
             "Integration": names.get(e.integration_id, f"#{e.integration_id}") if e.integration_id else "",
             "Outcome": OUTCOMES.get(e.outcome, e.outcome.capitalize()),
             "Details": activity.details_text(e.details, providers),

@@ -41,6 +41,7 @@ from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, 
 from core.settings import Settings, load_settings
 from core.tiers import Tier
 from core.users import ROLES, random_password
+from core.words import count
 from providers import CATALOG
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -349,7 +350,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     context = open_context()
     settings = context.settings
     queue = f"Redis at {_redis_place(settings.redis_url)}" if settings.redis_url else settings.engine_queue_path
-    print(f"Task engine worker: {args.workers} thread(s) on {queue}. Stop with Ctrl-C.", file=sys.stderr)
+    print(f"Task engine worker: {count(args.workers, 'thread')} on {queue}. Stop with Ctrl-C.", file=sys.stderr)
     run_worker(context.tasks.huey, args.workers, settings.engine_tick_seconds)
     return EXIT_OK
 
@@ -471,9 +472,10 @@ def cmd_integrations_prune_history(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report.as_dict())
     else:
+        summaries = count(report.rollup_rows, "daily summary", "daily summaries")
         print(
-            f"Rolled up {report.days_rolled_up} day(s) into {report.rollup_rows} daily summaries and deleted "
-            f"{report.deleted} check(s) from before {_when(report.cutoff)} "
+            f"Rolled up {count(report.days_rolled_up, 'day')} into {summaries} and deleted "
+            f"{count(report.deleted, 'check')} from before {_when(report.cutoff)} "
             f"(CHECK_HISTORY_RETENTION_DAYS={context.settings.check_history_retention_days})."
         )
     return EXIT_OK
@@ -683,7 +685,7 @@ def cmd_integrations_import(args: argparse.Namespace) -> int:
     text = _read_text(args.file, exports.MAX_IMPORT_BYTES)
     context = open_context()
     report = exports.import_json(context.integrations, _actor(context, args.as_user), text)
-    print(f"Imported {len(report.created)} integration(s): {', '.join(map(str, report.created)) or 'none'}.")
+    print(f"Imported {count(len(report.created), 'integration')}: {', '.join(map(str, report.created)) or 'none'}.")
     for position, why in report.failed:
         print(f"Entry {position} was not imported: {why}", file=sys.stderr)
     return EXIT_FAILED if report.failed else EXIT_OK

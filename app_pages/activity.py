@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from core import audit
+from core import activity, audit
 from core.words import count
 from ui import state
 
@@ -25,7 +25,9 @@ ANY = "Any"
 with st.container(border=True):
     cols = st.columns(4)
     who = cols[0].selectbox("Who", [ANY, *actors]) if actor.is_admin else ANY
-    action = cols[1].selectbox("Action", [ANY, *actions])
+    action = cols[1].selectbox(
+        "Action", [ANY, *actions], format_func=lambda a: a if a == ANY else activity.action_label(a)
+    )
     if len(integrations) <= CHOICES:
         integration = cols[2].selectbox(
             "Integration", [ANY, *integrations], format_func=lambda i: i if i == ANY else f"{integrations[i]} (#{i})"
@@ -57,16 +59,21 @@ if not events:
     st.info("Nothing matches these filters yet. Widen the dates or clear a filter.")
     st.stop()
 names = ctx.integrations.names(actor, sorted({e.integration_id for e in events if e.integration_id}))
+providers = {p.key: p.name for p in ctx.integrations.catalog}
+OUTCOMES = {"success": "Done", "failure": "Failed", "denied": "Refused"}
 
 frame = pd.DataFrame(
     [
         {
+            # The sentence first: on a phone it is the column that shows without scrolling sideways.
+            "What happened": activity.sentence(
+                e.action, e.outcome, e.details, names.get(e.integration_id or 0), e.integration_id, providers
+            ),
             "When (UTC)": e.at,
             "Who": e.actor,
-            "Action": e.action,
             "Integration": names.get(e.integration_id, f"#{e.integration_id}") if e.integration_id else "",
-            "Outcome": e.outcome,
-            "Details": ", ".join(f"{k}: {v}" for k, v in e.details.items()),
+            "Outcome": OUTCOMES.get(e.outcome, e.outcome.capitalize()),
+            "Details": activity.details_text(e.details, providers),
         }
         for e in events
     ]
@@ -75,7 +82,10 @@ st.dataframe(
     frame,
     hide_index=True,
     width="stretch",
-    column_config={"When (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+    column_config={
+        "When (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+        "What happened": st.column_config.TextColumn(width="large"),
+    },
 )
 shown = count(len(events), "event") + (f", the newest {audit.MAX_ROWS}" if len(events) == audit.MAX_ROWS else "")
 st.caption(shown)

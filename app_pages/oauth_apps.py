@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.connect.apps import CALLBACK_PATH, redirect_uri
 from core.errors import ConsoleError, ValidationError
-from ui import state
+from ui import confirm, state
 from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
@@ -77,7 +77,12 @@ for provider in ctx.oauth_apps.providers():
                 else:
                     state.flash(f"Saved the {provider.name} app.")
                     st.rerun()
-        if current and st.button(f"Remove the {provider.name} app", key=f"remove_{provider.key}"):
+        if current and confirm.destructive(
+            f"Remove the {provider.name} app",
+            f"remove_{provider.key}",
+            f"Remove the {provider.name} app? People can no longer connect {provider.name} by signing in until it "
+            "is registered again; connected integrations keep their tokens.",
+        ):
             ctx.oauth_apps.delete(actor, provider.key)
             state.flash(f"Removed the {provider.name} app.")
             st.rerun()

@@ -8,11 +8,12 @@ import streamlit as st
 
 from core.audit import Actor
 from core.integrations import statistics
+from core.integrations.failing import cause_label
 from core.integrations.service import IntegrationService
-from core.integrations.statistics import STATUS_LABELS, STATUSES, Filters, StatisticsService, tier_label
-from core.tiers import Tier
+from core.integrations.statistics import STATUS_LABELS, STATUSES, Filters, StatisticsService
+from core.tiers import Tier, tier_label
 from core.words import count
-from ui import health, state
+from ui import failing, health, state
 
 ctx, actor = state.context(), state.actor()
 if not actor.is_admin:
@@ -135,13 +136,15 @@ else:
 
 # ----- integrations in error -------------------------------------------------------------------------
 
-st.subheader("Integrations in error")
+st.subheader("Integrations in error, by cause")
 if errors.rows:
+    failing.grouped(errors.rows, errors.total)
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "Name": r.name,
+                    "Cause": cause_label(r.check_class),
                     "Last checked (UTC)": r.last_checked_at,
                     "Owner": r.owner,
                     "Tier": tier_label(r.tier),
@@ -156,6 +159,7 @@ if errors.rows:
         width="stretch",
         column_config={
             "Name": st.column_config.TextColumn(width="medium", pinned=True),
+            "Cause": st.column_config.TextColumn(width="medium"),
             "Last checked (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", width="medium"),
             "Owner": st.column_config.TextColumn(width="small"),
             "Tier": st.column_config.TextColumn(width="small"),

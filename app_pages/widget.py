@@ -12,17 +12,20 @@ import html
 import streamlit as st
 
 from core.audit import Actor
+from core.chatwoot import locales
 from core.chatwoot.client import Inbox
 from core.chatwoot.presets import PresetView, check_widget_tier, widget_allowed
 from core.chatwoot.widget import DARK_MODES, POSITIONS, TYPES, WidgetSettings, to_script_json
 from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.tiers import TierLimitError
 from ui import chatwoot, chatwoot_bot, state
+from ui.copy_button import copy_button
 from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
 INTEGRATION, INBOX = "w-integration", "w-inbox"
 PRESET, PRESET_NAME = "w-preset", "w-preset-name"
+DELETING = "w-preset-deleting"  # the id of the preset whose deletion waits for a confirmation
 # (name, version) of the preset a save would replace, captured when it was loaded or first named (0: none
 # of that name then), so a save over a version saved since in another tab is refused, not merged.
 SEEN, REFUSED = "w-preset-seen", "w-preset-refused"
@@ -45,7 +48,22 @@ LABELS = {
     "light": "Light",
     "auto": "Auto (follows the visitor's system)",
 }
+# The label of each field a service error can name, so a message says which field it is about.
+FIELD_LABELS = {
+    "position": "Position",
+    "type": "Type",
+    "launcher_title": "Launcher title",
+    "locale": "Locale",
+    "dark_mode": "Dark mode",
+    "name": "Preset name",
+    "preset": "Preset name",
+}
 PREVIEW_HEIGHT = 620
+
+
+def field_errors(errors: dict[str, str]) -> str:
+    """ "Preset name: Enter a name." per field, each on its own line, as plain text."""
+    return "  \n".join(esc(f"{FIELD_LABELS.get(k, k.replace('_', ' ').capitalize())}: {v}") for k, v in errors.items())
 
 
 # ----- presets -------------------------------------------------------------------------------------------
@@ -73,6 +91,7 @@ def load_preset(_fresh: Actor, preset: PresetView, integration_ids: list[int]) -
 
 
 def delete_preset(fresh: Actor, preset: PresetView) -> None:
+    st.session_state.pop(DELETING, None)
     try:
         ctx.presets.delete(fresh, preset.id)
     except NotFoundError as exc:
@@ -80,6 +99,34 @@ def delete_preset(fresh: Actor, preset: PresetView) -> None:
         return
     st.session_state.pop(PRESET, None)
     state.flash(f"Deleted the preset {preset.name}.", ":material/delete:")
+
+
+def ask_delete(_fresh: Actor, preset: PresetView) -> None:
+    st.session_state[DELETING] = preset.id
+
+
+def confirm_delete(preset: PresetView) -> None:
+    """The destructive convention of the console: a delete asks first, in place; the confirming button is the
+    primary one with the delete icon, next to Cancel."""
+    with st.container(border=True):
+        st.warning(
+            f"Delete the preset {esc(preset.name)}? Scripts already pasted on websites keep working; only the saved "
+            "settings go.",
+            icon=":material/delete:",
+        )
+        yes, no = st.columns(2)
+        yes.button(
+            "Delete preset",
+            key="w-delete-confirm",
+            type="primary",
+            icon=":material/delete_forever:",
+            on_click=state.guarded(delete_preset, actor),
+            args=(preset,),
+            width="stretch",
+        )
+        no.button(
+            "Cancel", key="w-delete-cancel", on_click=lambda: st.session_state.pop(DELETING, None), width="stretch"
+        )
 
 
 def presets_section(box, settings: WidgetSettings | None, integration_id: int | None, inbox: Inbox | None) -> None:
@@ -107,13 +154,16 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
                     width="stretch",
                 )
                 b.button(
-                    "Delete preset",
+                    "Delete preset…",
                     key="w-delete",
                     icon=":material/delete:",
-                    on_click=state.guarded(delete_preset, actor),
+                    on_click=state.guarded(ask_delete, actor),
                     args=(preset,),
                     width="stretch",
+                    help="Asks before anything is deleted.",
                 )
+                if st.session_state.get(DELETING) == preset.id:
+                    confirm_delete(preset)
             else:
                 st.caption("No presets yet. Name the settings below and save them to reopen them later.")
         with right:
@@ -139,7 +189,7 @@ def presets_section(box, settings: WidgetSettings | None, integration_id: int | 
                 except ConflictError as exc:
                     st.session_state[REFUSED] = (name.strip(), str(exc))
                 except ValidationError as exc:
-                    st.error(esc(" ".join(exc.errors.values())))
+                    st.error(field_errors(exc.errors))
                 except ConsoleError as exc:
                     st.error(esc(exc))
                 else:
@@ -180,8 +230,12 @@ def settings_form() -> WidgetSettings | None:
             placeholder="Chat with us",
             help="Shown on the expanded bubble. Empty: Chatwoot's default.",
         ),
-        "locale": st.text_input(
-            "Locale", key=KEYS["locale"], help="The widget's language, such as en, fr, de or pt_BR."
+        "locale": st.selectbox(
+            "Locale",
+            locales.choices(st.session_state.get(KEYS["locale"])),
+            key=KEYS["locale"],
+            format_func=locales.locale_label,
+            help="The widget's language, among those Chatwoot's widget is translated into.",
         ),
         "dark_mode": st.radio("Dark mode", DARK_MODES, key=KEYS["dark_mode"], format_func=LABELS.get, horizontal=True),
         "hide_message_bubble": st.toggle(
@@ -200,8 +254,8 @@ def settings_form() -> WidgetSettings | None:
     }
     settings = WidgetSettings(**values)
     problems = settings.problems()
-    for message in problems.values():
-        st.error(esc(message))  # core.chatwoot.widget's sentences, which may quote what was entered
+    if problems:  # core.chatwoot.widget's sentences, which may quote what was entered: one message, by field
+        st.error(field_errors(problems))
     return None if problems else settings
 
 
@@ -315,9 +369,12 @@ def script_section(view, inbox: Inbox, settings: WidgetSettings | None) -> None:
     result = built.value
     if result is None:  # not ok: handled above (a read that succeeded always has its value)
         return
-    st.caption("Paste this just before `</body>` on every page that should show the chat. Copy it with the icon.")
+    st.caption("Paste this just before `</body>` on every page that should show the chat.")
     st.code(result.script, language="html", wrap_lines=True)
-    st.download_button(
+    copy_col, download_col = st.columns(2, vertical_alignment="center")
+    with copy_col:
+        copy_button(result.script, "Copy the script", key="w-copy")
+    download_col.download_button(
         "Download chat-widget.html",
         data=result.script,
         file_name="chat-widget.html",

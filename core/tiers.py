@@ -19,6 +19,7 @@ class Tier(IntEnum):
 
     @property
     def label(self) -> str:
+        """The tier as people write it: "Pro Plus", never PRO_PLUS."""
         return self.name.replace("_", " ").title()
 
     @classmethod
@@ -30,6 +31,17 @@ class Tier(IntEnum):
         except KeyError as exc:
             names = ", ".join(t.name for t in cls)
             raise ValueError(f"Unknown tier {value!r}; choose one of {names}.") from exc
+
+
+def tier_label(value: str | Tier | None) -> str:
+    """The one way a tier is shown to a person: "Pro Plus" for PRO_PLUS, "pro_plus" or Tier.PRO_PLUS. A
+    stored value this version does not know is shown as stored (never hidden); None or "" as "No tier"."""
+    if value is None or value == "":
+        return "No tier"
+    try:
+        return Tier.parse(value).label
+    except ValueError:
+        return str(value)
 
 
 # The one table. UNLIMITED means no limit.

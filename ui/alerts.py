@@ -88,7 +88,28 @@ def subscription_form(ctx: app_context.AppContext, actor: Actor) -> None:
             horizontal=True,
         )
         active = st.checkbox("On", value=view.active if view else True, help="Switched off, it sends nothing.")
-        submitted = st.form_submit_button("Save subscription", type="primary")
+        save_col, cancel_col = st.columns(2)
+        submitted = save_col.form_submit_button("Save subscription", type="primary", width="stretch")
+        cancelled = cancel_col.form_submit_button("Cancel", width="stretch")
+    entered = (target, secret, list(states), recovery, scope, active)
+    if submitted:
+        current.pop("discarding", None)
+    if cancelled:
+        untouched = (
+            view.shown_target if view else "",
+            (MASK if view else current.get("secret")) if channel == "webhook" else None,
+            list(view.states) if view else list(DEFAULT_STATES),
+            view.recovery if view else True,
+            view.scope if view and view.scope in scopes else scopes[0],
+            view.active if view else True,
+        )
+        if entered == untouched:
+            close_dialog()
+            st.rerun()
+        current["discarding"] = True
+    if current.get("discarding") and not submitted:
+        discard_question()
+        return
     if not submitted:
         return
 
@@ -98,11 +119,31 @@ def subscription_form(ctx: app_context.AppContext, actor: Actor) -> None:
         else:
             ctx.subscriptions.update(actor, view.id, target, states, recovery, scope, active, secret)
 
-    if not state.attempt(save)[0]:
+    labels = {
+        "target": TARGET_LABELS[channel],
+        "secret": "Signing secret",
+        "states": "Alert me when an integration becomes",
+        "scope": "About",
+        "channel": "Channel",
+    }
+    if not state.attempt(save, labels)[0]:
         return
     close_dialog()
     state.flash("Saved the alert subscription.")
     st.rerun()
+
+
+def discard_question() -> None:
+    """Cancel of a changed form asks first (the dialog cannot be dismissed with Escape, so nothing typed is
+    lost by a stray key)."""
+    st.warning("Discard the changes you made to this subscription?", icon=":material/edit_off:")
+    keep, discard = st.columns(2)
+    if keep.button("Keep editing", key="alerts:keep", width="stretch"):
+        st.session_state[EDITING].pop("discarding", None)
+        st.rerun()
+    if discard.button("Discard changes", key="alerts:discard", icon=":material/delete:", width="stretch"):
+        close_dialog()
+        st.rerun()
 
 
 def delete_confirmation(ctx: app_context.AppContext, actor: Actor) -> None:
@@ -112,7 +153,7 @@ def delete_confirmation(ctx: app_context.AppContext, actor: Actor) -> None:
     state.require_fresh(actor)
     st.write(f"Delete the {view.channel_label} subscription to **{esc(view.target_hint)}**? This cannot be undone.")
     left, right = st.columns(2)
-    if left.button("Delete subscription", type="primary", width="stretch"):
+    if left.button("Delete subscription", type="primary", icon=":material/delete_forever:", width="stretch"):
         try:
             ctx.subscriptions.delete(actor, view.id)
         except ConsoleError as exc:
@@ -165,7 +206,9 @@ def subscriptions(ctx: app_context.AppContext, actor: Actor, email: str) -> None
                 else:
                     st.session_state["alerts:test_result"] = ("success", sentence)
                 st.rerun()
-            if delete.button("Delete", key=f"alerts:delete:{view.id}", width="stretch"):
+            if delete.button(
+                "Delete…", key=f"alerts:delete:{view.id}", icon=":material/delete:", width="stretch", help="Asks first."
+            ):
                 st.session_state[DELETING] = view
                 st.rerun()
     if result := st.session_state.pop("alerts:test_result", None):
@@ -239,6 +282,7 @@ def render(ctx: app_context.AppContext, actor: Actor, email: str) -> None:
         open_incidents(ctx, actor)
     if st.session_state.get(EDITING):
         title = "Edit alert subscription" if st.session_state[EDITING].get("view") else "Add an alert subscription"
-        st.dialog(title, on_dismiss=close_dialog)(subscription_form)(ctx, actor)
+        # Not dismissible: Escape or a click beside it would throw away what was typed; Cancel asks first.
+        st.dialog(title, dismissible=False)(subscription_form)(ctx, actor)
     elif st.session_state.get(DELETING):
         st.dialog("Delete alert subscription", on_dismiss=close_delete)(delete_confirmation)(ctx, actor)

@@ -19,6 +19,25 @@ from ui.text import esc
 ZONES = sorted(available_timezones() | {"UTC"})
 
 
+# The bot settings form's label of each field the service's ValidationError names.
+BOT_LABELS = {
+    "welcome_message": "Welcome message",
+    "out_of_hours_message": "Out-of-hours reply",
+    "handoff_keyword": "Hand-off keyword",
+    "office_days": "Office days",
+    "office_from": "From (HH:MM)",
+    "office_to": "To (HH:MM)",
+    "timezone": "Time zone",
+}
+# The inbox form's label of each field the service's ValidationError names.
+INBOX_LABELS = {
+    "website_url": "Website address",
+    "colour": "Widget colour",
+    "title": "Welcome title",
+    "tagline": "Welcome tagline",
+}
+
+
 def _when(at) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at else "never"
 
@@ -124,7 +143,7 @@ def settings_form(ctx, actor: Actor, view: IntegrationView, current: BotSettings
         st.caption(esc(current.hours_text()))
         return
     wanted = BotSettings(welcome, away, keyword, hours, zone, tuple(days), start.strip(), end.strip())
-    if not state.attempt(lambda: ctx.bots.save_settings(actor, view.id, wanted))[0]:
+    if not state.attempt(lambda: ctx.bots.save_settings(actor, view.id, wanted), BOT_LABELS)[0]:
         return
     state.flash("Saved the greeting bot's settings.", ":material/save:")
     st.rerun()
@@ -156,7 +175,9 @@ def inbox_offer(ctx, actor: Actor, view: IntegrationView, on_created, expanded: 
         )
     if not submitted:
         return
-    ok, ensured = state.attempt(lambda: ctx.inboxes.ensure_website_inbox(actor, view.id, url, colour, title, tagline))
+    ok, ensured = state.attempt(
+        lambda: ctx.inboxes.ensure_website_inbox(actor, view.id, url, colour, title, tagline), INBOX_LABELS
+    )
     if not ok:
         return
     inbox, created = ensured

@@ -13,7 +13,7 @@ from core.audit import Actor
 from core.connect.links import DEFAULT_DAYS, MAX_DAYS, MAX_NOTE, STATES, IssuedLink, LinkView
 from core.errors import ConsoleError, ValidationError
 from providers import CATALOG
-from ui import state
+from ui import confirm, state
 from ui.text import esc
 
 ISSUED = "links:issued"  # (what it is for, the address): shown once, until dismissed
@@ -163,8 +163,12 @@ def link_actions(ctx: AppContext, actor: Actor, link: LinkView) -> None:
             days = cols[0].number_input("Valid for (days)", 1, MAX_DAYS, DEFAULT_DAYS, key=f"links:{link.id}:days")
             if cols[1].button("Send again", key=f"links:{link.id}:resend", icon=":material/send:"):
                 _resend(ctx, actor, link, int(days))
-        if link.state in ("created", "opened") and cols[2].button(
-            "Revoke", key=f"links:{link.id}:revoke", icon=":material/block:"
+        if link.state in ("created", "opened") and confirm.destructive(
+            "Revoke",
+            f"links:{link.id}:revoke",
+            f"Revoke the link for {link.integration_name}? Its address stops working at once.",
+            icon=":material/block:",
+            where=cols[2],
         ):
             _revoke(ctx, actor, link)
         if link.integration_id is not None and link.state == "completed":

@@ -24,9 +24,10 @@ from providers import CATALOG
 from ui import chatwoot_bot, connect, reads, state, syncs
 from ui import health as health_ui
 from ui.integration_dialogs import open_delete, open_dialog, show_dialogs
-from ui.text import esc
+from ui.text import details_markdown, esc
 
 LIST_PAGE = "app_pages/integrations.py"
+FOUND = "detail-found"  # (integration id, the details of its last Test now on this page)
 COLORS = {"Passed": "#2e9e5b", "Failed": "#d64545"}
 
 
@@ -109,6 +110,7 @@ def actions(service: IntegrationService, actor: Actor, detail: IntegrationDetail
             state.flash(f"{view.name}: {result.message}", ":material/check_circle:")
         else:
             state.flash(f"{view.name}: {result.message}", ":material/error:")
+        st.session_state[FOUND] = (view.id, dict(result.details or {}))
         st.rerun()
     label, icon = ("Resume", ":material/play_arrow:") if paused else ("Pause", ":material/pause:")
     if cols[1].button(label, key="detail-pause", icon=icon, width="stretch"):
@@ -129,6 +131,17 @@ def actions(service: IntegrationService, actor: Actor, detail: IntegrationDetail
     if cols[3].button("Delete", key="detail-delete", icon=":material/delete:", width="stretch"):
         open_delete(view.id, then=LIST_PAGE)
         st.rerun()
+
+
+def test_found(detail: IntegrationDetail) -> None:
+    """What the last "Test now" of this integration found (the account, the scopes, ...), as label: value lines."""
+    found = st.session_state.get(FOUND)
+    if not found or found[0] != detail.view.id:
+        return
+    lines = details_markdown(found[1])
+    if lines:
+        with st.expander("What the test found", icon=":material/fact_check:"):
+            st.markdown(lines)
 
 
 def metrics(detail: IntegrationDetail) -> None:
@@ -253,6 +266,7 @@ def render(ctx, actor: Actor, raw_id: object) -> None:
     if detail.health is Health.NEEDS_RECONNECT:
         connect.reconnect_offer(ctx, actor, CATALOG.get(detail.view.provider), detail.view.id)
     actions(service, actor, detail)
+    test_found(detail)
     metrics(detail)
     chart(detail)
     checks_table(detail)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import streamlit as st
@@ -153,14 +153,24 @@ def show_flash() -> None:
         st.toast(pending[0], icon=pending[1])
 
 
-def attempt(action: Callable[[], Any]) -> tuple[bool, Any]:
-    """Run a service call for a form: (True, its result), or (False, None) with what went wrong shown,
-    one error a field for a ValidationError, the sentence for any other ConsoleError."""
+def field_errors(errors: Mapping[str, str], labels: Mapping[str, str] | None = None) -> str:
+    """A ValidationError's messages as one error's Markdown: one line per field, each naming its field
+    ("Webhook URL: Enter an https address."), escaped. ``labels`` maps the service's keys to the form's labels."""
+    lines = []
+    for key, message in errors.items():
+        name = (labels or {}).get(key) or key.replace("_", " ").capitalize()
+        lines.append(esc(f"{name}: {message}"))
+    return "  \n".join(lines)
+
+
+def attempt(action: Callable[[], Any], labels: Mapping[str, str] | None = None) -> tuple[bool, Any]:
+    """Run a service call for a form: (True, its result), or (False, None) with what went wrong shown as one
+    message: for a ValidationError a line per field naming it (``labels``: the form's label of each key),
+    the sentence for any other ConsoleError."""
     try:
         return True, action()
     except ValidationError as exc:
-        for message in exc.errors.values():
-            st.error(esc(message))
+        st.error(field_errors(exc.errors, labels))
     except ConsoleError as exc:
         st.error(esc(exc))
     return False, None

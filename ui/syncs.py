@@ -17,6 +17,7 @@ from core.integrations.service import IntegrationView
 from core.sync.service import CRM_OBJECTS, DIRECTIONS, SyncView, sync_switch_on
 from core.words import count
 from providers import CATALOG
+from ui import confirm
 from ui.text import esc
 
 CHATWOOT = "CHATWOOT"
@@ -141,7 +142,12 @@ def _actions(ctx, actor: Actor, view: IntegrationView, syncs: list[SyncView]) ->
                 st.dataframe(pd.DataFrame(report.preview), hide_index=True, width="stretch")
             else:
                 st.info("A run would change nothing now.")
-    if cols[2].button("Delete sync", key="sync-delete", icon=":material/delete:", width="stretch"):
+    if confirm.destructive(
+        "Delete sync",
+        "sync-delete",
+        f"Delete sync {chosen}? No contact on either side is touched; its history goes.",
+        where=cols[2],
+    ):
         try:
             ctx.syncs.delete(actor, chosen)
         except ConsoleError as exc:

@@ -14,6 +14,7 @@ from core.sync.service import DIRECTIONS
 from core.templates.schema import TemplateView, parse_json
 from core.templates.service import RunView
 from core.templates.steps import STEP_KINDS, Field, defaults_of
+from ui import confirm
 from ui.text import esc
 
 PICK, RUN, PREVIEW = "tpl-pick", "tpl-run", "tpl-preview"
@@ -202,7 +203,12 @@ def _admin(ctx: AppContext, actor: Actor, template: TemplateView) -> None:
             st.error("Not saved:\n" + "\n".join(f"- {esc(k)}: {esc(v)}" for k, v in exc.errors.items()))
         except ConsoleError as exc:
             st.error(str(exc))
-    if remove.button("Delete this template", key="tpl-delete"):
+    if confirm.destructive(
+        "Delete this template",
+        "tpl-delete",
+        f"Delete the template {template.name}? This cannot be undone.",
+        where=remove,
+    ):
         try:
             ctx.templates.delete(actor, template.key)
             st.session_state.pop(PICK, None)

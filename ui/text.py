@@ -22,6 +22,9 @@ Two steps, because Streamlit's Markdown has two kinds of syntax:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+
+from core.words import readable
 
 WORD_JOINER = "\u2060"
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
@@ -36,3 +39,10 @@ def esc(text: object) -> str:
     escaped = _PUNCTUATION.sub(r"\\\1", str(text))
     escaped = _AFTER_COLON_OR_AT.sub(WORD_JOINER, escaped)
     return _WWW.sub(lambda m: m.group(0) + WORD_JOINER, escaped)
+
+
+def details_markdown(details: Mapping, skip: tuple[str, ...] = ("field_errors",)) -> str:
+    """What a test or a record found, as a Markdown list of "**Label:** value" lines (nested values flattened
+    with readable labels by core.words.readable), every label and value escaped: never a JSON tree."""
+    shown = {k: v for k, v in details.items() if k not in skip}
+    return "\n".join(f"- **{esc(label)}:** {esc(value)}" for label, value in readable(shown))

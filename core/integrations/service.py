@@ -38,6 +38,7 @@ from core.integrations import detail as detail_page
 from core.integrations import ledgers
 from core.integrations.checks import IntegrationChecks
 from core.integrations.configuration import Configurations, audited_changes, changed_fields, masked, secretless
+from core.integrations.failing import FailingRow
 from core.integrations.health import Health, HealthPolicy
 from core.integrations.history import HistoryService
 from core.models import AuditEvent, HealthChange, Integration, User, utcnow
@@ -79,7 +80,7 @@ class ListQuery:
     """A page of the integrations list: a search over name (and owner, for admins, or #id), filters."""
 
     search: str = ""
-    status: str | None = None  # connected | error | unknown | stale
+    status: str | None = None  # connected | error | unknown | stale | active | inactive
     provider: str | None = None
     health: str | None = None  # one of core.integrations.health.Health
     offset: int = 0
@@ -203,6 +204,8 @@ class IntegrationService(IntegrationChecks):
             conditions.append(Integration.provider == query.provider)
         if query.status == "stale":
             conditions.append(self.stale_condition())
+        elif query.status in ("active", "inactive"):  # the Overview's Active and Inactive tiles
+            conditions.append(Integration.is_active.is_(query.status == "active"))
         elif query.status:
             conditions.append(Integration.status == query.status)
         if query.health:
@@ -254,6 +257,35 @@ class IntegrationService(IntegrationChecks):
         return Stats(
             total=int(total), active=int(active), inactive=int(total) - int(active), error=int(error), stale=int(stale)
         )
+
+    def failing(self, actor: Actor, limit: int = 100) -> tuple[list[FailingRow], int]:
+        """The actor's integrations whose last check failed, most recently checked first: at most `limit`
+        rows, and how many there are (the Overview's failing list, grouped by core.integrations.failing)."""
+        conditions = [Integration.status == "error"]
+        if not actor.is_admin:
+            conditions.append(Integration.owner_id == actor.id)
+        query = (
+            select(Integration, User.username)
+            .join(User, Integration.owner_id == User.id)
+            .where(*conditions)
+            .order_by(Integration.last_checked_at.desc().nulls_last(), Integration.id.desc())
+            .limit(max(1, min(limit, MAX_PAGE_SIZE)))
+        )
+        with self._factory() as session:
+            total = int(session.scalar(select(func.count(Integration.id)).where(*conditions)) or 0)
+            rows = [
+                FailingRow(
+                    row.id,
+                    row.name,
+                    self._provider_name(row.provider),
+                    owner,
+                    (row.status_message or "")[:500],
+                    row.last_checked_at,
+                    row.last_check_class,
+                )
+                for row, owner in session.execute(query)
+            ]
+        return rows, total
 
     def stale_condition(self):
         return stale_condition(utcnow() - self.stale_after)

@@ -21,7 +21,7 @@ from core.catalog import Catalog
 from core.errors import PermissionDeniedError, ValidationError
 from core.integrations import ledgers
 from core.models import Integration, User, utcnow
-from core.tiers import Tier
+from core.tiers import Tier, tier_label
 
 STATUSES = ("connected", "error", "unknown")
 STATUS_LABELS = {"connected": "Connected", "error": "Error", "unknown": "Not tested"}
@@ -154,6 +154,7 @@ class ErrorRow:
     is_active: bool
     message: str
     last_checked_at: datetime | None
+    check_class: str | None = None  # core.integrations.classify.CheckClass of the last check, when stored
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,7 @@ class StatisticsService:
                 Integration.is_active,
                 Integration.status_message,
                 Integration.last_checked_at,
+                Integration.last_check_class,
             )
             .join(User, Integration.owner_id == User.id)
             .where(*conditions)
@@ -300,8 +302,9 @@ class StatisticsService:
                 is_active=bool(is_active),
                 message=_bounded(message),
                 last_checked_at=checked,
+                check_class=check_class,
             )
-            for i, name, owner, tier, provider, is_active, message, checked in found
+            for i, name, owner, tier, provider, is_active, message, checked, check_class in found
         )
         return ErrorList(rows=rows, total=int(total), limit=limit)
 
@@ -362,14 +365,6 @@ def _tier_rank(name: str) -> int:
         return int(Tier.parse(name))
     except ValueError:
         return len(Tier)  # a tier this version does not know goes last
-
-
-def tier_label(name: str) -> str:
-    """ "Pro Plus" for PRO_PLUS; a tier this version does not know is shown as stored."""
-    try:
-        return Tier.parse(name).label
-    except ValueError:
-        return name
 
 
 def _label(dimension: str, row: CountRow) -> str:

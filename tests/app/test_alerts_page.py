@@ -65,11 +65,15 @@ def test_a_failing_channel_is_named_with_what_to_do(app_env, member, httpserver)
 def test_delete_asks_first(app_env, member):
     app_env.subscriptions.create(member, "email", "ops@example.com", ["failing"])
     at = alerts_page("alice", "alice-password-1")
-    button(at, "Delete").click()
+    button(at, "Delete…").click()
     at.run()
     assert "Delete the E-mail subscription to **ops@example.com**? This cannot be undone." in texts(at)
     assert app_env.subscriptions.list(member)  # nothing deleted yet
-    button(at, "Delete subscription").click()
+    [dialog] = dialogs(at)
+    assert dialog.dismissible is True  # nothing typed to lose: Escape may close it
+    confirm = button(at, "Delete subscription")
+    assert confirm.proto.type == "primary" and confirm.proto.icon == ":material/delete_forever:"
+    confirm.click()
     at.run()
     assert app_env.subscriptions.list(member) == []
 
@@ -84,3 +88,64 @@ def test_administrators_see_open_incidents(app_env, admin, owner):
     assert "Open incidents" in texts(at)
     [frame] = [d.value for d in at.dataframe if "Provider or host" in d.value.columns]
     assert frame["Integrations"].tolist() == [5] and frame["Provider or host"].tolist() == ["HUBSPOT"]
+
+
+def test_the_subscription_dialog_asks_before_throwing_away_what_was_typed(app_env, member):
+    at = alerts_page("alice", "alice-password-1")
+    button(at, "Add a subscription").click()
+    at.run()
+    # Escape and a click beside it do not close it: only Save or Cancel do.
+    [dialog] = dialogs(at)
+    assert dialog.title == "Add an alert subscription" and dialog.dismissible is False
+
+    # Nothing typed: Cancel closes at once.
+    button(at, "Cancel").click()
+    at.run()
+    assert "Save subscription" not in [b.label for b in at.button]
+
+    # Something typed: Cancel asks; Keep editing keeps it; Discard closes.
+    button(at, "Add a subscription").click()
+    at.run()
+    text_input(at, "E-mail address").input("ops@example.com")
+    button(at, "Cancel").click()
+    at.run()
+    assert "Discard the changes you made to this subscription?" in texts(at)
+    button(at, "Keep editing").click()
+    at.run()
+    assert text_input(at, "E-mail address").value == "ops@example.com"
+    assert "Discard the changes" not in texts(at)
+    button(at, "Cancel").click()
+    at.run()
+    button(at, "Discard changes").click()
+    at.run()
+    assert not at.exception
+    assert "Save subscription" not in [b.label for b in at.button]
+    assert app_env.subscriptions.list(member) == []
+
+
+def dialogs(at) -> list:
+    """The open dialogs' protos, wherever Streamlit put them in the tree."""
+    found = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            proto = getattr(child, "proto", None)
+            if proto is not None and getattr(child, "type", "") == "dialog":
+                found.append(proto.dialog)
+            walk(child)
+
+    for root in at._tree.children.values():
+        walk(root)
+    return found
+
+
+def test_a_refused_field_is_named_in_one_message(app_env, member):
+    at = alerts_page("alice", "alice-password-1")
+    button(at, "Add a subscription").click()
+    at.run()
+    text_input(at, "E-mail address").input("not an address")
+    button(at, "Save subscription").click()
+    at.run()
+    [error] = at.error
+    assert error.value.startswith("E-mail address: ") or error.value.startswith("E\\-mail address\\: ")
+    assert not at.toast and not at.success and not at.warning  # one message for one outcome

@@ -60,7 +60,13 @@ def test_the_chosen_link_is_revoked_or_sent_again(public, admin, owner):
     assert public.links.get(owner, first.view.id).sent_count == 2
     at.selectbox(key="links:chosen").set_value(first.view.id)
     at.run()
-    button(at, "Revoke").click()
+    button(at, "Revoke…").click()
+    at.run()
+    assert "Its address stops working at once." in texts(at)
+    assert public.links.get(owner, first.view.id).state != "revoked"  # it asks first
+    confirm = button(at, "Revoke")
+    assert confirm.proto.type == "primary"
+    confirm.click()
     at.run()
     assert public.links.get(owner, first.view.id).state == "revoked"
     at.pills(key="links:states").set_value(["revoked"])

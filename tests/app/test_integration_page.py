@@ -128,6 +128,11 @@ def test_test_now_shows_the_result_as_a_toast_and_stores_it(app_env, member, cha
     toast = " ".join(read(t.value) for t in at.toast)
     assert toast.startswith("Acme desk: ") and "Acme Support" in toast
     assert stored(app_env, view.id).status == "connected"
+    # What the test found: label: value lines, never a JSON tree.
+    [found] = [e for e in at.expander if e.label == "What the test found"]
+    listed = read(found.markdown[0].value)
+    assert listed.startswith("- **") and ":** " in listed and "{" not in listed, listed
+    assert "- **Account info › name:** Acme Support" in listed.splitlines()
 
 
 def test_test_now_of_an_unreachable_service_says_so(app_env, member):

@@ -36,10 +36,10 @@ def test_a_sync_created_on_the_page_is_listed(app_env, owner):
     assert (made.crm_integration_id, made.chatwoot_integration_id, made.direction) == (hub, desk, "both")
     listed = "\n".join(d.value.to_csv() for d in at.dataframe)
     assert "Olga's HubSpot" in listed and "Both ways" in listed and "not run yet" in listed
-    assert [b.label for b in at.button if b.label in ("Sync now", "Dry run", "Delete sync")] == [
+    assert [b.label for b in at.button if b.label in ("Sync now", "Dry run", "Delete sync…")] == [
         "Sync now",
         "Dry run",
-        "Delete sync",
+        "Delete sync…",
     ]
 
 

@@ -56,7 +56,9 @@ def test_script_for_a_website_inbox_with_a_hostile_launcher_title(
     at.radio(key="w-position").set_value("left")
     at.radio(key="w-type").set_value("expanded_bubble")
     text_input(at, "Launcher title").input(HOSTILE)
-    text_input(at, "Locale").input("pt_BR")
+    locale = at.selectbox(key="w-locale")
+    assert "Português Brasileiro (Brazilian Portuguese) · pt_BR" in locale.options  # Chatwoot's list, in words
+    locale.set_value("pt_BR")
     at.radio(key="w-dark-mode").set_value("auto")
     at.toggle(key="w-popout").set_value(True)
     at.run()
@@ -80,6 +82,9 @@ def test_script_for_a_website_inbox_with_a_hostile_launcher_title(
     }
     [download] = at.get("download_button")
     assert download.proto.label == "Download chat-widget.html"
+    [copy] = at.get("bidi_component")  # the visible Copy button, with the script as its data
+    copied = json.loads(copy.proto.json)
+    assert copied["label"] == "Copy the script" and copied["text"].strip() == text.strip()
 
     # Another inbox: its own token.
     at.selectbox(key="w-inbox").set_value(seed.shop.id)
@@ -89,12 +94,32 @@ def test_script_for_a_website_inbox_with_a_hostile_launcher_title(
 
 def test_invalid_settings_are_explained_and_no_script_is_shown(app_env, other_member, chatwoot_integration):
     chatwoot_integration(other_member)
-    at = widget("bob", "bob-password-12")
-    text_input(at, "Locale").input("english please")
+    at = sign_in("bob", "bob-password-12")
+    at.session_state["w-locale"] = "english please"  # not a choice of the page's: only stored data holds one
+    at.switch_page("app_pages/widget.py")
     at.run()
-    assert "Enter a language code such as en, fr or pt_BR." in " ".join(read(e.value) for e in at.error)
+    [error] = at.error  # one message, naming its field
+    assert read(error.value) == "Locale: Enter a language code such as en, fr or pt_BR."
     assert not at.code
     assert button(at, "Save preset").disabled
+
+
+def test_a_preset_with_a_locale_outside_chatwoots_list_still_loads(
+    app_env, other_member, chatwoot_integration, fake_chatwoot
+):
+    from core.chatwoot.widget import WidgetSettings
+
+    view = chatwoot_integration(other_member)
+    app_env.presets.save(
+        other_member, "Old", WidgetSettings(locale="gd"), view.id, fake_chatwoot.seed.website.id, expected_version=0
+    )
+    at = widget("bob", "bob-password-12")
+    button(at, "Load preset").click()
+    at.run()
+    assert not at.exception
+    locale = at.selectbox(key="w-locale")
+    assert locale.value == "gd" and "gd (not in Chatwoot's list)" in locale.options
+    assert '"locale":"gd"' in script(at).replace(" ", "")
 
 
 def test_an_agents_token_is_enough_and_sees_its_own_inboxes(app_env, other_member, chatwoot_integration, fake_chatwoot):
@@ -188,7 +213,20 @@ def test_presets_save_load_and_delete(app_env, other_member, chatwoot_integratio
     assert seed.website.website_token in text
     assert settings_json(text)["launcherTitle"] == "Talk to Acme"
 
-    button(at, "Delete preset").click()
+    # Deleting asks first: Cancel keeps it, the confirmation deletes it.
+    button(at, "Delete preset…").click()
+    at.run()
+    assert "Delete the preset Homepage?" in texts(at)
+    assert len(app_env.presets.list(other_member)) == 1
+    button(at, "Cancel").click()
+    at.run()
+    assert "Delete the preset Homepage?" not in texts(at)
+    assert len(app_env.presets.list(other_member)) == 1
+    button(at, "Delete preset…").click()
+    at.run()
+    confirm = button(at, "Delete preset")
+    assert confirm.proto.type == "primary"  # the console's destructive look: primary, with a delete icon
+    confirm.click()
     at.run()
     assert not at.exception
     assert app_env.presets.list(other_member) == []

@@ -70,7 +70,8 @@ def started_app(tmp_path: Path, public: bool = False, extra_env: dict[str, str] 
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_until_healthy(url, process)
+        # A loaded machine (several suites at once on 2 cores) can take minutes to start Streamlit.
+        wait_until_healthy(url, process, float(os.environ.get("BROWSER_START_SECONDS", "60")))
         yield {"url": url, "env": env, "log": tmp_path / "streamlit.log", "tmp": tmp_path}
     finally:
         process.terminate()

@@ -138,4 +138,4 @@ def test_prune_history_rolls_up_and_deletes_old_checks(cli, integrations):
     assert cli.rows("SELECT checks, failures FROM check_rollups WHERE integration_id = ?", integration_id) == [(2, 1)]
     assert cli.rows("SELECT count(*) FROM check_history WHERE integration_id = ?", integration_id) == [(0,)]
     again = cli("integrations", "prune-history")
-    assert again.returncode == 0 and again.stdout.startswith("Rolled up 0 day(s) into 0 daily summaries and deleted 0")
+    assert again.returncode == 0 and again.stdout.startswith("Rolled up 0 days into 0 daily summaries and deleted 0")

@@ -60,3 +60,40 @@ def test_names_only_of_what_the_actor_may_see(ctx, owner, other_member, listed):
     bobs = ctx.integrations.page(other_member, ListQuery()).views[0]
     assert ctx.integrations.names(owner, [listed["Alpha"].id, bobs.id]) == {listed["Alpha"].id: "Alpha"}
     assert len(ctx.integrations.names(owner, limit=2)) == 2
+
+
+def test_the_overview_tiles_filters_active_and_inactive(ctx, owner, listed):
+    ctx.integrations.pause(owner, listed["Zeta"].id)
+    assert names(ctx.integrations.page(owner, ListQuery(status="inactive"))) == ["Zeta"]
+    assert "Zeta" not in names(ctx.integrations.page(owner, ListQuery(status="active")))
+    assert ctx.integrations.page(owner, ListQuery(status="active")).total == 6
+
+
+def test_failing_lists_the_owners_failing_integrations_newest_check_first_with_their_cause(
+    ctx, owner, other_member, listed
+):
+    from datetime import timedelta
+
+    from core.integrations.failing import by_cause
+    from core.models import utcnow
+
+    now = utcnow()
+    marks = {"Alpha": ("auth", 5), "Delta": ("timeout", 1), "Zeta": (None, 3)}
+    with ctx.factory.begin() as session:
+        for name, (check_class, minutes) in marks.items():
+            session.execute(
+                update(Integration)
+                .where(Integration.id == listed[name].id)
+                .values(status="error", last_check_class=check_class, last_checked_at=now - timedelta(minutes=minutes))
+            )
+    rows, total = ctx.integrations.failing(owner)
+    assert ([r.name for r in rows], total) == (["Delta", "Zeta", "Alpha"], 3)
+    assert rows[0].provider_name == "Chatwoot" and rows[0].check_class == "timeout"
+    assert [(c.label, [r.name for r in c.rows]) for c in by_cause(rows)] == [
+        ("Credentials refused", ["Alpha"]),
+        ("No answer in time", ["Delta"]),
+        ("Other", ["Zeta"]),
+    ]
+    assert ctx.integrations.failing(other_member) == ([], 0)
+    limited, total = ctx.integrations.failing(owner, limit=1)
+    assert (len(limited), total) == (1, 3)

@@ -138,3 +138,24 @@ def test_database_api_webhook_open_at_pro_plus(feature, tier):
 @pytest.mark.parametrize("feature", ["CRM", "HELPDESK"])
 def test_crm_and_helpdesk_are_open_to_everyone(feature):
     check_feature(feature, Tier.FREE, "This")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (Tier.PRO_PLUS, "Pro Plus"),
+        ("PRO_PLUS", "Pro Plus"),
+        ("pro_plus", "Pro Plus"),
+        ("FREE", "Free"),
+        ("ENTERPRISE", "Enterprise"),
+        ("PLATINUM", "PLATINUM"),  # a tier this version does not know is shown as stored, not hidden
+        (None, "No tier"),
+    ],
+)
+def test_one_label_for_a_tier(value, shown):
+    assert tiers.tier_label(value) == shown
+
+
+def test_every_tier_reads_as_words():
+    for tier in Tier:
+        assert "_" not in tiers.tier_label(tier) and tiers.tier_label(tier) == tier.label

@@ -6,7 +6,7 @@ import re
 import tokenize
 from pathlib import Path
 
-from core.words import count, verb
+from core.words import count, label, readable, verb
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def _strings(path: Path):
 
 def test_no_text_shown_to_people_hedges_a_plural_with_s_in_brackets():
     files = [
-        ROOT / "Home.py",
+        *ROOT.glob("*.py"),  # Home.py, manage.py and the other entry points: the CLI's lines are read too
         *(p for folder in ("app_pages", "ui", "core", "providers") for p in (ROOT / folder).rglob("*.py")),
     ]
     found = [
@@ -39,3 +39,32 @@ def test_no_text_shown_to_people_hedges_a_plural_with_s_in_brackets():
         if re.search(r"[a-z]\(s\)", text.replace("http(s)", ""))
     ]
     assert found == []
+
+
+def test_nested_details_read_as_label_value_lines():
+    details = {
+        "accountId": 3,
+        "account": {"name": "Acme", "features": {"inboxes": True}},
+        "inboxes": [{"id": 1, "website_url": "https://acme.test"}, {"id": 2}],
+        "scopes": ["contacts", "deals"],
+        "limited": False,
+        "owner": None,
+    }
+    assert readable(details) == [
+        ("Account ID", "3"),
+        ("Account › name", "Acme"),
+        ("Account › features › inboxes", "Yes"),
+        ("Inboxes 1 › ID", "1"),
+        ("Inboxes 1 › website URL", "https://acme.test"),
+        ("Inboxes 2 › ID", "2"),
+        ("Scopes", "contacts, deals"),
+        ("Limited", "No"),
+        ("Owner", "none"),
+    ]
+    assert label("base_url") == "Base URL" and label("lastCheckedAt") == "Last checked at"
+
+
+def test_readable_is_bounded():
+    lines = readable({"many": [{"n": i} for i in range(1000)], "long": "x" * 10_000})
+    assert len(lines) == 60
+    assert all(len(value) <= 300 for _, value in readable({"long": "x" * 10_000}))

@@ -41,7 +41,7 @@ TYPE_PAGES = {
 # ----- adding ------------------------------------------------------------------------------------
 
 
-def add_choice(kind) -> None:
+def add_choice(kind, full: bool) -> None:
     """One line of the Add menu: the type's button (or page link), or why it is closed."""
     minimum = FEATURE_MIN_TIER[kind.key]
     if tier < minimum:
@@ -54,7 +54,11 @@ def add_choice(kind) -> None:
         page, label, icon = TYPE_PAGES[kind.key]
         st.page_link(page, label=label, icon=icon, help=kind.description)
     elif st.button(
-        ADD_LABELS.get(kind.key, f"Add {kind.name}"), key=f"add-{kind.key}", help=kind.description, width="stretch"
+        ADD_LABELS.get(kind.key, f"Add {kind.name}"),
+        key=f"add-{kind.key}",
+        help=kind.description,
+        width="stretch",
+        disabled=full,
     ):
         open_dialog("add", category=kind.key)
         st.rerun()
@@ -86,7 +90,7 @@ def add_menu() -> None:
         help=text if full else "Connect a CRM, a database, an API or a webhook, or open the Helpdesk or the widget.",
     ):
         for kind in INTEGRATION_TYPES:
-            add_choice(kind)
+            add_choice(kind, full)
     (st.warning if full else st.caption)(text)
 
 
@@ -146,17 +150,18 @@ def synced_search(column) -> str:
 
 def list_query() -> ListQuery:
     """Search, filters and page: the list is cut (and naturally sorted) in the database, any size stays quick."""
-    search_col, status_col, provider_col, health_col = st.columns([3, 1, 1, 1])
+    search_col, filters = st.columns(2)
     search = synced_search(search_col)
-    status = synced_choice(status_col, "Status", LIST_STATUSES, "list_status", "status")
-    provider = synced_choice(provider_col, "Provider", PROVIDERS, "list_provider", "provider")
-    health = synced_choice(health_col, "Health", HEALTH_FILTERS, "list_health", "health")
+    boxes = filters.container(horizontal=True)  # one row of three, at a phone's width too
+    status = synced_choice(boxes, "Status", LIST_STATUSES, "list_status", "status")
+    provider = synced_choice(boxes, "Provider", PROVIDERS, "list_provider", "provider")
+    health = synced_choice(boxes, "Health", HEALTH_FILTERS, "list_health", "health")
     status = QUERY_STATUS.get(status or "", status)
     query = ListQuery(search, status, provider, health=health, limit=PAGE_SIZE)
     if st.session_state.get("list_filters") != query:  # new filters start at the first page
         st.session_state["list_filters"] = query
         st.session_state["list_offset"] = 0
-        st.session_state.pop(integration_list.RESULT_KEY, None)  # it described other rows
+        integration_list.forget_report()  # it described other rows
     return replace(query, offset=st.session_state.get("list_offset", 0))
 
 

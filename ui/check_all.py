@@ -22,6 +22,7 @@ from core.integrations.classify import CLASS_TEXT, CheckClass
 from core.models import utcnow
 from core.tiers import Tier
 from core.words import count, verb
+from providers import CATALOG
 from ui import state
 from ui.text import esc
 
@@ -113,10 +114,10 @@ def scope_controls(actor: Actor, provider: str | None, running: bool) -> CheckAl
     The boxes stay on the page during a run (disabled), so the scope is the same after it."""
     if not actor.is_admin:
         return CheckAllScope(provider=provider)
-    whose_col, tier_col = st.columns(2)
-    everyone = whose_col.selectbox("Whose", ["Mine", "Everyone's"], key="check_whose", disabled=running) == "Everyone's"
+    boxes = st.container(horizontal=True)
+    everyone = boxes.selectbox("Whose", ["Mine", "Everyone's"], key="check_whose", disabled=running) == "Everyone's"
     tiers = {"All tiers": None, **{t.label: t.name for t in Tier}}
-    tier = tier_col.selectbox("Owner's tier", list(tiers), key="check_tier", disabled=running)
+    tier = boxes.selectbox("Owner's tier", list(tiers), key="check_tier", disabled=running)
     return CheckAllScope(everyone, tiers[tier], provider)
 
 
@@ -183,10 +184,9 @@ def section(ctx: AppContext, actor: Actor, provider: str | None, stale: int) -> 
         controls, action = st.columns([3, 1], vertical_alignment="bottom")
         with controls:
             scope = scope_controls(actor, provider, running=run_id is not None)
-            if not actor.is_admin:
-                st.markdown(
-                    "**Health check** · " + ("your integrations" if provider is None else "the listed provider's")
-                )
+            which = "every provider" if provider is None else CATALOG.get(provider).name
+            whose = "" if actor.is_admin else "your "
+            st.caption(f"**Health check**: {whose}active integrations of {which} (the Provider filter above).")
         explained = (
             f"Re-test every active integration in this scope now, on the task engine: at most "
             f"{settings.check_concurrency} at a time and {settings.check_per_host} per customer host. Each is also "

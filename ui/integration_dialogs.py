@@ -250,11 +250,13 @@ def delete_dialog() -> None:
 # ----- a selection: delete several, give to someone else ------------------------------------------
 
 
-def report_bulk(outcome) -> None:
-    """A BulkResult as the list's one message (plain text: it names integrations)."""
+def report_bulk(outcome, keep_selection: bool = False) -> None:
+    """A BulkResult as the list's one message (plain text: it names integrations); a selection's action
+    clears the selection, one row's keeps it (its actions stay at hand)."""
     kind = "success" if not outcome.refused else ("error" if not outcome.done else "warning")
     st.session_state[RESULT_KEY] = (kind, outcome.summary())
-    st.session_state["list_table_nonce"] = st.session_state.get("list_table_nonce", 0) + 1  # selection cleared
+    if not keep_selection:
+        st.session_state["list_table_nonce"] = st.session_state.get("list_table_nonce", 0) + 1
     reads.forget()
 
 

@@ -32,24 +32,29 @@ from ui.text import esc
 ROWS_KEY = "list_row_ids"  # the ids of the rows the table showed, in order: a selection's indices refer to them
 TABLE_NONCE = "list_table_nonce"  # a new table key clears the selection (after an action, when the rows change)
 LAST_TEST = "last_test"
-STATUS = {  # status -> (icon, words); the icon's colour is the status's
-    "connected": ("🟢", "Connected"),
-    "error": ("🔴", "Error"),
-    "unknown": ("⚪", "Never tested"),
-}
+# Icons are text symbols (every font has them, unlike colour emoji), each a shape of its own so that colour
+# is never the only sign; the table colours each cell by its icon (COLOURS).
+STATUS = {"connected": ("✓", "Connected"), "error": ("✕", "Error"), "unknown": ("○", "Never tested")}
 HEALTH_ICONS = {
-    Health.CONNECTED: "🟢",
-    Health.DEGRADED: "🟠",
-    Health.FAILING: "🔴",
-    Health.NEEDS_RECONNECT: "🟣",
-    Health.PAUSED: "⏸️",
-    Health.UNKNOWN: "⚪",
+    Health.CONNECTED: "✓",
+    Health.DEGRADED: "◐",
+    Health.FAILING: "✕",
+    Health.NEEDS_RECONNECT: "⟳",
+    Health.PAUSED: "‖",
+    Health.UNKNOWN: "○",
 }
+COLOURS = {"✓": "#1e7e34", "✕": "#c62828", "◐": "#b26a00", "⟳": "#7b1fa2", "‖": "#5f6368", "○": "#5f6368"}
+
+
+def colour_of(cell: object) -> str:
+    return f"color: {COLOURS.get(str(cell)[:1], 'inherit')}"
+
+
 PAGE = "app_pages/integration.py"
 
 
 def status_text(view: IntegrationView) -> str:
-    icon, words = STATUS.get(view.status, ("⚪", view.status))
+    icon, words = STATUS.get(view.status, ("○", view.status))
     return f"{icon} {words}{' · stale' if view.stale else ''}"
 
 
@@ -75,9 +80,18 @@ def report(kind: str, text: str) -> None:
 
 
 def show_report() -> None:
+    """The last action's one message: a selection's outcome, or the last test (a row's, or a saved form's)."""
     if pending := st.session_state.get(RESULT_KEY):
         kind, text = pending
         {"success": st.success, "warning": st.warning, "error": st.error}[kind](esc(text))
+    elif last := st.session_state.get(LAST_TEST):
+        show_result(last[1])
+
+
+def forget_report() -> None:
+    """The filters changed: the last message described other rows."""
+    st.session_state.pop(RESULT_KEY, None)
+    st.session_state.pop(LAST_TEST, None)
 
 
 def table(views: list[IntegrationView], is_admin: bool) -> list[IntegrationView]:
@@ -103,7 +117,7 @@ def table(views: list[IntegrationView], is_admin: bool) -> list[IntegrationView]
         ]
     )
     event = st.dataframe(
-        frame,
+        frame.style.map(colour_of, subset=["Status", "Health"]),
         hide_index=True,
         width="stretch",
         key=f"list_table_{st.session_state.get(TABLE_NONCE, 0)}",
@@ -129,9 +143,9 @@ def table(views: list[IntegrationView], is_admin: bool) -> list[IntegrationView]
 # ----- actions ---------------------------------------------------------------------------------------
 
 
-def _run(act: Callable[[], BulkResult]) -> None:
+def _run(act: Callable[[], BulkResult], keep_selection: bool = False) -> None:
     st.session_state.pop(LAST_TEST, None)
-    report_bulk(act())
+    report_bulk(act(), keep_selection)
     st.rerun()
 
 
@@ -167,7 +181,7 @@ def row_actions(service: IntegrationService, actor: Actor, view: IntegrationView
         toggle = "Deactivate" if view.is_active else "Activate"
         icon = ":material/pause_circle:" if view.is_active else ":material/play_circle:"
         if cols[3].button(toggle, key="row-toggle", icon=icon, width="stretch"):
-            _run(lambda: service.bulk_set_active(actor, [view.id], not view.is_active))
+            _run(lambda: service.bulk_set_active(actor, [view.id], not view.is_active), keep_selection=True)
         if cols[4].button("Duplicate", key="row-duplicate", icon=":material/content_copy:", width="stretch"):
             ok, copy = state.attempt(lambda: service.duplicate(actor, view.id))
             if ok:
@@ -179,9 +193,6 @@ def row_actions(service: IntegrationService, actor: Actor, view: IntegrationView
         if actor.is_admin and st.button("Give to someone else", key="row-transfer", icon=":material/person:"):
             open_transfer([view])
             st.rerun()
-        last = st.session_state.get(LAST_TEST)
-        if last and last[0] == view.id:
-            show_result(last[1])
 
 
 def bulk_actions(service: IntegrationService, actor: Actor, chosen: list[IntegrationView]) -> None:

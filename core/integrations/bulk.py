@@ -45,11 +45,12 @@ class BulkResult:
     def summary(self) -> str:
         """One sentence for the whole selection, e.g. "Deleted 2 of 3 integrations; not Acme: it was changed…"."""
         total, done = len(self.outcomes), len(self.done)
-        head = (
-            f"{self.action} {count(total, 'integration')}."
-            if done == total
-            else (f"{self.action} {done} of {count(total, 'integration')}.")
-        )
+        if total == 1 and done == 1 and self.action != "Tested":
+            return f"{self.action} {self.outcomes[0].name}."
+        if done == total:
+            head = f"{self.action} {count(total, 'integration')}."
+        else:
+            head = f"{self.action} {done} of {count(total, 'integration')}."
         failing = sum(o.failing for o in self.done)
         if self.done and self.action == "Tested":
             head = head[:-1] + f": {len(self.done) - failing} connected, {failing} failing."

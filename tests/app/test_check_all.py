@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from core.models import Integration, utcnow
-from tests.app.conftest import button, sign_in, texts
+from tests.app.conftest import button, page_links, sign_in, texts
 from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
 
@@ -58,10 +58,10 @@ def test_check_all_tests_each_integration_and_shows_the_outcome(app_env, owner, 
 
     shown = texts(at)
     assert "Checked 3 of 3: 2 connected, 1 failing." in shown
-    assert "**Broken CRM**" in shown
+    assert [label for label, _ in page_links(at) if "CRM" in label] == ["Broken CRM"]  # the failing one, linked
     table = at.dataframe[0].value.set_index("Name")
-    assert table.loc["Good CRM", "Status"] == "Connected"
-    assert table.loc["Broken CRM", "Status"] == "Error"
+    assert table.loc["Good CRM", "Status"] == "✓ Connected"
+    assert table.loc["Broken CRM", "Status"] == "✕ Error"
     assert TOKEN not in shown
 
 
@@ -105,7 +105,7 @@ def test_stale_integrations_are_marked(app_env, owner, hosts):
             .values(status="connected", last_checked_at=utcnow() - timedelta(days=3))
         )
     at = integrations_page()
-    assert at.dataframe[0].value.iloc[0]["Status"] == "Connected · stale"
+    assert at.dataframe[0].value.iloc[0]["Status"] == "✓ Connected · stale"
     assert "1 active integration is stale" in texts(at)
     at.selectbox(key="list_status").select("Stale")
     at.run()

@@ -38,3 +38,9 @@ def sign_in_as_admin(page, password: str, heading: str = "Overview", *, exact: b
     # The first page after sign-in imports and renders the most; a loaded machine can take a while.
     page.get_by_role("heading", name=heading, exact=exact).wait_for(timeout=45_000)
     settle(page)
+
+
+def open_add_menu(page) -> None:
+    """Open the Integrations page's "Add integration" menu (its type buttons live behind it)."""
+    page.get_by_role("button", name="Add integration").click()
+    page.get_by_role("button", name="Add CRM integration").wait_for()

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from core.models import Integration, RateLimitHit
 from core.ratelimit import LIMITS, Bucket
+from tests.browser.helpers import open_add_menu
 from tests.chromium import wait_for_cookie
 from tests.multiprocess.conftest import COOKIE_NAME, is_postgresql
 
@@ -165,6 +166,7 @@ def test_a_sign_in_and_a_new_integration_made_on_a_are_seen_on_b(apps, new_page,
     cookie = sign_in(page_a, a.url, "alice", PASSWORD)
 
     # Add an integration through A's form (saved without a test, so nothing is contacted).
+    open_add_menu(page_a)
     page_a.locator(".st-key-add-CRM").get_by_role("button").click()
     dialog = page_a.get_by_role("dialog")
     shows(dialog.get_by_role("combobox", name="Provider"), "Chatwoot")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from core.catalog import Catalog, Provider
-from core.crypto import field_context, is_encrypted
+from core.crypto import DecryptionError, field_context, is_encrypted
 from core.errors import PermissionDeniedError, TierLimitError
 from core.integrations.service import IntegrationService, ListQuery
 from core.models import AuditEvent, Integration
@@ -83,7 +83,7 @@ def test_duplicate_copies_the_settings_and_re_encrypts_each_secret_for_the_copy(
     sealed, source = stored(ctx, copy.id), stored(ctx, original.id)
     assert is_encrypted(sealed["token"]) and sealed["token"] != source["token"]
     assert ctx.cipher.decrypt(sealed["token"], field_context(copy.id, "token")) == FAKE_TOKEN
-    with pytest.raises(Exception):  # bound to the copy's id: it does not open as the original's field
+    with pytest.raises(DecryptionError):  # bound to the copy's id: it does not open as the original's field
         ctx.cipher.decrypt(sealed["token"], field_context(original.id, "token"))
     fake.test(owner, copy.id)
     assert recorder.calls[-1]["token"] == FAKE_TOKEN  # the copy connects with the same secret

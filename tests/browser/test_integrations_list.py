@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.helpers import first_admin_password, sign_in_as_admin
+from tests.browser.helpers import HEADER_HEIGHT, ROW_HEIGHT, first_admin_password, sign_in_as_admin, tick_row
 
 pytestmark = pytest.mark.browser
-ROW_HEIGHT, HEADER_HEIGHT = 35, 35  # st.dataframe's default row and header heights, in CSS pixels
 
 
 def add_integrations(app_server, monkeypatch, names) -> None:
@@ -33,15 +32,6 @@ def idle(page) -> None:
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
 
-def tick_row(page, index: int) -> None:
-    """Click the selection box of the table's row `index` (the grid is drawn on a canvas: by position)."""
-    grid = page.get_by_test_id("stDataFrame").first
-    box = grid.bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + 18, box["y"] + HEADER_HEIGHT + ROW_HEIGHT * index + ROW_HEIGHT / 2)
-    idle(page)
-
-
 def open_list(browser, app_server, monkeypatch, names, width: int, height: int):
     """The first start (which creates the administrator), the integrations, then the signed-in list."""
     page = browser.new_page(viewport={"width": width, "height": height})
@@ -61,7 +51,6 @@ def test_the_list_at_desktop_width(browser, app_server, monkeypatch):
     page = open_list(browser, app_server, monkeypatch, names, 1440, 900)
     shots = app_server["tmp"]
     page.screenshot(path=str(shots / "list-1440.png"))
-    print("GRIDCELLS", page.get_by_role("gridcell").all_inner_texts()[:12])
 
     grid = page.get_by_test_id("stDataFrame").first.bounding_box()
     assert grid is not None and grid["y"] + HEADER_HEIGHT + 3 * ROW_HEIGHT < 900, "the list is below the fold"
@@ -75,6 +64,7 @@ def test_the_list_at_desktop_width(browser, app_server, monkeypatch):
     tick_row(page, 0)  # Acme 1
     tick_row(page, 2)  # Acme 3
     page.get_by_text("2 selected:").wait_for()
+    idle(page)
     page.screenshot(path=str(shots / "list-selected-1440.png"))
     page.locator(".st-key-bulk-deactivate").get_by_role("button").click()
     page.get_by_test_id("stAlertContentSuccess").get_by_text("Deactivated 2 integrations.").wait_for()
@@ -98,9 +88,9 @@ def test_the_list_at_phone_width(browser, app_server, monkeypatch):
     page.screenshot(path=str(shots / "list-menu-390.png"))
     page.keyboard.press("Escape")
     idle(page)
-    page.get_by_test_id("stDataFrame").first.scroll_into_view_if_needed()
     tick_row(page, 1)
     page.get_by_text("Beta desk · Chatwoot").wait_for()
     page.locator(".st-key-row-duplicate").get_by_role("button").click()
     page.get_by_test_id("stAlertContentSuccess").get_by_text("Added Beta desk (copy)").wait_for()
-    page.screenshot(path=str(shots / "list-after-390.png"), full_page=True)
+    idle(page)
+    page.screenshot(path=str(shots / "list-after-390.png"))

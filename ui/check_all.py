@@ -184,9 +184,9 @@ def section(ctx: AppContext, actor: Actor, provider: str | None, stale: int) -> 
         controls, action = st.columns([3, 1], vertical_alignment="bottom")
         with controls:
             scope = scope_controls(actor, provider, running=run_id is not None)
-            which = "every provider" if provider is None else CATALOG.get(provider).name
-            whose = "" if actor.is_admin else "your "
-            st.caption(f"**Health check**: {whose}active integrations of {which} (the Provider filter above).")
+        which = "every provider" if provider is None else CATALOG.get(provider).name
+        whose = "" if actor.is_admin else "your "
+        st.caption(f"**Health check**: {whose}active integrations of {which} (the Provider filter above).")
         explained = (
             f"Re-test every active integration in this scope now, on the task engine: at most "
             f"{settings.check_concurrency} at a time and {settings.check_per_host} per customer host. Each is also "

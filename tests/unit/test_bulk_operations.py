@@ -4,9 +4,10 @@ and the natural order of names that the list sorts and pages by in SQL."""
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from core.catalog import Catalog, Provider
 from core.crypto import DecryptionError, field_context, is_encrypted
@@ -28,7 +29,7 @@ def recorder():
 @pytest.fixture
 def fake(ctx, recorder) -> IntegrationService:
     catalog = Catalog([Provider("FAKE", "Fake CRM", "A stub.", "CRM", FAKE_FIELDS, test=recorder)])
-    return IntegrationService(ctx.factory, ctx.cipher, catalog, StubSession)
+    return IntegrationService(ctx.factory, ctx.cipher, catalog, cast(Any, StubSession))
 
 
 def events(ctx, action: str) -> list[AuditEvent]:
@@ -57,9 +58,7 @@ def test_the_list_pages_in_natural_order_in_sql(fake, ctx, owner):
         )
     with ctx.engine.begin() as conn:  # a plain INSERT naming only the name: the column default keys it
         conn.execute(
-            Integration.__table__.insert().values(
-                owner_id=owner.id, name="Acme 4", type="CRM", provider="FAKE", configuration={}
-            )
+            insert(Integration).values(owner_id=owner.id, name="Acme 4", type="CRM", provider="FAKE", configuration={})
         )
     first = fake.page(owner, ListQuery(limit=3))
     second = fake.page(owner, ListQuery(limit=3, offset=3))
@@ -113,7 +112,7 @@ def test_bulk_deactivate_and_activate_each_audited(fake, ctx, owner):
     result = fake.bulk_set_active(owner, ids, False)
     assert result.summary() == "Deactivated 3 integrations."
     assert all(not fake.get(owner, i).is_active for i in ids)
-    assert sorted(e.integration_id for e in events(ctx, "integration.pause")) == sorted(ids)
+    assert sorted(e.integration_id or 0 for e in events(ctx, "integration.pause")) == sorted(ids)
     assert fake.bulk_set_active(owner, ids[:2], True).summary() == "Activated 2 integrations."
     assert [fake.get(owner, i).is_active for i in ids] == [True, True, False]
 

@@ -158,10 +158,12 @@ def list_query() -> ListQuery:
     health = synced_choice(boxes, "Health", HEALTH_FILTERS, "list_health", "health")
     status = QUERY_STATUS.get(status or "", status)
     query = ListQuery(search, status, provider, health=health, limit=PAGE_SIZE)
-    if st.session_state.get("list_filters") != query:  # new filters start at the first page
+    previous = st.session_state.get("list_filters")
+    if previous != query:  # new filters start at the first page
         st.session_state["list_filters"] = query
         st.session_state["list_offset"] = 0
-        integration_list.forget_report()  # it described other rows
+        if previous is not None:  # (the first list after adding the first integration keeps its test)
+            integration_list.forget_report()  # it described other rows
     return replace(query, offset=st.session_state.get("list_offset", 0))
 
 

@@ -231,6 +231,8 @@ def test_test_connection_in_dialog_reports_success_and_records_status_on_save(ap
     at.run()
     [view] = app_env.integrations.list_integrations(member)
     assert view.status == "connected" and view.last_checked_at is not None
+    # The saved integration's own check, shown above the list as the save's one outcome.
+    assert "Connected to Acme Support as Ada Admin, an administrator." in [read(s.value) for s in at.success]
     assert TOKEN not in texts(at)
 
 

@@ -22,7 +22,9 @@ from sqlalchemy import (
     and_,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from core.natural import natural_key
 
 
 def utcnow() -> datetime:
@@ -56,12 +58,19 @@ class User(Base):
     __mapper_args__: ClassVar = {"version_id_col": version}
 
 
+def _name_key_default(context) -> str:
+    return natural_key(context.get_current_parameters().get("name") or "")
+
+
 class Integration(Base):
     __tablename__ = "integrations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The natural sort key of the name (core.natural), kept by the name's validator below and, for a Core
+    # INSERT that names only the name, by its default: the list sorts and pages by it in SQL.
+    name_key: Mapped[str] = mapped_column(String(255), default=_name_key_default)
     type: Mapped[str] = mapped_column(String(32))  # CRM, DATABASE, API, WEBHOOK
     provider: Mapped[str] = mapped_column(String(32))
     configuration: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -105,7 +114,13 @@ class Integration(Base):
         Index("ix_integrations_health", "health", "owner_id"),
         # Stale counts read the integrations of one hour of this (core.integrations.ledgers.fresh_counts).
         Index("ix_integrations_freshness", "is_active", text("coalesce(last_checked_at, created_at)")),
+        Index("ix_integrations_name_key", "name_key", "id"),
     )
+
+    @validates("name")
+    def _keep_name_key(self, _key: str, name: str) -> str:
+        self.name_key = natural_key(name)
+        return name
 
     # SQLAlchemy adds "AND version = :old" to every UPDATE, so a concurrent write is detected.
     __mapper_args__: ClassVar = {"version_id_col": version}

@@ -131,6 +131,16 @@ def check_limit(name: str, tier: Tier, used: int, what: str) -> None:
     raise TierLimitError(f"Your {tier.label} tier allows {allowed} {what}, and you have {used}.{hint}")
 
 
+def check_limit_of(person: str, name: str, tier: Tier, used: int, what: str) -> None:
+    """check_limit for someone else's account (an administrator giving them an integration), naming them."""
+    allowed = limit(name, tier)
+    if allowed == UNLIMITED or used < allowed:
+        return
+    upgrade = first_tier_above(name, used)
+    hint = f" The {upgrade.label} tier allows more." if upgrade else ""
+    raise TierLimitError(f"{person}'s {tier.label} tier allows {allowed} {what}, and they have {used}.{hint}")
+
+
 def check_feature(feature: str, tier: Tier, what: str) -> None:
     minimum = FEATURE_MIN_TIER[feature]
     if not allows(tier, minimum):

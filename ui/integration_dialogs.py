@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.results import TestResult
+from core.tiers import Tier
 from providers import CATALOG
 from ui import connect, reads, state
 from ui.forms import controlling_fields, render_fields
@@ -14,6 +15,9 @@ from ui.text import esc
 
 DIALOG = "integration_dialog"
 DELETE = "delete_dialog"  # {"view": IntegrationView captured when it opened, "then": page} or {"missing": why}
+BULK_DELETE = "bulk_delete_dialog"  # [IntegrationView captured when it opened]
+TRANSFER = "transfer_dialog"  # [IntegrationView captured when it opened]
+RESULT_KEY = "list_result"  # the Integrations list's one message about the last action (ui/integration_list)
 
 
 def _service():
@@ -243,9 +247,93 @@ def delete_dialog() -> None:
         st.rerun()
 
 
+# ----- a selection: delete several, give to someone else ------------------------------------------
+
+
+def report_bulk(outcome, keep_selection: bool = False) -> None:
+    """A BulkResult as the list's one message (plain text: it names integrations); a selection's action
+    clears the selection, one row's keeps it (its actions stay at hand)."""
+    kind = "success" if not outcome.refused else ("error" if not outcome.done else "warning")
+    st.session_state[RESULT_KEY] = (kind, outcome.summary())
+    if not keep_selection:
+        st.session_state["list_table_nonce"] = st.session_state.get("list_table_nonce", 0) + 1
+    reads.forget()
+
+
+def open_bulk_delete(views) -> None:
+    """Capture the selection as it is now: each is deleted at that version, or refused if changed since."""
+    st.session_state[BULK_DELETE] = list(views)
+
+
+def close_bulk_delete() -> None:
+    st.session_state.pop(BULK_DELETE, None)
+
+
+@st.dialog("Delete integrations", on_dismiss=close_bulk_delete)
+def bulk_delete_dialog() -> None:
+    views = st.session_state.get(BULK_DELETE) or []
+    state.require_fresh(state.actor())
+    st.write(f"Delete these {len(views)} integrations? Their stored credentials are erased. This cannot be undone.")
+    st.text("\n".join(f"• {v.name} ({v.provider_name}, #{v.id})" for v in views[:20]))
+    if len(views) > 20:
+        st.caption(f"…and {len(views) - 20} more.")
+    left, right = st.columns(2)
+    if left.button(f"Delete {len(views)} permanently", key="bulk-delete:confirm", type="primary", width="stretch"):
+        outcome = _service().bulk_delete(state.actor(), {v.id: v.version for v in views})
+        close_bulk_delete()
+        report_bulk(outcome)
+        st.rerun()
+    if right.button("Cancel", key="bulk-delete:cancel", width="stretch"):
+        close_bulk_delete()
+        st.rerun()
+
+
+def open_transfer(views) -> None:
+    st.session_state[TRANSFER] = list(views)
+
+
+def close_transfer() -> None:
+    st.session_state.pop(TRANSFER, None)
+
+
+@st.dialog("Give integrations to someone else", on_dismiss=close_transfer)
+def transfer_dialog() -> None:
+    views = st.session_state.get(TRANSFER) or []
+    actor = state.require_fresh(state.actor())
+    people = [u for u in state.context().users.list() if u.active]
+    owners = {v.owner for v in views}
+    choices = [u for u in people if not (len(owners) == 1 and u.username in owners)]
+    if not choices:
+        st.info("There is no one else to give them to. Add a staff account first.")
+        return
+    tier_words = {u.username: Tier.parse(u.tier).label for u in choices}
+    chosen = st.selectbox(
+        "New owner",
+        [u.username for u in choices],
+        format_func=lambda name: f"{name} ({tier_words[name]} tier)",
+        key="transfer:owner",
+    )
+    st.caption(
+        f"{len(views)} selected. Each counts towards the new owner's tier limit; those over it stay where they are."
+    )
+    left, right = st.columns(2)
+    if left.button(f"Give {len(views)}", key="transfer:confirm", type="primary", width="stretch"):
+        outcome = _service().bulk_transfer(actor, [v.id for v in views], chosen)
+        close_transfer()
+        report_bulk(outcome)
+        st.rerun()
+    if right.button("Cancel", key="transfer:cancel", width="stretch"):
+        close_transfer()
+        st.rerun()
+
+
 def show_dialogs() -> None:
     """Draw whichever dialog is open; call once, at the end of the page."""
     if current := st.session_state.get(DIALOG):
         (add_dialog if current["kind"] == "add" else edit_dialog)()
     elif DELETE in st.session_state:
         delete_dialog()
+    elif BULK_DELETE in st.session_state:
+        bulk_delete_dialog()
+    elif TRANSFER in st.session_state:
+        transfer_dialog()

@@ -243,6 +243,21 @@ class CheckRuns:
             ).all()
             return [(row.integration_id, row.name, row.message) for row in rows]
 
+    def failing_checks(self, actor: Actor, run_id: int, limit: int = 200) -> list[tuple[int, str, str, str]]:
+        """(integration id, its current name, message, check class) of the run's failed checks, at most limit."""
+        from core.models import CheckRecord
+
+        with self._factory() as session:
+            self._visible_run(session, actor, run_id)
+            rows = session.execute(
+                select(CheckRecord.integration_id, Integration.name, CheckRecord.message, CheckRecord.check_class)
+                .join(Integration, Integration.id == CheckRecord.integration_id)
+                .where(CheckRecord.run_id == run_id, CheckRecord.success.is_(False))
+                .order_by(CheckRecord.id)
+                .limit(limit)
+            ).all()
+            return [(row.integration_id, row.name, row.message, row.check_class) for row in rows]
+
     def unfinished(self, actor: Actor) -> int | None:
         """The person's newest run that has not finished (a reloaded page shows it again)."""
         with self._factory() as session:

@@ -29,6 +29,7 @@ from core.errors import (
     ConflictError,
     DatabaseBusyError,
     NotFoundError,
+    PermissionDeniedError,
     StorageError,
     TierLimitError,
     ValidationError,
@@ -36,6 +37,7 @@ from core.errors import (
 )
 from core.integrations import detail as detail_page
 from core.integrations import ledgers
+from core.integrations.bulk import IntegrationBulk
 from core.integrations.checks import IntegrationChecks
 from core.integrations.configuration import Configurations, audited_changes, changed_fields, masked, secretless
 from core.integrations.failing import FailingRow
@@ -104,7 +106,7 @@ class Stats:
     stale: int = 0
 
 
-class IntegrationService(IntegrationChecks):
+class IntegrationService(IntegrationChecks, IntegrationBulk):
     def __init__(
         self,
         factory: sessionmaker,
@@ -173,13 +175,13 @@ class IntegrationService(IntegrationChecks):
         """Every integration the actor can see that matches the query's search and filters (no paging)."""
         listing = self._visible(actor).where(*self._list_conditions(actor, query))
         with self._factory() as session:
-            rows = session.execute(listing.order_by(Integration.name, Integration.id))
+            rows = session.execute(listing.order_by(Integration.name_key, Integration.id))
             return [self._view(row, owner) for row, owner in rows]
 
     def page(self, actor: Actor, query: ListQuery) -> ListPage:
         """One page of the integrations the actor can see, filtered and counted in SQL (any table size)."""
         conditions = self._list_conditions(actor, query)
-        listing = self._visible(actor).where(*conditions).order_by(Integration.name, Integration.id)
+        listing = self._visible(actor).where(*conditions).order_by(Integration.name_key, Integration.id)
         counting = select(func.count(Integration.id)).join(User, Integration.owner_id == User.id).where(*conditions)
         if not actor.is_admin:
             counting = counting.where(Integration.owner_id == actor.id)
@@ -214,7 +216,7 @@ class IntegrationService(IntegrationChecks):
 
     def names(self, actor: Actor, ids: list[int] | None = None, limit: int = 1000) -> dict[int, str]:
         """Names of the given integrations the actor can see, or (ids None) the first `limit` by name."""
-        query = select(Integration.id, Integration.name).order_by(Integration.name, Integration.id)
+        query = select(Integration.id, Integration.name).order_by(Integration.name_key, Integration.id)
         if not actor.is_admin:
             query = query.where(Integration.owner_id == actor.id)
         query = query.where(Integration.id.in_(ids)) if ids is not None else query.limit(limit)
@@ -380,7 +382,7 @@ class IntegrationService(IntegrationChecks):
             select(Integration, User.username)
             .join(User, Integration.owner_id == User.id)
             .where(Integration.owner_id == actor.id, Integration.provider == provider_key)
-            .order_by(Integration.name, Integration.id)
+            .order_by(Integration.name_key, Integration.id)
         )
         if active_only:
             query = query.where(Integration.is_active.is_(True))
@@ -393,48 +395,116 @@ class IntegrationService(IntegrationChecks):
         provider = self._provider_for_create(actor, provider_key)
         name = self._check_name(name)
         clean = self._configurations.checked(provider, configuration, None)  # every check before any write
-        without = secretless(provider, clean)
         with self._transaction() as session:
-            session.execute(select(User.id).where(User.id == actor.id).with_for_update())
-            used = session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == actor.id)) or 0
-            try:
-                tiers.check_limit("integrations", tiers.Tier.parse(actor.tier), used, "integrations")
-            except TierLimitError:
-                audit.record_now(
-                    self._factory,
-                    actor,
-                    "integration.create",
-                    "denied",
-                    details={"provider": provider.key, "reason": "tier limit"},
-                )
-                raise
-            row = Integration(
-                owner_id=actor.id,
-                name=name,
-                type=provider.category,
-                provider=provider.key,
-                configuration=without,
-                is_active=True,
-                status="unknown",
-            )
-            session.add(row)
-            session.flush()
-            # The secrets are bound to the row's id, known only now; written in the same transaction by
-            # a plain UPDATE so that creating stays version 1.
-            sealed = self._configurations.seal(provider, clean, None, row.id)
-            if sealed != without:
-                session.execute(
-                    update(Integration)
-                    .where(Integration.id == row.id)
-                    .values(configuration=sealed, updated_at=row.updated_at)
-                    .execution_options(synchronize_session=False)
-                )
-                set_committed_value(row, "configuration", sealed)
+            owner = self._owner_within_limit(session, actor, actor.id, "integration.create")
+            view = self._insert(session, actor, owner, name, provider, clean)
             audit.record(
-                session, actor, "integration.create", "success", row.id, {"name": name, "provider": provider.key}
+                session, actor, "integration.create", "success", view.id, {"name": name, "provider": provider.key}
             )
-            view = self._view(row, actor.username)
         return view
+
+    def _owner_within_limit(self, session: Session, actor: Actor, owner_id: int, action: str) -> User:
+        """The owner, locked, when their tier allows one more integration; TierLimitError otherwise, audited
+        as `action` denied (in its own transaction: this one rolls back)."""
+        owner = session.execute(select(User).where(User.id == owner_id).with_for_update()).scalar_one_or_none()
+        if owner is None:
+            raise NotFoundError(f"User {owner_id} was not found.")
+        used = int(session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == owner_id)) or 0)
+        try:
+            if owner_id == actor.id:
+                tiers.check_limit("integrations", tiers.Tier.parse(owner.tier), used, "integrations")
+            else:
+                tiers.check_limit_of(owner.username, "integrations", tiers.Tier.parse(owner.tier), used, "integrations")
+        except TierLimitError:
+            audit.record_now(self._factory, actor, action, "denied", details={"reason": "tier limit"})
+            raise
+        return owner
+
+    def _insert(
+        self, session: Session, actor: Actor, owner: User, name: str, provider: Provider, clean: dict
+    ) -> IntegrationView:
+        """A new row of a checked configuration (plain secrets), its secrets sealed for its new id."""
+        without = secretless(provider, clean)
+        row = Integration(
+            owner_id=owner.id,
+            name=name,
+            type=provider.category,
+            provider=provider.key,
+            configuration=without,
+            is_active=True,
+            status="unknown",
+        )
+        session.add(row)
+        session.flush()
+        # The secrets are bound to the row's id, known only now; written in the same transaction by
+        # a plain UPDATE so that creating stays version 1.
+        sealed = self._configurations.seal(provider, clean, None, row.id)
+        if sealed != without:
+            session.execute(
+                update(Integration)
+                .where(Integration.id == row.id)
+                .values(configuration=sealed, updated_at=row.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+            set_committed_value(row, "configuration", sealed)
+        return self._view(row, owner.username)
+
+    def duplicate(self, actor: Actor, integration_id: int) -> IntegrationView:
+        """A copy named "<name> (copy)" with the same settings, for the same owner (within their tier's limit):
+        each secret decrypted and encrypted again for the copy's own id and field. Active, not tested yet."""
+        with self._factory() as session:
+            row, _ = self._load(session, actor, integration_id)
+            name, owner_id, stored = row.name, row.owner_id, copy.deepcopy(row.configuration or {})
+            provider = self._catalog.get(row.provider)
+            owner_tier = tiers.Tier.parse(session.scalar(select(User.tier).where(User.id == owner_id)) or "FREE")
+        if not provider.available or not tiers.allows(owner_tier, provider.min_tier):
+            raise TierLimitError(
+                f"{provider.name} cannot be added on the {owner_tier.label} tier, so it cannot be copied."
+            )
+        try:
+            plain = self._configurations.plain(provider, stored, integration_id)
+        except DecryptionError as exc:
+            raise ValidationError(
+                {
+                    "integration": f"A stored secret of {name} could not be decrypted. Edit it, enter the secret "
+                    "again and save, then duplicate it."
+                }
+            ) from exc
+        if provider.upgrade is not None:
+            plain = provider.upgrade(plain)
+        copy_name = self._check_name(_copy_name(name))
+        with self._transaction() as session:
+            owner = self._owner_within_limit(session, actor, owner_id, "integration.duplicate")
+            view = self._insert(session, actor, owner, copy_name, provider, plain)
+            details = {"name": copy_name, "provider": provider.key, "copied_from": integration_id}
+            audit.record(session, actor, "integration.duplicate", "success", view.id, details)
+        return view
+
+    def transfer(self, actor: Actor, integration_id: int, new_owner: str) -> IntegrationView:
+        """Give an integration to another person (administrators only), within the new owner's tier limit and
+        the provider's tier. Secrets stay as they are (bound to the integration, not its owner). Audited."""
+        if not actor.is_admin:
+            raise PermissionDeniedError("Only an administrator can give an integration to someone else.")
+        with self._transaction(integration_id) as session:
+            target = session.execute(select(User).where(User.username == new_owner)).scalar_one_or_none()
+            if target is None:
+                raise NotFoundError(f"No user called {new_owner}. Choose one of the listed people.")
+            row, old_owner = self._load(session, actor, integration_id)
+            if row.owner_id == target.id:
+                return self._view(row, old_owner)
+            provider = self._catalog.get(row.provider) if row.provider in self._catalog else None
+            target_tier = tiers.Tier.parse(target.tier)
+            if provider is not None and not tiers.allows(target_tier, provider.min_tier):
+                raise TierLimitError(
+                    f"{provider.name} needs the {provider.min_tier.label} tier; {target.username}'s is "
+                    f"{target_tier.label}."
+                )
+            self._owner_within_limit(session, actor, target.id, "integration.transfer")
+            row.owner_id = target.id
+            details = {"name": row.name, "from": old_owner, "to": target.username}
+            audit.record(session, actor, "integration.transfer", "success", row.id, details)
+            session.flush()
+            return self._view(row, target.username)
 
     def check_new(self, actor: Actor, provider_key: str, name: str) -> str:
         """Whether create would accept this provider and name from actor (raises as create would), before
@@ -648,6 +718,11 @@ def stale_condition(cutoff: datetime):
         Integration.is_active.is_(True),
         func.coalesce(Integration.last_checked_at, Integration.created_at) < cutoff,
     )
+
+
+def _copy_name(name: str) -> str:
+    suffix = " (copy)"
+    return name[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
 def _kind_phrase(category: str) -> str:

@@ -146,3 +146,13 @@ def open_page(at: AppTest, path: str) -> AppTest:
 def page_links(at: AppTest) -> list[tuple[str, str]]:
     """(label, url path of the page) of every st.page_link on the page."""
     return [(e.proto.label, e.proto.page) for e in at.get("page_link")]
+
+
+def select_rows(at: AppTest, *names: str) -> AppTest:
+    """Tick the Integrations list's rows of these names (as a click on their boxes does), then run."""
+    table = next(d for d in at.dataframe if d.key and d.key.startswith("list_table"))
+    shown = list(table.value["Name"])
+    at.session_state[table.key] = {"selection": {"rows": [shown.index(n) for n in names], "columns": []}}
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from core.models import Integration, utcnow
-from tests.app.conftest import button, sign_in, texts
+from tests.app.conftest import button, page_links, sign_in, texts
 from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
 
@@ -58,10 +58,10 @@ def test_check_all_tests_each_integration_and_shows_the_outcome(app_env, owner, 
 
     shown = texts(at)
     assert "Checked 3 of 3: 2 connected, 1 failing." in shown
-    assert "**Broken CRM**" in shown
+    assert [label for label, _ in page_links(at) if "CRM" in label] == ["Broken CRM"]  # the failing one, linked
     table = at.dataframe[0].value.set_index("Name")
-    assert table.loc["Good CRM", "Status"] == "Connected"
-    assert table.loc["Broken CRM", "Status"] == "Error"
+    assert table.loc["Good CRM", "Status"] == "✓ Connected"
+    assert table.loc["Broken CRM", "Status"] == "✕ Error"
     assert TOKEN not in shown
 
 
@@ -105,7 +105,7 @@ def test_stale_integrations_are_marked(app_env, owner, hosts):
             .values(status="connected", last_checked_at=utcnow() - timedelta(days=3))
         )
     at = integrations_page()
-    assert at.dataframe[0].value.iloc[0]["Status"] == "Connected · stale"
+    assert at.dataframe[0].value.iloc[0]["Status"] == "✓ Connected · stale"
     assert "1 active integration is stale" in texts(at)
     at.selectbox(key="list_status").select("Stale")
     at.run()
@@ -129,3 +129,49 @@ def test_the_list_is_paged_and_searchable(app_env, owner, hosts):
     at.text_input(key="list_search").input("CRM 0")
     at.run()
     assert len(at.dataframe[0].value) == 10 and "Showing 1–10 of 10" in texts(at)  # a new search starts at 1
+
+
+def test_the_failing_list_groups_by_cause_and_links_each_integration(app_env, owner, hosts, workers):
+    workers(2, periodic=False)
+    hosts.failing.add("127.0.0.2")  # answers 401: the credentials are refused
+    add_crm(app_env, owner, hosts.urls[0], "Good CRM")
+    refused = [add_crm(app_env, owner, hosts.urls[1], f"Refused CRM {n}") for n in (1, 2)]
+    closed = add_crm(app_env, owner, "http://127.0.0.1:9", "Closed CRM")  # nothing listens: network
+    at = integrations_page()
+    button(at, "Check all").click()
+    at.run()
+    run_until_finished(at)
+    shown = texts(at)
+    assert "Credentials refused: 2 integrations" in shown and "Network: 1 integration" in shown
+    assert shown.index("Credentials refused") < shown.index("Network:")  # the largest group first
+    assert "The service refused the credentials." in shown
+    links = [(e.proto.label, e.proto.query_string) for e in at.get("page_link") if "CRM" in e.proto.label]
+    assert sorted(links) == sorted(
+        [(f"Refused CRM {n}", f"id={v.id}") for n, v in zip((1, 2), refused, strict=True)]
+        + [("Closed CRM", f"id={closed.id}")]
+    )
+
+
+def test_check_all_keeps_its_scope_and_drops_a_result_that_no_longer_describes_the_list(
+    app_env, admin, owner, hosts, workers
+):
+    workers(2, periodic=False)
+    add_crm(app_env, owner, hosts.urls[0], "Olga's CRM")
+    at = sign_in("root", "admin-password-1")
+    at.switch_page("app_pages/integrations.py")
+    at.run()
+    at.selectbox(key="check_whose").select("Everyone's")
+    at.selectbox(key="check_tier").select("Enterprise")  # tiers in words
+    at.run()
+    button(at, "Check all").click()
+    at.run()
+    run_until_finished(at)
+    assert "Checked 1 of 1: 1 connected, 0 failing." in texts(at)
+    assert at.selectbox(key="check_whose").value == "Everyone's"  # the scope is the same after the run
+    assert at.selectbox(key="check_tier").value == "Enterprise"
+    at.selectbox(key="list_provider").select("Chatwoot")  # the list (and Check all's scope) changed
+    at.run()
+    assert "Checked 1 of 1" not in texts(at)
+    at.selectbox(key="list_provider").select("All providers")
+    at.run()
+    assert "Checked 1 of 1" not in texts(at)  # gone, not hidden: a new run is needed

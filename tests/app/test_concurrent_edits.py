@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.models import AuditEvent, Integration
-from tests.app.conftest import button, read, sign_in, text_input
+from tests.app.conftest import button, read, select_rows, sign_in, text_input
 
 CHATWOOT = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": "cw-token-0123456789"}
 
@@ -13,8 +13,7 @@ CHATWOOT = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": "cw-tok
 def open_edit(at, view):
     at.switch_page("app_pages/integrations.py")
     at.run()
-    at.selectbox(key="manage_choice").set_value(view.id)
-    at.run()
+    select_rows(at, view.name)
     button(at, "Edit").click()
     at.run()
     assert not at.exception, at.exception
@@ -81,8 +80,7 @@ def test_a_delete_after_someone_elses_save_is_refused_naming_them_and_look_again
     a = sign_in("root", "admin-password-1")  # session A: the administrator opens the delete dialog
     a.switch_page("app_pages/integrations.py")
     a.run()
-    a.selectbox(key="manage_choice").set_value(view.id)
-    a.run()
+    select_rows(a, view.name)
     button(a, "Delete").click()
     a.run()
     assert not a.exception, a.exception

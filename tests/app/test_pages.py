@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.crypto import is_encrypted
 from core.fields import MASK
 from core.models import Integration
-from tests.app.conftest import button, new_app, open_page, read, sign_in, text_input, texts
+from tests.app.conftest import button, new_app, open_page, read, select_rows, sign_in, text_input, texts
 
 TOKEN = "cw-token-canary-0123456789"
 CHATWOOT = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": TOKEN}
@@ -124,10 +124,7 @@ def test_hubspot_form_renders_from_its_fields_and_saves(app_env, member):
 def select_integration(at, view):
     at.switch_page("app_pages/integrations.py")
     at.run()
-    box = at.selectbox(key="manage_choice")
-    box.set_value(view.id)
-    at.run()
-    return at
+    return select_rows(at, view.name)
 
 
 def test_edit_shows_mask_and_keeps_stored_secret(app_env, member):
@@ -234,6 +231,8 @@ def test_test_connection_in_dialog_reports_success_and_records_status_on_save(ap
     at.run()
     [view] = app_env.integrations.list_integrations(member)
     assert view.status == "connected" and view.last_checked_at is not None
+    # The saved integration's own check, shown above the list as the save's one outcome.
+    assert "Connected to Acme Support as Ada Admin, an administrator." in [read(s.value) for s in at.success]
     assert TOKEN not in texts(at)
 
 

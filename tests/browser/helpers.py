@@ -38,3 +38,24 @@ def sign_in_as_admin(page, password: str, heading: str = "Overview", *, exact: b
     # The first page after sign-in imports and renders the most; a loaded machine can take a while.
     page.get_by_role("heading", name=heading, exact=exact).wait_for(timeout=45_000)
     settle(page)
+
+
+def open_add_menu(page) -> None:
+    """Open the Integrations page's "Add integration" menu (its type buttons live behind it)."""
+    page.get_by_role("button", name="Add integration").click()
+    page.get_by_role("button", name="Add CRM integration").wait_for()
+
+
+ROW_HEIGHT, HEADER_HEIGHT = 35, 35  # st.dataframe's default row and header heights, in CSS pixels
+
+
+def tick_row(page, index: int) -> None:
+    """Click the selection box of the Integrations table's row `index` (0 first). The grid is drawn on a
+    canvas, so by position; the list is in natural order, so a test knows each row's place."""
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None, "the table is not on the page"
+    page.mouse.click(box["x"] + 18, box["y"] + HEADER_HEIGHT + ROW_HEIGHT * index + ROW_HEIGHT / 2)
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")

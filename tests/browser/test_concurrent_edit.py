@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.browser.helpers import first_admin_password, settle, sign_in_as_admin
+from tests.browser.helpers import first_admin_password, open_add_menu, settle, sign_in_as_admin, tick_row
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,8 @@ def integrations_tab(context, url):
 
 
 def open_edit(page):
-    page.get_by_role("button", name="Edit", exact=True).click()
+    tick_row(page, 0)  # the one integration: its row's actions
+    page.locator(".st-key-row-edit").get_by_role("button").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").wait_for()
     return dialog
@@ -32,6 +33,7 @@ def test_two_tabs_the_later_save_is_refused_and_reload_shows_the_other_version(b
     a.set_default_timeout(20_000)
     a.goto(app_server["url"] + "/integrations")
     sign_in_as_admin(a, first_admin_password(app_server["log"]), "Integrations", exact=True)
+    open_add_menu(a)
     a.get_by_role("button", name="Add CRM integration").click()
     dialog = a.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme desk")

@@ -16,7 +16,7 @@ from werkzeug import Response
 
 from core.crypto import is_encrypted
 from tests.browser.conftest import ROOT, free_port, wait_until_healthy
-from tests.browser.helpers import first_admin_password, sign_in_as_admin
+from tests.browser.helpers import first_admin_password, open_add_menu, sign_in_as_admin
 from tests.fakes.oauth_server import FakeAuthServer
 
 pytestmark = pytest.mark.browser
@@ -112,6 +112,7 @@ def test_connect_with_hubspot_end_to_end(browser, console, fake_hubspot):
     register_hubspot_app(page, console)
 
     page.goto(console["url"] + "/integrations")
+    open_add_menu(page)
     page.get_by_role("button", name="Add CRM integration").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_test_id("stSelectbox").first.click()

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from core.crypto import is_encrypted
-from tests.browser.helpers import COOKIE, first_admin_password, sign_in_as_admin
+from tests.browser.helpers import COOKIE, first_admin_password, open_add_menu, sign_in_as_admin
 from tests.chromium import wait_for_cookie
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
@@ -32,6 +32,7 @@ def test_sign_in_and_add_chatwoot_integration(browser, app_server, chatwoot):
 
     password = first_admin_password(app_server["log"])
     sign_in_as_admin(page, password, "Integrations", exact=True)  # the deep link is honoured once signed in
+    open_add_menu(page)
     page.get_by_role("button", name="Add CRM integration").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")

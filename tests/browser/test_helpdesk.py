@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.chatwoot.widget import WidgetSettings, build_script
-from tests.browser.helpers import first_admin_password, sign_in_as_admin
+from tests.browser.helpers import first_admin_password, open_add_menu, sign_in_as_admin
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
@@ -40,7 +40,8 @@ def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, ap
     page.goto(app_server["url"] + "/integrations")
     sign_in_as_admin(page, first_admin_password(app_server["log"]), "Integrations", exact=True)
 
-    page.locator(".st-key-add-CRM").get_by_role("button").click()  # the CRM card's button
+    open_add_menu(page)
+    page.locator(".st-key-add-CRM").get_by_role("button").click()  # the Add menu's CRM button
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
     dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(chatwoot.url)

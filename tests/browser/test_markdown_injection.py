@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.browser.conftest import ROOT
-from tests.browser.helpers import first_admin_password, sign_in_as_admin
+from tests.browser.helpers import first_admin_password, sign_in_as_admin, tick_row
 
 pytestmark = pytest.mark.browser
 NAME = "![x](http://127.0.0.1:9/x.png) [link](http://127.0.0.1:9/) https://127.0.0.1:9/ <b>b</b> :red[x] $x$"
@@ -48,13 +48,15 @@ def test_hostile_text_renders_as_text(browser, app_server):
     add_hostile_integration(app_server["env"])
     sign_in_as_admin(page, password)
     page.goto(app_server["url"] + "/integrations")
-    page.get_by_role("button", name="Test connection").click()
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    tick_row(page, 0)  # its row's panel names it, and holds its actions
+    page.locator(".st-key-row-test").get_by_role("button").click()
     error = page.get_by_test_id("stAlertContentError").filter(has_text="refused the connection")
     error.wait_for()
     assert "https://127.0.0.1:9/ <b>b</b> :red[x] $x$" in error.inner_text().replace("\u2060", "")
-    page.get_by_role("button", name="Deactivate").click()
-    page.get_by_test_id("stToastContainer").get_by_text("is now inactive").wait_for()
-    page.get_by_role("button", name="Delete").click()
+    page.locator(".st-key-row-toggle").get_by_role("button").click()
+    page.get_by_test_id("stAlertContentSuccess").get_by_text("Deactivated").wait_for()
+    page.locator(".st-key-row-delete").get_by_role("button").click()
     page.get_by_role("dialog").wait_for()
     page.wait_for_timeout(500)
     assert page.locator(ACTIVE).count() == 0, page.locator(ACTIVE).evaluate_all("els => els.map(e => e.outerHTML)")

@@ -18,12 +18,12 @@ import os
 import re
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from core.models import Integration, RateLimitHit
 from core.ratelimit import LIMITS, Bucket
+from tests.browser.helpers import open_add_menu, tick_row
 from tests.chromium import wait_for_cookie
 from tests.multiprocess.conftest import COOKIE_NAME, is_postgresql
 
@@ -107,23 +107,6 @@ def open_integrations(page, url: str) -> None:
     idle(page)
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox by (part of) its text."""
-    box = page.get_by_role("combobox", name=label)
-    opener = box.locator("xpath=..").get_by_role("button", name="Open")  # a click on the input only focuses it
-    wanted = page.get_by_role("option", name=re.compile(re.escape(option)))
-    for _ in range(3):  # a rerun that lands just then can close the list again
-        opener.click()
-        try:
-            wanted.click(timeout=3_000)
-            break
-        except PlaywrightTimeoutError:
-            page.keyboard.press("Escape")
-            idle(page)
-    shows(box, option)
-    idle(page)
-
-
 def shows(box, text: str) -> None:
     """A selectbox shows its choice as the value of its input."""
     expect(box).to_have_value(re.compile(re.escape(text)), timeout=WAIT_MS)
@@ -138,7 +121,17 @@ def error(page, text: str):
 
 
 def click_test_connection(page) -> None:
-    page.locator(".st-key-act-test").get_by_role("button").click()
+    page.locator(".st-key-row-test").get_by_role("button").click()
+
+
+ANOTHER_ROW, SLOW_ROW = 0, 1
+
+
+def pick(page, index: int, name: str) -> None:
+    """Tick one row of the Integrations list and wait for its panel (its name first) to show."""
+    tick_row(page, index)
+    page.get_by_text(re.compile(rf"^{re.escape(name)} · ")).first.wait_for()
+    idle(page)
 
 
 def custom_crm(url: str, name: str, path: str) -> dict:
@@ -165,6 +158,7 @@ def test_a_sign_in_and_a_new_integration_made_on_a_are_seen_on_b(apps, new_page,
     cookie = sign_in(page_a, a.url, "alice", PASSWORD)
 
     # Add an integration through A's form (saved without a test, so nothing is contacted).
+    open_add_menu(page_a)
     page_a.locator(".st-key-add-CRM").get_by_role("button").click()
     dialog = page_a.get_by_role("dialog")
     shows(dialog.get_by_role("combobox", name="Provider"), "Chatwoot")
@@ -174,13 +168,17 @@ def test_a_sign_in_and_a_new_integration_made_on_a_are_seen_on_b(apps, new_page,
     dialog.get_by_role("textbox", name="API Access Token").fill(TOKEN)
     dialog.get_by_role("button", name="Save integration").click()
     page_a.get_by_role("dialog").wait_for(state="detached")
-    shows(page_a.get_by_role("combobox", name="Manage an integration"), "Acme helpdesk · Chatwoot")
+    idle(page_a)
+    tick_row(page_a, 0)
+    page_a.get_by_text(re.compile(r"^Acme helpdesk · Chatwoot")).first.wait_for()
 
     # B has never seen this browser: the cookie A wrote signs it in, and the new integration is listed.
     page_b = new_page(cookie, b.url)
     page_b.goto(b.url + "/integrations")
     page_b.get_by_role("heading", name="Integrations", exact=True).wait_for()
-    shows(page_b.get_by_role("combobox", name="Manage an integration"), "Acme helpdesk · Chatwoot")
+    idle(page_b)
+    tick_row(page_b, 0)
+    page_b.get_by_text(re.compile(r"^Acme helpdesk · Chatwoot")).first.wait_for()
     assert page_b.get_by_role("button", name="Sign in").count() == 0
     assert [v.name for v in ctx.integrations.list_integrations(alice)] == ["Acme helpdesk"]
 
@@ -235,8 +233,8 @@ def test_a_check_running_on_a_makes_b_wait_for_that_integration_only(apps, new_p
     cookie = sign_in(page_a, a.url, "alice", PASSWORD)
     page_b = new_page(cookie, b.url)
     open_integrations(page_b, b.url)
-    for page in (page_a, page_b):
-        choose(page, "Manage an integration", "Slow CRM")
+    for page in (page_a, page_b):  # the list in natural order: Another CRM, Slow CRM
+        pick(page, SLOW_ROW, "Slow CRM")
 
     # A starts testing Slow CRM; its request is held at the fake CRM until released below.
     click_test_connection(page_a)
@@ -246,7 +244,8 @@ def test_a_check_running_on_a_makes_b_wait_for_that_integration_only(apps, new_p
     click_test_connection(page_b)
     error(page_b, BUSY).wait_for(timeout=5_000)  # at once: B does not wait for A's check
     # ... while another integration can be tested from B as usual.
-    choose(page_b, "Manage an integration", "Another CRM")
+    tick_row(page_b, SLOW_ROW)  # untick Slow CRM
+    pick(page_b, ANOTHER_ROW, "Another CRM")
     click_test_connection(page_b)
     success(page_b, "Connected to Another CRM").wait_for(timeout=8_000)
     assert success(page_a, "Connected to Slow CRM").count() == 0, "A's test ended before B was checked"
@@ -256,7 +255,8 @@ def test_a_check_running_on_a_makes_b_wait_for_that_integration_only(apps, new_p
     slow_crm.release()
     success(page_a, "Connected to Slow CRM").wait_for()
     idle(page_b)
-    choose(page_b, "Manage an integration", "Slow CRM")
+    tick_row(page_b, ANOTHER_ROW)
+    pick(page_b, SLOW_ROW, "Slow CRM")
     click_test_connection(page_b)
     success(page_b, "Connected to Slow CRM").wait_for()
     assert error(page_b, BUSY).count() == 0

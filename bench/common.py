@@ -30,6 +30,7 @@ class Target:
     database: str  # "SQLite" or "PostgreSQL"
     url: str
     env: dict[str, str]  # DATABASE_URL, the keys, CONSOLE_SECRETS_DIR: give it to every app process
+    size: str = "100k"  # the dataset's size (bench.generate.SIZES)
 
     def as_json(self) -> dict:
         return asdict(self)

@@ -72,11 +72,10 @@ def figures(targets: list[Target], options: Options) -> list[Figure]:
         except Exception as exc:
             problems[target.size] = str(exc)
     largest, smallest = targets[-1].size, targets[0].size
-    result = [
-        ratio_at(case, database, largest, answers, problems, absent) for case in CASES if case.limit is not None
-    ]
+    result = [ratio_at(case, database, largest, answers, problems, absent) for case in CASES if case.limit is not None]
     if len(targets) > 1:
-        result += [growth(case, database, smallest, largest, answers, problems, absent) for case in CASES if case.growth]
+        grown = [case for case in CASES if case.growth]
+        result += [growth(case, database, smallest, largest, answers, problems, absent) for case in grown]
     return result
 
 

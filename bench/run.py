@@ -133,6 +133,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--starts", type=int, default=defaults.starts, help="app starts per app")
     parser.add_argument("--processes", type=int, default=defaults.processes, help="processes per memory case")
     parser.add_argument("--timeout", type=float, default=defaults.timeout, help="seconds per worker process")
+    parser.add_argument("--checks", type=int, default=defaults.checks, help="scheduled checks (workers)")
+    parser.add_argument(
+        "--worker-checks", type=int, default=defaults.worker_checks, help="checks the worker-memory figure runs"
+    )
     parser.add_argument("--budget", type=float, default=3600, help="seconds for the whole run; the rest is skipped")
     parser.add_argument("--quick", action="store_true", help="few repetitions: to try the benchmarks out")
     args = parser.parse_args(argv)
@@ -145,12 +149,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(exc))
     if args.quick:
         args.repeats, args.starts, args.processes = 5, 2, 1
+        args.checks, args.worker_checks = min(args.checks, 2_000), min(args.worker_checks, 10_000)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    options = Options(args.repeats, min(3, args.repeats), args.starts, args.processes, args.timeout)
+    options = Options(
+        args.repeats, min(3, args.repeats), args.starts, args.processes, args.timeout, args.checks, args.worker_checks
+    )
     chosen = [b for b in BENCHMARKS if not args.only or b.module.removeprefix("bench.") in args.only.split(",")]
     started, figures = time.perf_counter(), []
     print(f"Benchmarks on {machine_description()}", flush=True)

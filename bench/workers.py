@@ -277,7 +277,7 @@ def add_integrations(url: str, key: str, total: int, urls: list[str]) -> None:
         with engine.begin() as conn:
             user = {"id": 1, "username": USER, "name": "Workers bench", "email": "workers@bench.test"}
             user |= {"password_hash": "!", "role": "member", "tier": "ENTERPRISE", "active": True, "created_at": now}
-            conn.execute(insert(User.__table__), [user])
+            conn.execute(insert(User), [user])
             insert_all(conn, Integration.__table__, rows(), 5_000)
         with engine.begin() as conn:
             conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('integrations', 'id'), {int(total)})")

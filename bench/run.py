@@ -54,6 +54,7 @@ def progress(message: str) -> None:
 def report(figure: Figure, figures: list[Figure]) -> None:
     figures.append(figure)
     print(figure.line(), flush=True)
+    save(figures)  # as it goes: a run stopped half-way still leaves what it measured
 
 
 def load(benchmark: Benchmark):

@@ -37,7 +37,8 @@ browser:
 test: setup-dev browser lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# A report, not a test: every figure against its target (bench/README.md). BENCH_ARGS=--quick to try it out.
+# A report, not a test: every figure against its target (bench/README.md), on datasets of 10k, 100k and 1m
+# integrations. BENCH_ARGS="--quick --sizes 10k,100k" to try it out (no million, fewer checks).
 bench: setup-dev browser
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

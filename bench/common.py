@@ -30,6 +30,7 @@ class Target:
     database: str  # "SQLite" or "PostgreSQL"
     url: str
     env: dict[str, str]  # DATABASE_URL, the keys, CONSOLE_SECRETS_DIR: give it to every app process
+    size: str = "100k"  # the dataset's size (bench.generate.SIZES)
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -46,6 +47,8 @@ class Options:
     starts: int = 5  # app starts per app (the start benchmark)
     processes: int = 3  # fresh processes per case (the memory benchmark)
     timeout: float = 900  # seconds any one worker process may take
+    checks: int = 10_000  # scheduled checks of the workers benchmark
+    worker_checks: int = 100_000  # checks the worker-memory benchmark runs
 
 
 @dataclass
@@ -61,10 +64,16 @@ class Figure:
     status: str = ""  # MET, MISSED, SKIPPED or ERROR; computed from value and limit when empty
     note: str = ""
     details: dict = field(default_factory=dict)
+    at_least: bool = False  # the target is a floor (value >= limit), not a ceiling
 
     def __post_init__(self):
         if not self.status:
-            self.status = "MET" if self.value is not None and self.value <= self.limit else "MISSED"
+            met = (
+                self.value is not None
+                and self.limit is not None
+                and (self.value >= self.limit if self.at_least else self.value <= self.limit)
+            )
+            self.status = "MET" if met else "MISSED"
 
     @property
     def shown_value(self) -> str:
@@ -76,7 +85,8 @@ class Figure:
     def shown_target(self) -> str:
         if self.limit is None:
             return "–"
-        return f"≤ {self.limit:g}x" if self.unit == "x" else f"≤ {self.limit:+g} {self.unit}"
+        sign = "≥" if self.at_least else "≤"
+        return f"{sign} {self.limit:g}x" if self.unit == "x" else f"{sign} {self.limit:+g} {self.unit}"
 
     def line(self) -> str:
         text = f"{self.name:<44} {self.database:<10} {self.measured:<56} {self.shown_value:>9}"

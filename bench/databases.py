@@ -1,9 +1,12 @@
-"""The benchmark databases: a SQLite file under bench/.data and PostgreSQL's `bench` on 127.0.0.1, each
-holding the generated dataset (regenerated only when missing or different), and the keys they use."""
+"""The benchmark databases: for each size of dataset (10k, 100k, 1m integrations) a SQLite file under
+bench/.data and a schema `size_<size>` of PostgreSQL's `bench` database on 127.0.0.1 (BENCH_PG_DATABASE
+names another), each holding that dataset (regenerated only when missing or different), and the keys
+they use."""
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 
@@ -14,10 +17,22 @@ from bench import generate
 from bench.common import DATA_DIR, Target
 from core.crypto import generate_key
 
-SQLITE_URL = f"sqlite:///{DATA_DIR / 'bench.db'}"
-PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", 5432, "postgres", "bench"
-POSTGRES_URL = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "bench")
 KEYS_FILE = DATA_DIR / "keys.json"
+
+
+def sqlite_url(size: str) -> str:
+    return f"sqlite:///{DATA_DIR / f'bench-{size}.db'}"
+
+
+def postgres_url(schema: str) -> str:
+    """A URL of the bench database whose connections put `schema` first on their search path."""
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}?options=-csearch_path%3D{schema}"
+
+
+def url_for(database: str, size: str) -> str:
+    return sqlite_url(size) if database == "sqlite" else postgres_url(f"size_{size}")
 
 
 def bench_keys() -> dict[str, str]:
@@ -57,7 +72,7 @@ def postgres_problem() -> str | None:
     return None
 
 
-def prepared(database: str, url: str, spec: generate.Spec, log=print) -> Target:
+def prepared(database: str, url: str, spec: generate.Spec, size: str, log=print) -> Target:
     """The target with the dataset in place: reused when its marker matches, generated otherwise."""
     keys = bench_keys()
     if generate.is_current(url, spec, keys["encryption"]):
@@ -68,7 +83,7 @@ def prepared(database: str, url: str, spec: generate.Spec, log=print) -> Target:
         summary = generate.generate(url, keys["encryption"], spec, log=log)
         log(
             f"{database}: generated {summary.users:,} users, {summary.integrations:,} integrations "
-            f"({summary.secrets:,} encrypted values), {summary.audit_events:,} audit events "
-            f"in {time.perf_counter() - started:.1f} s"
+            f"({summary.secrets:,} encrypted values), {summary.audit_events:,} audit events, "
+            f"{summary.check_records:,} checks in {time.perf_counter() - started:.1f} s"
         )
-    return Target(database, url, app_env(url, keys))
+    return Target(database, url, app_env(url, keys), size)

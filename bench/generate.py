@@ -1,13 +1,16 @@
-"""Benchmark data: a migrated database of staff, integrations and 30 days of audit events.
+"""Benchmark data: a migrated database of staff, integrations, 30 days of audit events and check history.
 
-    python -m bench.generate --url sqlite:///bench/.data/bench.db --key <64 hex characters>
+    python -m bench.generate --url sqlite:///bench/.data/bench-100k.db --key <64 hex characters> --size 100k
 
-1,000 users by default (one administrator `bench_admin`, one member `bench_member` with exactly 200
-integrations, the rest in every tier), 100,000 integrations whose configurations follow the providers'
-own FieldSpecs, every sensitive value really encrypted with core.crypto.FieldCipher bound to
-field_context(id, field) (so the ids are assigned here), and audit events for the statistics trends.
-Rows go in with insert() executemany, in chunks, in one transaction; the dataset's description is stored
-last (app_meta `bench_dataset`), so a run that stopped half-way is regenerated, never reused.
+One size of dataset (Spec.for_size: 10k, 100k or 1m integrations; users, audit events and checks in
+proportion): one administrator `bench_admin`, one member `bench_member` with exactly 200 integrations,
+the rest in every tier; configurations follow the providers' own FieldSpecs, every sensitive value is
+really encrypted with core.crypto.FieldCipher bound to field_context(id, field) (so the ids are assigned
+here). Integrations are made in parallel processes, one block of ids each (every ciphertext is made for
+its own id and field: none is reused), since making a million of them in one process takes minutes.
+Rows go in with COPY on PostgreSQL and insert() executemany in chunks on SQLite, in one transaction; the
+dataset's description is stored last (app_meta `bench_dataset`), so a run that stopped half-way is
+regenerated, never reused.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import base64
 import bisect
 import itertools
 import json
+import multiprocessing
+import os
 import random
 import sys
 import time
@@ -24,10 +29,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import bcrypt
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import JSON, Engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -36,11 +41,11 @@ from core.catalog import Provider
 from core.crypto import FieldCipher, field_context
 from core.integrations import ledgers
 from core.keys import verify_key
-from core.models import AppMeta, AuditEvent, Integration, User, utcnow
+from core.models import AppMeta, AuditEvent, CheckRecord, Integration, User, utcnow
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier, limit
 from providers import CATALOG
 
-GENERATOR_VERSION = 2  # bump when the data changes shape: cached datasets are then regenerated
+GENERATOR_VERSION = 3  # bump when the data changes shape: cached datasets are then regenerated
 MARKER = "bench_dataset"
 ADMIN = "bench_admin"
 MEMBER = "bench_member"
@@ -97,14 +102,36 @@ LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Torvalds", "Liskov", "Thompson", 
 PATHS = ("/", "/api/health", "/v1/status", "/health", "/api/v2/ping")
 
 
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+CHECK_CLASSES_FAILED = ("auth", "network", "timeout", "rate_limited", "provider_error")
+BLOCK = 10_000  # integrations made per task of the parallel generation
+
+
+def parse_sizes(text: str) -> list[str]:
+    """'10k,100k' -> ['10k', '100k'] (smallest first); ValueError naming what is unknown."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in SIZES]
+    if unknown or not names:
+        raise ValueError(f"unknown size(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(SIZES)}")
+    return sorted(set(names), key=SIZES.__getitem__)
+
+
 @dataclass(frozen=True)
 class Spec:
     users: int = 1_000
     integrations: int = 100_000
     member_integrations: int = 200
     audit_events: int = 300_000
+    check_records: int = 200_000
     audit_days: int = 30
     seed: int = 1127
+
+    @classmethod
+    def for_size(cls, size: str) -> Spec:
+        """The dataset of one size: 3 audit events and 2 checks of history per integration, one user per
+        100 integrations (at least 1,000)."""
+        n = SIZES[size]
+        return cls(users=max(1_000, n // 100), integrations=n, audit_events=3 * n, check_records=2 * n)
 
     def marker(self, key_id: str) -> str:
         """What the stored dataset is: compared before reusing it (a new migration means a new dataset, so
@@ -121,6 +148,7 @@ class Summary:
     integrations: int
     secrets: int
     audit_events: int
+    check_records: int
     seconds: float
 
 
@@ -355,15 +383,23 @@ def providers_by_tier(rng: random.Random) -> dict[Tier, Callable[[], object]]:
     return pickers
 
 
-def integration_rows(
-    tiers: list[Tier], counts: list[int], cipher: FieldCipher, rng: random.Random, now: datetime, owned: list[Owned]
-) -> Iterator[dict]:
-    """Every integration, with ids 1..n in a shuffled owner order; appends to `owned` as it goes."""
+def owner_order(counts: list[int], rng: random.Random) -> list[int]:
+    """The owner (user index) of each integration id 1..n, shuffled."""
     owners = [index for index, count in enumerate(counts) for _ in range(count)]
     rng.shuffle(owners)
+    return owners
+
+
+def integration_block(task: tuple) -> tuple[list[dict], list[Owned]]:
+    """The integrations with ids first_id.. of one block, made with the block's own random stream (so the
+    dataset is the same however many processes make it)."""
+    tiers, owners, first_id, key, seed, now = task
+    rng = random.Random(f"{seed}:{first_id}")
+    cipher = FieldCipher([key])
     pick_provider = providers_by_tier(rng)
     pick_status = weighted(rng, STATUS_WEIGHTS)
-    for integration_id, owner in enumerate(owners, start=1):
+    rows, owned = [], []
+    for integration_id, owner in enumerate(owners, start=first_id):
         provider = CATALOG.get(pick_provider[tiers[owner]]())
         name = company(rng)
         configuration = plain_config(provider, rng, name)
@@ -372,21 +408,45 @@ def integration_rows(
         secrets = seal(provider, configuration, integration_id, cipher)
         created = moment(rng, now, 720)
         owned.append(Owned(integration_id, owner, provider.key, secrets))
-        yield {
-            "id": integration_id,
-            "owner_id": owner + 1,
-            "name": f"{name} — {provider.name}",
-            "type": provider.category,
-            "provider": provider.key,
-            "configuration": configuration,
-            "is_active": rng.random() < 0.9,
-            "status": status,
-            "status_message": message,
-            "last_checked_at": None if status == "unknown" else max(created, moment(rng, now, 30)),
-            "version": rng.randint(1, 6),
-            "created_at": created,
-            "updated_at": created + (now - created) * rng.random(),
-        }
+        rows.append(
+            {
+                "id": integration_id,
+                "owner_id": owner + 1,
+                "name": f"{name} — {provider.name}",
+                "type": provider.category,
+                "provider": provider.key,
+                "configuration": configuration,
+                "is_active": rng.random() < 0.9,
+                "status": status,
+                "status_message": message,
+                "last_checked_at": None if status == "unknown" else max(created, moment(rng, now, 30)),
+                "version": rng.randint(1, 6),
+                "created_at": created,
+                "updated_at": created + (now - created) * rng.random(),
+            }
+        )
+    return rows, owned
+
+
+def integration_rows(
+    tiers: list[Tier], owners: list[int], key: str, seed: int, now: datetime, owned: list[Owned], processes: int
+) -> Iterator[dict]:
+    """Every integration, ids 1..n, made by `processes` processes a block at a time, in id order; appends
+    to `owned` as it goes."""
+    tasks = [(tiers, owners[i : i + BLOCK], i + 1, key, seed, now) for i in range(0, len(owners), BLOCK)]
+    if processes <= 1 or len(tasks) <= 1:
+        blocks: Iterable = map(integration_block, tasks)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("fork").Pool(processes)
+        blocks = pool.imap(integration_block, tasks)
+    try:
+        for rows, block_owned in blocks:
+            owned.extend(block_owned)
+            yield from rows
+    finally:
+        if pool is not None:
+            pool.terminate()
 
 
 def audit_rows(spec: Spec, owned: list[Owned], users: list[dict], rng: random.Random, now: datetime) -> Iterator[dict]:
@@ -416,6 +476,27 @@ def audit_rows(spec: Spec, owned: list[Owned], users: list[dict], rng: random.Ra
         }
 
 
+def check_rows(spec: Spec, owned: list[Owned], rng: random.Random, now: datetime) -> Iterator[dict]:
+    """Scheduled and manual checks over the last audit_days days: mostly successes, some failures."""
+    if not owned:
+        return
+    for _ in range(spec.check_records):
+        target = owned[int(rng.random() * len(owned))]
+        success = rng.random() < 0.85
+        yield {
+            "integration_id": target.id,
+            "at": moment(rng, now, spec.audit_days),
+            "success": success,
+            "check_class": "ok" if success else rng.choice(CHECK_CLASSES_FAILED),
+            "latency_ms": rng.randint(40, 900) if success else rng.randint(900, 5000),
+            "http_status": 200 if success else rng.choice((401, 429, 503, None)),
+            "code": None,
+            "message": "" if success else rng.choice(ERROR_MESSAGES).format(provider="The CRM", host="the server"),
+            "trigger": "schedule" if rng.random() < 0.8 else "manual",
+            "run_id": None,
+        }
+
+
 # ----- writing ------------------------------------------------------------------------------------
 
 
@@ -426,11 +507,37 @@ def chunks(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 
 def insert_all(conn, table, rows: Iterable[dict], size: int) -> int:
-    """insert() executemany, one chunk at a time; returns how many rows went in."""
+    """The rows into table in conn's transaction: COPY on PostgreSQL, else insert() executemany one chunk
+    at a time; returns how many rows went in. Every row has the same keys."""
+    if conn.dialect.name == "postgresql":
+        return copy_all(conn, table, rows)
     total = 0
     for chunk in chunks(rows, size):
         conn.execute(insert(table), chunk)
         total += len(chunk)
+    return total
+
+
+def copy_all(conn, table, rows: Iterable[dict]) -> int:
+    """COPY ... FROM STDIN through psycopg, on the connection (and in the transaction) of conn."""
+    from psycopg import sql
+    from psycopg.types.json import Json
+
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return 0
+    columns = list(first)
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    total = 0
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in itertools.chain([first], iterator):
+            copy.write_row([Json(row[c]) if c in json_columns else row[c] for c in columns])
+            total += 1
     return total
 
 
@@ -446,26 +553,45 @@ def reset_database(url: str) -> None:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(path + suffix).unlink(missing_ok=True)
     else:
+        schema = postgres_schema(url)
         engine = db.make_engine(url)
         with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         engine.dispose()
     db.upgrade(url)
 
 
+def postgres_schema(url: str) -> str:
+    """The schema a PostgreSQL URL's options put first on the search path (?options=-csearch_path=NAME),
+    where the dataset of one size lives; public without one."""
+    for option in parse_qs(urlsplit(url).query).get("options", []):
+        for part in option.split():
+            if part.startswith("-csearch_path="):
+                return part.split("=", 1)[1].split(",")[0].strip('"')
+    return "public"
+
+
 def finish_postgresql(engine: Engine) -> None:
     """Sequences past the explicit ids, and statistics as autovacuum would have them."""
+    tables = ("users", "integrations", "audit_events", "check_history")
     with engine.begin() as conn:
-        for table in ("users", "integrations", "audit_events"):
+        for table in tables:
             highest = f"(SELECT COALESCE(MAX(id), 1) FROM {table})"
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {highest})"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
+        conn.execute(text(f"VACUUM ANALYZE {', '.join(tables)}"))
 
 
 def generate(
-    url: str, key: str, spec: Spec | None = None, *, reset: bool = True, chunk: int = 5_000, log=print
+    url: str,
+    key: str,
+    spec: Spec | None = None,
+    *,
+    reset: bool = True,
+    chunk: int = 5_000,
+    processes: int | None = None,
+    log=print,
 ) -> Summary:
     """Write the dataset. reset=False expects a migrated database whose tables are empty."""
     spec = spec or Spec()
@@ -478,6 +604,8 @@ def generate(
     tiers = user_tiers(spec, rng)
     users = user_rows(tiers, rng, now)
     counts = allocate(tiers, spec, rng)
+    owners = owner_order(counts, rng)
+    processes = processes or os.cpu_count() or 1
     owned: list[Owned] = []
     engine = db.make_engine(url)
     try:
@@ -485,11 +613,13 @@ def generate(
         # One recount of the statistics ledgers at the end, not a trigger-written row per row (ledgers.bulk_load).
         with engine.begin() as conn, ledgers.bulk_load(conn):
             insert_all(conn, User.__table__, users, chunk)
-            n_integrations = insert_all(
-                conn, Integration.__table__, integration_rows(tiers, counts, cipher, rng, now, owned), chunk
-            )
+            made = integration_rows(tiers, owners, key, spec.seed, now, owned, processes)
+            n_integrations = insert_all(conn, Integration.__table__, made, chunk)
             log(f"  {n_integrations:,} integrations written ({time.perf_counter() - started:.1f} s)")
             n_events = insert_all(conn, AuditEvent.__table__, audit_rows(spec, owned, users, rng, now), chunk)
+            log(f"  {n_events:,} audit events written ({time.perf_counter() - started:.1f} s)")
+            n_checks = insert_all(conn, CheckRecord.__table__, check_rows(spec, owned, rng, now), chunk)
+            log(f"  {n_checks:,} checks of history written ({time.perf_counter() - started:.1f} s)")
         if engine.dialect.name == "postgresql":
             finish_postgresql(engine)
         with engine.begin() as conn:  # last: a dataset without its marker is never reused
@@ -497,25 +627,23 @@ def generate(
     finally:
         engine.dispose()
     n_secrets = sum(o.secrets for o in owned)
-    return Summary(len(users), n_integrations, n_secrets, n_events, time.perf_counter() - started)
+    return Summary(len(users), n_integrations, n_secrets, n_events, n_checks, time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = Spec()
     parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="SQLAlchemy URL of the database to (re)create")
     parser.add_argument("--key", required=True, help="the encryption key (64 hex characters) the app will use")
-    parser.add_argument("--users", type=int, default=defaults.users)
-    parser.add_argument("--integrations", type=int, default=defaults.integrations)
-    parser.add_argument("--member-integrations", type=int, default=defaults.member_integrations)
-    parser.add_argument("--audit-events", type=int, default=defaults.audit_events)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--size", choices=list(SIZES), default="100k", help="how many integrations (and the rest)")
+    parser.add_argument("--seed", type=int, default=Spec().seed)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="processes making integrations")
     args = parser.parse_args(argv)
-    spec = Spec(args.users, args.integrations, args.member_integrations, args.audit_events, seed=args.seed)
-    summary = generate(args.url, args.key, spec)
+    spec = replace(Spec.for_size(args.size), seed=args.seed)
+    summary = generate(args.url, args.key, spec, processes=args.processes)
     print(
         f"Generated {summary.users:,} users, {summary.integrations:,} integrations ({summary.secrets:,} encrypted "
-        f"values) and {summary.audit_events:,} audit events in {summary.seconds:.1f} s."
+        f"values), {summary.audit_events:,} audit events and {summary.check_records:,} checks in "
+        f"{summary.seconds:.1f} s."
     )
     return 0
 

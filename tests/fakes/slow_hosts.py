@@ -1,9 +1,11 @@
-"""Fake customer hosts for health checks: one HTTP server per loopback address (127.0.0.1, .2, ...).
+"""Fake customer hosts for health checks: one HTTP server per loopback address (127.0.0.1, .2, ...,
+127.0.0.250, then 127.0.1.1, ...).
 
 Each answers every request after a set delay with a set status, and counts how many requests it
 served at once, so a test or benchmark can prove the per-host cap held. Run in-process for tests, or
 as `python -m tests.fakes.slow_hosts N DELAY_MS` (prints its addresses as JSON, then serves; GET
-/_stats on any host returns every host's counts), so a benchmark's servers don't share its GIL.
+/_stats on any host returns every host's counts, /_overall the counts over every host, /_reset zeroes
+them), so a benchmark's servers don't share its GIL.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class HostCounter:
             self.served += 1
 
 
+def loopback(index: int) -> str:
+    """The address of host `index`: 127.0.0.1 .. 127.0.0.250, then 127.0.1.1 .. (never .0 or .255)."""
+    return f"127.0.{index // 250}.{index % 250 + 1}"
+
+
 class SlowHosts:
     """count servers on 127.0.0.1 .. 127.0.0.<count>, each answering after delay seconds."""
 
@@ -45,7 +52,7 @@ class SlowHosts:
         self.servers: list[ThreadingHTTPServer] = []
         self.counters: dict[str, HostCounter] = {}
         for index in range(count):
-            address = f"127.0.0.{index + 1}"
+            address = loopback(index)
             self.counters[address] = HostCounter()
             server = ThreadingHTTPServer((address, 0), self._handler(address))
             server.daemon_threads = True
@@ -59,6 +66,12 @@ class SlowHosts:
             def do_GET(self):
                 if self.path == "/_stats":
                     return self._reply(200, hosts.stats())
+                if self.path == "/_overall":
+                    overall = hosts.overall
+                    return self._reply(200, {"most_at_once": overall.most_at_once, "served": overall.served})
+                if self.path == "/_reset":
+                    hosts.reset()
+                    return self._reply(200, {"ok": True})
                 counter = hosts.counters[address]
                 counter.enter()
                 hosts.overall.enter()
@@ -90,9 +103,15 @@ class SlowHosts:
     def stats(self) -> dict:
         return {a: {"most_at_once": c.most_at_once, "served": c.served} for a, c in self.counters.items()}
 
-    def start(self) -> SlowHosts:
+    def reset(self) -> None:
+        for counter in [self.overall, *self.counters.values()]:
+            with counter._lock:
+                counter.most_at_once, counter.served = counter.in_flight, 0
+
+    def start(self, poll_interval: float = 0.05) -> SlowHosts:
+        """Serve; poll_interval is how soon stop() is noticed (hundreds of hosts: poll less often)."""
         for server in self.servers:
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -115,7 +134,7 @@ def add_crm(ctx, actor, url: str, name: str, token: str):
 
 def main() -> None:
     count, delay_ms = int(sys.argv[1]), float(sys.argv[2])
-    hosts = SlowHosts(count, delay_ms / 1000).start()
+    hosts = SlowHosts(count, delay_ms / 1000).start(poll_interval=0.05 if count <= 50 else 1.0)
     print(json.dumps(hosts.urls), flush=True)
     try:
         sys.stdin.read()  # serve until the parent closes our stdin

@@ -1,0 +1,228 @@
+"""Interaction latency in Chromium on the largest dataset: from a click until the new content shows, on
+the administrator's Integrations page (every integration), against the same click in a minimal Streamlit
+app (a button that changes a table) started the same way (bench/startup.py's `streamlit run`).
+
+Three interactions: Next page, change a filter (Status), open an integration (its page). "The new content
+shows" is the moment the text of the page's main area differs from what it was before the click: that
+holds whatever the page is made of, so the figure does not depend on how the page draws its table.
+Every element is found by its visible text or role, all of them in SELECTORS below; one that is missing
+is reported (SKIPPED, naming it) and the other interactions are still measured. One warm-up of each,
+then --repeats rounds (at most 7) alternating the app and the minimal app; the ratio is of the medians.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.common import DATA_DIR, BenchError, Figure, Options, Target, failed, median, skipped
+from bench.generate import ADMIN
+from bench.startup import START_TIMEOUT, free_port, streamlit_process, wait_for_port
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+
+LIMIT = 1.5
+MAX_ROUNDS = 7
+WAIT_MS = 60_000  # one interaction may take
+MAIN = '[data-testid="stMain"]'
+# What a person clicks, by visible text and role, in one place (the Integrations page changes often).
+SELECTORS = {
+    "next": ("button", re.compile(r"\bNext$")),  # an icon's name may come first ("chevron_right Next")
+    "filter": ("Status", "Error", re.compile(r"^All")),  # the filter's label, an option, the way back
+    "open": ("link", re.compile(r"^Open .+ page$")),
+}
+MINIMAL_APP = """import pandas as pd
+import streamlit as st
+
+st.title("Minimal")
+if "offset" not in st.session_state:
+    st.session_state.offset = 0
+
+
+def next_page():
+    st.session_state.offset += 50
+
+
+st.button("Next", on_click=next_page)
+offset = st.session_state.offset
+st.caption(f"Showing {offset + 1}–{offset + 50}")
+rows = range(offset, offset + 50)
+st.dataframe(pd.DataFrame({"Row": rows, "Name": [f"row {i}" for i in rows]}))
+"""
+CASES = (
+    ("next", "Interaction: Next page"),
+    ("filter", "Interaction: change a filter"),
+    ("open", "Interaction: open an integration"),
+)
+
+
+class Missing(BenchError):
+    """An element the interaction needs is not on the page."""
+
+
+def figures(target: Target, options: Options) -> list[Figure]:
+    names = [f"{name}, {target.size}" for _, name in CASES]
+    if not Path(CHROMIUM).exists():
+        return [skipped(n, target.database, LIMIT, f"{CHROMIUM} is not installed") for n in names]
+    try:
+        minimal, app = measure(target, min(options.repeats, MAX_ROUNDS))
+    except Exception as exc:
+        return [failed(n, target.database, LIMIT, f"{type(exc).__name__}: {exc}") for n in names]
+    result = []
+    for (key, _), name in zip(CASES, names, strict=True):
+        timings = app[key]
+        if isinstance(timings, str):
+            result.append(skipped(name, target.database, LIMIT, timings))
+            continue
+        ours, theirs = median(timings), median(minimal)
+        measured = f"median {ours * 1000:.0f} ms vs {theirs * 1000:.0f} ms in a minimal app ({len(timings)} clicks)"
+        result.append(Figure(name, target.database, measured, ours / theirs, LIMIT, details={"app_s": timings}))
+    return result
+
+
+def measure(target: Target, rounds: int) -> tuple[list[float], dict[str, list[float] | str]]:
+    from playwright.sync_api import sync_playwright
+
+    from bench.startup import member_session
+
+    script = DATA_DIR / "minimal_app" / "minimal.py"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(MINIMAL_APP)
+    env = {**os.environ, **target.env}
+    with member_session(target, ADMIN) as cookie, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            with (
+                served(browser, script, env, None) as (minimal_page, minimal_url),
+                served(browser, Path("app.py").resolve(), env, cookie) as (page, url),
+            ):
+                return interleaved(page, f"{url}/integrations", minimal_page, minimal_url, rounds)
+        finally:
+            browser.close()
+
+
+def interleaved(page, list_url: str, minimal_page, minimal_url: str, rounds: int):
+    minimal: list[float] = []
+    app: dict[str, list[float] | str] = {key: [] for key, _ in CASES}
+    open_page(minimal_page, minimal_url, lambda p: p.get_by_role("button", name="Next").wait_for(timeout=WAIT_MS))
+    for round_number in range(rounds + 1):  # the first is a warm-up
+        elapsed = clicked(minimal_page, lambda p: p.get_by_role("button", name="Next").click())
+        if round_number:
+            minimal.append(elapsed)
+        for key, _ in CASES:
+            if isinstance(app[key], str):
+                continue
+            try:
+                elapsed = INTERACTIONS[key](page, list_url, round_number)
+            except Missing as exc:
+                app[key] = str(exc)
+                continue
+            if round_number:
+                app[key].append(elapsed)  # type: ignore[union-attr]
+    return minimal, app
+
+
+def open_page(page, url: str, ready: Callable) -> None:
+    page.goto(url, timeout=START_TIMEOUT * 1000)
+    ready(page)
+    settled(page)
+
+
+def list_ready(page) -> None:
+    page.get_by_role("heading", name="Integrations", exact=True).wait_for(timeout=WAIT_MS)
+    if page.get_by_text("User name", exact=True).count():
+        raise BenchError("the app shows the sign-in form: the session cookie was not accepted")
+
+
+def settled(page) -> None:
+    """Streamlit has finished the run (no running indicator)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS, polling=50
+    )
+
+
+def clicked(page, click: Callable) -> float:
+    """Seconds from the click until the main area's text differs from before it."""
+    settled(page)
+    before = page.locator(MAIN).inner_text(timeout=WAIT_MS)
+    started = time.perf_counter()
+    click(page)
+    page.wait_for_function(
+        f"(before) => {{ const m = document.querySelector('{MAIN}'); return m && m.innerText !== before; }}",
+        arg=before,
+        timeout=WAIT_MS,
+        polling="raf",
+    )
+    return time.perf_counter() - started
+
+
+# How long an element may take to show before it counts as missing: the first render of the page over a
+# large dataset on a loaded machine took longer than 30 s.
+FIND_MS = 120_000
+
+
+def present(locator, what: str):
+    try:
+        locator.first.wait_for(timeout=FIND_MS)
+    except Exception as exc:
+        raise Missing(f"the Integrations page has no {what} (looked for {FIND_MS // 1000} s)") from exc
+    return locator.first
+
+
+def next_page(page, list_url: str, round_number: int) -> float:
+    if round_number == 0:
+        open_page(page, list_url, list_ready)
+    role, name = SELECTORS["next"]
+    button = present(page.get_by_role(role, name=name), f"{role} named {name.pattern!r}")
+    if button.is_disabled():
+        raise Missing("the Integrations page's Next button is disabled: there is no second page")
+    return clicked(page, lambda p: button.click())
+
+
+def change_filter(page, list_url: str, round_number: int) -> float:
+    label, option, back = SELECTORS["filter"]
+    if round_number == 0:
+        open_page(page, list_url, list_ready)
+    # Alternate: the option, then back to all (a filter changed each time).
+    choice = option if round_number % 2 == 0 else back
+    # The widget around the (possibly visually hidden) labelled input: that is what a person clicks.
+    labelled = page.get_by_label(label, exact=True)
+    field = present(page.locator("[data-testid^=st]").filter(has=labelled).last, f"filter labelled {label!r}")
+
+    def choose(p):
+        field.click()
+        wanted = p.get_by_role("option", name=choice)
+        present(wanted, f"option {choice if isinstance(choice, str) else choice.pattern!r} in {label!r}").click()
+
+    return clicked(page, choose)
+
+
+def open_integration(page, list_url: str, _round_number: int) -> float:
+    open_page(page, list_url, list_ready)  # every round from the list
+    role, name = SELECTORS["open"]
+    link = present(page.get_by_role(role, name=name), f"{role} named {name.pattern!r}")
+    return clicked(page, lambda p: link.click())
+
+
+INTERACTIONS = {"next": next_page, "filter": change_filter, "open": open_integration}
+
+
+@contextmanager
+def served(browser, script: Path, env: dict, cookie: tuple[str, str] | None):
+    """(a page of a new browser context, the base URL) of `streamlit run script`, started as for the
+    start-up benchmark; stopped after."""
+    port = free_port()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    if cookie:
+        context.add_cookies([{"name": cookie[0], "value": cookie[1], "domain": "127.0.0.1", "path": "/"}])
+    try:
+        with streamlit_process(script, port, env):
+            wait_for_port(port, time.perf_counter() + START_TIMEOUT)
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            yield page, f"http://127.0.0.1:{port}"
+    finally:
+        context.close()

@@ -1,0 +1,109 @@
+"""The profile line that explains a missed target: the project's function with the most cumulative time
+(cProfile) and the SQL statement that cost the most (SQLAlchemy's cursor events), over one render.
+
+AppTest runs a page's script in a thread of its own, and cProfile only sees the thread that enables it,
+so the profiler is enabled from inside the first thread started while profiling (threading.setprofile).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import sys
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import ROOT
+
+SQL_SHOWN = 220  # characters of a statement shown
+# The files that always hold the whole render (the page and Home.py) and the bench's own say nothing.
+NOT_EXPLAINING = ("Home.py", "app.py", "app_pages/", "bench/", ".venv/")
+
+
+@dataclass
+class Profile:
+    profiler: cProfile.Profile = field(default_factory=cProfile.Profile)
+    statements: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    seconds: float = 0.0
+
+    def top_function(self) -> tuple[str, float, int] | None:
+        """(file:line function, cumulative seconds, calls) of the costliest function in the project."""
+        try:
+            stats = pstats.Stats(self.profiler).stats  # type: ignore[attr-defined]
+        except TypeError:  # nothing was recorded
+            return None
+        best = None
+        for (filename, line, function), (_cc, calls, _tt, cumulative, _callers) in stats.items():
+            where = project_path(filename)
+            if where is None or where.startswith(NOT_EXPLAINING):
+                continue
+            if best is None or cumulative > best[1]:
+                best = (f"{where}:{line} {function}", cumulative, calls)
+        return best
+
+    def top_statement(self) -> tuple[str, float, int] | None:
+        if not self.statements:
+            return None
+        statement, times = max(self.statements.items(), key=lambda item: sum(item[1]))
+        return " ".join(statement.split())[:SQL_SHOWN], sum(times), len(times)
+
+    def summary(self) -> dict:
+        answer: dict = {"render_ms": round(self.seconds * 1000, 1)}
+        if top := self.top_function():
+            answer["function"] = f"{top[0]} {top[1] * 1000:.0f} ms cumulative ({top[2]} calls)"
+        if sql := self.top_statement():
+            answer["sql"] = f"{sql[1] * 1000:.0f} ms in {sql[2]} run(s): {sql[0]}"
+        return answer
+
+
+def project_path(filename: str) -> str | None:
+    """The path relative to the repository, or None for a file outside it (or a built-in: "~")."""
+    if not filename.startswith("/"):
+        return None
+    try:
+        return str(Path(filename).resolve().relative_to(ROOT))
+    except ValueError:
+        return None
+
+
+@contextmanager
+def profiled():
+    """Profile what runs inside: the first thread started meanwhile (AppTest's script thread), else this one."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    profile = Profile()
+    enabled = threading.Event()
+
+    def start_in_thread(*_args):
+        sys.setprofile(None)
+        if not enabled.is_set():
+            enabled.set()
+            profile.profiler.enable()
+
+    def before(conn, _cursor, _statement, _parameters, _context, _many):
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    def after(conn, _cursor, statement, _parameters, _context, _many):
+        started = conn.info.get("bench_started")
+        if started:
+            profile.statements[statement].append(time.perf_counter() - started.pop())
+
+    event.listen(Engine, "before_cursor_execute", before)
+    event.listen(Engine, "after_cursor_execute", after)
+    threading.setprofile(start_in_thread)
+    started = time.perf_counter()
+    try:
+        yield profile
+    finally:
+        profile.seconds = time.perf_counter() - started
+        threading.setprofile(None)  # type: ignore[arg-type]
+        if not enabled.is_set():
+            enabled.set()
+        profile.profiler.disable()
+        event.remove(Engine, "before_cursor_execute", before)
+        event.remove(Engine, "after_cursor_execute", after)

@@ -42,6 +42,7 @@ from core.crypto import FieldCipher, field_context
 from core.integrations import ledgers
 from core.keys import verify_key
 from core.models import AppMeta, AuditEvent, CheckRecord, Integration, User, utcnow
+from core.natural import natural_key
 from core.tiers import FEATURE_MIN_TIER, UNLIMITED, Tier, limit
 from providers import CATALOG
 
@@ -413,6 +414,7 @@ def integration_block(task: tuple) -> tuple[list[dict], list[Owned]]:
                 "id": integration_id,
                 "owner_id": owner + 1,
                 "name": f"{name} — {provider.name}",
+                "name_key": natural_key(f"{name} — {provider.name}"),  # what the model's default would set
                 "type": provider.category,
                 "provider": provider.key,
                 "configuration": configuration,

@@ -41,6 +41,19 @@ def start(ctx: AppContext, actor: Actor, scope: CheckAllScope) -> int | str:
         return str(exc)
 
 
+def start_selected(ctx: AppContext, actor: Actor, ids: list[int]) -> str | None:
+    """Test the selected rows as a run on the engine (the section above the list shows its progress);
+    None when it started, else the sentence saying why not."""
+    scope = CheckAllScope(ids=tuple(ids))
+    st.session_state.pop(RESULT_KEY, None)
+    started = start(ctx, actor, scope)
+    if isinstance(started, str):
+        return started
+    st.session_state[RUN_KEY] = started
+    st.session_state[SCOPE_KEY] = scope
+    return None
+
+
 def current_run(ctx: AppContext, actor: Actor, known: int | None) -> int | None:
     """The run this page shows: the one it started, or the person's unfinished one (after a reload)."""
     return known if known is not None else ctx.tasks.runs.unfinished(actor)
@@ -145,7 +158,8 @@ def check_progress(ctx: AppContext, actor: Actor, run_id: int) -> None:
 
 def check_result(ctx: AppContext, actor: Actor, scope: CheckAllScope) -> None:
     """The last run's outcome, while it still describes the chosen scope (another filter: it goes)."""
-    if st.session_state.get(SCOPE_KEY, scope) != scope:
+    shown = st.session_state.get(SCOPE_KEY, scope)
+    if shown != scope and not shown.ids:  # a run of selected rows stays until the next run
         st.session_state.pop(RESULT_KEY, None)
         st.session_state.pop(SCOPE_KEY, None)
     outcome = st.session_state.get(RESULT_KEY)

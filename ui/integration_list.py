@@ -17,7 +17,7 @@ from core.audit import Actor
 from core.integrations.bulk import BulkResult
 from core.integrations.health import Health
 from core.integrations.service import IntegrationService, IntegrationView
-from ui import reads, state
+from ui import check_all, reads, state
 from ui.integration_dialogs import (
     RESULT_KEY,
     open_bulk_delete,
@@ -149,15 +149,6 @@ def _run(act: Callable[[], BulkResult], keep_selection: bool = False) -> None:
     st.rerun()
 
 
-def _test_all(service: IntegrationService, actor: Actor, chosen: list[IntegrationView]) -> BulkResult:
-    bar = st.progress(0.0, text=f"Testing {len(chosen)} integrations…")
-
-    def step(done: int, total: int) -> None:
-        bar.progress(done / max(1, total), text=f"Tested {done} of {total}…")
-
-    return service.bulk_test(actor, [v.id for v in chosen], on_each=step)
-
-
 def row_actions(service: IntegrationService, actor: Actor, view: IntegrationView) -> None:
     """One selected row: what it is, its full last message, and everything one can do with it."""
     with st.container(border=True):
@@ -202,8 +193,20 @@ def bulk_actions(service: IntegrationService, actor: Actor, chosen: list[Integra
         st.markdown(f"**{len(chosen)} selected:** {esc(names)}")
         ids = [v.id for v in chosen]
         cols = st.columns(5 if actor.is_admin else 4)
-        if cols[0].button(f"Test {len(chosen)}", key="bulk-test", icon=":material/network_check:", width="stretch"):
-            _run(lambda: _test_all(service, actor, chosen))
+        active = [v.id for v in chosen if v.is_active]
+        if cols[0].button(
+            f"Test {len(active)}",
+            key="bulk-test",
+            icon=":material/network_check:",
+            width="stretch",
+            disabled=not active,
+            help="Re-tests the selected active integrations on the task engine; Health check above shows progress."
+            + ("" if len(active) == len(chosen) else " Inactive ones are not tested: activate them first."),
+        ):
+            refused = check_all.start_selected(state.context(), actor, active)
+            if refused:
+                report("error", refused)
+            st.rerun()
         if cols[1].button("Activate", key="bulk-activate", icon=":material/play_circle:", width="stretch"):
             _run(lambda: service.bulk_set_active(actor, ids, True))
         if cols[2].button("Deactivate", key="bulk-deactivate", icon=":material/pause_circle:", width="stretch"):

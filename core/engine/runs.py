@@ -380,6 +380,8 @@ def _cancelled(session: Session, run_id: int) -> bool:
 
 
 def scope_text(scope: CheckAllScope) -> str:
+    if scope.ids:
+        return f"{len(scope.ids)} selected"
     parts = ["everyone" if scope.everyone else "own"]
     if scope.tier:
         parts.append(f"tier {scope.tier}")

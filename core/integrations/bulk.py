@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from core.audit import Actor
 from core.errors import ConsoleError
 from core.integrations.health import Health
-from core.results import TestResult
 from core.words import count
 
 if TYPE_CHECKING:
@@ -67,7 +66,6 @@ class IntegrationBulk:
     if TYPE_CHECKING:  # IntegrationService's own operations (declared only for the type checker)
 
         def get(self, actor: Actor, integration_id: int) -> IntegrationView: ...
-        def test(self, actor: Actor, integration_id: int) -> TestResult: ...
         def set_active(self, actor: Actor, integration_id: int, active: bool) -> IntegrationView: ...
         def delete(self, actor: Actor, integration_id: int, expected_version: int | None = None) -> None: ...
         def transfer(self, actor: Actor, integration_id: int, new_owner: str) -> IntegrationView: ...
@@ -86,24 +84,6 @@ class IntegrationBulk:
             except ConsoleError as exc:
                 outcomes.append(BulkOutcome(integration_id, name, False, str(exc)))
         return BulkResult(action, tuple(outcomes))
-
-    def bulk_test(self, actor: Actor, ids: list[int], on_each: Callable[[int, int], None] | None = None) -> BulkResult:
-        """Test each now, one after another (each within its check's deadline); on_each(done, total) after each.
-        A test that ran counts as done, whatever it found; its message says what."""
-        total = min(len(set(ids)), MAX_BULK)
-        finished = 0
-
-        def run(integration_id: int) -> tuple[str, bool]:
-            nonlocal finished
-            result = self.test(actor, integration_id)
-            finished += 1
-            if on_each:
-                on_each(finished, total)
-            if result.error in ("busy", "rate_limited", "storage"):
-                raise _NotRun(result.message)
-            return result.message, not result.success
-
-        return self._each(actor, ids, "Tested", run)
 
     def bulk_set_active(self, actor: Actor, ids: list[int], active: bool) -> BulkResult:
         def run(integration_id: int) -> tuple[str, bool]:
@@ -129,7 +109,3 @@ class IntegrationBulk:
             return f"Now {new_owner}'s.", False
 
         return self._each(actor, ids, f"Gave {new_owner}", run)
-
-
-class _NotRun(ConsoleError):
-    """A test that did not run (another check under way, a rate limit, the database): not done."""

@@ -39,6 +39,9 @@ class _NotDue(Exception):
     """Raised inside the claim's transaction to roll it back: the integration was checked meanwhile."""
 
 
+MAX_SELECTED = 500  # a selection-scoped run covers at most this many rows (the list shows 50 a page)
+
+
 @dataclass(frozen=True)
 class CheckAllScope:
     """Which active integrations a check-all covers. everyone, tier and provider are for administrators."""
@@ -46,6 +49,7 @@ class CheckAllScope:
     everyone: bool = False
     tier: str | None = None
     provider: str | None = None
+    ids: tuple[int, ...] = ()  # the rows selected on the list: only these (still the person's own for members)
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,10 @@ class IntegrationChecks:
         query = select(Integration.id, Integration.provider, Integration.configuration).where(
             Integration.is_active.is_(True)
         )
-        if not (actor.is_admin and scope.everyone):
+        if not (actor.is_admin and (scope.everyone or scope.ids)):
             query = query.where(Integration.owner_id == actor.id)
+        if scope.ids:
+            query = query.where(Integration.id.in_(scope.ids[:MAX_SELECTED]))
         if scope.provider:
             query = query.where(Integration.provider == scope.provider)
         if scope.tier:

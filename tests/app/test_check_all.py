@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from core.models import Integration, utcnow
-from tests.app.conftest import button, page_links, sign_in, texts
+from tests.app.conftest import button, page_links, select_rows, sign_in, texts
 from tests.fakes import slow_hosts
 from tests.fakes.slow_hosts import SlowHosts
 
@@ -175,3 +175,23 @@ def test_check_all_keeps_its_scope_and_drops_a_result_that_no_longer_describes_t
     at.selectbox(key="list_provider").select("All providers")
     at.run()
     assert "Checked 1 of 1" not in texts(at)  # gone, not hidden: a new run is needed
+
+
+def test_testing_selected_rows_runs_only_those_on_the_engine(app_env, owner, hosts, workers):
+    workers(2, periodic=False)
+    hosts.failing.add("127.0.0.2")
+    add_crm(app_env, owner, hosts.urls[0], "Good CRM")
+    add_crm(app_env, owner, hosts.urls[1], "Broken CRM")
+    add_crm(app_env, owner, hosts.urls[0], "Left alone CRM")
+    at = select_rows(integrations_page(), "Broken CRM", "Good CRM")
+
+    button(at, "Test 2").click()
+    at.run()
+    assert "check_run" in at.session_state  # a run on the engine, not tests inside the page's script
+    run_until_finished(at)
+
+    assert "Checked 2 of 2: 1 connected, 1 failing." in texts(at)
+    table = at.dataframe[0].value.set_index("Name")
+    assert table.loc["Good CRM", "Status"] == "✓ Connected"
+    assert table.loc["Broken CRM", "Status"] == "✕ Error"
+    assert table.loc["Left alone CRM", "Status"] == "○ Never tested"

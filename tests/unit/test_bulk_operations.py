@@ -11,11 +11,12 @@ from sqlalchemy import insert, select, text
 
 from core.catalog import Catalog, Provider
 from core.crypto import DecryptionError, field_context, is_encrypted
+from core.engine.runs import scope_text
 from core.errors import PermissionDeniedError, TierLimitError
+from core.integrations.checks import CheckAllScope
 from core.integrations.service import IntegrationService, ListQuery
 from core.models import AuditEvent, Integration
 from core.natural import natural_key
-from core.results import TestResult
 from tests.unit.test_integration_service import FAKE_FIELDS, FAKE_TOKEN, RecordingTest, StubSession, fake_config
 
 pytestmark = pytest.mark.usefixtures("fast_bcrypt")
@@ -128,15 +129,16 @@ def test_bulk_delete_refuses_one_changed_since_and_deletes_the_rest(fake, ctx, o
     assert len(events(ctx, "integration.delete")) == 2
 
 
-def test_bulk_test_reports_what_each_found(fake, owner, recorder):
-    good = fake.create(owner, "Good", "FAKE", fake_config())
-    bad = fake.create(owner, "Bad", "FAKE", fake_config(baseUrl="https://bad.example.com"))
-    recorder.respond = lambda config: TestResult("bad." not in config["baseUrl"], "It answered.")
-    seen = []
-    result = fake.bulk_test(owner, [good.id, bad.id], on_each=lambda done, total: seen.append((done, total)))
-    assert result.summary() == "Tested 2 integrations: 1 connected, 1 failing."
-    assert seen == [(1, 2), (2, 2)]
-    assert (fake.get(owner, good.id).status, fake.get(owner, bad.id).status) == ("connected", "error")
+def test_a_selection_scoped_check_run_covers_the_selected_active_rows_the_person_may_test(fake, owner, member, admin):
+    mine = [fake.create(owner, f"Mine {n}", "FAKE", fake_config()) for n in range(3)]
+    theirs = fake.create(member, "Theirs", "FAKE", fake_config())
+    fake.set_active(owner, mine[2].id, False)
+    selected = (mine[0].id, mine[2].id, theirs.id)
+    as_owner = [t.integration_id for t in fake.check_targets(owner, CheckAllScope(ids=selected))]
+    assert as_owner == [mine[0].id]  # not the inactive one, not someone else's
+    as_admin = [t.integration_id for t in fake.check_targets(admin, CheckAllScope(ids=selected))]
+    assert as_admin == [mine[0].id, theirs.id]
+    assert scope_text(CheckAllScope(ids=selected)) == "3 selected"
 
 
 def test_transfer_is_for_administrators_and_keeps_the_new_owners_limit(fake, ctx, admin, member, owner):

@@ -11,7 +11,7 @@ from core.tiers import Tier
 from providers import CATALOG
 from ui import connect, reads, state
 from ui.forms import controlling_fields, render_fields
-from ui.text import esc
+from ui.text import details_markdown, esc
 
 DIALOG = "integration_dialog"
 DELETE = "delete_dialog"  # {"view": IntegrationView captured when it opened, "then": page} or {"missing": why}
@@ -44,12 +44,16 @@ def close_dialog() -> None:
 
 def show_result(result: TestResult) -> None:
     if result.success:
-        st.success(esc(result.message), icon=":material/check_circle:")
-        if result.details.get("limited"):
-            st.warning("This token connects, but helpdesk features need an administrator's token.")
-        if result.details:
+        if result.details.get("limited"):  # one message for the outcome: it connects, with a limit
+            st.warning(
+                esc(result.message) + " This token connects, but helpdesk features need an administrator's token.",
+                icon=":material/warning:",
+            )
+        else:
+            st.success(esc(result.message), icon=":material/check_circle:")
+        if found := details_markdown(result.details):
             with st.expander("What the test found"):
-                st.json({k: v for k, v in result.details.items() if k != "field_errors"})
+                st.markdown(found)
     else:
         st.error(esc(result.message), icon=":material/error:")
 

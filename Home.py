@@ -82,7 +82,7 @@ if user is None or not user.active or user.must_change_password or not sign_in.s
     st.rerun()
 
 st.session_state["actor"] = user.actor()
-# Name, e-mail and password of the person signed in, for every role.
+# Name, e-mail and password of the person signed in, for every role (in the navigation's "You").
 ACCOUNT_PAGE = st.Page("app_pages/account.py", title="Your account", icon=":material/manage_accounts:")
 
 pages = {
@@ -111,7 +111,6 @@ navigation = st.navigation(pages)
 with st.sidebar:
     st.markdown(f"**{esc(user.name)}**  \n{esc(user.email)}")
     st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
-    st.page_link(ACCOUNT_PAGE, label="Your account", icon=":material/manage_accounts:")
     if st.button("Sign out", key="sign_out"):
         sign_in.sign_out(ctx)
         st.rerun()

@@ -74,13 +74,18 @@ st.dataframe(
                 "Role": u.role,
                 "Tier": Tier.parse(u.tier).label,
                 "Active": u.active,
-                "Password": "One-time, not yet replaced" if u.must_change_password else "Their own",
+                "Password": "One-time" if u.must_change_password else "Own",
             }
             for u in users
         ]
     ),
     hide_index=True,
     width="stretch",
+    column_config={
+        "Password": st.column_config.TextColumn(
+            "Password", help="One-time: set by an administrator, to be replaced at the next sign-in."
+        )
+    },
 )
 
 left, right = st.columns(2)

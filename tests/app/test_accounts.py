@@ -48,7 +48,7 @@ def test_a_new_person_is_in_the_table_and_the_picker_at_once_with_a_one_time_pas
     assert "Added carol" in " ".join(read(s.value) for s in at.success)
     table = at.dataframe[0].value
     assert "carol" in list(table["User"])
-    assert table.set_index("User").loc["carol", "Password"] == "One-time, not yet replaced"
+    assert table.set_index("User").loc["carol", "Password"] == "One-time"
     picker = next(s for s in at.selectbox if s.label == "User")
     assert "carol" in picker.options and picker.value == "carol"  # the change form opens the new person
     password = shown_one_time_password(at)

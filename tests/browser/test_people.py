@@ -40,6 +40,7 @@ def autocomplete(page, label: str) -> str | None:
     return page.get_by_role("textbox", name=label, exact=True).get_attribute("autocomplete")
 
 
+@pytest.mark.timeout(300)  # two browsers, each page drawn in full on a loaded machine
 def test_a_one_time_password_must_be_replaced_at_the_first_sign_in_on_a_phone(browser, app_server):
     folder = shots(app_server)
     desk = browser.new_page(viewport=DESKTOP)
@@ -90,6 +91,15 @@ def test_a_one_time_password_must_be_replaced_at_the_first_sign_in_on_a_phone(br
     phone.wait_for_timeout(1500)  # the rotated session's cookie is handed over
     phone.reload()
     phone.get_by_role("heading", name="Overview").wait_for(timeout=45_000)  # still signed in, new session
+
+    phone.goto(app_server["url"] + "/account")  # Your account, for every role
+    phone.get_by_role("heading", name="Your account").wait_for(timeout=45_000)
+    idle(phone)
+    expect(phone.get_by_role("textbox", name="Full name")).to_have_value("Carol New")
+    assert autocomplete(phone, "Current password") == "current-password"
+    assert autocomplete(phone, "E-mail") == "email"
+    assert fits(phone)
+    phone.screenshot(path=str(folder / "your-account-390.png"), full_page=True)
 
 
 def add_chatwoot(page, chatwoot) -> None:

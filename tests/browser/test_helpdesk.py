@@ -33,6 +33,7 @@ def idle(page) -> None:
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
 
+@pytest.mark.timeout(300)  # three pages and an inbox picker in one run: over 120 s on a loaded 2-core machine
 def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, app_server, chatwoot):
     context = browser.new_context(viewport={"width": 1300, "height": 1000})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_server["url"])

@@ -207,6 +207,7 @@ def test_account_lifecycle_tier_role_and_passwords(cli):
     assert generated.returncode == 0
     password = re.search(r"New password for bob: (\S+) ", generated.stdout).group(1)
     assert cli.password_works("bob", password)
+    assert cli.rows("SELECT must_change_password FROM users WHERE username = 'bob'") == [(True,)]
 
     [(tier_value, role_value)] = cli.rows("SELECT tier, role FROM users WHERE username = 'bob'")
     assert (tier_value, role_value) == ("TEAM", "admin")

@@ -38,3 +38,18 @@ def sign_in_as_admin(page, password: str, heading: str = "Overview", *, exact: b
     # The first page after sign-in imports and renders the most; a loaded machine can take a while.
     page.get_by_role("heading", name=heading, exact=exact).wait_for(timeout=45_000)
     settle(page)
+
+
+def pick_option(page, picker, option: str, attempts: int = 3) -> None:
+    """Open a select or multiselect and choose ``option``. A click that lands while the picker's expander
+    is still opening opens nothing, so the click is tried again, a bounded number of times."""
+    picker.wait_for()
+    for attempt in range(attempts):
+        picker.click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=5_000)
+            return
+        except Exception:  # playwright's TimeoutError: no list opened
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.chatwoot.widget import WidgetSettings, build_script
-from tests.browser.helpers import first_admin_password, sign_in_as_admin
+from tests.browser.helpers import first_admin_password, pick_option, sign_in_as_admin
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
@@ -72,8 +72,7 @@ def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, ap
     # Manage collaborators: Bo Li works in Shop.
     page.get_by_role("tab", name="Manage collaborators").click()
     page.get_by_text("Bo Li · no inbox").click()
-    page.get_by_test_id("stMultiSelect").filter(has_text="Inboxes Bo Li works in").click()
-    page.get_by_role("option", name="Shop (Website)").click()
+    pick_option(page, page.get_by_test_id("stMultiSelect").filter(has_text="Inboxes Bo Li works in"), "Shop (Website)")
     page.keyboard.press("Escape")
     idle(page)
     page.get_by_role("button", name="Save changes").click()

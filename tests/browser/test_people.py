@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import COOKIE, first_admin_password, settle, sign_in_as_admin
+from tests.browser.helpers import COOKIE, first_admin_password, pick_option, settle, sign_in_as_admin
 from tests.chromium import wait_for_cookie
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
@@ -155,9 +155,7 @@ def test_the_helpdesk_agent_email_and_inboxes_at_both_widths(browser, app_server
 
     page.get_by_role("tab", name="Manage collaborators").click()
     page.get_by_text("Bo Li · no inbox").click()
-    picker = page.get_by_test_id("stMultiSelect").filter(has_text="Inboxes Bo Li works in")
-    picker.click()
-    page.get_by_role("option", name="Shop (Website)").click()
+    pick_option(page, page.get_by_test_id("stMultiSelect").filter(has_text="Inboxes Bo Li works in"), "Shop (Website)")
     page.keyboard.press("Escape")
     idle(page)
     page.get_by_text("1 unsaved change").wait_for()
@@ -180,9 +178,9 @@ def test_the_helpdesk_agent_email_and_inboxes_at_both_widths(browser, app_server
     page.screenshot(path=str(folder / "helpdesk-create-390.png"), full_page=True)
     page.get_by_role("tab", name="Manage collaborators").click()
     page.get_by_text("Bo Li · Shop").click()
-    picker = page.get_by_test_id("stMultiSelect").filter(has_text="Inboxes Bo Li works in")
-    picker.click()
-    page.get_by_role("option", name="Website (Website)").click()
+    pick_option(
+        page, page.get_by_test_id("stMultiSelect").filter(has_text="Inboxes Bo Li works in"), "Website (Website)"
+    )
     page.keyboard.press("Escape")
     idle(page)
     assert fits(page)

@@ -186,6 +186,7 @@ def test_users_add_from_stdin_and_list_json(cli):
         "tier": "FREE",
         "active": True,
         "version": 1,
+        "must_change_password": False,
     }
     assert "$2b$" not in listed.stdout  # no bcrypt hash
 

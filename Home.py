@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import KeyMismatchError, NotFoundError, ValidationError
+from core.errors import KeyMismatchError, NotFoundError
 from core.settings import SettingsError
 from core.tiers import Tier
 from ui import auth as sign_in
@@ -44,6 +44,7 @@ PAGE_PATHS = (
     "oauth_apps",
     "connect_links",
     "templates",
+    "account",
 )
 
 
@@ -53,14 +54,22 @@ def sign_in_page() -> None:
     sign_in.sign_in_form(ctx)
 
 
+def choose_password_page() -> None:
+    sign_in.choose_password_form(ctx, st.session_state.get("username") or "")
+
+
 if not sign_in.restore(ctx):
     st.session_state.pop("actor", None)
-    # Every page's address leads to the sign-in form, so a deep link works once signed in.
-    gate = [st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True)]
-    gate += [st.Page(sign_in_page, title="Sign in", url_path=path) for path in PAGE_PATHS]
+    # Signed in with a one-time password: this session opens nothing else (core/sessions.py) until it is replaced.
+    choosing = sign_in.choosing_password(ctx) is not None
+    page, title = (choose_password_page, "Choose a new password") if choosing else (sign_in_page, "Sign in")
+    # Every page's address leads to this form, so a deep link works once signed in.
+    gate = [st.Page(page, title=title, icon=":material/login:", default=True)]
+    gate += [st.Page(page, title=title, url_path=path) for path in PAGE_PATHS]
+    state.show_flash()
     st.navigation(gate, position="hidden").run()
     sign_in.write_pending_cookie(ctx)
-    if st.session_state.get("authentication_status"):
+    if sign_in.signed_in_now():
         st.rerun()
     st.stop()
 
@@ -68,35 +77,13 @@ try:
     user = ctx.users.get_by_username(st.session_state["username"])
 except NotFoundError:
     user = None
-if user is None or not user.active or not sign_in.still_valid(ctx):
+if user is None or not user.active or user.must_change_password or not sign_in.still_valid(ctx):
     sign_in.sign_out(ctx)
     st.rerun()
 
 st.session_state["actor"] = user.actor()
-
-with st.sidebar:
-    st.markdown(f"**{esc(user.name)}**  \n{esc(user.email)}")
-    st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
-    with st.popover("Change password", icon=":material/key:"), st.form("change_password", clear_on_submit=True):
-        current = st.text_input("Current password", type="password")
-        new = st.text_input("New password", type="password", help="At least 10 characters.")
-        again = st.text_input("New password again", type="password")
-        if st.form_submit_button("Change password"):
-            if new != again:
-                st.error("The two new passwords differ.")
-            else:
-                try:
-                    ctx.users.change_own_password(user.actor(), current, new)
-                except ValidationError as exc:
-                    st.error(esc(" ".join(exc.errors.values())))
-                else:
-                    sign_in.sign_out(ctx)
-                    st.rerun()
-    if st.button("Sign out", key="sign_out"):
-        sign_in.sign_out(ctx)
-        st.rerun()
-    # In the sidebar, so the page's own elements keep their places while the cookie is written.
-    sign_in.write_pending_cookie(ctx)
+# Name, e-mail and password of the person signed in, for every role (in the navigation's "You").
+ACCOUNT_PAGE = st.Page("app_pages/account.py", title="Your account", icon=":material/manage_accounts:")
 
 pages = {
     "Workspace": [
@@ -118,7 +105,18 @@ if user.role == "admin":
         st.Page("app_pages/statistics.py", title="Statistics", icon=":material/monitoring:"),
         st.Page("app_pages/oauth_apps.py", title="OAuth apps", icon=":material/key:"),
     ]
+pages["You"] = [ACCOUNT_PAGE]
+navigation = st.navigation(pages)
+
+with st.sidebar:
+    st.markdown(f"**{esc(user.name)}**  \n{esc(user.email)}")
+    st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
+    if st.button("Sign out", key="sign_out"):
+        sign_in.sign_out(ctx)
+        st.rerun()
+    # In the sidebar, so the page's own elements keep their places while the cookie is written.
+    sign_in.write_pending_cookie(ctx)
 
 state.show_flash()
 connect_links.show_completions(ctx, user.actor())
-st.navigation(pages).run()
+navigation.run()

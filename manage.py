@@ -229,9 +229,13 @@ def cmd_users_reset_password(args: argparse.Namespace) -> int:
     password = _new_password(args)
     generated = password is None
     password = random_password() if generated else password
-    user = open_context().users.reset_password(None, args.username, password)
+    # A generated password is a one-time one: the person must choose their own at the next sign-in.
+    user = open_context().users.reset_password(None, args.username, password, one_time=generated)
     if generated:
-        print(f"New password for {user.username}: {password} — pass it on safely; it is not shown again.")
+        print(
+            f"New password for {user.username}: {password} — pass it on safely; it is not shown again. "
+            "It is a one-time password: they choose their own at the next sign-in."
+        )
     else:
         print(f"The password of {user.username} was changed.")
     return EXIT_OK

@@ -11,7 +11,13 @@ import streamlit as st
 
 from core.audit import Actor
 from core.chatwoot.client import ROLES, Agent, Inbox
-from core.chatwoot.helpdesk import HelpdeskError, HelpdeskSnapshot, MembershipChange, password_rules
+from core.chatwoot.helpdesk import (
+    HelpdeskError,
+    HelpdeskSnapshot,
+    MembershipChange,
+    chosen_agent_email,
+    password_rules,
+)
 from core.errors import ConsoleError, ValidationError
 from core.integrations.service import IntegrationView
 from core.words import count
@@ -19,14 +25,16 @@ from ui import chatwoot, state
 from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
-NAME, ROLE, PASSWORD = "hd-name", "hd-role", "hd-password"
+NAME, ROLE, PASSWORD, EMAIL = "hd-name", "hd-role", "hd-password", "hd-email"
+SUGGESTED = "hd-email-suggested"  # the plus-address last put in the e-mail field
 GRID_BASIS = "hd-grid-basis"
 CREATED, SAVED, RESET_FORM = "hd-created", "hd-saved", "hd-reset-form"
 AVAILABILITY = {"online": "Online", "available": "Available", "busy": "Busy", "offline": "Offline"}
 
 
-def member_key(inbox_id: int, agent_id: int) -> str:
-    return f"member-{inbox_id}-{agent_id}"
+def member_key(agent_id: int) -> str:
+    """The multiselect of the inboxes one agent works in."""
+    return f"member-{agent_id}"
 
 
 def refresh(fresh: Actor, view: IntegrationView) -> None:
@@ -64,25 +72,55 @@ def header(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
 # ----- Create agent ------------------------------------------------------------------------------------
 
 
-def email_preview(name: str, agents: list[Agent]) -> None:
-    if not name.strip():
+def suggest_email(fresh: Actor) -> None:
+    """The name's on_change: the e-mail field follows the name while it still holds the suggestion (or
+    nothing); an address typed by hand is never replaced."""
+    name = st.session_state.get(NAME) or ""
+    try:
+        suggestion = ctx.helpdesk.preview_email(fresh, name) if name.strip() else ""
+    except ValidationError:
+        suggestion = ""  # the name's own problem is shown under the e-mail field
+    if (st.session_state.get(EMAIL) or "") in ("", st.session_state.get(SUGGESTED, "")):
+        st.session_state[EMAIL] = suggestion
+    st.session_state[SUGGESTED] = suggestion
+
+
+def use_suggestion() -> None:
+    st.session_state[EMAIL] = st.session_state.get(SUGGESTED, "")
+
+
+def email_feedback(name: str, email: str, agents: list[Agent]) -> None:
+    """Under the e-mail field: what is wrong with it, whose it already is, or where its mail goes."""
+    suggested = st.session_state.get(SUGGESTED, "")
+    if not email.strip():
         st.caption(
-            "The agent's e-mail is made from yours by plus-addressing (your-name+agent-name@your-domain), "
-            "so Chatwoot's mail to the agent arrives in your own mailbox."
+            "Type the agent's e-mail, or a name first: the console suggests a plus-address made from yours "
+            "(your-name+agent-name@your-domain), so Chatwoot's mail to the agent arrives in your own mailbox."
         )
+        if name.strip():
+            try:
+                ctx.helpdesk.preview_email(actor, name)
+            except ValidationError as exc:
+                st.error(esc(" ".join(exc.errors.values())), icon=":material/alternate_email:")
         return
     try:
-        email = ctx.helpdesk.preview_email(actor, name)
+        chosen = chosen_agent_email(email)
     except ValidationError as exc:
-        st.error(esc(" ".join(exc.errors.values())), icon=":material/alternate_email:")
+        chosen = None
+        st.error(esc(exc.errors["email"]), icon=":material/alternate_email:")
+    if chosen is not None and chosen == suggested:
+        st.caption("Suggested from your own address: Chatwoot's mail to the agent arrives in your mailbox.")
+    elif chosen is not None:
+        st.caption("Chatwoot's mail to the agent goes to this address.")
+    if suggested and chosen != suggested:
+        st.button("Use the suggested address", key="hd-email-suggest", on_click=use_suggestion, help=suggested)
+    if chosen is None:
         return
-    st.text(f"E-mail: {email}")  # plain text: the address reads (and copies) exactly as it will be
-    st.caption("Chatwoot's mail to this address arrives in your own mailbox.")
-    taken = next((a for a in agents if a.email.lower() == email), None)
+    taken = next((a for a in agents if a.email.lower() == chosen), None)
     if taken is not None:
         st.warning(
-            f"An agent with the e-mail {esc(email)} already exists in this account ({esc(taken.name)}). "
-            "Choose a different name.",
+            f"An agent with the e-mail {esc(chosen)} already exists in this account ({esc(taken.name)}). "
+            "Choose a different e-mail.",
             icon=":material/warning:",
         )
 
@@ -101,12 +139,28 @@ def create_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
     connection, seats = snap.connection, snap.seats
     if st.session_state.pop(RESET_FORM, False):
         # Set (not deleted) before the inputs are drawn, so the browser's fields are emptied too.
-        st.session_state[NAME] = st.session_state[PASSWORD] = ""
+        st.session_state[NAME] = st.session_state[PASSWORD] = st.session_state[EMAIL] = ""
+        st.session_state[SUGGESTED] = ""
     if (created := st.session_state.get(CREATED)) and created[0] == view.id:
         st.success(esc(created[1]), icon=":material/how_to_reg:")
     inputs, feedback = st.columns([3, 2], gap="large")
     with inputs:
-        name = st.text_input("Agent name", key=NAME, max_chars=255, placeholder="e.g. Bo Li")
+        name = st.text_input(
+            "Agent name",
+            key=NAME,
+            max_chars=255,
+            placeholder="e.g. Bo Li",
+            autocomplete="off",
+            on_change=state.guarded(suggest_email, actor),
+        )
+        email = st.text_input(
+            "Agent e-mail",
+            key=EMAIL,
+            max_chars=254,
+            placeholder="e.g. bo.li@example.com",
+            autocomplete="off",
+            help="The address the agent signs in to Chatwoot with. The suggestion is a plus-address of yours.",
+        )
         role = st.radio("Role", ROLES, key=ROLE, format_func=str.capitalize, horizontal=True)
         password = None
         if connection.has_platform_token:
@@ -114,6 +168,7 @@ def create_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
                 "Password",
                 key=PASSWORD,
                 type="password",
+                autocomplete="new-password",
                 help="The agent signs in to Chatwoot with this password. It is sent to Chatwoot only, never stored.",
             )
         else:
@@ -123,7 +178,7 @@ def create_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
                 icon=":material/mail:",
             )
     with feedback:
-        email_preview(name, snap.agents)
+        email_feedback(name, email, snap.agents)
         if password is not None:
             st.markdown("**Password**")
             show_password_rules(password)
@@ -133,7 +188,7 @@ def create_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
         return
     try:
         with st.spinner("Creating the agent in Chatwoot…"):
-            result = ctx.helpdesk.create_agent(actor, view.id, name, role, password)
+            result = ctx.helpdesk.create_agent(actor, view.id, name, role, password, email=email)
     except ValidationError as exc:
         message = " ".join(exc.errors.values())
     except ConsoleError as exc:
@@ -229,10 +284,10 @@ def remove_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
 
 
 def sync_grid(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
-    """Put Chatwoot's live membership into the checkboxes whenever what was read changes.
+    """Put Chatwoot's live membership into the inbox pickers whenever what was read changes.
 
-    Unsaved ticks survive reruns; a new read (Refresh, a save, another integration) replaces them, so
-    the grid never shows a membership Chatwoot does not have.
+    Unsaved choices survive reruns; a new read (Refresh, a save, another integration) replaces them, so
+    the pickers never show a membership Chatwoot does not have.
     """
     basis = (
         view.id,
@@ -240,39 +295,46 @@ def sync_grid(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
         tuple((inbox.id, tuple(sorted(snap.membership.get(inbox.id, ())))) for inbox in snap.inboxes),
     )
     reset = st.session_state.get(GRID_BASIS) != basis
-    for inbox in snap.inboxes:
-        for agent in snap.agents:
-            key = member_key(inbox.id, agent.id)
-            if reset or key not in st.session_state:
-                st.session_state[key] = agent.id in snap.membership.get(inbox.id, set())
+    for agent in snap.agents:
+        key = member_key(agent.id)
+        if reset or key not in st.session_state:
+            st.session_state[key] = [i.id for i in snap.inboxes if agent.id in snap.membership.get(i.id, set())]
     st.session_state[GRID_BASIS] = basis
 
 
 def pending_changes(snap: HelpdeskSnapshot) -> list[tuple[Inbox, Agent, bool]]:
-    """(inbox, agent, add?) for every checkbox that differs from the membership read."""
-    return [
-        (inbox, agent, st.session_state[member_key(inbox.id, agent.id)])
-        for inbox in snap.inboxes
-        for agent in snap.agents
-        if st.session_state[member_key(inbox.id, agent.id)] != (agent.id in snap.membership.get(inbox.id, set()))
-    ]
+    """(inbox, agent, add?) for every inbox an agent's picker differs on from the membership read."""
+    changes = []
+    for inbox in snap.inboxes:
+        for agent in snap.agents:
+            chosen = inbox.id in st.session_state[member_key(agent.id)]
+            if chosen != (agent.id in snap.membership.get(inbox.id, set())):
+                changes.append((inbox, agent, chosen))
+    return changes
 
 
-def membership_grid(snap: HelpdeskSnapshot) -> None:
-    widths = [3] + [2] * len(snap.inboxes)
-    top = st.columns(widths)
-    top[0].markdown("**Agent**")
-    for column, inbox in zip(top[1:], snap.inboxes, strict=True):
-        kind = "Website" if inbox.is_website else inbox.channel_type.removeprefix("Channel::")
-        column.markdown(f"**{esc(inbox.name)}**  \n:gray[{esc(kind)}]")
+def inbox_label(inbox: Inbox) -> str:
+    kind = "Website" if inbox.is_website else inbox.channel_type.removeprefix("Channel::")
+    return f"{inbox.name} ({kind})"
+
+
+def membership_grid(snap: HelpdeskSnapshot, changes: list[tuple[Inbox, Agent, bool]]) -> None:
+    """One expander per agent, its inboxes a multiselect: as usable on a phone as on a wide screen."""
+    inboxes = {inbox.id: inbox for inbox in snap.inboxes}
+    changed = {agent.id for _, agent, _ in changes}
     for agent in snap.agents:
-        row = st.columns(widths, vertical_alignment="center")
-        row[0].markdown(f"{esc(agent.name)}  \n:gray[{esc(agent.role.capitalize())}]")
-        for column, inbox in zip(row[1:], snap.inboxes, strict=True):
-            column.checkbox(
-                f"{esc(agent.name)} works in {esc(inbox.name)}",
-                key=member_key(inbox.id, agent.id),
-                label_visibility="collapsed",
+        selection = set(st.session_state[member_key(agent.id)])
+        chosen = [inbox.name for inbox in snap.inboxes if inbox.id in selection]
+        works_in = ", ".join(chosen) if chosen else "no inbox"
+        mark = " · unsaved" if agent.id in changed else ""
+        with st.expander(f"{esc(agent.name)} · {esc(works_in)}{mark}", icon=":material/person:"):
+            st.multiselect(
+                f"Inboxes {esc(agent.name)} works in",
+                list(inboxes),
+                key=member_key(agent.id),
+                format_func=lambda i: inbox_label(inboxes[i]),
+                placeholder="No inbox: choose the inboxes this agent works in",
+                help=f"{agent.role.capitalize()} · {agent.email}",
             )
 
 
@@ -363,13 +425,13 @@ def collaborators(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
     if not snap.agents:
         st.info("This Chatwoot account has no agents yet. Create one on the Create agent tab.")
         return
-    st.caption("Tick the inboxes each agent works in, then save. The grid shows Chatwoot's membership as read.")
+    st.caption("Open an agent to choose the inboxes they work in, then save. Each shows Chatwoot's membership as read.")
     sync_grid(view, snap)
-    membership_grid(snap)
     changes = pending_changes(snap)
+    membership_grid(snap, changes)
     if changes:
         st.markdown(f"**{count(len(changes), 'unsaved change')}:** " + "; ".join(describe(c) for c in changes) + ".")
-    left, right, _ = st.columns([2, 2, 5])
+    left, right, _ = st.columns([2, 2, 3])
     if left.button("Save changes", type="primary", key="hd-save", disabled=not changes, width="stretch"):
         save_membership(view, snap, changes)
     if right.button("Discard changes", key="hd-discard", disabled=not changes, width="stretch"):

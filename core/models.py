@@ -46,6 +46,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="member")  # admin | member
     tier: Mapped[str] = mapped_column(String(16), default="FREE")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The password was set by an administrator (a new account, a reset): until the person chooses their own,
+    # their sign-in opens nothing but "Choose a new password" (core/sessions.py).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Who last changed the account and when, for the refusal of a stale edit ("root changed it at ...").
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import SignInSession, User, utcnow
@@ -49,21 +49,37 @@ class SessionService:
         the browser posts to the server once, within TICKET_SECONDS, to receive the session's cookie
         (redeem). No cookie token exists until then, and only keyed hashes are stored.
         """
+        with self._factory.begin() as session:
+            return self._add_with_ticket(session, user_id, days)
+
+    def _add_with_ticket(self, session: Session, user_id: int, days: float) -> tuple[str, str]:
         placeholder, ticket = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
         handle = self._hash(placeholder)  # nobody knows the placeholder: no cookie opens this session yet
         now = utcnow()
-        with self._factory.begin() as session:
-            session.add(
-                SignInSession(
-                    token_hash=handle,
-                    handle=handle,
-                    user_id=user_id,
-                    expires_at=now + timedelta(days=days),
-                    ticket_hash=self._hash(ticket),
-                    ticket_expires_at=now + timedelta(seconds=TICKET_SECONDS),
-                )
+        session.add(
+            SignInSession(
+                token_hash=handle,
+                handle=handle,
+                user_id=user_id,
+                expires_at=now + timedelta(days=days),
+                ticket_hash=self._hash(ticket),
+                ticket_expires_at=now + timedelta(seconds=TICKET_SECONDS),
             )
+        )
         return handle, ticket
+
+    def rotate(self, handle: str | None, days: float) -> tuple[str, str] | None:
+        """After a password change: end every session of the person this live session belongs to (this one
+        included) and start a new one for this tab, in one transaction. Returns the new (handle, ticket),
+        or None when the session is not live any more (nothing is changed then)."""
+        if not isinstance(handle, str) or not handle:
+            return None
+        with self._factory.begin() as session:
+            user_id = live_user_id(session, handle)
+            if user_id is None:
+                return None
+            revoke_all(session, user_id)
+            return self._add_with_ticket(session, user_id, days)
 
     def redeem(self, ticket: str | None) -> tuple[str, float] | None:
         """Exchange a live, unused ticket for the session's new cookie token, once.
@@ -111,33 +127,41 @@ class SessionService:
         with self._factory() as session:
             return session.scalar(query) is not None
 
-    def _live(self, column, *conditions):
-        """One column of the live session (not revoked, not expired, its person active) that matches."""
+    def _live(self, column, *conditions, restricted: bool = False):
+        """One column of the live session (not revoked, not expired, its person active) that matches.
+
+        A session of a person who must still replace a one-time password is not live for anything but
+        choosing that password (restricted=True): it opens no page, action, download or dialog."""
+        password_condition = User.must_change_password.is_(True) if restricted else User.must_change_password.is_(False)
         query = (
             select(column)
             .select_from(SignInSession)
             .join(User, User.id == SignInSession.user_id)
-            .where(
-                *conditions,
-                SignInSession.revoked_at.is_(None),
-                SignInSession.expires_at > utcnow(),
-                User.active.is_(True),
-            )
+            .where(*conditions, *_live_conditions(), password_condition)
         )
         with self._factory() as session:
             return session.scalar(query)
 
-    def handle_for(self, token: str | None) -> str | None:
-        """The handle of the live session a cookie token opens (see username_for), or None."""
+    def handle_for(self, token: str | None, *, restricted: bool = False) -> str | None:
+        """The handle of the live session a cookie token opens (see username_for), or None. With
+        restricted=True, only a session whose person must first replace a one-time password."""
         if not isinstance(token, str) or not token or len(token) > 200:
             return None
-        return self._live(SignInSession.handle, SignInSession.token_hash == self._hash(token))
+        return self._live(SignInSession.handle, SignInSession.token_hash == self._hash(token), restricted=restricted)
 
     def username_for_handle(self, handle: str | None) -> str | None:
-        """The active user a live session (named by its handle) belongs to, or None."""
+        """The active user a live session (named by its handle) belongs to, or None. None too while the
+        person must replace a one-time password (see password_change_for_handle)."""
         if not isinstance(handle, str) or not handle:
             return None
         return self._live(User.username, SignInSession.handle == handle)
+
+    def password_change_for_handle(self, handle: str | None) -> str | None:
+        """The user of a live session that may do one thing only, choose a new password (their password
+        is a one-time one an administrator set), or None."""
+        if not isinstance(handle, str) or not handle:
+            return None
+        return self._live(User.username, SignInSession.handle == handle, restricted=True)
 
     def revoke_handle(self, handle: str | None) -> None:
         if not handle:
@@ -166,10 +190,25 @@ class SessionService:
             )
 
 
-def revoke_all(session: Session, user_id: int) -> None:
-    """End every session of one person, inside the caller's transaction (e.g. a password reset)."""
+def _live_conditions():
+    return (SignInSession.revoked_at.is_(None), SignInSession.expires_at > utcnow(), User.active.is_(True))
+
+
+def live_user_id(session: Session, handle: str) -> int | None:
+    """The id of the active person a live session belongs to (restricted or not), in the caller's transaction."""
+    return session.scalar(
+        select(SignInSession.user_id)
+        .join(User, User.id == SignInSession.user_id)
+        .where(SignInSession.handle == handle, *_live_conditions())
+    )
+
+
+def revoke_all(session: Session, user_id: int, *, keep_handle: str | None = None) -> None:
+    """End every session of one person, inside the caller's transaction (e.g. a password reset); with
+    keep_handle, all but that one (the tab that changed its own password, rotated next)."""
+    conditions = [SignInSession.user_id == user_id, SignInSession.revoked_at.is_(None)]
+    if keep_handle:
+        conditions.append(or_(SignInSession.handle.is_(None), SignInSession.handle != keep_handle))
     session.execute(
-        update(SignInSession)
-        .where(SignInSession.user_id == user_id, SignInSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        update(SignInSession).where(*conditions).values(revoked_at=utcnow(), ticket_hash=None, ticket_expires_at=None)
     )

@@ -22,6 +22,7 @@ ROLES = ("admin", "member")
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MUST_CHOOSE = "Your password is a one-time password. Choose a new password before doing anything else."
 LAST_ADMIN = (
     "{username} is the last active administrator, so the account cannot stop being one. "
     "Make another account an administrator first."
@@ -38,13 +39,27 @@ class UserView:
     tier: str
     active: bool
     version: int = 1  # send it back with an edit: a save from an older version is refused
+    must_change_password: bool = False  # signed in with a one-time password: may only choose a new one
 
     def actor(self) -> Actor:
+        """Who acts in the services. Nobody acts with a one-time password: it must be replaced first."""
+        if self.must_change_password:
+            raise PermissionDeniedError(MUST_CHOOSE)
         return Actor(self.id, self.username, self.role, self.tier)
 
 
 def _view(user: User) -> UserView:
-    return UserView(user.id, user.username, user.name, user.email, user.role, user.tier, user.active, user.version)
+    return UserView(
+        user.id,
+        user.username,
+        user.name,
+        user.email,
+        user.role,
+        user.tier,
+        user.active,
+        user.version,
+        bool(user.must_change_password),
+    )
 
 
 def _conflict(factory: sessionmaker, user_id: int | None) -> ConflictError:
@@ -68,6 +83,32 @@ def password_problems(password: str) -> list[str]:
 
 def random_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+def _password_error(password: str) -> str | None:
+    problems = password_problems(password)
+    return "The password needs " + " and ".join(problems) + "." if problems else None
+
+
+def profile_errors(name: str, email: str) -> dict[str, str]:
+    """What is wrong with a name and e-mail, by field ("name", "email"); empty when both are usable."""
+    errors = {}
+    if not name.strip():
+        errors["name"] = "Enter the person's name."
+    elif len(name.strip()) > 200:
+        errors["name"] = "Keep the name to 200 characters."
+    if len(email.strip()) > 254 or not _EMAIL.match(email.strip()):
+        errors["email"] = "Enter a valid e-mail address, like ana@example.com."
+    return errors
+
+
+def _new_password_errors(new: str, again: str | None) -> dict[str, str]:
+    errors = {}
+    if problem := _password_error(new):
+        errors["password"] = problem
+    if again is not None and again != new:
+        errors["again"] = "The two new passwords differ: type the same password in both fields."
+    return errors
 
 
 class UserService:
@@ -100,21 +141,22 @@ class UserService:
         password: str,
         role: str = "member",
         tier: str = "FREE",
+        *,
+        one_time: bool = False,
     ) -> UserView:
+        """A new account. one_time: the password is one an administrator chose for the person, who must
+        replace it at their first sign-in before anything else."""
         if actor is not None and not actor.is_admin:
             raise PermissionDeniedError("Only an administrator can add staff accounts.")
         username = username.strip().lower()
         errors = {}
         if not _USERNAME.match(username):
             errors["username"] = "Use 2-64 lower-case letters, digits, dots, dashes or underscores."
-        if not name.strip():
-            errors["name"] = "Enter the person's name."
-        if not _EMAIL.match(email.strip()):
-            errors["email"] = "Enter a valid e-mail address."
+        errors.update(profile_errors(name, email))
         if role not in ROLES:
             errors["role"] = f"Choose one of: {', '.join(ROLES)}."
-        if problems := password_problems(password):
-            errors["password"] = "The password needs " + " and ".join(problems) + "."
+        if problem := _password_error(password):
+            errors["password"] = problem
         try:
             tier = Tier.parse(tier).name
         except ValueError as exc:
@@ -129,6 +171,7 @@ class UserService:
             role=role,
             tier=tier,
             active=True,
+            must_change_password=one_time,
         )
         try:
             with self._factory.begin() as session:
@@ -166,10 +209,7 @@ class UserService:
             user = session.scalar(select(User).where(User.username == username.strip().lower()))
             if user is None or not user.active:
                 return False
-            try:
-                return bcrypt.checkpw(password.encode("utf-8"), user.password_hash.encode("ascii"))
-            except ValueError:  # bcrypt 5 refuses passwords over 72 bytes; no stored one is that long
-                return False
+            return _matches(password, user.password_hash)
 
     def _change(
         self,
@@ -178,12 +218,21 @@ class UserService:
         action: str,
         expected_version: int | None = None,
         by: str | None = None,
+        *,
+        own: bool = False,
+        keep_handle: str | None = None,
         **values,
     ) -> UserView:
         """Change an account in one transaction. With expected_version, an account changed since that
         version is refused (ConflictError naming who changed it and when); the UPDATE itself carries
-        "AND version = <expected>", so of two concurrent saves from one version only one passes."""
-        if actor is not None and not actor.is_admin:
+        "AND version = <expected>", so of two concurrent saves from one version only one passes.
+
+        own: the actor changes their own account (any role may). A new password or a deactivation ends
+        the person's sessions, all but keep_handle (the tab that changed its own password)."""
+        if own:
+            if actor is None or actor.username != username:
+                raise PermissionDeniedError("A person can only change their own account this way.")
+        elif actor is not None and not actor.is_admin:
             raise PermissionDeniedError("Only an administrator can change staff accounts.")
         user_id = None
         try:
@@ -195,6 +244,8 @@ class UserService:
                 if expected_version is not None and user.version != expected_version:
                     raise _conflict(self._factory, user.id)
                 changed = {k: v for k, v in values.items() if getattr(user, k) != v or k == "password_hash"}
+                if own and not user.active:
+                    raise PermissionDeniedError("This account is deactivated. Ask an administrator.")
                 if not changed:
                     return _view(user)
                 stamp = {"updated_at": utcnow(), "updated_by": by or (actor.username if actor else None)}
@@ -204,7 +255,8 @@ class UserService:
                     for key, value in {**changed, **stamp}.items():
                         setattr(user, key, value)
                 if "password_hash" in changed or changed.get("active") is False:
-                    sessions.revoke_all(session, user.id)  # a new password or a deactivation signs them out
+                    # A new password or a deactivation signs them out (but for the tab that chose the password).
+                    sessions.revoke_all(session, user.id, keep_handle=keep_handle if own else None)
                 shown = {k: v for k, v in changed.items() if k != "password_hash"}
                 audit.record(session, actor, action, "success", details={"username": user.username, **shown})
                 session.flush()
@@ -247,22 +299,93 @@ class UserService:
     def set_active(self, actor: Actor | None, username: str, active: bool) -> UserView:
         return self._change(actor, username, "user.set_active", active=active)
 
-    def change_own_password(self, actor: Actor, current: str, new: str) -> UserView:
-        """A person changes their own password; every session of theirs ends, so they sign in again."""
-        if not self.verify_password(actor.username, current):
-            raise ValidationError({"current": "Your current password is not right."})
-        if new == current:
-            raise ValidationError({"password": "Choose a password different from the current one."})
-        if problems := password_problems(new):
-            raise ValidationError({"password": "The password needs " + " and ".join(problems) + "."})
+    def update_own_profile(self, actor: Actor, expected_version: int, name: str, email: str) -> UserView:
+        """A person (any role) changes their own name and e-mail, from the version their form opened."""
+        if errors := profile_errors(name, email):
+            raise ValidationError(errors)
         return self._change(
-            None, actor.username, "user.change_password", by=actor.username, password_hash=hash_password(new)
+            actor,
+            actor.username,
+            "user.update_profile",
+            expected_version,
+            own=True,
+            name=name.strip(),
+            email=email.strip(),
         )
 
-    def reset_password(self, actor: Actor | None, username: str, password: str) -> UserView:
-        if problems := password_problems(password):
-            raise ValidationError({"password": "The password needs " + " and ".join(problems) + "."})
-        return self._change(actor, username, "user.reset_password", password_hash=hash_password(password))
+    def change_own_password(
+        self, actor: Actor, current: str, new: str, again: str | None = None, *, keep_handle: str | None = None
+    ) -> UserView:
+        """A person changes their own password. Every other session of theirs ends; keep_handle names this
+        tab's session, which stays live (rotate it next: SessionService.rotate). Every wrong field is
+        reported at once, by field: "current", "password", "again"."""
+        errors = {}
+        if not self.verify_password(actor.username, current):
+            errors["current"] = "Your current password is not right. Type the password you signed in with."
+        elif new == current:
+            errors["password"] = "Choose a password different from the current one."
+        errors = {**_new_password_errors(new, again), **errors}
+        if errors:
+            raise ValidationError(errors)
+        return self._change(
+            actor,
+            actor.username,
+            "user.change_password",
+            by=actor.username,
+            own=True,
+            keep_handle=keep_handle,
+            password_hash=hash_password(new),
+            must_change_password=False,
+        )
+
+    def choose_first_password(self, handle: str, new: str, again: str | None = None) -> UserView:
+        """The person signed in with a one-time password (the session ``handle``) chooses their own.
+
+        Allowed only for a live session of a person whose password is one-time; the new one must differ
+        from it. Every other session of theirs ends; this one stays live (rotate it next)."""
+        with self._factory() as session:
+            user_id = sessions.live_user_id(session, handle) if handle else None
+            user = session.get(User, user_id) if user_id is not None else None
+            if user is None:
+                raise PermissionDeniedError("You are signed out. Sign in again with the one-time password.")
+            if not user.must_change_password:
+                raise PermissionDeniedError("Your password is already your own. Change it on Your account.")
+            actor = Actor(user.id, user.username, user.role, user.tier)  # for the own-account rule and the audit
+            username, password_hash = user.username, user.password_hash
+        errors = _new_password_errors(new, again)
+        if "password" not in errors and _matches(new, password_hash):
+            errors["password"] = "Choose a password of your own, different from the one-time password."
+        if errors:
+            raise ValidationError(errors)
+        return self._change(
+            actor,
+            username,
+            "user.choose_password",
+            by=username,
+            own=True,
+            keep_handle=handle,
+            password_hash=hash_password(new),
+            must_change_password=False,
+        )
+
+    def reset_password(self, actor: Actor | None, username: str, password: str, *, one_time: bool = False) -> UserView:
+        """A new password for someone; one_time: they must replace it at their next sign-in. Their sessions end."""
+        if problem := _password_error(password):
+            raise ValidationError({"password": problem})
+        return self._change(
+            actor,
+            username,
+            "user.reset_password",
+            password_hash=hash_password(password),
+            must_change_password=one_time,
+        )
+
+
+def _matches(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    except ValueError:  # bcrypt 5 refuses passwords over 72 bytes; no stored one is that long
+        return False
 
 
 def _is_active_admin():

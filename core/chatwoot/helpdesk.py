@@ -143,6 +143,18 @@ def is_valid_email(address: str) -> bool:
     return len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
 
 
+def chosen_agent_email(address: str | None) -> str:
+    """An agent's e-mail as typed (not the suggested plus-address), trimmed and lower-cased as Chatwoot
+    stores it; raises ValidationError ("email") when it is not a usable address."""
+    email = (address or "").strip().lower()
+    if not email:
+        raise ValidationError({"email": "Enter the agent's e-mail address, or use the suggested one."})
+    if not is_valid_email(email):
+        example = "use one like bo.li@example.com (letters, digits, one @)"
+        raise ValidationError({"email": f"{email} is not a valid e-mail address: {example}."})
+    return email
+
+
 def agent_email(user_email: str, agent_name: str) -> str:
     """``local+slug(agent_name)@domain`` from the signed-in user's own address, lower-cased.
 
@@ -528,14 +540,23 @@ class HelpdeskService:
     # ----- creating agents ---------------------------------------------------------------------
 
     def create_agent(
-        self, actor: Actor, integration_id: int, name: str, role: Role, password: str | None = None
+        self,
+        actor: Actor,
+        integration_id: int,
+        name: str,
+        role: Role,
+        password: str | None = None,
+        *,
+        email: str | None = None,
     ) -> AgentCreation:
         """Create an agent named ``name`` with ``role`` ("agent" | "administrator").
 
-        The e-mail is agent_email(the actor's own e-mail, name). With a Platform App token on the
-        integration, ``password`` is required (validate_password) and the agent is created with it through
-        the Platform API, then linked to the account with its role. Without one, ``password`` is ignored:
-        the agent is created through the Application API and Chatwoot e-mails it a link to set a password.
+        The e-mail is ``email`` when given (chosen_agent_email), else the suggestion agent_email(the
+        actor's own e-mail, name), a plus-address that delivers the agent's mail to the actor. With a
+        Platform App token on the integration, ``password`` is required (validate_password) and the agent
+        is created with it through the Platform API, then linked to the account with its role. Without
+        one, ``password`` is ignored: the agent is created through the Application API and Chatwoot
+        e-mails it a link to set a password.
 
         Raises HelpdeskUnavailable, ValidationError (name, role, password, e-mail), core.tiers.TierLimitError
         (no seat left for the tier; names the tier that allows more), or HelpdeskError: reason "email_taken"
@@ -551,7 +572,7 @@ class HelpdeskService:
             raise ValidationError({"name": "Keep the agent's name under 255 characters."})
         if role not in ROLES:
             raise ValidationError({"role": "Choose the role agent or administrator."})
-        email = self.preview_email(actor, name)
+        email = self.preview_email(actor, name) if email is None else chosen_agent_email(email)
         self.count_attempt(Bucket("agent_create", str(actor.id)), "agents created")
         with self._open(actor, integration_id) as (connection, client):
             hidden = [password] if password else []

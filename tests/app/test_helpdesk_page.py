@@ -121,7 +121,8 @@ def test_create_through_the_application_api(app_env, other_member, chatwoot_inte
     assert "Chatwoot e-mails the new agent a link to set a password" in messages(at, "info")
     text_input(at, "Agent name").input("José Müller")
     at.run()
-    assert "E-mail: bob+jose-muller@example.com" in texts(at)
+    assert text_input(at, "Agent e-mail").value == "bob+jose-muller@example.com"  # suggested, editable
+    assert "Suggested from your own address" in texts(at)
 
     create(at, "José Müller", "administrator")
     assert "José Müller was added as an administrator. Chatwoot e-mails bob+jose-muller@example.com" in messages(
@@ -202,8 +203,25 @@ def test_a_duplicate_email_is_reported_plainly(app_env, admin, chatwoot_integrat
 # ----- Manage collaborators -------------------------------------------------------------------------------
 
 
-def member_box(at, inbox, user):
-    return at.checkbox(key=f"member-{inbox.id}-{user.id}")
+class MemberBox:
+    """Whether ``user`` works in ``inbox``, as the page's inbox picker of that agent shows and changes it."""
+
+    def __init__(self, at, inbox, user):
+        self.at, self.inbox, self.picker = at, inbox, at.multiselect(key=f"member-{user.id}")
+
+    @property
+    def value(self) -> bool:
+        return self.inbox.id in self.picker.value
+
+    def check(self) -> None:
+        self.picker.select(self.inbox.id)
+
+    def uncheck(self) -> None:
+        self.picker.unselect(self.inbox.id)
+
+
+def member_box(at, inbox, user) -> MemberBox:
+    return MemberBox(at, inbox, user)
 
 
 def test_agents_table_and_grid_show_the_live_membership(app_env, admin, chatwoot_integration, fake_chatwoot):
@@ -296,3 +314,67 @@ def test_an_agent_is_removed_after_confirming_and_the_page_rereads(app_env, admi
     with app_env.factory() as session:
         [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "helpdesk.agent_delete")).all()
     assert (event.outcome, event.integration_id, event.details["agent_id"]) == ("success", integration.id, seed.andy.id)
+
+
+# ----- the agent's e-mail: a field of its own -----------------------------------------------------------
+
+
+def test_a_typed_email_is_kept_when_the_name_changes_and_is_the_one_created(
+    app_env, admin, chatwoot_integration, fake_chatwoot
+):
+    chatwoot_integration(admin)
+    at = helpdesk("root", "admin-password-1")
+    text_input(at, "Agent name").input("Bo Li")
+    at.run()
+    assert text_input(at, "Agent e-mail").value == "root+bo-li@example.com"
+    text_input(at, "Agent name").input("Bo Lin")  # still the suggestion: it follows the name
+    at.run()
+    assert text_input(at, "Agent e-mail").value == "root+bo-lin@example.com"
+    text_input(at, "Agent e-mail").input("  Bo.Lin@Shop.Example ")
+    text_input(at, "Agent name").input("Bo Lin-Li")
+    at.run()
+    assert text_input(at, "Agent e-mail").value == "  Bo.Lin@Shop.Example "  # typed by hand: never replaced
+    assert "Chatwoot's mail to the agent goes to this address." in texts(at)
+    button(at, "Create agent").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "bo.lin@shop.example" in messages(at, "success")
+    created = next(u for u in fake_chatwoot.users.values() if u.name == "Bo Lin-Li")
+    assert created.email == "bo.lin@shop.example"
+    with app_env.factory() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "helpdesk.agent_create")).all()
+    assert event.details["email"] == "bo.lin@shop.example"
+
+
+def test_an_unusable_email_is_refused_under_its_field_and_nothing_is_sent(
+    app_env, admin, chatwoot_integration, fake_chatwoot
+):
+    chatwoot_integration(admin)
+    at = helpdesk("root", "admin-password-1")
+    text_input(at, "Agent name").input("Bo Li")
+    at.run()
+    text_input(at, "Agent e-mail").input("bo li at shop")
+    at.run()
+    assert "bo li at shop is not a valid e-mail address" in messages(at, "error")
+    button(at, "Create agent").click()
+    at.run()
+    assert "is not a valid e-mail address" in messages(at, "error")
+    assert text_input(at, "Agent name").value == "Bo Li"  # nothing typed is lost
+    assert not fake_chatwoot.requests_to("/api/v1/accounts/1/agents", "POST")
+    button(at, "Use the suggested address").click()
+    at.run()
+    assert text_input(at, "Agent e-mail").value == "root+bo-li@example.com"
+
+
+def test_each_agent_has_an_inbox_picker_named_by_what_it_holds(app_env, admin, chatwoot_integration, fake_chatwoot):
+    chatwoot_integration(admin)
+    seed = fake_chatwoot.seed
+    at = helpdesk("root", "admin-password-1")
+    labels = [read(e.label) for e in at.expander if "·" in e.label]
+    assert labels == ["Ada Admin · no inbox", "Andy Agent · Website"]
+    picker = at.multiselect(key=f"member-{seed.andy.id}")
+    assert picker.options == ["Shop (Website)", "Support mail (Email)", "Website (Website)"]
+    picker.select(seed.shop.id)
+    at.run()
+    assert "Andy Agent · Shop, Website · unsaved" in [read(e.label) for e in at.expander]
+    assert "1 unsaved change" in texts(at)

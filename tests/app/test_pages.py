@@ -305,21 +305,27 @@ def test_ten_failed_sign_ins_lock_the_user_name_even_for_the_right_password(app_
     assert "Too many failed sign-ins" in texts(at)
 
 
-def test_a_person_changes_their_own_password_and_signs_in_with_it(app_env, member):
-    at = sign_in("alice", "alice-password-1")
+def test_a_person_changes_their_own_password_and_stays_signed_in(app_env, member):
+    at = open_page(sign_in("alice", "alice-password-1"), "app_pages/account.py")
+    other_browser = app_env.sessions.start(member.id, 1)  # alice signed in elsewhere too
     text_input(at, "Current password").input("not-my-password")
     text_input(at, "New password").input("alice-new-password-2")
     text_input(at, "New password again").input("alice-new-password-2")
     button(at, "Change password").click()
     at.run()
     assert "current password is not right" in " ".join(read(e.value) for e in at.error)
+    assert text_input(at, "New password").value == "alice-new-password-2"  # kept: only one field was wrong
     text_input(at, "Current password").input("alice-password-1")
-    text_input(at, "New password").input("alice-new-password-2")
-    text_input(at, "New password again").input("alice-new-password-2")
     button(at, "Change password").click()
     at.run()
-    assert not at.metric  # signed out: every session ended with the old password
+    assert not at.exception, at.exception
+    assert "Your password was changed. You stay signed in here" in " ".join(read(s.value) for s in at.success)
+    assert [t.value for t in at.title] == ["Your account"]  # still signed in, on the same page
+    assert text_input(at, "Current password").value == ""  # the passwords are not kept in the form
     assert app_env.users.verify_password("alice", "alice-new-password-2")
+    assert app_env.sessions.username_for(other_browser) is None  # every other sign-in ended
+    open_page(at, "app_pages/overview.py")
+    assert at.metric, "the rotated session keeps the tab signed in"
     assert sign_in("alice", "alice-new-password-2").metric
 
 

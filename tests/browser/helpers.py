@@ -59,3 +59,18 @@ def tick_row(page, index: int) -> None:
     page.mouse.click(box["x"] + 18, box["y"] + HEADER_HEIGHT + ROW_HEIGHT * index + ROW_HEIGHT / 2)
     page.wait_for_timeout(300)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def pick_option(page, picker, option: str, attempts: int = 3) -> None:
+    """Open a select or multiselect and choose ``option``. A click that lands while the picker's expander
+    is still opening opens nothing, so the click is tried again, a bounded number of times."""
+    picker.wait_for()
+    for attempt in range(attempts):
+        picker.click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=5_000)
+            return
+        except Exception:  # playwright's TimeoutError: no list opened
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")

@@ -228,6 +228,7 @@ def test_users_add_from_stdin_and_list_json(cli):
         "tier": "FREE",
         "active": True,
         "version": 1,
+        "must_change_password": False,
     }
     assert "$2b$" not in listed.stdout  # no bcrypt hash
 
@@ -249,6 +250,7 @@ def test_account_lifecycle_tier_role_and_passwords(cli):
     assert generated.returncode == 0
     password = re.search(r"New password for bob: (\S+) ", generated.stdout).group(1)
     assert cli.password_works("bob", password)
+    assert cli.rows("SELECT must_change_password FROM users WHERE username = 'bob'") == [(True,)]
 
     [(tier_value, role_value)] = cli.rows("SELECT tier, role FROM users WHERE username = 'bob'")
     assert (tier_value, role_value) == ("TEAM", "admin")

@@ -236,3 +236,13 @@ def test_over_the_limit_names_the_first_tier_that_allows_that_many():
     assert usage.upgrade == Tier.BUSINESS  # 5 > 4
     with pytest.raises(TierLimitError, match="Business tier allows more"):
         check_seats(Tier.FREE, agents, OWN)
+
+
+def test_a_chosen_agent_email_is_trimmed_lower_cased_and_checked():
+    from core.chatwoot.helpdesk import chosen_agent_email
+
+    assert chosen_agent_email("  Bo.Li@Shop.Example ") == "bo.li@shop.example"
+    for unusable in ("", "   ", None, "bo li@shop.example", "bo@shop", "a@b@c.example", "x" * 65 + "@shop.example"):
+        with pytest.raises(ValidationError) as refused:
+            chosen_agent_email(unusable)
+        assert set(refused.value.errors) == {"email"}

@@ -193,17 +193,6 @@ class UserService:
                 raise NotFoundError(f"There is no user called {username!r}.")
             return _view(user)
 
-    def credentials(self) -> dict:
-        """Active users in the shape streamlit-authenticator expects (hashes only)."""
-        with self._factory() as session:
-            users = session.scalars(select(User).where(User.active.is_(True)))
-            return {
-                "usernames": {
-                    u.username: {"name": u.name, "email": u.email, "password": u.password_hash, "roles": [u.role]}
-                    for u in users
-                }
-            }
-
     def verify_password(self, username: str, password: str) -> bool:
         with self._factory() as session:
             user = session.scalar(select(User).where(User.username == username.strip().lower()))

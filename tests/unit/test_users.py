@@ -230,26 +230,6 @@ def test_user_audit_events_never_hold_a_password_or_hash(ctx, admin):
     assert carol.actor == "root"
 
 
-# ----- the shape streamlit-authenticator reads -------------------------------------------------
-
-
-def test_credentials_shape(ctx, admin, member):
-    create(ctx)
-    ctx.users.set_active(admin, "carol", False)
-    creds = ctx.users.credentials()
-    assert set(creds) == {"usernames"}
-    assert set(creds["usernames"]) == {"root", "alice"}  # the deactivated account is left out
-    alice = creds["usernames"]["alice"]
-    assert set(alice) == {"name", "email", "password", "roles"}
-    assert alice["name"] == "Alice Member"
-    assert alice["email"] == "alice@example.com"
-    assert alice["roles"] == ["member"]
-    assert creds["usernames"]["root"]["roles"] == ["admin"]
-    assert alice["password"] == stored_hash(ctx, "alice")
-    assert alice["password"] != "alice-password-1"
-    assert bcrypt.checkpw(b"alice-password-1", alice["password"].encode())
-
-
 def test_list_is_sorted_and_has_no_hashes(ctx, admin, member, other_member):
     listed = ctx.users.list()
     assert [u.username for u in listed] == ["alice", "bob", "root"]

@@ -7,7 +7,7 @@ folds the rows into one per key now and then, and every read sums what is there.
 core.integrations.ledger_triggers.
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-01 19:30:00.000000
 """
 

@@ -2,7 +2,7 @@
 sorted and paged by the database
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0018
 Create Date: 2026-12-01 19:30:00.000000
 """
 
@@ -20,8 +20,8 @@ BATCH = 500
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("integrations") as batch:
-        batch.add_column(sa.Column("name_key", sa.String(length=255), nullable=False, server_default=""))
+    # A plain ALTER TABLE: a batch "move and copy" on SQLite would break the ledgers' triggers (0018).
+    op.add_column("integrations", sa.Column("name_key", sa.String(length=255), nullable=False, server_default=""))
     connection = op.get_bind()
     table = sa.table("integrations", sa.column("id", sa.Integer()), sa.column("name", sa.String()))
     keyed = sa.table("integrations", sa.column("id", sa.Integer()), sa.column("name_key", sa.String()))
@@ -42,5 +42,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_integrations_name_key", table_name="integrations")
-    with op.batch_alter_table("integrations") as batch:
-        batch.drop_column("name_key")
+    op.execute("ALTER TABLE integrations DROP COLUMN name_key")  # SQLite >= 3.35 and PostgreSQL

@@ -115,7 +115,8 @@ def attached_inboxes(factory: sessionmaker, integration_id: int) -> dict[int, da
         inbox_id = _number((details or {}).get("inbox_id"))
         if action == "chatwoot_bot.attach" and inbox_id is not None:
             since[inbox_id] = at
-    return {inbox: max(at, created) if created else at for inbox, at in since.items()}
+    # Chatwoot's times are whole seconds: a conversation of the attachment's own second counts.
+    return {inbox: (max(at, created) if created else at).replace(microsecond=0) for inbox, at in since.items()}
 
 
 def known_conversations(factory: sessionmaker, integration_id: int, ids: set[int]) -> set[int]:

@@ -467,7 +467,6 @@ def attached(ctx, admin, fake_chatwoot, desk):
     receiver's path with its secret, the secret)."""
     integration_id = desk(admin)
     inbox, _ = ctx.inboxes.ensure_website_inbox(admin, integration_id, *SHOP)
-    time.sleep(1)  # conversations come after the attachment, to the second
     [bot] = fake_chatwoot.agent_bots.values()
     path = urlsplit(bot.outgoing_url).path
     return integration_id, inbox.id, path, path.split("/")[4]

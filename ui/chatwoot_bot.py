@@ -9,14 +9,17 @@ from zoneinfo import available_timezones
 import streamlit as st
 
 from core.audit import Actor
+from core.chatwoot.bot_delivery import DeliveryCheck
 from core.chatwoot.greeting import DAY_NAMES, BotSettings
 from core.chatwoot.helpdesk import PROVIDER_KEY
 from core.errors import ConsoleError
 from core.integrations.service import IntegrationView
 from ui import state
+from ui.chatwoot import ActorKey, actor_key
 from ui.text import esc
 
 ZONES = sorted(available_timezones() | {"UTC"})
+DELIVERY_TTL = 120  # seconds a delivery check is reused when the section is shown again
 
 
 # The bot settings form's label of each field the service's ValidationError names.
@@ -62,6 +65,39 @@ def self_test(fresh: Actor, integration_id: int) -> None:
     )
 
 
+@st.cache_data(ttl=DELIVERY_TTL, show_spinner=False, max_entries=500)
+def _delivery(actor: ActorKey, integration_id: int) -> DeliveryCheck:
+    """The delivery check (a page or two of Chatwoot's conversations per inbox), reused for a while."""
+    try:
+        return state.context().bots.delivery_check(Actor(*actor), integration_id)
+    except ConsoleError as exc:
+        return DeliveryCheck(None, str(exc))
+
+
+def check_delivery_again(fresh: Actor, integration_id: int) -> None:
+    _delivery.clear(actor_key(fresh), integration_id)
+
+
+def delivery(actor: Actor, integration_id: int) -> None:
+    """Whether Chatwoot delivered the bot's recent conversations to the receiver, and a button to ask again."""
+    with st.spinner("Checking what Chatwoot delivered to the receiver…"):
+        found = _delivery(actor_key(actor), integration_id)
+    if found.delivered is False:
+        st.warning(esc(found.sentence), icon=":material/cloud_off:")
+    elif found.delivered:
+        st.success(esc(found.sentence), icon=":material/cloud_done:")
+    else:
+        st.info(esc(found.sentence), icon=":material/info:")
+    st.button(
+        "Check delivery again",
+        key="bot-delivery",
+        icon=":material/refresh:",
+        on_click=state.guarded(check_delivery_again, actor),
+        args=(integration_id,),
+        help="Compares the recent conversations of the bot's inboxes in Chatwoot with what the receiver got.",
+    )
+
+
 def render(ctx, actor: Actor, view: IntegrationView) -> None:
     """The section, for the owner of a Chatwoot integration (nothing for others)."""
     if view.provider != PROVIDER_KEY or view.owner != actor.username:
@@ -84,6 +120,8 @@ def render(ctx, actor: Actor, view: IntegrationView) -> None:
         return
     if status.reachability:
         st.warning(esc(status.reachability), icon=":material/cloud_off:")
+    if status.chatwoot_bot_id is not None:
+        delivery(actor, view.id)
     left, right = st.columns(2)
     with left:
         st.caption(f"Receiver: {esc(status.receiver_address or 'not created yet')}")

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit
 from core.audit import Actor
-from core.chatwoot import bot_api, leases
+from core.chatwoot import bot_api, bot_delivery, leases
 from core.chatwoot.bot_keys import (
     SELF_TEST,
     new_receiver_id,
@@ -359,6 +359,37 @@ class BotService:
             row.self_test_at, row.self_test_ok, row.self_test_message = utcnow(), ok, message[:500]
         self._record(actor, integration_id, "chatwoot_bot.self_test", "success" if ok else "failure", message=message)
         return self.status(actor, integration_id)
+
+    # ----- the delivery check ----------------------------------------------------------------
+
+    def delivery_check(
+        self, actor: Actor, integration_id: int, now: datetime | None = None
+    ) -> bot_delivery.DeliveryCheck:
+        """Whether Chatwoot delivered the bot's recent conversations to the receiver (core.chatwoot.
+        bot_delivery), as a sentence; Chatwoot's refusal or absence is a sentence too. Reads only.
+        ``now`` (naive UTC) is the check's clock, the present unless given."""
+        self.toggles(actor, integration_id)
+        now = now or utcnow()
+        with self._factory() as session:
+            row = session.scalar(select(ChatwootBot).where(ChatwootBot.integration_id == integration_id))
+            receiver_id = row.receiver_id if row and row.chatwoot_bot_id is not None else None
+        if receiver_id is None:
+            return bot_delivery.DeliveryCheck(
+                None, "The greeting bot is not in Chatwoot yet, so there is no delivery to check.", checked_at=now
+            )
+        public = self.public_base_url
+        address = receiver_prefix(public, receiver_id) + "…" if public else "(no PUBLIC_BASE_URL)"
+        try:
+            with self._helpdesk.open(actor, integration_id, require_admin=False) as (_connection, client):
+                try:
+                    names = {inbox.id: inbox.name for inbox in client.list_inboxes()}
+                except ChatwootError as exc:
+                    return bot_delivery.DeliveryCheck(
+                        None, f"The delivery check could not read the inboxes from Chatwoot: {exc}", checked_at=now
+                    )
+                return bot_delivery.check(self._factory, client, integration_id, address, names, now)
+        except HelpdeskError as exc:
+            return bot_delivery.DeliveryCheck(None, f"The delivery check could not ask Chatwoot: {exc}", checked_at=now)
 
 
 __all__ = ["BOTS_OFF", "BotService", "BotStatus", "settings_of"]

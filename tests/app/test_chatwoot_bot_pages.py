@@ -79,3 +79,46 @@ def detail(integration_id: int):
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def test_the_integration_page_says_which_conversations_never_reached_the_receiver(
+    app_env, other_member, fake_chatwoot, monkeypatch
+):
+    from datetime import timedelta
+    from urllib.parse import urlsplit
+
+    from sqlalchemy import select
+
+    import core.chatwoot.bots as bots_module
+    from core.models import ChatwootBot, ChatwootBotConversation, utcnow
+
+    public = "https://console.example.com"
+    monkeypatch.setenv("PUBLIC_BASE_URL", public)
+    app_env.bots.public_base_url = public
+    view = desk(app_env, fake_chatwoot, other_member, inboxes=True, bots=True)
+    inbox, _ = app_env.inboxes.ensure_website_inbox(other_member, view.id, "https://blog.acme.test/", "#1F93FF", "", "")
+    assert fake_chatwoot.agent_bots, app_env.bots.status(other_member, view.id)
+    [bot] = fake_chatwoot.agent_bots.values()
+    secret = urlsplit(bot.outgoing_url).path.split("/")[4]
+    later = utcnow() + timedelta(minutes=10)  # past the grace a late delivery gets
+    monkeypatch.setattr(bots_module, "utcnow", lambda: later)
+    fake_chatwoot.add_conversation(1, inbox.id, visitor_message="Hello?")
+    fake_chatwoot.add_conversation(1, inbox.id, visitor_message="Anyone?")
+    at = detail(view.id)
+    shown = texts(at)
+    assert f"Chatwoot has 2 conversations in {inbox.name} since " in shown
+    assert "never reached the receiver at https://console.example.com/bots/chatwoot/" in shown
+    assert "Set PUBLIC_BASE_URL" in shown and secret not in shown
+    listed = len(fake_chatwoot.requests_to("/api/v1/accounts/1/conversations", "GET"))
+    at.run()  # shown again: the check is reused, not asked again
+    assert len(fake_chatwoot.requests_to("/api/v1/accounts/1/conversations", "GET")) == listed
+    with app_env.factory.begin() as session:  # what the receiver records when Chatwoot reaches it
+        bot_row = session.scalar(select(ChatwootBot))
+        assert bot_row is not None
+        for conversation in fake_chatwoot.conversations.values():
+            session.add(ChatwootBotConversation(bot_id=bot_row.id, conversation_id=conversation.display_id))
+    button(at, "Check delivery again").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Chatwoot delivered every recent conversation" in texts(at)
+    assert len(fake_chatwoot.requests_to("/api/v1/accounts/1/conversations", "GET")) > listed

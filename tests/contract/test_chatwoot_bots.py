@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -455,3 +456,88 @@ def test_a_key_rotation_re_encrypts_the_bot_token_and_the_receiver_keeps_working
         assert row is not None and ring.is_current(row.access_token)
         assert ring.decrypt(row.access_token, token_context(row.id)) == bot.access_token
         assert secret_matches(ring, secret, row.secret_hash) and not secret_matches(ring, "x" * 43, row.secret_hash)
+
+
+# ----- the delivery check --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def attached(ctx, admin, fake_chatwoot, desk):
+    """A website inbox the greeting bot was just attached to. Returns (integration id, inbox id, the
+    receiver's path with its secret, the secret)."""
+    integration_id = desk(admin)
+    inbox, _ = ctx.inboxes.ensure_website_inbox(admin, integration_id, *SHOP)
+    [bot] = fake_chatwoot.agent_bots.values()
+    path = urlsplit(bot.outgoing_url).path
+    return integration_id, inbox.id, path, path.split("/")[4]
+
+
+def later() -> datetime:
+    """The checks run ten minutes on: conversations made now are past the grace of a late delivery."""
+    return utcnow() + timedelta(minutes=10)
+
+
+def test_the_delivery_check_finds_conversations_that_never_reached_the_receiver(
+    ctx, admin, fake_chatwoot, attached, assert_no_secret
+):
+    integration_id, inbox_id, _path, secret = attached
+    for text in ("Hello?", "Anyone there?", "Hi"):
+        fake_chatwoot.add_conversation(1, inbox_id, visitor_message=text)
+    fake_chatwoot.add_conversation(1, inbox_id)  # no visitor message: not counted
+    fake_chatwoot.add_conversation(1, inbox_id, visitor_message="old", created_at=int(time.time()) - 3600)
+    fake_chatwoot.add_conversation(
+        1, inbox_id, visitor_message="late", created_at=int(time.time()) + 540
+    )  # may still be on its way
+    check = ctx.bots.delivery_check(admin, integration_id, later())
+    assert check.delivered is False and check.missed == 3, check
+    assert check.sentence.startswith("Chatwoot has 3 conversations in www.shop.example since ")
+    receiver_id = _path.split("/")[3]
+    assert f"never reached the receiver at {PUBLIC}/bots/chatwoot/{receiver_id}/…" in check.sentence
+    assert "Set PUBLIC_BASE_URL" in check.sentence
+    assert_no_secret(secret, check.sentence, repr(check))
+    [listed] = {r.query for r in fake_chatwoot.requests_to("/api/v1/accounts/1/conversations", "GET")}
+    assert "status=all" in listed and f"inbox_id={inbox_id}" in listed
+
+
+def test_the_delivery_check_says_every_conversation_was_delivered(ctx, admin, fake_chatwoot, attached):
+    integration_id, inbox_id, path, _secret = attached
+    first = fake_chatwoot.add_conversation(1, inbox_id, visitor_message="Hello?")
+    second = fake_chatwoot.add_conversation(1, inbox_id, visitor_message="Hi")
+    assert post(path, message(201, first.display_id, "Hello?")).status_code == 200
+    assert ctx.bots.delivery_check(admin, integration_id, later()).missed == 1  # the second one is still missing
+    assert post(path, message(202, second.display_id, "Hi")).status_code == 200
+    check = ctx.bots.delivery_check(admin, integration_id, later())
+    assert (check.delivered, check.sentence) == (True, "Chatwoot delivered every recent conversation to the receiver.")
+
+
+def test_the_delivery_check_reads_at_most_two_pages_of_an_inbox(ctx, admin, fake_chatwoot, attached):
+    integration_id, inbox_id, _path, _secret = attached
+    for _ in range(60):
+        fake_chatwoot.add_conversation(1, inbox_id, visitor_message="Hello?")
+    check = ctx.bots.delivery_check(admin, integration_id, later())
+    assert check.delivered is False and check.missed == 50
+    assert len(fake_chatwoot.requests_to("/api/v1/accounts/1/conversations", "GET")) == 2
+
+
+def test_a_chatwoot_error_in_the_delivery_check_is_its_own_sentence(
+    ctx, admin, fake_chatwoot, attached, assert_no_secret
+):
+    integration_id, inbox_id, _path, secret = attached
+    fake_chatwoot.add_conversation(1, inbox_id, visitor_message="Hello?")
+    fake_chatwoot.force("/api/v1/accounts/1/conversations", 500, {"error": "Internal error"}, times=5)
+    check = ctx.bots.delivery_check(admin, integration_id, later())
+    assert check.delivered is None and check.missed == 0
+    assert check.sentence.startswith(
+        "The delivery check could not read the conversations of www.shop.example from Chatwoot:"
+    )
+    assert "never reached" not in check.sentence
+    assert_no_secret(secret, check.sentence)
+
+
+def test_without_an_attached_inbox_the_delivery_check_has_nothing_to_check(ctx, admin, fake_chatwoot, desk):
+    integration_id = desk(admin)
+    assert "not in Chatwoot yet" in ctx.bots.delivery_check(admin, integration_id, later()).sentence
+    ctx.bots.ensure_bot(admin, integration_id)
+    check = ctx.bots.delivery_check(admin, integration_id, later())
+    assert check.delivered is None and "not attached to an inbox" in check.sentence
+    assert not fake_chatwoot.requests_to("/api/v1/accounts/1/conversations")

@@ -3,10 +3,13 @@
 - POST .../inboxes/ with a web_widget channel (administrators), answered with the new inbox;
 - GET/POST .../agent_bots, PATCH .../agent_bots/{id} (administrators); a created bot gets an access token;
 - POST .../inboxes/{id}/set_agent_bot (204);
+- GET .../conversations (inbox_id, status — "open" unless given, "all" for every one — and page, 25 a
+  page, newest activity first), answered as {"data": {"meta": counts, "payload": conversations}};
 - POST .../conversations/{id}/messages and .../toggle_status, with a user's token of the account or the
   access token of the agent bot attached to the conversation's inbox (as Chatwoot allows a bot).
 
-Test hooks: ``add_conversation(account_id, inbox_id)``; ``messages`` (every message created, in order);
+Test hooks: ``add_conversation(account_id, inbox_id, visitor_message=..., created_at=...)``;
+``messages`` (every message created, in order);
 ``agent_bots``; ``conversations``.
 """
 
@@ -16,6 +19,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from tests.fakes.chatwoot_replies import _error, _invalid, _json, _Refusal, _Reply
 
@@ -26,6 +30,7 @@ BOT_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", ACCOUNT + r"/agent_bots", "create_agent_bot"),
     ("PATCH", ACCOUNT + r"/agent_bots/(?P<bot_id>\d+)", "update_agent_bot"),
     ("POST", ACCOUNT + r"/inboxes/(?P<inbox_id>\d+)/set_agent_bot", "set_agent_bot"),
+    ("GET", ACCOUNT + r"/conversations", "list_conversations"),
     ("POST", ACCOUNT + r"/conversations/(?P<conversation_id>\d+)/messages", "create_message"),
     ("POST", ACCOUNT + r"/conversations/(?P<conversation_id>\d+)/toggle_status", "toggle_status"),
 )
@@ -51,6 +56,8 @@ class Conversation:
     display_id: int
     inbox_id: int
     status: str = "pending"  # a conversation an agent bot answers starts pending
+    created_at: int = 0
+    last_activity_at: int = 0
 
 
 @dataclass
@@ -60,8 +67,9 @@ class MessageState:
     conversation_id: int
     content: str
     message_type: str
-    sender_type: str  # agent_bot | user
+    sender_type: str  # agent_bot | user | contact
     sender_id: int
+    created_at: int = 0
 
 
 class BotsMixin:
@@ -76,11 +84,34 @@ class BotsMixin:
         self.conversations = {}
         self.messages = []
 
-    def add_conversation(self, account_id: int, inbox_id: int, status: str = "pending") -> Conversation:
+    def add_conversation(
+        self,
+        account_id: int,
+        inbox_id: int,
+        status: str = "pending",
+        *,
+        visitor_message: str | None = None,
+        created_at: int | None = None,
+    ) -> Conversation:
+        """A conversation of the inbox, started by a visitor's message when ``visitor_message`` is given."""
         with self._lock:  # type: ignore[attr-defined]
             display_id = self._next_id(f"conversation-{account_id}")  # type: ignore[attr-defined]
-            conversation = Conversation(account_id, display_id, inbox_id, status)
+            at = int(time.time()) if created_at is None else created_at
+            conversation = Conversation(account_id, display_id, inbox_id, status, at, at)
             self.conversations[(account_id, display_id)] = conversation
+            if visitor_message is not None:
+                self.messages.append(
+                    MessageState(
+                        self._next_id("message"),  # type: ignore[attr-defined]
+                        account_id,
+                        display_id,
+                        visitor_message,
+                        "incoming",
+                        "contact",
+                        0,
+                        at,
+                    )
+                )
             return conversation
 
     def messages_in(self, account_id: int, conversation_id: int) -> list[MessageState]:
@@ -102,6 +133,73 @@ class BotsMixin:
             "access_token": bot.access_token,
             "system_bot": False,
         }
+
+    @staticmethod
+    def _message_json(conversation: Conversation, m: MessageState, inbox_id: int) -> dict:
+        return {
+            "id": m.id,
+            "content": m.content,
+            "account_id": m.account_id,
+            "inbox_id": inbox_id,
+            "conversation_id": conversation.display_id,
+            "message_type": 0 if m.message_type == "incoming" else 1,
+            "created_at": m.created_at,
+            "updated_at": m.created_at,
+            "private": False,
+            "status": "sent",
+            "content_type": "text",
+            "content_attributes": {},
+            "sender_type": {"user": "agent"}.get(m.sender_type, m.sender_type),
+            "sender_id": m.sender_id,
+        }
+
+    def _conversation_json(self, c: Conversation) -> dict:
+        """A conversation as the list shows it: its last message, like Chatwoot's list partial."""
+        shown = self.messages_in(c.account_id, c.display_id)[-1:]
+        body: dict[str, Any] = {
+            "id": c.display_id,
+            "account_id": c.account_id,
+            "inbox_id": c.inbox_id,
+            "uuid": f"00000000-0000-4000-8000-{c.display_id:012d}",
+            "messages": [self._message_json(c, m, c.inbox_id) for m in shown],
+            "additional_attributes": {},
+            "custom_attributes": {},
+            "labels": [],
+            "muted": False,
+            "can_reply": True,
+            "unread_count": len(shown),
+            "created_at": c.created_at,
+            "updated_at": c.last_activity_at,
+            "timestamp": str(c.last_activity_at),
+            "last_activity_at": c.last_activity_at,
+            "priority": "",
+            "meta": {"sender": {"id": 0, "name": "Visitor"}, "channel": "Channel::WebWidget"},
+        }
+        if c.status in ("open", "resolved", "pending"):  # the description's enum has no "snoozed"
+            body["status"] = c.status
+        return body
+
+    def _do_list_conversations(self, received, body: dict, account_id: str) -> _Reply:
+        _, account, _ = self._account_member(received, account_id)  # type: ignore[attr-defined]
+        query = {k: v[-1] for k, v in parse_qs(received.query).items()}
+        status = query.get("status") or "open"
+        inbox = query.get("inbox_id")
+        try:
+            page = max(1, int(query.get("page") or 1))
+            inbox_id = int(inbox) if inbox else None
+        except ValueError:
+            return _error(400, "page and inbox_id must be numbers")
+        chosen = [
+            c
+            for c in self.conversations.values()
+            if c.account_id == account.id
+            and (inbox_id is None or c.inbox_id == inbox_id)
+            and (status == "all" or c.status == status)
+        ]
+        chosen.sort(key=lambda c: (c.last_activity_at, c.display_id), reverse=True)
+        shown = chosen[(page - 1) * 25 : page * 25]
+        meta = {"mine_count": 0, "assigned_count": 0, "unassigned_count": len(chosen), "all_count": len(chosen)}
+        return _json(200, {"data": {"meta": meta, "payload": [self._conversation_json(c) for c in shown]}})
 
     # ----- handlers --------------------------------------------------------------------------
 
@@ -191,9 +289,11 @@ class BotsMixin:
             message_type,
             sender_type,
             sender_id,
+            int(time.time()),
         )
         self.messages.append(message)
-        now = int(time.time())
+        now = message.created_at
+        conversation.last_activity_at = now
         answer: dict[str, Any] = {
             "id": message.id,
             "content": content,

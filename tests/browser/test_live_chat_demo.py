@@ -15,7 +15,7 @@ import requests
 from core.chatwoot.greeting import BotSettings
 from core.chatwoot.widget import WidgetSettings, build_script
 from tests.browser.conftest import started_app
-from tests.browser.helpers import first_admin_password, sign_in_as_admin
+from tests.browser.helpers import first_admin_password, open_add_menu, sign_in_as_admin
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 from ui.text import WORD_JOINER
 
@@ -58,7 +58,8 @@ def wait_until(predicate, what: str, seconds: float = 30) -> None:
 def connect_chatwoot(page, console, chatwoot) -> None:
     page.goto(console["url"] + "/integrations")
     sign_in_as_admin(page, first_admin_password(console["log"]), "Integrations", exact=True)
-    page.locator(".st-key-add-CRM").get_by_role("button").click()  # the CRM card's button
+    open_add_menu(page)
+    page.locator(".st-key-add-CRM").get_by_role("button").click()  # the Add menu's CRM button
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
     dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(chatwoot.url)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import COOKIE, first_admin_password, pick_option, settle, sign_in_as_admin
+from tests.browser.helpers import COOKIE, first_admin_password, open_add_menu, pick_option, settle, sign_in_as_admin
 from tests.chromium import wait_for_cookie
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
@@ -106,6 +106,7 @@ def add_chatwoot(page, chatwoot) -> None:
     page.goto(page.url.split("/admin")[0].rstrip("/") + "/integrations")
     page.get_by_role("heading", name="Integrations", exact=True).wait_for(timeout=45_000)
     idle(page)
+    open_add_menu(page)
     page.locator(".st-key-add-CRM").get_by_role("button").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")

@@ -7,6 +7,7 @@ import json
 import time
 
 from core.integrations import ledgers
+from core.words import count
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -42,7 +43,7 @@ def register(commands: argparse._SubParsersAction, command, group, add_json, ope
         elif lines:
             print("\n".join(lines))
             print(
-                f"{len(lines)} difference(s) between the ledgers and a full recount. "
+                f"{count(len(lines), 'difference')} between the ledgers and a full recount. "
                 "Run `python manage.py statistics rebuild` to recount them."
             )
         else:

@@ -276,6 +276,15 @@ SENTENCES: dict[str, Callable[[Event], str]] = {
         + (f": {_fields(e.get('fields'))}" if _fields(e.get("fields")) else "")
     ),
     "integration.delete": lambda e: f"Deleted {e.subject}",
+    "integration.duplicate": lambda e: _or_failed(
+        e, f"Made {e.text('name') or 'a copy'}, a copy of {e.subject}", f"Could not copy {e.subject}"
+    ),
+    "integration.transfer": lambda e: _or_failed(
+        e,
+        f"Gave {e.subject} to {e.text('to') or 'someone else'}"
+        + (f" (it was {e.text('from')}'s)" if e.text("from") else ""),
+        f"Could not give {e.subject} to someone else",
+    ),
     "integration.pause": lambda e: f"Paused {e.subject}: no scheduled checks until it is resumed",
     "integration.resume": lambda e: f"Resumed {e.subject}: scheduled checks again",
     "integration.activate": lambda e: f"Activated {e.subject}",
@@ -303,6 +312,8 @@ SENTENCES: dict[str, Callable[[Event], str]] = {
     "user.set_active": _user(_active),
     "user.reset_password": _user(lambda e, n: f"Set a new password for {n}"),
     "user.change_password": _user(lambda e, n: f"Changed their own password ({n})"),
+    "user.choose_password": _user(lambda e, n: f"Chose their own password after a one-time one ({n})"),
+    "user.update_profile": _user(lambda e, n: f"Changed their own name or e-mail ({n})"),
     "oauth.start": _oauth_start,
     "oauth.callback": lambda e: _or_failed(
         e, f"Received the {e.provider} sign-in answer", f"Refused a {e.provider or 'sign-in'} answer".strip()
@@ -414,6 +425,8 @@ ACTION_LABELS = {
     "integration.update": "Edit an integration",
     "integration.reconnect": "New credentials",
     "integration.delete": "Delete an integration",
+    "integration.duplicate": "Copy an integration",
+    "integration.transfer": "Give an integration to someone else",
     "integration.pause": "Pause",
     "integration.resume": "Resume",
     "integration.health_changed": "Health change",
@@ -427,6 +440,8 @@ ACTION_LABELS = {
     "user.set_active": "Deactivate or reactivate an account",
     "user.reset_password": "Set a password",
     "user.change_password": "Change one's own password",
+    "user.choose_password": "Choose a password after a one-time one",
+    "user.update_profile": "Change one's own name or e-mail",
     "oauth.start": "Start a sign-in",
     "oauth.callback": "Sign-in answer",
     "oauth.exchange": "Sign-in code exchange",

@@ -55,6 +55,7 @@ def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, ap
     idle(page)
 
     # Helpdesk: create an agent with a password.
+    open_add_menu(page)  # the Helpdesk's page link lives in the Add menu
     page.get_by_role("link", name="Open Helpdesk").click()
     page.get_by_text("Connected to Acme Support").wait_for()
     name = page.get_by_role("textbox", name="Agent name")
@@ -76,6 +77,7 @@ def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, ap
     pick_option(page, page.get_by_test_id("stMultiSelect").filter(has_text="Inboxes Bo Li works in"), "Shop (Website)")
     page.keyboard.press("Escape")
     idle(page)
+    page.get_by_text("1 unsaved change").wait_for()  # the pick reached the app before Save is pressed
     page.get_by_role("button", name="Save changes").click()
     page.get_by_text("The change was made in Chatwoot.").wait_for()
     shop = next(i for i in chatwoot.inboxes.values() if i.name == "Shop")

@@ -73,7 +73,7 @@ def connect_chatwoot(page, console, chatwoot) -> None:
 def apply_live_chat_demo(page, console) -> str:
     """Open Templates, fill the one form, preview, run; wait for every step; the script shown."""
     page.goto(console["url"] + "/templates")
-    page.get_by_role("heading", name="Templates").wait_for()
+    page.get_by_role("heading", name="Templates", exact=True).wait_for()
     idle(page)
     page.get_by_text("A website inbox with the greeting bot attached").wait_for()  # Live-chat demo: the first
     address = page.get_by_role("textbox", name="Website address")
@@ -82,7 +82,9 @@ def apply_live_chat_demo(page, console) -> str:
     idle(page)
     page.get_by_role("button", name="Preview").click()
     page.get_by_text("These steps will run").wait_for()
-    assert f"Create (or find) the website inbox for {SITE}, colour #1F93FF." in shown(page)
+    step = f"Create (or find) the website inbox for {SITE}, colour #1F93FF."
+    # The preview's heading can be drawn a moment before its list of steps (one script run, two deltas).
+    wait_until(lambda: step in shown(page), "the preview listing the inbox step")
     return run(page, 1)
 
 
@@ -92,9 +94,11 @@ def run(page, number: int) -> str:
     page.get_by_role("heading", name=f"Run #{number}: Live-chat demo").wait_for(timeout=60_000)
     page.get_by_text("Every step is done.").wait_for(timeout=60_000)
     page.get_by_text("4 of 4 steps done (done)").wait_for()
-    text = shown(page)
-    for title in STEPS:
-        assert text.count(title) >= 3  # the form, the preview and the run's result
+    # The page reloads once when the run ends, so its results are read once they are all drawn again.
+    wait_until(
+        lambda: all(shown(page).count(title) >= 3 for title in STEPS),  # the form, the preview and the result
+        "every step's title in the form, the preview and the run's result",
+    )
     return page.get_by_test_id("stCode").last.inner_text().strip()
 
 
@@ -187,7 +191,7 @@ def test_live_chat_demo_from_one_form_gives_a_working_widget_with_a_greeting_bot
     bot_posts = len(chatwoot.requests_to("/api/v1/accounts/1/agent_bots", "POST"))
     page.set_viewport_size({"width": 390, "height": 844})
     again = run(page, 2)
-    assert "Website inbox: Found the website inbox www.shop.example" in shown(page)
+    wait_until(lambda: "Website inbox: Found the website inbox www.shop.example" in shown(page), "the inbox found")
     screenshots(page, console["tmp"], "390")
     assert again == script
     assert len(chatwoot.requests_to("/api/v1/accounts/1/inboxes/", "POST")) == inbox_posts == 1

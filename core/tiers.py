@@ -122,23 +122,16 @@ def first_tier_above(name: str, count: int) -> Tier | None:
     return None
 
 
-def check_limit(name: str, tier: Tier, used: int, what: str) -> None:
+def check_limit(name: str, tier: Tier, used: int, what: str, person: str | None = None) -> None:
+    """Raises TierLimitError when `used` reaches the tier's limit; `person` names someone else's account (an
+    administrator giving them an integration) instead of "Your"."""
     allowed = limit(name, tier)
     if allowed == UNLIMITED or used < allowed:
         return
     upgrade = first_tier_above(name, used)
     hint = f" The {upgrade.label} tier allows more." if upgrade else ""
-    raise TierLimitError(f"Your {tier.label} tier allows {allowed} {what}, and you have {used}.{hint}")
-
-
-def check_limit_of(person: str, name: str, tier: Tier, used: int, what: str) -> None:
-    """check_limit for someone else's account (an administrator giving them an integration), naming them."""
-    allowed = limit(name, tier)
-    if allowed == UNLIMITED or used < allowed:
-        return
-    upgrade = first_tier_above(name, used)
-    hint = f" The {upgrade.label} tier allows more." if upgrade else ""
-    raise TierLimitError(f"{person}'s {tier.label} tier allows {allowed} {what}, and they have {used}.{hint}")
+    whose, have = (f"{person}'s", "they have") if person else ("Your", "you have")
+    raise TierLimitError(f"{whose} {tier.label} tier allows {allowed} {what}, and {have} {used}.{hint}")
 
 
 def check_feature(feature: str, tier: Tier, what: str) -> None:

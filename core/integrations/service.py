@@ -411,10 +411,8 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
             raise NotFoundError(f"User {owner_id} was not found.")
         used = int(session.scalar(select(func.count(Integration.id)).where(Integration.owner_id == owner_id)) or 0)
         try:
-            if owner_id == actor.id:
-                tiers.check_limit("integrations", tiers.Tier.parse(owner.tier), used, "integrations")
-            else:
-                tiers.check_limit_of(owner.username, "integrations", tiers.Tier.parse(owner.tier), used, "integrations")
+            someone_else = None if owner_id == actor.id else owner.username
+            tiers.check_limit("integrations", tiers.Tier.parse(owner.tier), used, "integrations", person=someone_else)
         except TierLimitError:
             audit.record_now(self._factory, actor, action, "denied", details={"reason": "tier limit"})
             raise

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -66,9 +66,7 @@ class SalesforceContacts(CrmSide):
 
     SECRET_FIELDS = ("clientSecret", "refreshToken")
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._sobject = "Lead" if self._crm_object == "leads" else "Contact"
+    RECORDS: ClassVar[dict[str, str]] = {"contacts": "Contact", "leads": "Lead"}  # the sObject
 
     def _request(self, method: str, path: str, access: dict, **kwargs: Any) -> requests.Response:
         headers = {**salesforce._bearer(access), "Sforce-Query-Options": f"batchSize={PAGE_SIZE}"}
@@ -98,9 +96,7 @@ class SalesforceContacts(CrmSide):
                 "The sync carries on from here at a later run, once the last 24 hours' usage falls below it."
             )
         if code == "INVALID_TYPE" or (code == "NOT_FOUND" and response.status_code == 404):
-            return (
-                f"Salesforce has no {self._sobject} object for this user ({code}). Check the user's object permissions."
-            )
+            return f"Salesforce has no {self._object_name} object for this user ({code}). Check the user's object permissions."
         return salesforce._explain(response, salesforce._usage(response))
 
     def _query(self, soql: str) -> Iterator[list[dict]]:
@@ -117,7 +113,7 @@ class SalesforceContacts(CrmSide):
             answer = self._send("GET", following)
 
     def _select(self, where: str, order: bool = False) -> str:
-        soql = f"SELECT {', '.join(FIELDS)} FROM {self._sobject} WHERE {where}"
+        soql = f"SELECT {', '.join(FIELDS)} FROM {self._object_name} WHERE {where}"
         return soql + (" ORDER BY SystemModstamp ASC, Id ASC" if order else "")
 
     # ----- reading ------------------------------------------------------------------------------
@@ -157,7 +153,7 @@ class SalesforceContacts(CrmSide):
         return list(found.values())
 
     def get(self, contact_id: str) -> Contact | None:
-        path = f"/services/data/v{API_VERSION}/sobjects/{self._sobject}/{contact_id}"
+        path = f"/services/data/v{API_VERSION}/sobjects/{self._object_name}/{contact_id}"
         try:
             return contact_of(self._send("GET", path, params={"fields": ",".join(FIELDS)}))
         except SyncSideError:
@@ -166,7 +162,7 @@ class SalesforceContacts(CrmSide):
     # ----- writing ------------------------------------------------------------------------------
 
     def _record(self, fields: Fields, creating: bool) -> dict:
-        record: dict[str, Any] = {"attributes": {"type": self._sobject}}
+        record: dict[str, Any] = {"attributes": {"type": self._object_name}}
         first, last = split_name(fields.name)
         if not last:  # one word: Salesforce's required LastName
             first, last = "", first
@@ -178,7 +174,7 @@ class SalesforceContacts(CrmSide):
             record["Email"] = fields.email.lower()
         if fields.phone:
             record["Phone"] = fields.phone
-        if creating and self._sobject == "Lead":
+        if creating and self._object_name == "Lead":
             record["Company"] = NO_COMPANY
         return record
 
@@ -198,7 +194,9 @@ class SalesforceContacts(CrmSide):
                 first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
                 code, said = str(first.get("statusCode") or "refused"), str(first.get("message") or "")[:200]
                 results.append(
-                    SyncSideError(f"Salesforce refused a {self._sobject} ({code}{': ' + said if said else ''}).", True)
+                    SyncSideError(
+                        f"Salesforce refused a {self._object_name} ({code}{': ' + said if said else ''}).", True
+                    )
                 )
         return results
 
@@ -226,7 +224,7 @@ class SalesforceContacts(CrmSide):
         # The record in Lightning Experience: acme.my.salesforce.com -> acme.lightning.force.com.
         base = str(self._config.get("instanceUrl") or "").rstrip("/")
         lightning = base.replace(".my.salesforce.com", ".lightning.force.com")
-        return f"{lightning}/lightning/r/{self._sobject}/{contact_id}/view"
+        return f"{lightning}/lightning/r/{self._object_name}/{contact_id}/view"
 
 
 def contacts(

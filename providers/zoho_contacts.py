@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -60,9 +60,7 @@ class ZohoContacts(CrmSide):
 
     SECRET_FIELDS = ("clientSecret", "refreshToken")
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._module = "Leads" if self._crm_object == "leads" else "Contacts"
+    RECORDS: ClassVar[dict[str, str]] = {"contacts": "Contacts", "leads": "Leads"}  # the module
 
     def _request(self, method: str, path: str, access: dict, headers: dict, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Zoho-oauthtoken {access['access_token']}", "Accept": "application/json"} | headers
@@ -91,11 +89,11 @@ class ZohoContacts(CrmSide):
         code = str(body.get("code") or "") if isinstance(body, dict) else ""
         if code == "OAUTH_SCOPE_MISMATCH":
             return (
-                f"The Zoho refresh token lacks the scope to read and write {self._module} (OAUTH_SCOPE_MISMATCH). "
-                f"Generate a new one with ZohoCRM.modules.{self._module}.ALL (or ZohoCRM.modules.ALL)."
+                f"The Zoho refresh token lacks the scope to read and write {self._object_name} (OAUTH_SCOPE_MISMATCH). "
+                f"Generate a new one with ZohoCRM.modules.{self._object_name}.ALL (or ZohoCRM.modules.ALL)."
             )
         if code == "INVALID_MODULE":
-            return f"This Zoho CRM organisation has no {self._module} module (INVALID_MODULE). Check its modules."
+            return f"This Zoho CRM organisation has no {self._object_name} module (INVALID_MODULE). Check its modules."
         return zoho._explain(response, None)
 
     @staticmethod
@@ -111,7 +109,9 @@ class ZohoContacts(CrmSide):
         body = read_json(response)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
-            raise SyncSideError(f"Zoho CRM answered a read of {self._module} in an unexpected shape. Try again later.")
+            raise SyncSideError(
+                f"Zoho CRM answered a read of {self._object_name} in an unexpected shape. Try again later."
+            )
         info = body.get("info") if isinstance(body, dict) else None
         more = bool(info.get("more_records")) if isinstance(info, dict) else False
         return [c for c in (contact_of(i) for i in data) if c is not None], more
@@ -131,7 +131,7 @@ class ZohoContacts(CrmSide):
                 "per_page": PAGE_SIZE,
             }
             headers = {"If-Modified-Since": since} if since else {}
-            contacts, more = self._records(self._send("GET", f"/{self._module}", headers, params=params))
+            contacts, more = self._records(self._send("GET", f"/{self._object_name}", headers, params=params))
             newest = max([newest, *(c.modified for c in contacts)])
             if not more:
                 yield Page(contacts, {}, done=True, cursor=_iso(newest) if newest else since)
@@ -149,7 +149,7 @@ class ZohoContacts(CrmSide):
             criteria = "or".join(_criterion(field_name, v) for v in values[start : start + SEARCH_VALUES])
             for page in range(1, 11):  # 2,000 people sharing ten e-mail addresses at the most
                 params = {"criteria": f"({criteria})", "page": page, "per_page": PAGE_SIZE}
-                contacts, more = self._records(self._send("GET", f"/{self._module}/search", params=params))
+                contacts, more = self._records(self._send("GET", f"/{self._object_name}/search", params=params))
                 found += contacts
                 if not more:
                     break
@@ -161,7 +161,7 @@ class ZohoContacts(CrmSide):
 
     def get(self, contact_id: str) -> Contact | None:
         try:
-            contacts, _ = self._records(self._send("GET", f"/{self._module}/{contact_id}"))
+            contacts, _ = self._records(self._send("GET", f"/{self._object_name}/{contact_id}"))
         except SyncSideError:
             return None
         return contacts[0] if contacts else None
@@ -188,7 +188,7 @@ class ZohoContacts(CrmSide):
         outcomes: list[str | SyncSideError] = []
         for start in range(0, len(records), WRITE_BATCH):
             chunk = records[start : start + WRITE_BATCH]
-            statuses = self._statuses(self._send(method, f"/{self._module}", json={"data": chunk, "trigger": []}))
+            statuses = self._statuses(self._send(method, f"/{self._object_name}", json={"data": chunk, "trigger": []}))
             if len(statuses) != len(chunk):
                 raise SyncSideError("Zoho CRM answered a batch write in an unexpected shape. Nothing more was sent.")
             for status in statuses:
@@ -201,13 +201,15 @@ class ZohoContacts(CrmSide):
                     field_name = details.get("api_name")
                     where = f", field {field_name}" if field_name else ""
                     outcomes.append(
-                        SyncSideError(f"Zoho CRM refused a record in {self._module} ({code}{where}: {said}).", True)
+                        SyncSideError(
+                            f"Zoho CRM refused a record in {self._object_name} ({code}{where}: {said}).", True
+                        )
                     )
         ids = [o for o in outcomes if isinstance(o, str)]
         read: dict[str, Contact] = {}
         for start in range(0, len(ids), WRITE_BATCH):
             params = {"ids": ",".join(ids[start : start + WRITE_BATCH]), "fields": FIELDS}
-            read |= {c.id: c for c in self._records(self._send("GET", f"/{self._module}", params=params))[0]}
+            read |= {c.id: c for c in self._records(self._send("GET", f"/{self._object_name}", params=params))[0]}
         results: list[Contact | SyncSideError] = []
         for outcome in outcomes:
             if isinstance(outcome, str) and outcome not in read:
@@ -223,7 +225,7 @@ class ZohoContacts(CrmSide):
 
     def link_for(self, contact_id: str) -> str | None:
         dc = str(self._config.get("dataCentre") or "com")
-        return RECORD_URL.format(dc=dc, module=self._module, id=contact_id)
+        return RECORD_URL.format(dc=dc, module=self._object_name, id=contact_id)
 
 
 def contacts(

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import phonenumbers
 import requests
@@ -164,6 +164,7 @@ class CrmSide:
     the configuration's SECRET_FIELDS are redacted from every sentence it raises."""
 
     SECRET_FIELDS: tuple[str, ...] = ()
+    RECORDS: ClassVar[dict[str, str]] = {}  # crm_object -> the CRM's own name of those records ("leads" -> "Lead")
 
     def __init__(
         self,
@@ -176,6 +177,7 @@ class CrmSide:
         self._context = context
         self._budget_left = budget_left
         self._crm_object = crm_object
+        self._object_name = self.RECORDS.get(crm_object, "")
         self._issued: list[str] = []
 
     def _secrets(self) -> list[str]:

@@ -16,7 +16,12 @@ from core.settings import load_settings
 from ui.text import esc
 
 
-@st.cache_resource(show_spinner=False)
+def _release(ctx: app_context.AppContext) -> None:
+    """A context dropped from the cache (other settings, or the cache cleared) gives its connections back."""
+    ctx.engine.dispose()
+
+
+@st.cache_resource(show_spinner=False, on_release=_release)
 def _context_for(database_url: str, key_fingerprint: str) -> app_context.AppContext:
     ctx, password = app_context.prepare(load_settings())
     if password:

@@ -89,12 +89,16 @@ PLATFORM_TOKEN = "cw-app-platform-token-" + "P1q2R3s4"
 
 @pytest.fixture(autouse=True)
 def fresh_streamlit_caches():
-    """st.cache_data lives as long as the process: one test's Chatwoot reads must not reach the next."""
+    """st.cache_data and st.cache_resource live as long as the process: one test's Chatwoot reads and app
+    context must not reach the next."""
     import streamlit as st
 
     st.cache_data.clear()
     yield
     st.cache_data.clear()
+    # Each test's settings (its own queue path) make a new app context: releasing them returns their
+    # connections (ui.state._release), else a PostgreSQL run ran out of connections after ~100 tests.
+    st.cache_resource.clear()
 
 
 @pytest.fixture

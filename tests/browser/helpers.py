@@ -16,6 +16,11 @@ def settle(page) -> None:
     Writing the cookie reruns the page once; a click during that rerun could be lost.
     """
     wait_for_cookie(page, COOKIE)  # HttpOnly: the server set it; document.cookie never shows it
+    idle(page)
+
+
+def idle(page) -> None:
+    """Wait until Streamlit has finished running the page (a rerun starts within 300 ms of an action)."""
     page.wait_for_timeout(300)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
@@ -57,8 +62,7 @@ def tick_row(page, index: int) -> None:
     box = grid.bounding_box()
     assert box is not None, "the table is not on the page"
     page.mouse.click(box["x"] + 18, box["y"] + HEADER_HEIGHT + ROW_HEIGHT * index + ROW_HEIGHT / 2)
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+    idle(page)
 
 
 def pick_option(page, picker, option: str, attempts: int = 3) -> None:
@@ -74,3 +78,20 @@ def pick_option(page, picker, option: str, attempts: int = 3) -> None:
             if attempt == attempts - 1:
                 raise
             page.keyboard.press("Escape")
+
+
+def add_chatwoot(page, base_url: str, token: str, platform_token: str | None = None) -> None:
+    """On the Integrations page: Add menu, CRM, a Chatwoot integration "Acme helpdesk" of account 1 (its
+    three toggles on by default), saved; returns once the dialog is gone and the page has settled."""
+    open_add_menu(page)
+    page.locator(".st-key-add-CRM").get_by_role("button").click()  # the Add menu's CRM button
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
+    dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(base_url)
+    dialog.get_by_role("textbox", name="Account ID").fill("1")
+    dialog.get_by_role("textbox", name="API Access Token").fill(token)
+    if platform_token:
+        dialog.get_by_role("textbox", name="Platform App Token").fill(platform_token)
+    dialog.get_by_role("button", name="Save integration").click()
+    page.get_by_role("dialog").wait_for(state="detached")
+    idle(page)

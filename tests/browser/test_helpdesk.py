@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.chatwoot.widget import WidgetSettings, build_script
-from tests.browser.helpers import first_admin_password, open_add_menu, pick_option, sign_in_as_admin
+from tests.browser.helpers import add_chatwoot, first_admin_password, idle, open_add_menu, pick_option, sign_in_as_admin
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
 pytestmark = pytest.mark.browser
@@ -28,11 +28,6 @@ def chatwoot():
         assert not fake.contract_violations, fake.contract_violations
 
 
-def idle(page) -> None:
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
-
-
 @pytest.mark.timeout(300)  # three pages and an inbox picker in one run: over 120 s on a loaded 2-core machine
 def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, app_server, chatwoot):
     context = browser.new_context(viewport={"width": 1300, "height": 1000})
@@ -42,17 +37,7 @@ def test_create_an_agent_give_it_an_inbox_and_copy_the_widget_script(browser, ap
     page.goto(app_server["url"] + "/integrations")
     sign_in_as_admin(page, first_admin_password(app_server["log"]), "Integrations", exact=True)
 
-    open_add_menu(page)
-    page.locator(".st-key-add-CRM").get_by_role("button").click()  # the Add menu's CRM button
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
-    dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(chatwoot.url)
-    dialog.get_by_role("textbox", name="Account ID").fill("1")
-    dialog.get_by_role("textbox", name="API Access Token").fill(ADMIN_TOKEN)
-    dialog.get_by_role("textbox", name="Platform App Token").fill(PLATFORM_TOKEN)
-    dialog.get_by_role("button", name="Save integration").click()
-    page.get_by_role("dialog").wait_for(state="detached")
-    idle(page)
+    add_chatwoot(page, chatwoot.url, ADMIN_TOKEN, PLATFORM_TOKEN)
 
     # Helpdesk: create an agent with a password.
     open_add_menu(page)  # the Helpdesk's page link lives in the Add menu

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.helpers import HEADER_HEIGHT, ROW_HEIGHT, first_admin_password, sign_in_as_admin, tick_row
+from tests.browser.helpers import HEADER_HEIGHT, ROW_HEIGHT, first_admin_password, idle, sign_in_as_admin, tick_row
 
 pytestmark = pytest.mark.browser
 
@@ -25,11 +25,6 @@ def add_integrations(app_server, monkeypatch, names) -> None:
         config = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": "cw-browser-list-token-0123"}
         ctx.integrations.create(admin, name, "CHATWOOT", config)
     ctx.engine.dispose()
-
-
-def idle(page) -> None:
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
 
 def open_list(browser, app_server, monkeypatch, names, width: int, height: int):

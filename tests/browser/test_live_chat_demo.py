@@ -15,7 +15,7 @@ import requests
 from core.chatwoot.greeting import BotSettings
 from core.chatwoot.widget import WidgetSettings, build_script
 from tests.browser.conftest import started_app
-from tests.browser.helpers import first_admin_password, open_add_menu, sign_in_as_admin
+from tests.browser.helpers import add_chatwoot, first_admin_password, idle, sign_in_as_admin
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 from ui.text import WORD_JOINER
 
@@ -41,11 +41,6 @@ def chatwoot():
         assert not fake.contract_violations, fake.contract_violations
 
 
-def idle(page) -> None:
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
-
-
 def wait_until(predicate, what: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -58,16 +53,7 @@ def wait_until(predicate, what: str, seconds: float = 30) -> None:
 def connect_chatwoot(page, console, chatwoot) -> None:
     page.goto(console["url"] + "/integrations")
     sign_in_as_admin(page, first_admin_password(console["log"]), "Integrations", exact=True)
-    open_add_menu(page)
-    page.locator(".st-key-add-CRM").get_by_role("button").click()  # the Add menu's CRM button
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
-    dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(chatwoot.url)
-    dialog.get_by_role("textbox", name="Account ID").fill("1")
-    dialog.get_by_role("textbox", name="API Access Token").fill(ADMIN_TOKEN)
-    dialog.get_by_role("button", name="Save integration").click()  # the three toggles are on by default
-    page.get_by_role("dialog").wait_for(state="detached")
-    idle(page)
+    add_chatwoot(page, chatwoot.url, ADMIN_TOKEN)
 
 
 def apply_live_chat_demo(page, console) -> str:

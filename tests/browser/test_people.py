@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import COOKIE, first_admin_password, open_add_menu, pick_option, settle, sign_in_as_admin
+from tests.browser.helpers import (
+    COOKIE,
+    add_chatwoot,
+    first_admin_password,
+    idle,
+    pick_option,
+    settle,
+    sign_in_as_admin,
+)
 from tests.chromium import wait_for_cookie
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
@@ -24,11 +32,6 @@ def shots(app_server) -> Path:
     folder = Path(os.environ.get("SCREENSHOT_DIR") or app_server["tmp"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def idle(page) -> None:
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
 
 def fits(page) -> bool:
@@ -102,20 +105,11 @@ def test_a_one_time_password_must_be_replaced_at_the_first_sign_in_on_a_phone(br
     phone.screenshot(path=str(folder / "your-account-390.png"), full_page=True)
 
 
-def add_chatwoot(page, chatwoot) -> None:
+def add_chatwoot_from_admin(page, chatwoot) -> None:
     page.goto(page.url.split("/admin")[0].rstrip("/") + "/integrations")
     page.get_by_role("heading", name="Integrations", exact=True).wait_for(timeout=45_000)
     idle(page)
-    open_add_menu(page)
-    page.locator(".st-key-add-CRM").get_by_role("button").click()
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
-    dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(chatwoot.url)
-    dialog.get_by_role("textbox", name="Account ID").fill("1")
-    dialog.get_by_role("textbox", name="API Access Token").fill(ADMIN_TOKEN)
-    dialog.get_by_role("button", name="Save integration").click()
-    page.get_by_role("dialog").wait_for(state="detached")
-    idle(page)
+    add_chatwoot(page, chatwoot.url, ADMIN_TOKEN)
 
 
 @pytest.fixture
@@ -136,7 +130,7 @@ def test_the_helpdesk_agent_email_and_inboxes_at_both_widths(browser, app_server
     page.set_default_timeout(20_000)
     page.goto(app_server["url"])
     sign_in_as_admin(page, first_admin_password(app_server["log"]))
-    add_chatwoot(page, chatwoot)
+    add_chatwoot_from_admin(page, chatwoot)
     page.goto(app_server["url"] + "/helpdesk")
     page.get_by_text("Connected to Acme Support").wait_for(timeout=45_000)
     idle(page)

@@ -96,7 +96,10 @@ class SalesforceContacts(CrmSide):
                 "The sync carries on from here at a later run, once the last 24 hours' usage falls below it."
             )
         if code == "INVALID_TYPE" or (code == "NOT_FOUND" and response.status_code == 404):
-            return f"Salesforce has no {self._object_name} object for this user ({code}). Check the user's object permissions."
+            return (
+                f"Salesforce has no {self._object_name} object for this user ({code}). "
+                "Check the user's object permissions."
+            )
         return salesforce._explain(response, salesforce._usage(response))
 
     def _query(self, soql: str) -> Iterator[list[dict]]:

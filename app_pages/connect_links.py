@@ -19,8 +19,8 @@ if not ctx.links.offered_providers():
         icon=":material/info:",
     )
 elif st.button("New connect link", type="primary", icon=":material/add_link:"):
-    st.session_state[connect_links.CREATE] = True
+    connect_links.open_create()
 connect_links.show_issued()
 connect_links.links_table(ctx, actor)
-if st.session_state.get(connect_links.CREATE):
+if connect_links.CREATE in st.session_state:
     connect_links.create_dialog(ctx, actor)

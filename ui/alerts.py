@@ -15,7 +15,7 @@ from core.errors import ConsoleError
 from core.fields import MASK
 from core.integrations.health import Health
 from core.signing import generate_secret
-from ui import state
+from ui import confirm, state
 from ui.text import esc
 
 EDITING = "alerts:editing"  # {"id": None} to add, {"view": SubscriptionView} to edit
@@ -93,7 +93,7 @@ def subscription_form(ctx: app_context.AppContext, actor: Actor) -> None:
         cancelled = cancel_col.form_submit_button("Cancel", width="stretch")
     entered = (target, secret, list(states), recovery, scope, active)
     if submitted:
-        current.pop("discarding", None)
+        current.pop(confirm.DISCARDING, None)
     if cancelled:
         untouched = (
             view.shown_target if view else "",
@@ -103,12 +103,8 @@ def subscription_form(ctx: app_context.AppContext, actor: Actor) -> None:
             view.scope if view and view.scope in scopes else scopes[0],
             view.active if view else True,
         )
-        if entered == untouched:
-            close_dialog()
-            st.rerun()
-        current["discarding"] = True
-    if current.get("discarding") and not submitted:
-        discard_question()
+        confirm.cancel(current, entered != untouched, close_dialog)
+    if not submitted and confirm.asking_to_discard(current, "this subscription", "alerts", close_dialog):
         return
     if not submitted:
         return
@@ -131,19 +127,6 @@ def subscription_form(ctx: app_context.AppContext, actor: Actor) -> None:
     close_dialog()
     state.flash("Saved the alert subscription.")
     st.rerun()
-
-
-def discard_question() -> None:
-    """Cancel of a changed form asks first (the dialog cannot be dismissed with Escape, so nothing typed is
-    lost by a stray key)."""
-    st.warning("Discard the changes you made to this subscription?", icon=":material/edit_off:")
-    keep, discard = st.columns(2)
-    if keep.button("Keep editing", key="alerts:keep", width="stretch"):
-        st.session_state[EDITING].pop("discarding", None)
-        st.rerun()
-    if discard.button("Discard changes", key="alerts:discard", icon=":material/delete:", width="stretch"):
-        close_dialog()
-        st.rerun()
 
 
 def delete_confirmation(ctx: app_context.AppContext, actor: Actor) -> None:

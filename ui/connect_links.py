@@ -54,7 +54,16 @@ def show_issued() -> None:
             st.rerun()
 
 
-@st.dialog("New connect link", width="large")
+def open_create() -> None:
+    st.session_state[CREATE] = {}  # the dialog's state: what its form held first, and whether it asks to discard
+
+
+def close_create() -> None:
+    st.session_state.pop(CREATE, None)
+
+
+# Not dismissible: Escape or a click beside it would throw away what was typed; Cancel asks first.
+@st.dialog("New connect link", width="large", dismissible=False)
 def create_dialog(ctx: AppContext, actor: Actor) -> None:
     actor = state.require_fresh(actor)
     providers = ctx.links.offered_providers()
@@ -81,7 +90,20 @@ def create_dialog(ctx: AppContext, actor: Actor) -> None:
         )
         days = st.number_input("Expires after (days)", 1, MAX_DAYS, DEFAULT_DAYS, step=1)
         note = st.text_area("Note for staff (optional)", max_chars=MAX_NOTE, help="Never shown to the customer.")
-        submitted = st.form_submit_button("Create link", type="primary")
+        cancel_col, create_col = st.columns(2)
+        cancelled = cancel_col.form_submit_button("Cancel", width="stretch")
+        submitted = create_col.form_submit_button("Create link", type="primary", width="stretch")
+    pending = st.session_state[CREATE]
+    entered = (name, draft, owner, int(days), note)
+    untouched = pending.setdefault("untouched", {}).setdefault(
+        provider, ("", {k: "" for k in draft}, actor.username, DEFAULT_DAYS, "")
+    )
+    if submitted:
+        pending.pop(confirm.DISCARDING, None)
+    if cancelled:
+        confirm.cancel(pending, entered != untouched, close_create)
+    if not submitted and confirm.asking_to_discard(pending, "this link", "links:create", close_create):
+        return
     if submitted:
         try:
             issued = ctx.links.create(actor, provider or "", name, owners[owner], int(days), note, draft)
@@ -89,7 +111,7 @@ def create_dialog(ctx: AppContext, actor: Actor) -> None:
             st.error(esc(_problem(exc)))
             return
         remember_issued(f"Link created for {issued.view.integration_name} ({issued.view.provider_name}).", issued)
-        st.session_state.pop(CREATE, None)
+        close_create()
         st.rerun()
 
 

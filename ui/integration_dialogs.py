@@ -9,7 +9,7 @@ from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationEr
 from core.results import TestResult
 from core.tiers import Tier
 from providers import CATALOG
-from ui import connect, reads, state
+from ui import confirm, connect, reads, state
 from ui.forms import controlling_fields, render_fields
 from ui.text import details_markdown, esc
 
@@ -108,13 +108,26 @@ def integration_form(provider, existing, prefix: str) -> None:
         rest = render_fields(
             [f for f in provider.fields if f.name not in controlling], stored, key_prefix, errors, controls, hints
         )
-        left, right = st.columns(2)
-        tested = left.form_submit_button("Test connection", width="stretch")
-        saved = right.form_submit_button("Save integration", type="primary", width="stretch")
+        cancel_col, test_col, save_col = st.columns(3)
+        cancelled = cancel_col.form_submit_button("Cancel", width="stretch")
+        tested = test_col.form_submit_button("Test connection", width="stretch")
+        saved = save_col.form_submit_button("Save integration", type="primary", width="stretch")
         connecting = connect_in_form and st.form_submit_button(
             f"Connect with {provider.name}", icon=":material/link:", width="stretch"
         )
     config = {**rest, **controls}
+    # What the form held when it first showed (per provider: choosing another gives other fields), so that
+    # Cancel can tell whether anything was changed.
+    current = st.session_state[DIALOG]
+    untouched = current.setdefault("untouched", {}).setdefault(
+        provider.key, (existing.name if existing else "", config)
+    )
+    if saved or tested or connecting:
+        current.pop(confirm.DISCARDING, None)
+    if cancelled:
+        confirm.cancel(current, (name, config) != untouched, close_dialog)
+    if confirm.asking_to_discard(current, f"{existing.name if existing else 'this integration'}", prefix, close_dialog):
+        return
     if connecting:  # what was typed (its non-secret draft fields) goes into the flow, checked there
         st.session_state[f"{prefix}:errors"] = connect.connect_with_form(
             state.context(), state.actor(), provider, name, config, prefix
@@ -161,6 +174,13 @@ def integration_form(provider, existing, prefix: str) -> None:
             st.code(provider.guide[1], language="python")
 
 
+def close_button() -> None:
+    """The way out of a dialog with no form (it cannot be dismissed with Escape)."""
+    if st.button("Close", key="dialog-close"):
+        close_dialog()
+        st.rerun()
+
+
 def dialog_body() -> None:
     current = st.session_state.get(DIALOG)
     if not current:
@@ -175,21 +195,23 @@ def dialog_body() -> None:
                 current["missing"] = str(exc)
         if "missing" in current:
             st.error(esc(current["missing"]))
+            close_button()
             return
         existing = current["view"]  # as it was when the dialog opened, not as it is now
     provider = choose_provider(existing)
     st.caption(provider.description)
     if not provider.available:
         st.info(
-            f"{provider.name} is coming soon: its connection test is not built yet, so it cannot be "
-            "connected today. Chatwoot and Custom CRM work now."
+            f"{provider.name} is coming soon: its connection test is not built yet, so it cannot be connected today."
         )
+        close_button()
         return
     integration_form(provider, existing, current["prefix"])
 
 
-add_dialog = st.dialog("Add an integration", width="large", on_dismiss=close_dialog)(dialog_body)
-edit_dialog = st.dialog("Edit integration", width="large", on_dismiss=close_dialog)(dialog_body)
+# Not dismissible: Escape or a click beside it would throw away what was typed; Cancel asks first.
+add_dialog = st.dialog("Add an integration", width="large", dismissible=False)(dialog_body)
+edit_dialog = st.dialog("Edit integration", width="large", dismissible=False)(dialog_body)
 
 
 def open_delete(integration_id: int, then: str | None = None) -> None:

@@ -160,3 +160,19 @@ def select_rows(at: AppTest, *names: str) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def dialogs(at) -> list:
+    """The open dialogs' protos, wherever Streamlit put them in the tree."""
+    found = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            proto = getattr(child, "proto", None)
+            if proto is not None and getattr(child, "type", "") == "dialog":
+                found.append(proto.dialog)
+            walk(child)
+
+    for root in at._tree.children.values():
+        walk(root)
+    return found

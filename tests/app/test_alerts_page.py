@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from core.models import AlertSubscription
-from tests.app.conftest import button, open_page, sign_in, text_input, texts
+from tests.app.conftest import button, dialogs, open_page, sign_in, text_input, texts
 from tests.contract.alerts_helpers import Clock, add_integration, change, make_pipeline
 
 pytestmark = pytest.mark.usefixtures("fast_bcrypt")
@@ -121,22 +121,6 @@ def test_the_subscription_dialog_asks_before_throwing_away_what_was_typed(app_en
     assert not at.exception
     assert "Save subscription" not in [b.label for b in at.button]
     assert app_env.subscriptions.list(member) == []
-
-
-def dialogs(at) -> list:
-    """The open dialogs' protos, wherever Streamlit put them in the tree."""
-    found = []
-
-    def walk(node) -> None:
-        for child in getattr(node, "children", {}).values():
-            proto = getattr(child, "proto", None)
-            if proto is not None and getattr(child, "type", "") == "dialog":
-                found.append(proto.dialog)
-            walk(child)
-
-    for root in at._tree.children.values():
-        walk(root)
-    return found
 
 
 def test_a_refused_field_is_named_in_one_message(app_env, member):

@@ -198,12 +198,10 @@ def create_agent(view: IntegrationView, snap: HelpdeskSnapshot) -> None:
         st.session_state[CREATED] = (view.id, result.message)
         st.session_state[GRID_BASIS] = None  # a new agent: the grid gains a row
         st.session_state[RESET_FORM] = True
-        state.flash(f"Created {result.agent.name} ({result.email}).", ":material/how_to_reg:")
-        st.rerun()
+        st.rerun()  # the success above the form is the one message (no toast beside it)
     chatwoot.forget(actor, view)  # a failed create may still have changed something (a platform user)
     st.session_state.pop(CREATED, None)
     st.error(esc(message), icon=":material/error:")
-    st.toast(f"The agent was not created: {esc(message)}", icon=":material/error:")
 
 
 # ----- Manage collaborators ----------------------------------------------------------------------------
@@ -358,14 +356,8 @@ def save_membership(view: IntegrationView, snap: HelpdeskSnapshot, changes) -> N
             result = ctx.helpdesk.apply_membership(actor, view.id, desired, only_agents=toggled)
     except HelpdeskError as exc:
         st.session_state[SAVED] = (view.id, (), str(exc))
-        state.flash("Nothing was changed in Chatwoot.", ":material/error:")
-    else:
+    else:  # last_save_report shows the outcome as one message, with the changes behind it
         st.session_state[SAVED] = (view.id, result.changes, result.reread_error)
-        failed = len(result.failed)
-        if failed:
-            state.flash(f"{failed} of {len(result.changes)} changes failed.", ":material/error:")
-        else:
-            state.flash(f"Saved {count(len(result.changes), 'change')} in Chatwoot.")
     chatwoot.forget(actor, view)
     st.session_state.pop(GRID_BASIS, None)  # show Chatwoot's membership as read after the save
     st.rerun()
@@ -381,20 +373,22 @@ def last_save_report(view: IntegrationView) -> None:
     if not changes and problem:
         st.error(f"Nothing was changed: {esc(problem)}", icon=":material/error:")
         return
+    # One message for the outcome; a failed re-read after it is a sentence of the same message.
+    afterwards = f" {esc(problem)}" if problem else ""  # "The membership could not be read back: … Refresh …"
     if failed:
         st.error(
             f"{len(failed)} of {len(changes)} changes failed; the others were made. The grid below shows "
-            "the membership Chatwoot has now.",
+            f"the membership Chatwoot has now.{afterwards}",
             icon=":material/error:",
         )
     elif changes:
         done = "The change was" if len(changes) == 1 else f"All {len(changes)} changes were"
-        st.success(f"{done} made in Chatwoot.", icon=":material/check_circle:")
+        st.success(f"{done} made in Chatwoot.{afterwards}", icon=":material/check_circle:")
     else:
-        st.info("Chatwoot already had this membership; nothing needed changing.")
-    if problem:
-        st.warning(esc(problem))
-    if changes:
+        st.info(f"Chatwoot already had this membership; nothing needed changing.{afterwards}")
+    if not changes:
+        return
+    with st.expander(f"The {count(len(changes), 'change')}, one by one", expanded=bool(failed)):
         st.dataframe(
             pd.DataFrame(
                 [

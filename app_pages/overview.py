@@ -26,11 +26,12 @@ TILES = (
         f"List the active integrations not checked for {ctx.settings.stale_after_hours:g} hours.",
     ),
 )
-cols = st.columns(len(TILES))
-for col, (label, value, params, help_text) in zip(cols, TILES, strict=True):
-    with col.container(border=True):
-        st.metric(label, f"{value:,}")
-        st.page_link(LIST_PAGE, label="Open the list", icon=":material/list:", query_params=params, help=help_text)
+# A wrapping row, not st.columns: columns stack one tile per line on a phone; this keeps two a line there.
+with st.container(horizontal=True, wrap=True):
+    for label, value, params, help_text in TILES:
+        with st.container(border=True, key=f"tile-{label.lower().replace(' ', '-')}"):
+            st.metric(label, f"{value:,}")
+            st.page_link(LIST_PAGE, label="Open", icon=":material/list:", query_params=params, help=help_text)
 
 if stats.total:
     st.subheader("Health")

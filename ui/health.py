@@ -32,14 +32,15 @@ def badge(health: Health) -> None:
 
 def counts_with_links(counts: dict[str, int]) -> None:
     """One link per health state, "Failing: 3", each opening the Integrations list filtered by that state."""
-    columns = st.columns(len(ORDER))
-    for column, health in zip(columns, ORDER, strict=True):
-        column.page_link(
+    row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a phone instead of one a line
+    for health in ORDER:
+        row.page_link(
             LIST_PAGE,
             label=f"{health.label}: {counts.get(health.value, 0):,}",
             icon=STYLE[health][1],
             query_params={"health": health.value},
             help=f"List the integrations whose health is {health.label.lower()}.",
+            width="content",
         )
 
 

@@ -69,7 +69,7 @@ def test_overview_tiles_open_the_filtered_list(app_env, member):
     app_env.integrations.create(member, "Acme", "CHATWOOT", CHATWOOT)
     at = sign_in("alice", "alice-password-1")
     links = page_link_params(at)
-    tiles = [(label, params) for label, page, params in links if label == "Open the list"]
+    tiles = [(label, params) for label, page, params in links if label == "Open"]
     assert [params for _, params in tiles] == [
         {},
         {"status": "active"},
@@ -77,7 +77,7 @@ def test_overview_tiles_open_the_filtered_list(app_env, member):
         {"status": "error"},
         {"status": "stale"},
     ]
-    assert all(page == "integrations" for label, page, _ in links if label == "Open the list")
+    assert all(page == "integrations" for label, page, _ in links if label == "Open")
     assert ("Chatwoot: 1 integration", "integrations", {"provider": "CHATWOOT"}) in links
 
 

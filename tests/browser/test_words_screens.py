@@ -87,6 +87,11 @@ def test_words_pages_at_both_sizes(browser, app_server, chatwoot, size):
     page.goto(app_server["url"] + "/")  # Overview is the default page
     page.get_by_text("Failing: 4 integrations, by cause").wait_for()
     page.get_by_role("link", name="Acme sales · HubSpot").wait_for()
+    # The count tiles share lines: all five on one at 1440, two a line on a phone (never one each).
+    tops = [page.locator(f".st-key-tile-{tile}").bounding_box()["y"] for tile in ("total", "active", "inactive")]
+    assert tops[0] == tops[1], "the first two tiles are on different lines"
+    assert (tops[2] == tops[0]) == (size == "desktop")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
     shoot(page, "overview", size, folder)
 
     page.goto(app_server["url"] + "/activity")

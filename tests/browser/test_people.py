@@ -160,6 +160,8 @@ def test_the_helpdesk_agent_email_and_inboxes_at_both_widths(browser, app_server
     shop = next(i for i in chatwoot.inboxes.values() if i.name == "Shop")
     assert shop.members == [bo.id]
     page.get_by_text("Bo Li · Shop").wait_for()
+    idle(page)  # the page re-reads Chatwoot after the save: shoot the finished run, not a half-drawn one
+    assert page.get_by_text("unsaved change").count() == 0, "the saved membership still shows as unsaved"
     page.screenshot(path=str(folder / "helpdesk-inboxes-1440.png"), full_page=True)
 
     page.set_viewport_size(PHONE)
@@ -183,4 +185,6 @@ def test_the_helpdesk_agent_email_and_inboxes_at_both_widths(browser, app_server
     page.get_by_text("The change was made in Chatwoot.").wait_for()
     website = next(i for i in chatwoot.inboxes.values() if i.name == "Website")
     assert bo.id in website.members
+    idle(page)  # the page re-reads Chatwoot after the save: shoot the finished run, not a half-drawn one
+    assert page.get_by_text("unsaved change").count() == 0, "the saved membership still shows as unsaved"
     page.screenshot(path=str(folder / "helpdesk-inboxes-390.png"), full_page=True)

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.helpers import HEADER_HEIGHT, ROW_HEIGHT, first_admin_password, idle, sign_in_as_admin, tick_row
+from tests.browser.helpers import (
+    HEADER_HEIGHT,
+    ROW_HEIGHT,
+    first_admin_password,
+    idle,
+    open_add_menu,
+    sign_in_as_admin,
+    tick_row,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -55,6 +63,23 @@ def test_the_list_at_desktop_width(browser, app_server, monkeypatch):
     page.screenshot(path=str(shots / "list-menu-1440.png"))
     page.keyboard.press("Escape")
     page.get_by_role("button", name="Add CRM integration").wait_for(state="hidden")
+
+    # A half-filled add dialog survives Escape; its Cancel asks before throwing the typing away.
+    open_add_menu(page)
+    page.get_by_role("button", name="Add CRM integration").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Integration name").fill("Half typed")
+    dialog.get_by_label("Integration name").press("Tab")
+    idle(page)
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(500)
+    assert dialog.is_visible() and dialog.get_by_label("Integration name").input_value() == "Half typed"
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.get_by_text("Discard the changes you made to this integration?").wait_for()
+    page.screenshot(path=str(shots / "list-discard-1440.png"))
+    dialog.get_by_role("button", name="Discard changes").click()
+    dialog.wait_for(state="hidden")
+    idle(page)
 
     tick_row(page, 0)  # Acme 1
     tick_row(page, 2)  # Acme 3

@@ -7,6 +7,7 @@ import streamlit as st
 from core.errors import KeyMismatchError, NotFoundError
 from core.settings import SettingsError
 from core.tiers import Tier
+from core.users import role_label
 from ui import auth as sign_in
 from ui import connect_links, state
 from ui.text import esc
@@ -110,7 +111,7 @@ navigation = st.navigation(pages)
 
 with st.sidebar:
     st.markdown(f"**{esc(user.name)}**  \n{esc(user.email)}")
-    st.caption(f"{Tier.parse(user.tier).label} tier · {user.role}")
+    st.caption(f"{Tier.parse(user.tier).label} tier · {role_label(user.role)}")
     if st.button("Sign out", key="sign_out"):
         sign_in.sign_out(ctx)
         st.rerun()

@@ -11,7 +11,7 @@ import streamlit as st
 from core.audit import Actor
 from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationError
 from core.tiers import Tier
-from core.users import ROLES, random_password
+from core.users import ROLES, random_password, role_label
 from ui import auth, state
 from ui.text import esc
 
@@ -71,7 +71,7 @@ st.dataframe(
                 "User": u.username,
                 "Name": u.name,
                 "E-mail": u.email,
-                "Role": u.role,
+                "Role": role_label(u.role),
                 "Tier": Tier.parse(u.tier).label,
                 "Active": u.active,
                 "Password": "One-time" if u.must_change_password else "Own",
@@ -102,7 +102,7 @@ with left:
         auth.field_error(errors, "name")
         st.text_input("E-mail", key=ADD_FIELDS["email"], max_chars=254, autocomplete="off")
         auth.field_error(errors, "email")
-        st.selectbox("Role", ROLES, index=1, key=ADD_ROLE)
+        st.selectbox("Role", ROLES, index=1, key=ADD_ROLE, format_func=role_label)
         auth.field_error(errors, "role")
         st.selectbox("Tier", tiers, key=ADD_TIER, format_func=lambda name: Tier.parse(name).label)
         auth.field_error(errors, "tier")
@@ -138,7 +138,9 @@ with right:
             key=f"{prefix}:tier",
             format_func=lambda name: Tier.parse(name).label,
         )
-        new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role), key=f"{prefix}:role")
+        new_role = st.selectbox(
+            "Role", ROLES, index=ROLES.index(current.role), key=f"{prefix}:role", format_func=role_label
+        )
         active = st.checkbox("Active (may sign in)", value=current.active, key=f"{prefix}:active")
         reset = st.checkbox(
             "Give a new one-time password",

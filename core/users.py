@@ -19,6 +19,14 @@ from core.models import User, utcnow
 from core.tiers import Tier
 
 ROLES = ("admin", "member")
+ROLE_LABELS = {"admin": "Administrator", "member": "Member"}  # how a role reads on a page
+
+
+def role_label(role: str) -> str:
+    """The one way a role is shown to a person; a stored value this version does not know is shown as stored."""
+    return ROLE_LABELS.get(role, role)
+
+
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

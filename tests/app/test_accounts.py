@@ -49,6 +49,9 @@ def test_a_new_person_is_in_the_table_and_the_picker_at_once_with_a_one_time_pas
     table = at.dataframe[0].value
     assert "carol" in list(table["User"])
     assert table.set_index("User").loc["carol", "Password"] == "One-time"
+    assert table.set_index("User").loc["carol", "Role"] == "Member"  # words, never the stored "member"
+    assert table.set_index("User").loc["root", "Role"] == "Administrator"
+    assert "Enterprise tier · Administrator" in texts(at)  # the sidebar says who is signed in, in words
     picker = next(s for s in at.selectbox if s.label == "User")
     assert "carol" in picker.options and picker.value == "carol"  # the change form opens the new person
     password = shown_one_time_password(at)

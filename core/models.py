@@ -111,6 +111,7 @@ class Integration(Base):
             *("provider", "type", "status", "owner_id", "is_active", "last_checked_at", "created_at"),
         ),
         Index("ix_integrations_status_checked", "status", "last_checked_at"),
+        Index("ix_integrations_owner_status", "owner_id", "status", "last_checked_at"),  # a member's failing list
         Index("ix_integrations_due", "is_active", "next_check_at"),
         Index("ix_integrations_lease_host", "check_lease_host", "check_lease_until"),
         Index("ix_integrations_lease_until", "check_lease_until"),

@@ -187,10 +187,30 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
             counting = counting.where(Integration.owner_id == actor.id)
         limit = max(1, min(query.limit, MAX_PAGE_SIZE))
         with self._factory() as session:
-            total = int(session.scalar(counting) or 0)
+            total = self._ledger_total(session, query) if actor.is_admin else None
+            if total is None:
+                total = int(session.scalar(counting) or 0)
             offset = min(max(0, query.offset), max(0, (total - 1) // limit * limit))
             rows = session.execute(listing.offset(offset).limit(limit))
             return ListPage([self._view(row, owner) for row, owner in rows], total, offset, limit)
+
+    @staticmethod
+    def _ledger_total(session, query: ListQuery) -> int | None:
+        """Every tenant's count for a list without a search: from the statistics ledgers, exact and of flat
+        cost (a count over a million rows takes 50 ms). None when the ledgers cannot say: a search, or stale
+        (which depends on the time)."""
+        if query.search.strip() or query.status == "stale":
+            return None
+        activity = {"active": True, "inactive": False}.get(query.status or "")
+        status = query.status if query.status and activity is None else None
+        rows = ledgers.counts(
+            session, providers=[query.provider] if query.provider else (), statuses=[status] if status else ()
+        )
+        return sum(
+            n
+            for _tier, _provider, _type, _status, health, active, n in rows
+            if (activity is None or active == activity) and (not query.health or health == query.health)
+        )
 
     def _list_conditions(self, actor: Actor, query: ListQuery) -> list:
         conditions = []
@@ -274,7 +294,10 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
             .limit(max(1, min(limit, MAX_PAGE_SIZE)))
         )
         with self._factory() as session:
-            total = int(session.scalar(select(func.count(Integration.id)).where(*conditions)) or 0)
+            if actor.is_admin:  # every tenant's: from the ledgers, of flat cost
+                total = self._ledger_total(session, ListQuery(status="error")) or 0
+            else:
+                total = int(session.scalar(select(func.count(Integration.id)).where(*conditions)) or 0)
             rows = [
                 FailingRow(
                     row.id,

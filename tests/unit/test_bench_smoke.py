@@ -134,3 +134,29 @@ def test_worker_memory_growth_reads_medians_after_the_warm_up():
 
     samples = [(0, 80.0), (50, 90.0), (100, 95.0), (120, 96.0), (150, 94.0), (900, 97.0), (950, 99.0), (1000, 98.0)]
     assert growth_points(samples, 1000) == (95.0, 98.0, 99.0)
+
+
+def test_a_dataset_of_an_older_schema_is_migrated_in_place_not_written_again(generated, database_url):
+    from alembic import command
+    from sqlalchemy import update
+
+    from core import db
+    from core.models import AppMeta
+
+    wanted = SPEC.marker(generate.FieldCipher([TEST_KEY]).current_key_id)
+    older = wanted.replace(f'"schema": "{db.head_revision()}"', '"schema": "0020"')
+    assert older != wanted
+    command.downgrade(db.alembic_config(database_url), "0020")
+    try:
+        engine = db.make_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(update(AppMeta.__table__).where(AppMeta.key == generate.MARKER).values(value=older))
+            before = conn.scalar(select(func.count(Integration.id)))
+        assert generate.is_current(database_url, SPEC, TEST_KEY)  # migrated, so reused
+        with engine.connect() as conn:
+            assert db.current_revision(engine) == db.head_revision()
+            assert conn.scalar(select(AppMeta.value).where(AppMeta.key == generate.MARKER)) == wanted
+            assert conn.scalar(select(func.count(Integration.id))) == before  # nothing written again
+        engine.dispose()
+    finally:
+        db.upgrade(database_url)

@@ -7,6 +7,7 @@ from sqlalchemy import update
 
 from core.integrations.service import ListQuery
 from core.models import Integration
+from tests.factories import add_integration
 
 CONFIG = {"baseUrl": "https://chat.example.com", "accountId": "1", "apiKey": "cw-list-token-0123456789"}
 
@@ -97,3 +98,32 @@ def test_failing_lists_the_owners_failing_integrations_newest_check_first_with_t
     assert ctx.integrations.failing(other_member) == ([], 0)
     limited, total = ctx.integrations.failing(owner, limit=1)
     assert (len(limited), total) == (1, 3)
+
+
+def test_an_administrators_totals_from_the_ledgers_equal_a_count_of_the_rows(ctx, admin, owner, other_member):
+    """Without a search, an administrator's list is counted from the statistics ledgers (flat cost); each
+    filter's total must be exactly what the rows say, after a mix of creates, status changes and deletes."""
+    made = [
+        ctx.integrations.create(owner if n % 3 else other_member, f"Mix {n}", "CHATWOOT", CONFIG) for n in range(12)
+    ]
+    add_integration(ctx, owner, "Hooks", "WEBHOOK")
+    statuses = ["connected", "error", "unknown"]
+    healths = ["healthy", "failing", "degraded", "unknown"]
+    with ctx.factory.begin() as session:
+        for n, view in enumerate(made):
+            values = {"status": statuses[n % 3], "health": healths[n % 4], "is_active": n % 5 != 0}
+            session.execute(update(Integration).where(Integration.id == view.id).values(**values))
+    ctx.integrations.delete(owner, made[1].id, ctx.integrations.get(owner, made[1].id).version)
+
+    queries = [ListQuery()]
+    queries += [ListQuery(status=s) for s in [*statuses, "active", "inactive"]]
+    queries += [ListQuery(provider=p) for p in ("CHATWOOT", "WEBHOOK", "HUBSPOT")]
+    queries += [ListQuery(health=h) for h in healths]
+    queries += [
+        ListQuery(status="error", provider="CHATWOOT", health="failing"),
+        ListQuery(status="active", health="healthy"),
+    ]
+    for query in queries:
+        counted = len(ctx.integrations.matching(admin, query))  # the rows themselves
+        assert ctx.integrations.page(admin, query).total == counted, query
+    assert ctx.integrations.failing(admin)[1] == len(ctx.integrations.matching(admin, ListQuery(status="error")))

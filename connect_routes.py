@@ -5,7 +5,8 @@ OAuth callback lands ("Connected. You can close this tab.").
 
 These pages are small static HTML written here, every value escaped; they show nothing of the console's
 staff data (no owner, no note, no integration list), set no cookie, are never cached, pass no Referer
-(the address holds the link's token) and may not be framed. core/connect/links.py does the work.
+(the address holds the link's token) and may not be framed. core/connect/links.py does the work; the
+handlers import it when they first run, so declaring the routes loads nothing of it (route_services.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
-from core.connect.flows import LINK_DONE_PATH
-from core.connect.links import LINK_PATH, LinkRefused, refusal_for
-from ui import state
+from core.paths import LINK_DONE_PATH, LINK_PATH
+from route_services import services
 
 HEADERS = {
     "Cache-Control": "no-store",
@@ -56,7 +56,9 @@ def _client(request: Request) -> str:
 
 async def link_page(request: Request) -> HTMLResponse:
     """GET /connect/<token>: who asks for what access, and Connect; or why the link does nothing."""
-    ctx = await run_in_threadpool(state.context)
+    from core.connect.links import LinkRefused, refusal_for  # imported on the first request (module docstring)
+
+    ctx = await services()
     try:
         link = await run_in_threadpool(ctx.links.open, request.path_params["token"], _client(request))
     except LinkRefused as exc:
@@ -91,7 +93,9 @@ def _fine_print(provider_name: str, expires: str) -> str:
 
 async def link_begin(request: Request):
     """POST /connect/<token>: on to the provider's consent page (an address the console builds)."""
-    ctx = await run_in_threadpool(state.context)
+    from core.connect.links import LinkRefused  # imported on the first request (module docstring)
+
+    ctx = await services()
     try:
         address = await run_in_threadpool(ctx.links.begin, request.path_params["token"], _client(request))
     except LinkRefused as exc:

@@ -8,6 +8,9 @@ a single-use ticket for two minutes (core/sessions.py stores only its keyed hash
 request body; the answer sets the cookie. Both routes accept only a same-origin JSON POST: a cross-site
 form cannot send JSON, a cross-site fetch of JSON needs a CORS preflight this server never grants, and
 the Origin (or Sec-Fetch-Site) header must name this server.
+
+The routes are declared when app.py is imported, before the server answers; what a handler needs of the
+console (its services, core's errors) it imports when it first runs (route_services.py).
 """
 
 from __future__ import annotations
@@ -22,10 +25,8 @@ from starlette.routing import Route
 
 from bot_routes import ROUTES as BOT_ROUTES
 from connect_routes import ROUTES as CONNECT_ROUTES
-from core.connect.apps import CALLBACK_PATH
-from core.connect.flows import FlowRefused
-from ui import state
-from ui.auth import SESSION_PATH, SIGN_OUT_PATH
+from core.paths import CALLBACK_PATH, SESSION_PATH, SIGN_OUT_PATH
+from route_services import services
 
 MAX_BODY = 1024
 
@@ -74,7 +75,7 @@ async def set_session_cookie(request: Request) -> JSONResponse:
     if problem := same_origin_problem(request):
         return _refused(403, f"Refused: {problem}.")
     ticket = (await _json_body(request)).get("ticket")
-    ctx = await run_in_threadpool(state.context)
+    ctx = await services()
     redeemed = await run_in_threadpool(ctx.sessions.redeem, ticket)
     if redeemed is None:
         return _refused(403, "This sign-in has expired or was already used. Sign in again.")
@@ -89,7 +90,7 @@ async def clear_session_cookie(request: Request) -> JSONResponse:
     """POST /auth/sign-out: revoke the session the cookie names (the tab has revoked its own) and clear it."""
     if problem := same_origin_problem(request):
         return _refused(403, f"Refused: {problem}.")
-    ctx = await run_in_threadpool(state.context)
+    ctx = await services()
     await run_in_threadpool(ctx.sessions.revoke, request.cookies.get(ctx.settings.cookie_name))
     response = JSONResponse({"ok": True}, headers={"Cache-Control": "no-store"})
     response.headers.append("set-cookie", cookie_header(ctx.settings.cookie_name, "", 0, is_https(request)))
@@ -107,6 +108,8 @@ async def oauth_callback(request: Request):
 
     The answer is a redirect to a fixed console page carrying only an opaque outcome id (never a token or
     the code), or a plain-text refusal; no address from the request is ever redirected to."""
+    from core.connect.flows import FlowRefused  # imported on the first callback (module docstring)
+
     params: dict[str, str] = {}
     for name in _CALLBACK_PARAMS:
         values = request.query_params.getlist(name)
@@ -114,7 +117,7 @@ async def oauth_callback(request: Request):
             return PlainTextResponse("Refused: a parameter was given twice.", 400, headers=_CALLBACK_HEADERS)
         if values:
             params[name] = values[0]
-    ctx = await run_in_threadpool(state.context)
+    ctx = await services()
     handle = await run_in_threadpool(ctx.sessions.handle_for, request.cookies.get(ctx.settings.cookie_name))
     client = request.client.host if request.client else "unknown"
     try:

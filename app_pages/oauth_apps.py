@@ -3,8 +3,9 @@ register at each (PUBLIC_BASE_URL + /oauth/callback). The page is thin: core/con
 
 import streamlit as st
 
-from core.connect.apps import CALLBACK_PATH, redirect_uri
+from core.connect.apps import redirect_uri
 from core.errors import ConsoleError, ValidationError
+from core.paths import CALLBACK_PATH
 from ui import confirm, state
 from ui.text import esc
 

@@ -19,13 +19,12 @@ import streamlit as st
 
 from app_context import AppContext
 from core.errors import ConsoleError, StorageError, ValidationError
+from core.paths import SESSION_PATH, SIGN_OUT_PATH
 from core.signin import SignInRefused, verify_sign_in
 from ui import state
 from ui.text import esc
 
 PENDING_COOKIE = "pending_cookie"
-# The server's routes (routes.py) that set and clear the HttpOnly sign-in cookie.
-SESSION_PATH, SIGN_OUT_PATH = "/auth/session", "/auth/sign-out"
 _SIGN_OUT_ID, _JUST_SIGNED_IN = "_sign_out_id", "_just_signed_in"
 USERNAME_FIELD, PASSWORD_FIELD = "sign_in_username", "sign_in_password"
 CHOOSE_ERRORS = "choose_password_errors"

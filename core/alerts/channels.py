@@ -11,6 +11,7 @@ or raises DeliveryError with a plain sentence (every secret redacted) and whethe
 
 from __future__ import annotations
 
+import functools
 import json
 import smtplib
 import socket
@@ -113,7 +114,13 @@ class EmailChannel:
 
     def __init__(self, smtp: SmtpSettings, tls_context: ssl.SSLContext | None = None):
         self._smtp = smtp
-        self._tls = hold_tls_to_deadline(tls_context or ssl.create_default_context())
+        self._tls_context = tls_context
+
+    @functools.cached_property
+    def _tls(self) -> ssl.SSLContext:
+        """Made for the first TLS connection, not with the channel: loading the system's CAs takes a
+        noticeable part of every start, and most processes never send a mail."""
+        return hold_tls_to_deadline(self._tls_context or ssl.create_default_context())
 
     def _timeout_sentence(self, where: str) -> str:
         return f"{where} did not answer within {self._smtp.timeout:g} seconds (SMTP_TIMEOUT). It is tried again later."

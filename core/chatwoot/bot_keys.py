@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 
 from core.crypto import FieldCipher
 from core.http import address_problem
+from core.paths import BOT_PATH
 
-BOT_PATH = "/bots/chatwoot/"  # + <receiver id>/<secret>: the route bot_routes.py serves
-SELF_TEST = "self-test"  # + BOT_PATH + <receiver id>/self-test: the self-test's route
 SECRET_BYTES = 32
 MAX_BODY = 128 * 1024  # an agent-bot event is a few kilobytes; more is refused unread
 SELF_TEST_WINDOW = 120  # seconds a signed self-test event is accepted

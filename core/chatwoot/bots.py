@@ -26,7 +26,6 @@ from core import audit
 from core.audit import Actor
 from core.chatwoot import bot_api, bot_delivery, leases
 from core.chatwoot.bot_keys import (
-    SELF_TEST,
     new_receiver_id,
     new_secret,
     reachability_problem,
@@ -51,6 +50,7 @@ from core.crypto import FieldCipher
 from core.http import describe_exception, read_json
 from core.integrations.service import IntegrationService
 from core.models import ChatwootBot, utcnow
+from core.paths import SELF_TEST
 from core.ratelimit import Bucket
 
 T = TypeVar("T")

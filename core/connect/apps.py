@@ -18,9 +18,8 @@ from core.connect.spec import AppSettings
 from core.crypto import DecryptionError, FieldCipher
 from core.errors import PermissionDeniedError, ValidationError
 from core.models import OAuthApp, utcnow
+from core.paths import CALLBACK_PATH
 
-# The console's callback route (routes.py serves it); the redirect URI is PUBLIC_BASE_URL + this path.
-CALLBACK_PATH = "/oauth/callback"
 MAX_CLIENT_ID = 500
 MAX_SECRET = 2000
 MAX_SCOPES = 40

@@ -34,6 +34,7 @@ from core.errors import ConsoleError, NotFoundError, ValidationError
 from core.http import describe_exception
 from core.integrations.service import IntegrationService
 from core.models import ConnectLink, OAuthFlow, User, utcnow
+from core.paths import LINK_DONE_PATH
 from core.ratelimit import Bucket, RateLimiter
 from core.redaction import redact
 
@@ -41,9 +42,8 @@ FLOW_MINUTES = 10
 OUTCOME_HOURS = 1  # how long the page the callback redirects to can still read what happened
 STATE_BYTES = 32
 MAX_PARAM = 2000
-# The console page a staff flow lands on (it shows the outcome), and the public page a customer's does.
+# The console page a staff flow lands on (it shows the outcome); a customer's lands on LINK_DONE_PATH.
 STAFF_OUTCOME_PAGE = "/integrations"
-LINK_DONE_PATH = "/connect/done"
 log = logging.getLogger(__name__)
 
 

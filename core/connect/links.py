@@ -32,9 +32,9 @@ from core.crypto import FieldCipher
 from core.errors import ConsoleError, NotFoundError, PermissionDeniedError, ValidationError
 from core.integrations.service import IntegrationService
 from core.models import ConnectLink, User, utcnow
+from core.paths import LINK_PATH
 from core.ratelimit import Bucket, RateLimiter
 
-LINK_PATH = "/connect/"  # + the token: the public page routes.py serves
 TOKEN_BYTES = 32
 DEFAULT_DAYS = 7
 MAX_DAYS = 30

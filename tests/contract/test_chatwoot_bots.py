@@ -22,6 +22,7 @@ from core.chatwoot.inboxes import INBOXES_OFF
 from core.errors import ValidationError
 from core.models import AuditEvent, ChatwootBot, EngineLease, utcnow
 from tests.conftest import wait_for
+from ui import state
 
 PUBLIC = "https://console.example.com"
 INBOXES = "/api/v1/accounts/1/inboxes/"
@@ -34,7 +35,7 @@ def desk(ctx, fake_chatwoot, monkeypatch):
     """desk(actor, inboxes=True, bots=True) -> a Chatwoot integration id with those toggles; the console's
     PUBLIC_BASE_URL is PUBLIC and the receiver route uses the test's services."""
     ctx.bots.public_base_url = PUBLIC
-    monkeypatch.setattr(bot_routes.state, "context", lambda: ctx)
+    monkeypatch.setattr(state, "context", lambda: ctx)
 
     def make(actor, *, inboxes: bool = True, bots: bool = True) -> int:
         config = {

@@ -14,11 +14,12 @@ import routes
 from tests.contract.connect_helpers import PUBLIC_BASE_URL, callback_params
 from tests.contract.test_connect_salesforce import CLIENT_ID, CLIENT_SECRET, SECRETS
 from tests.contract.test_connect_salesforce import fake as fake
+from ui import state
 
 
 @pytest.fixture
 def console(ctx, monkeypatch, admin):
-    monkeypatch.setattr(routes.state, "context", lambda: ctx)
+    monkeypatch.setattr(state, "context", lambda: ctx)  # the services the routes ask for
     ctx.oauth_apps.save(admin, "SALESFORCE", CLIENT_ID, CLIENT_SECRET, "")
     return ctx
 

@@ -33,6 +33,7 @@ from tests.contract.test_alerts_email import smtp_server as smtp_server
 from tests.contract.test_connect_salesforce import NEW_REFRESH_TOKEN, SECRETS
 from tests.contract.test_connect_salesforce import app as app
 from tests.contract.test_connect_salesforce import fake as fake
+from ui import state
 
 
 def link(ctx, staff, owner, **kwargs):
@@ -283,7 +284,7 @@ def request(method: str, path: str, query: str = "") -> Request:
 
 @pytest.fixture
 def routes_ctx(ctx, monkeypatch):
-    monkeypatch.setattr(connect_routes.state, "context", lambda: ctx)
+    monkeypatch.setattr(state, "context", lambda: ctx)  # the services the routes ask for
     return ctx
 
 

@@ -40,7 +40,7 @@ from core.integrations import ledgers
 from core.integrations.bulk import IntegrationBulk
 from core.integrations.checks import IntegrationChecks
 from core.integrations.configuration import Configurations, audited_changes, changed_fields, masked, secretless
-from core.integrations.failing import FailingRow
+from core.integrations.failing import FailingRow, newest_checked_first
 from core.integrations.health import Health, HealthPolicy
 from core.integrations.history import HistoryService
 from core.models import AuditEvent, HealthChange, Integration, User, utcnow
@@ -286,13 +286,7 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
         conditions = [Integration.status == "error"]
         if not actor.is_admin:
             conditions.append(Integration.owner_id == actor.id)
-        query = (
-            select(Integration, User.username)
-            .join(User, Integration.owner_id == User.id)
-            .where(*conditions)
-            .order_by(Integration.last_checked_at.desc().nulls_last(), Integration.id.desc())
-            .limit(max(1, min(limit, MAX_PAGE_SIZE)))
-        )
+        query = select(Integration, User.username).join(User, Integration.owner_id == User.id).where(*conditions)
         with self._factory() as session:
             if actor.is_admin:  # every tenant's: from the ledgers, of flat cost
                 total = self._ledger_total(session, ListQuery(status="error")) or 0
@@ -308,7 +302,7 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
                     row.last_checked_at,
                     row.last_check_class,
                 )
-                for row, owner in session.execute(query)
+                for row, owner in newest_checked_first(session, query, max(1, min(limit, MAX_PAGE_SIZE)))
             ]
         return rows, total
 

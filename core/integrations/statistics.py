@@ -20,6 +20,7 @@ from core.audit import Actor
 from core.catalog import Catalog
 from core.errors import PermissionDeniedError, ValidationError
 from core.integrations import ledgers
+from core.integrations.failing import newest_checked_first
 from core.models import Integration, User, utcnow
 from core.tiers import Tier, tier_label
 
@@ -283,11 +284,9 @@ class StatisticsService:
             )
             .join(User, Integration.owner_id == User.id)
             .where(*conditions)
-            .order_by(Integration.last_checked_at.desc().nulls_last(), Integration.id.desc())
-            .limit(limit)
         )
         with self._factory() as session:
-            found = session.execute(query).all()
+            found = newest_checked_first(session, query, limit)
             excluded = bool(filters.statuses) and "error" not in filters.statuses
             counted = [] if excluded else ledgers.counts(session, filters.tiers, filters.providers, ("error",))
             total = sum(row[-1] for row in counted)

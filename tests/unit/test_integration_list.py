@@ -127,3 +127,21 @@ def test_an_administrators_totals_from_the_ledgers_equal_a_count_of_the_rows(ctx
         counted = len(ctx.integrations.matching(admin, query))  # the rows themselves
         assert ctx.integrations.page(admin, query).total == counted, query
     assert ctx.integrations.failing(admin)[1] == len(ctx.integrations.matching(admin, ListQuery(status="error")))
+
+
+def test_never_checked_failing_integrations_come_last_newest_first_within_the_limit(ctx, owner, listed):
+    from datetime import timedelta
+
+    from core.models import utcnow
+
+    checked = {"Alpha": 5, "Delta": 1}  # minutes ago
+    with ctx.factory.begin() as session:
+        for name in ("Alpha", "Delta", "Gamma21", "Zeta"):
+            at = utcnow() - timedelta(minutes=checked[name]) if name in checked else None
+            session.execute(
+                update(Integration).where(Integration.id == listed[name].id).values(status="error", last_checked_at=at)
+            )
+    order = ["Delta", "Alpha", "Zeta", "Gamma21"]  # checked newest first, then never checked by id, newest first
+    assert [r.name for r in ctx.integrations.failing(owner)[0]] == order
+    assert [r.name for r in ctx.integrations.failing(owner, limit=3)[0]] == order[:3]  # the limit spans both
+    assert [r.name for r in ctx.integrations.failing(owner, limit=1)[0]] == order[:1]

@@ -187,11 +187,12 @@ def change_filter(page, list_url: str, round_number: int) -> float:
     label, option, back = SELECTORS["filter"]
     if round_number == 0:
         open_page(page, list_url, list_ready)
-    # Alternate: the option, then back to all (a filter changed each time).
-    choice = option if round_number % 2 == 0 else back
     # The widget around the (possibly visually hidden) labelled input: that is what a person clicks.
     labelled = page.get_by_label(label, exact=True)
     field = present(page.locator("[data-testid^=st]").filter(has=labelled).last, f"filter labelled {label!r}")
+    # Alternate from what it shows now: the option, then back to all (a filter changed each time; opening
+    # an integration reloads the list with its filters reset).
+    choice = back if option in field.inner_text() else option
 
     # The list opens first, untimed: what is timed is the click on the option, as the minimal app's is
     # the click on its button (one click each, to the new content shown).
@@ -207,7 +208,9 @@ def open_integration(page, list_url: str, _round_number: int) -> float:
     tick_row(page, 0)
     role, name = SELECTORS["open"]
     link = present(page.get_by_role(role, name=name), f"{role} named {name.pattern!r} (a ticked row's panel)")
-    return clicked(page, lambda p: link.click())
+    elapsed = clicked(page, lambda p: link.click())
+    open_page(page, list_url, list_ready)  # back on the list for the next round's other interactions
+    return elapsed
 
 
 INTERACTIONS = {"next": next_page, "filter": change_filter, "open": open_integration}

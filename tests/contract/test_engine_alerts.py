@@ -58,24 +58,31 @@ def test_one_email_per_worsening_and_one_on_recovery(ctx, owner, hosts, inbox, w
     view = slow_hosts.add_crm(engine_ctx, owner, hosts.urls[0], "Acme CRM", TOKEN)
     workers(2, tick_seconds=1, context=engine_ctx)
 
-    wait_for(lambda: len(box.messages) >= 3, 150, what="three alerts")  # generous: a loaded CI machine
+    paused = lambda: any("paused" in subject.lower() for subject in subjects(box))  # noqa: E731
+    wait_for(paused, 100, what="the paused alert")  # generous: a loaded CI machine
     with engine_ctx.factory() as session:
         row = session.get(Integration, view.id)
         assert row is not None and row.health == "paused" and not row.is_active
 
     hosts.broken.clear()
     engine_ctx.integrations.set_active(owner, view.id, True)  # fixed, and resumed by a person
-    wait_for(lambda: len(box.messages) >= 4, 90, what="the recovery alert")
+    wait_for(lambda: any("connected" in s.lower() for s in subjects(box)), 60, what="the recovery alert")
 
+    # One e-mail per worsening the alert planner saw, in order, none twice, then one on recovery. When two
+    # checks land between two plans, degraded -> failing is one change to failing: one e-mail, not two.
     said = subjects(box)
-    assert len(said) == 4, said
-    for word, subject in zip(("Degraded", "Failing", "Paused", "Connected"), said, strict=True):
-        assert word.lower() in subject.lower() and "Acme CRM" in subject, said
+    words = [next(w for w in ("Degraded", "Failing", "Paused", "Connected") if w.lower() in s.lower()) for s in said]
+    assert words[-2:] == ["Paused", "Connected"] and "Failing" in words, said
+    assert words in (["Degraded", "Failing", "Paused", "Connected"], ["Failing", "Paused", "Connected"]), said
+    assert all("Acme CRM" in subject for subject in said), said
     assert all(m["To"] == "olga@example.com" for m in box.messages)
     assert all(TOKEN not in m.as_string() for m in box.messages)
-    with engine_ctx.factory() as session:
-        statuses = session.scalars(select(AlertDelivery.status)).all()
-    assert statuses.count("sent") == 4
+
+    def sent() -> int:  # the SMTP server has the message a moment before its delivery is marked sent
+        with engine_ctx.factory() as session:
+            return session.scalars(select(AlertDelivery.status)).all().count("sent")
+
+    assert wait_for(lambda: sent() == len(said), 30, what="every delivery marked sent")
 
     # ... and the integration's page shows it all.
     detail = engine_ctx.integrations.detail(owner, view.id)

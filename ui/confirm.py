@@ -42,6 +42,12 @@ def destructive(label: str, key: str, question: str, *, icon: str = ":material/d
 DISCARDING = "discarding"  # set in the dialog's state dict while the question is shown
 
 
+def changed(pending: dict, form: str, entered: object) -> bool:
+    """Whether ``entered`` differs from what form ``form`` of this dialog held when it first showed (kept in
+    ``pending``; a dialog whose fields depend on a choice keeps one first state per choice)."""
+    return pending.setdefault("untouched", {}).setdefault(form, entered) != entered
+
+
 def cancel(pending: dict, changed: bool, close: Callable[[], None]) -> None:
     """The form's Cancel was pressed: close, or ask first when something was changed."""
     if not changed:

@@ -94,14 +94,11 @@ def create_dialog(ctx: AppContext, actor: Actor) -> None:
         cancelled = cancel_col.form_submit_button("Cancel", width="stretch")
         submitted = create_col.form_submit_button("Create link", type="primary", width="stretch")
     pending = st.session_state[CREATE]
-    entered = (name, draft, owner, int(days), note)
-    untouched = pending.setdefault("untouched", {}).setdefault(
-        provider, ("", {k: "" for k in draft}, actor.username, DEFAULT_DAYS, "")
-    )
+    edited = confirm.changed(pending, provider or "", (name, draft, owner, int(days), note))
     if submitted:
         pending.pop(confirm.DISCARDING, None)
     if cancelled:
-        confirm.cancel(pending, entered != untouched, close_create)
+        confirm.cancel(pending, edited, close_create)
     if not submitted and confirm.asking_to_discard(pending, "this link", "links:create", close_create):
         return
     if submitted:

@@ -116,16 +116,12 @@ def integration_form(provider, existing, prefix: str) -> None:
             f"Connect with {provider.name}", icon=":material/link:", width="stretch"
         )
     config = {**rest, **controls}
-    # What the form held when it first showed (per provider: choosing another gives other fields), so that
-    # Cancel can tell whether anything was changed.
     current = st.session_state[DIALOG]
-    untouched = current.setdefault("untouched", {}).setdefault(
-        provider.key, (existing.name if existing else "", config)
-    )
+    edited = confirm.changed(current, provider.key, (name, config))  # per provider: each has its own fields
     if saved or tested or connecting:
         current.pop(confirm.DISCARDING, None)
     if cancelled:
-        confirm.cancel(current, (name, config) != untouched, close_dialog)
+        confirm.cancel(current, edited, close_dialog)
     if confirm.asking_to_discard(current, f"{existing.name if existing else 'this integration'}", prefix, close_dialog):
         return
     if connecting:  # what was typed (its non-secret draft fields) goes into the flow, checked there

@@ -30,15 +30,13 @@ COLORS = {"Checks": "#1f77b4", "Errors": "#d64545"}
 @st.cache_data(ttl=60, show_spinner="Counting…")
 def load_counts(_service: StatisticsService, actor: Actor, filters: Filters):
     """The counts and the integrations in error, read once a minute at most (Refresh reads again)."""
-    counts, errors = _service.counts(actor, filters), _service.errors(actor, filters)
-    return counts, errors, statistics.counts_csv(counts), statistics.errors_csv(errors), datetime.now(UTC)
+    return _service.counts(actor, filters), _service.errors(actor, filters), datetime.now(UTC)
 
 
 @st.cache_data(ttl=60, show_spinner="Reading the checks…")
 def load_trend(_service: StatisticsService, actor: Actor, filters: Filters, days: int):
     """Cached apart from the counts: changing the period or the status filter does not count again."""
-    trend = _service.trend(actor, filters, days)
-    return trend, statistics.trend_csv(trend)
+    return _service.trend(actor, filters, days)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -75,9 +73,9 @@ with st.container(border=True):
     days = cols[3].selectbox("Trend period", PERIODS, index=1, format_func=lambda d: f"Last {d} days")
 
 filters = Filters(tuple(tiers), tuple(chosen_providers), tuple(statuses))
-counts, errors, counts_csv, errors_csv, as_of = load_counts(ctx.statistics, actor, filters)
+counts, errors, as_of = load_counts(ctx.statistics, actor, filters)
 # The status filter does not apply to the trend (a status is today's state, not history).
-trend, trend_csv = load_trend(ctx.statistics, actor, Filters(filters.tiers, filters.providers), days)
+trend = load_trend(ctx.statistics, actor, Filters(filters.tiers, filters.providers), days)
 st.caption(
     f"{'Every tenant' if filters.is_empty else 'Filtered'} · as of {as_of:%H:%M:%S} UTC "
     "(numbers are kept for a minute; Refresh reads them again)"
@@ -215,16 +213,17 @@ st.caption(
     + (" The status filter does not apply here: a status is today's state, not history." if statuses else "")
 )
 
-# ----- downloads of what is shown ---------------------------------------------------------------------------
+# ----- downloads of what is shown: each file is written when its button is clicked (a callable), from
+# the numbers this render showed, so a render never pays for a CSV nobody asked for -------------------------
 
 cols = st.columns(3)
 stamp = as_of.strftime("%Y%m%d-%H%M")
 for col, (label, data, name) in zip(
     cols,
     (
-        ("Counts (CSV)", counts_csv, "counts"),
-        ("Integrations in error (CSV)", errors_csv, "errors"),
-        ("Trend (CSV)", trend_csv, "trend"),
+        ("Counts (CSV)", lambda: statistics.counts_csv(counts), "counts"),
+        ("Integrations in error (CSV)", lambda: statistics.errors_csv(errors), "errors"),
+        ("Trend (CSV)", lambda: statistics.trend_csv(trend), "trend"),
     ),
     strict=True,
 ):

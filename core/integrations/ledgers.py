@@ -286,18 +286,48 @@ def _where(model, tiers: Iterable[str], providers: Iterable[str], statuses: Iter
 
 
 def counts(
-    session: Session, tiers: Iterable[str] = (), providers: Iterable[str] = (), statuses: Iterable[str] = ()
-) -> list[tuple[str, str, str, str, str, bool, int]]:
-    """(tier, provider, type, status, health, active, integrations) for every key with any."""
+    session: Session,
+    tiers: Iterable[str] = (),
+    providers: Iterable[str] = (),
+    statuses: Iterable[str] = (),
+    by: Sequence[str] = COUNT_KEY,
+    health: str | None = None,
+    active: bool | None = None,
+) -> list[tuple]:
+    """Integrations per key of the `by` columns (of COUNT_KEY, in that order), the count last, for every key
+    with any; `by=()` gives one row, the total. Grouped in SQL: a page asks only for the columns it shows,
+    so it reads a row per key it shows, not one per key of the ledger."""
     ledger = StatIntegrationCount
-    total = func.sum(ledger.n)
-    query = (
-        select(ledger.tier, ledger.provider, ledger.type, ledger.status, ledger.health, ledger.is_active, total)
-        .where(*_where(ledger, tiers, providers, statuses))
-        .group_by(ledger.tier, ledger.provider, ledger.type, ledger.status, ledger.health, ledger.is_active)
-        .having(total != 0)
-    )
-    return [(t, p, k, s, h, bool(a), int(n)) for t, p, k, s, h, a, n in session.execute(query)]
+    unknown = set(by) - set(COUNT_KEY)
+    if unknown:
+        raise ValueError(f"not a ledger key column: {sorted(unknown)}")
+    columns = [getattr(ledger, name) for name in by]
+    conditions = _where(ledger, tiers, providers, statuses)
+    if health is not None:
+        conditions.append(ledger.health == health)
+    if active is not None:
+        conditions.append(ledger.is_active.is_(active))
+    summed_n = func.sum(ledger.n)
+    query = select(*columns, summed_n).where(*conditions).group_by(*columns).having(summed_n != 0)
+    if not columns:  # no GROUP BY: one row, whose sum is NULL when nothing matched
+        return [(int(session.scalar(select(func.coalesce(summed_n, 0)).where(*conditions)) or 0),)]
+    active_at = by.index("is_active") if "is_active" in by else -1
+    return [
+        (*(bool(v) if i == active_at else v for i, v in enumerate(row[:-1])), int(row[-1]))
+        for row in session.execute(query)
+    ]
+
+
+def total(
+    session: Session,
+    tiers: Iterable[str] = (),
+    providers: Iterable[str] = (),
+    statuses: Iterable[str] = (),
+    health: str | None = None,
+    active: bool | None = None,
+) -> int:
+    """How many integrations match counts' filters: one summed row."""
+    return int(counts(session, tiers, providers, statuses, by=(), health=health, active=active)[0][0])
 
 
 def fresh(
@@ -342,6 +372,19 @@ def fresh(
     return found
 
 
+def fresh_total(session: Session, cutoff: datetime) -> int:
+    """Every active integration checked (or, never checked, created) at or after cutoff: fresh() summed in
+    SQL, two rows read instead of one per key and hour."""
+    ledger = StatIntegrationFreshness
+    cut_hour = hour_of(cutoff)
+    from_ledger = select(func.coalesce(func.sum(ledger.n), 0)).where(ledger.hour > cut_hour)
+    hour_ends = EPOCH + timedelta(hours=cut_hour + 1)
+    live = select(func.count()).where(
+        Integration.is_active.is_(True), and_(freshness() >= cutoff, freshness() < hour_ends)
+    )
+    return int(session.scalar(from_ledger) or 0) + int(session.scalar(live) or 0)
+
+
 def check_days(
     session: Session, since: date, until: date, tiers: Iterable[str] = (), providers: Iterable[str] = ()
 ) -> dict[date, tuple[int, int]]:
@@ -368,9 +411,11 @@ __all__ = [
     "counts",
     "differences",
     "fresh",
+    "fresh_total",
     "freshness",
     "hour_of",
     "rebuild",
     "recount",
     "summed",
+    "total",
 ]

@@ -203,13 +203,12 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
             return None
         activity = {"active": True, "inactive": False}.get(query.status or "")
         status = query.status if query.status and activity is None else None
-        rows = ledgers.counts(
-            session, providers=[query.provider] if query.provider else (), statuses=[status] if status else ()
-        )
-        return sum(
-            n
-            for _tier, _provider, _type, _status, health, active, n in rows
-            if (activity is None or active == activity) and (not query.health or health == query.health)
+        return ledgers.total(
+            session,
+            providers=[query.provider] if query.provider else (),
+            statuses=[status] if status else (),
+            health=query.health or None,
+            active=activity,
         )
 
     def _list_conditions(self, actor: Actor, query: ListQuery) -> list:
@@ -260,12 +259,12 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
         (every tenant: flat cost whatever their number), a member's from one aggregate over their own."""
         if actor.is_admin:
             with self._factory() as session:
-                rows = ledgers.counts(session)
-                fresh = ledgers.fresh(session, utcnow() - self.stale_after)
-            total = sum(row[-1] for row in rows)
-            active = sum(row[-1] for row in rows if row[5])
-            error = sum(row[-1] for row in rows if row[3] == "error")
-            stale = active - sum(fresh.values())
+                rows = ledgers.counts(session, by=("status", "is_active"))
+                fresh = ledgers.fresh_total(session, utcnow() - self.stale_after)
+            total = sum(n for _status, _active, n in rows)
+            active = sum(n for _status, is_active, n in rows if is_active)
+            error = sum(n for status, _active, n in rows if status == "error")
+            stale = active - fresh
             return Stats(total=total, active=active, inactive=total - active, error=error, stale=stale)
         query = select(
             func.count(Integration.id),
@@ -320,8 +319,8 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
         if actor.is_admin:
             sums: dict[tuple[str, str], int] = {}
             with self._factory() as session:
-                for _tier, provider, _kind, status, _health, _active, n in ledgers.counts(session):
-                    sums[(provider, status)] = sums.get((provider, status), 0) + n
+                for provider, status, n in ledgers.counts(session, by=("provider", "status")):
+                    sums[(provider, status)] = n
             return [(self._provider_name(p), status, n) for (p, status), n in sorted(sums.items()) if n]
         query = select(Integration.provider, Integration.status, func.count(Integration.id)).group_by(
             Integration.provider, Integration.status
@@ -632,10 +631,8 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
         query = query.where(Integration.owner_id == actor.id)
         counts = dict.fromkeys((h.value for h in Health), 0)
         with self._factory() as session:
-            if actor.is_admin:  # every tenant's: from the statistics ledgers, not the health index
-                found = [(row[4], row[-1]) for row in ledgers.counts(session)]
-            else:
-                found = session.execute(query).all()
+            # An administrator's: every tenant's, from the statistics ledgers, not the health index.
+            found = ledgers.counts(session, by=("health",)) if actor.is_admin else session.execute(query).all()
             for health, count in found:
                 counts[health or Health.UNKNOWN.value] = counts.get(health or Health.UNKNOWN.value, 0) + int(count)
         return counts

@@ -250,8 +250,12 @@ class StatisticsService:
         cutoff = self._clock() - timedelta(hours=self._stale_after_hours)
         sums: dict[ledgers.CountKey, list[int]] = {}
         with self._factory() as session:
-            for tier, provider, kind, status, _health, active, n in ledgers.counts(
-                session, filters.tiers, filters.providers, filters.statuses
+            for tier, provider, kind, status, active, n in ledgers.counts(
+                session,
+                filters.tiers,
+                filters.providers,
+                filters.statuses,
+                by=("tier", "provider", "type", "status", "is_active"),
             ):
                 total = sums.setdefault(ledgers.CountKey(tier, provider, kind, status), [0, 0])
                 total[0] += n
@@ -288,8 +292,11 @@ class StatisticsService:
         with self._factory() as session:
             found = newest_checked_first(session, query, limit)
             excluded = bool(filters.statuses) and "error" not in filters.statuses
-            counted = [] if excluded else ledgers.counts(session, filters.tiers, filters.providers, ("error",))
-            total = sum(row[-1] for row in counted)
+            total = (
+                0
+                if excluded
+                else ledgers.total(session, tiers=filters.tiers, providers=filters.providers, statuses=("error",))
+            )
         rows = tuple(
             ErrorRow(
                 id=i,

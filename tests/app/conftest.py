@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import LOOPBACK_ALLOW, TEST_COOKIE_KEY, TEST_KEY
@@ -176,3 +177,17 @@ def dialogs(at) -> list:
     for root in at._tree.children.values():
         walk(root)
     return found
+
+
+@pytest.fixture
+def deferred(monkeypatch) -> dict:
+    """file name -> the callable Streamlit registered for that deferred download (newest run wins)."""
+    registered: dict = {}
+    original = MediaFileManager.add_deferred
+
+    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        registered[file_name] = data_callable
+        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    return registered

@@ -9,25 +9,10 @@ database at that moment (ui.state).
 from __future__ import annotations
 
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 
 from tests.app.conftest import open_page, sign_in
 
 CHATWOOT = {"baseUrl": "https://acme.chatwoot.test", "accountId": "1", "apiKey": "cw-stale-tab-secret-1"}
-
-
-@pytest.fixture
-def deferred(monkeypatch) -> dict:
-    """file name -> the callable Streamlit registered for that deferred download (newest run wins)."""
-    registered: dict = {}
-    original = MediaFileManager.add_deferred
-
-    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
-        registered[file_name] = data_callable
-        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
-    return registered
 
 
 def admins_export_tab(app_env, admin, member, deferred):

@@ -43,7 +43,7 @@ def multiselect(at, label):
     return next(m for m in at.multiselect if m.label == label)
 
 
-def test_admin_sees_every_tenant(tenants):
+def test_admin_sees_every_tenant(tenants, deferred):
     at = open_page(sign_in("root", "admin-password-1"), PAGE)
     assert [t.value for t in at.title] == ["Statistics"]
     assert metrics(at) == {"Total": "3", "Active": "3", "In error": "1", "Stale": "1"}
@@ -71,6 +71,11 @@ def test_admin_sees_every_tenant(tenants):
         "Integrations in error (CSV)",
         "Trend (CSV)",
     }
+    # Each file is written when its button is clicked, from the numbers shown.
+    written = {name.split("-")[1]: make() for name, make in deferred.items() if name.startswith("statistics-")}
+    assert written["counts"].startswith("Tier,Provider") and "HubSpot" in written["counts"]
+    assert "The token was revoked." in written["errors"]
+    assert len(written["trend"].splitlines()) == 31  # the header and 30 days
 
 
 def test_filters_change_what_is_shown(tenants):

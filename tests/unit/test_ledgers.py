@@ -271,6 +271,24 @@ def test_statistics_and_overview_give_the_full_scans_figures_on_a_generated_mix(
     assert sorted(ctx.integrations.counts_by_provider_and_status(admin)) == sorted(
         (names[p], s, n) for p, s, n in by_status
     )
+    # Grouped in SQL by fewer columns, the ledger says what its every key summed says.
+    with ctx.factory() as session:
+        every_key = ledgers.counts(session)
+        for by in (("health",), ("status", "is_active"), ("provider", "status"), ledgers.COUNT_KEY[:4], ()):
+            positions = [ledgers.COUNT_KEY.index(column) for column in by]
+            summed: dict[tuple, int] = {}
+            for row in every_key:
+                key = tuple(row[i] for i in positions)
+                summed[key] = summed.get(key, 0) + row[-1]
+            assert {tuple(row[:-1]): row[-1] for row in ledgers.counts(session, by=by)} == summed
+        assert ledgers.total(session, providers=["HUBSPOT"], health="failing", active=True) == sum(
+            row[-1] for row in every_key if row[1] == "HUBSPOT" and row[4] == "failing" and row[5]
+        )
+        for hours in (0.5, 30):
+            cutoff = now - timedelta(hours=hours)
+            assert ledgers.fresh_total(session, cutoff) == sum(ledgers.fresh(session, cutoff).values())
+        with pytest.raises(ValueError):
+            ledgers.counts(session, by=("name",))
     # A member's figures are their own, as before.
     mine = ctx.integrations.stats(member)
     assert mine.total == sum(1 for r in rows if r["owner_id"] == member.id)

@@ -116,8 +116,16 @@ class Integration(Base):
         Index("ix_integrations_lease_host", "check_lease_host", "check_lease_until"),
         Index("ix_integrations_lease_until", "check_lease_until"),
         Index("ix_integrations_health", "health", "owner_id"),
-        # Stale counts read the integrations of one hour of this (core.integrations.ledgers.fresh_counts).
-        Index("ix_integrations_freshness", "is_active", text("coalesce(last_checked_at, created_at)")),
+        # Stale counts read the integrations of one hour of this, from the index alone (ledgers.fresh).
+        Index(
+            "ix_integrations_freshness",
+            "is_active",
+            text("coalesce(last_checked_at, created_at)"),
+            "owner_id",
+            "provider",
+            "type",
+            "status",
+        ),
         Index("ix_integrations_name_key", "name_key", "id"),
     )
 

@@ -61,22 +61,46 @@ def figures(targets: list[Target], options: Options) -> list[Figure]:
     absent = {case.name: f"{case.page} does not exist yet" for case in CASES if case not in present}
     answers: dict[str, dict] = {}
     problems: dict[str, str] = {}
-    for target in targets:
-        payload = {
-            "cases": [(c.name, c.username, c.page, c.fresh) for c in present],
-            "repeats": options.repeats,
-            "warmup": options.warmup,
-        }
+    payload = {
+        "cases": [(c.name, c.username, c.page, c.fresh) for c in present],
+        "repeats": options.repeats,
+        "warmup": options.warmup,
+    }
+    for target in visiting_order(targets):
+        if target.size in problems:
+            continue
         try:
-            answers[target.size] = run_worker("bench.pages", payload, options.timeout, target.env)
+            answer = run_worker("bench.pages", payload, options.timeout, target.env)
         except Exception as exc:
             problems[target.size] = str(exc)
+            continue
+        answers[target.size] = pooled(answers[target.size], answer) if target.size in answers else answer
     largest, smallest = targets[-1].size, targets[0].size
     result = [ratio_at(case, database, largest, answers, problems, absent) for case in CASES if case.limit is not None]
     if len(targets) > 1:
         grown = [case for case in CASES if case.growth]
         result += [growth(case, database, smallest, largest, answers, problems, absent) for case in grown]
     return result
+
+
+def visiting_order(targets: list[Target]) -> list[Target]:
+    """The smallest and the largest size, then the two again in reverse (10k, 1m, 1m, 10k): a machine
+    getting faster or slower during the run (a neighbour's load, caches warming) then weighs on both alike,
+    and the growth figures compare the sizes, not the moments they were measured at. The sizes between are
+    in no figure."""
+    if len(targets) < 2:
+        return targets
+    return [targets[0], targets[-1], targets[-1], targets[0]]
+
+
+def pooled(first: dict, second: dict) -> dict:
+    """Two workers' answers for one size as one: every timing of both; the profiles of the later."""
+    return {
+        "hello": first["hello"] + second["hello"],
+        "empty": first["empty"] + second["empty"],
+        "cases": {name: first["cases"].get(name, []) + times for name, times in second["cases"].items()},
+        "profiles": second["profiles"],
+    }
 
 
 def ratio_at(case: PageCase, database: str, size: str, answers: dict, problems: dict, absent: dict) -> Figure:

@@ -33,7 +33,7 @@ ROWS_KEY = "list_row_ids"  # the ids of the rows the table showed, in order: a s
 TABLE_NONCE = "list_table_nonce"  # a new table key clears the selection (after an action, when the rows change)
 LAST_TEST = "last_test"
 # Icons are text symbols (every font has them, unlike colour emoji), each a shape of its own so that colour
-# is never the only sign; the table colours each cell by its icon (COLOURS).
+# is never the only sign; the table shows each as a tag coloured by its icon (COLOURS).
 STATUS = {"connected": ("✓", "Connected"), "error": ("✕", "Error"), "unknown": ("○", "Never tested")}
 HEALTH_ICONS = {
     Health.CONNECTED: "✓",
@@ -46,8 +46,16 @@ HEALTH_ICONS = {
 COLOURS = {"✓": "#1e7e34", "✕": "#c62828", "◐": "#b26a00", "⟳": "#7b1fa2", "‖": "#5f6368", "○": "#5f6368"}
 
 
-def colour_of(cell: object) -> str:
-    return f"color: {COLOURS.get(str(cell)[:1], 'inherit')}"
+def tag_column(label: str, values: list[str], help: str | None = None):
+    """A read-only column of one coloured tag per cell (a cell holds [its text]): colour by the text's icon.
+    A pandas Styler would colour the text instead, but marshalling one costs more than the rest of the page."""
+    return st.column_config.MultiselectColumn(
+        label, help=help, options=values, color=[COLOURS.get(value[:1], "#5f6368") for value in values]
+    )
+
+
+STATUS_TAGS = [f"{icon} {words}{stale}" for icon, words in STATUS.values() for stale in ("", " · stale")]
+HEALTH_TAGS = [f"{HEALTH_ICONS[health]} {health.label}" for health in Health]
 
 
 PAGE = "app_pages/integration.py"
@@ -105,8 +113,8 @@ def table(views: list[IntegrationView], is_admin: bool) -> list[IntegrationView]
             {
                 "Name": v.name,
                 "Provider": v.provider_name,
-                "Status": status_text(v),
-                "Health": health_text(v),
+                "Status": [status_text(v)],
+                "Health": [health_text(v)],
                 "Last checked": checked_text(v),
                 "Active": v.is_active,
                 "Message": v.status_message or "",
@@ -117,7 +125,7 @@ def table(views: list[IntegrationView], is_admin: bool) -> list[IntegrationView]
         ]
     )
     event = st.dataframe(
-        frame.style.map(colour_of, subset=["Status", "Health"]),
+        frame,
         hide_index=True,
         width="stretch",
         key=f"list_table_{st.session_state.get(TABLE_NONCE, 0)}",
@@ -125,7 +133,8 @@ def table(views: list[IntegrationView], is_admin: bool) -> list[IntegrationView]
         selection_mode="multi-row",
         column_config={
             "Name": st.column_config.TextColumn("Name", help="Select rows with the boxes on the left to act on them"),
-            "Status": st.column_config.TextColumn("Status", help="What the last test found"),
+            "Status": tag_column("Status", STATUS_TAGS, help="What the last test found"),
+            "Health": tag_column("Health", HEALTH_TAGS),
             "Last checked": st.column_config.TextColumn("Last checked (UTC)"),
             "Active": st.column_config.CheckboxColumn("Active", help="Checked on a schedule"),
             "Message": st.column_config.TextColumn(

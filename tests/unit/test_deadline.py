@@ -70,8 +70,8 @@ class Trickler:
 
     def close(self) -> None:
         self.stop.set()
+        self.thread.join(timeout=2)  # it looks at stop every 0.2 s; closing under its accept() raised EBADF
         self.listener.close()
-        self.thread.join(timeout=2)
 
 
 @pytest.fixture

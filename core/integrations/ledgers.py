@@ -344,24 +344,18 @@ def fresh(
     """
     tiers, providers, statuses = tuple(tiers), tuple(providers), tuple(statuses)
     ledger = StatIntegrationFreshness
-    cut_hour = hour_of(cutoff)
+    after_cut_hour, in_cut_hour = _fresh_windows(cutoff)
     total = func.sum(ledger.n)
     from_ledger = (
         select(ledger.tier, ledger.provider, ledger.type, ledger.status, total)
-        .where(ledger.hour > cut_hour, *_where(ledger, tiers, providers, statuses))
+        .where(after_cut_hour, *_where(ledger, tiers, providers, statuses))
         .group_by(ledger.tier, ledger.provider, ledger.type, ledger.status)
         .having(total != 0)
     )
-    hour_ends = EPOCH + timedelta(hours=cut_hour + 1)
     live = (
         select(User.tier, Integration.provider, Integration.type, Integration.status, func.count())
         .join(User, User.id == Integration.owner_id)
-        .where(
-            Integration.is_active.is_(True),
-            and_(freshness() >= cutoff, freshness() < hour_ends),
-            *_where(User, tiers, ()),
-            *_where(Integration, (), providers, statuses),
-        )
+        .where(in_cut_hour, *_where(User, tiers, ()), *_where(Integration, (), providers, statuses))
         .group_by(User.tier, Integration.provider, Integration.type, Integration.status)
     )
     found: dict[CountKey, int] = {}
@@ -375,14 +369,21 @@ def fresh(
 def fresh_total(session: Session, cutoff: datetime) -> int:
     """Every active integration checked (or, never checked, created) at or after cutoff: fresh() summed in
     SQL, two rows read instead of one per key and hour."""
-    ledger = StatIntegrationFreshness
-    cut_hour = hour_of(cutoff)
-    from_ledger = select(func.coalesce(func.sum(ledger.n), 0)).where(ledger.hour > cut_hour)
-    hour_ends = EPOCH + timedelta(hours=cut_hour + 1)
-    live = select(func.count()).where(
-        Integration.is_active.is_(True), and_(freshness() >= cutoff, freshness() < hour_ends)
-    )
+    after_cut_hour, in_cut_hour = _fresh_windows(cutoff)
+    from_ledger = select(func.coalesce(func.sum(StatIntegrationFreshness.n), 0)).where(after_cut_hour)
+    live = select(func.count()).select_from(Integration).where(in_cut_hour)
     return int(session.scalar(from_ledger) or 0) + int(session.scalar(live) or 0)
+
+
+def _fresh_windows(cutoff: datetime):
+    """(the ledger's hours after the cut-off's, the active integrations of the cut-off's own hour at or
+    after it): what fresh() and fresh_total() add up."""
+    cut_hour = hour_of(cutoff)
+    hour_ends = EPOCH + timedelta(hours=cut_hour + 1)
+    return (
+        StatIntegrationFreshness.hour > cut_hour,
+        and_(Integration.is_active.is_(True), freshness() >= cutoff, freshness() < hour_ends),
+    )
 
 
 def check_days(

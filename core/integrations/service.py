@@ -317,11 +317,9 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
     def counts_by_provider_and_status(self, actor: Actor) -> list[tuple[str, str, int]]:
         """(provider name, status, integrations), by provider key: an administrator's from the ledgers."""
         if actor.is_admin:
-            sums: dict[tuple[str, str], int] = {}
-            with self._factory() as session:
-                for provider, status, n in ledgers.counts(session, by=("provider", "status")):
-                    sums[(provider, status)] = n
-            return [(self._provider_name(p), status, n) for (p, status), n in sorted(sums.items()) if n]
+            with self._factory() as session:  # one row per (provider, status) with any, from the ledgers
+                found = ledgers.counts(session, by=("provider", "status"))
+            return [(self._provider_name(p), status, n) for p, status, n in sorted(found)]
         query = select(Integration.provider, Integration.status, func.count(Integration.id)).group_by(
             Integration.provider, Integration.status
         )

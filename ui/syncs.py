@@ -61,15 +61,6 @@ def _row(view: IntegrationView, sync: SyncView) -> dict:
     }
 
 
-def _partners(ctx, actor: Actor, view: IntegrationView) -> list[IntegrationView]:
-    """The same owner's integrations a sync could pair this one with."""
-    everyone = ctx.integrations.list_integrations(actor)
-    same_owner = [i for i in everyone if i.owner == view.owner and i.id != view.id]
-    if view.provider == CHATWOOT:
-        return [i for i in same_owner if syncs_contacts(i.provider)]
-    return [i for i in same_owner if i.provider == CHATWOOT]
-
-
 def _with_leads(ctx, view: IntegrationView, partners: list[IntegrationView]) -> list[str]:
     """The names of the CRMs here whose syncs may write leads (this CRM, or on a Chatwoot page its partners)."""
     crms = partners if view.provider == CHATWOOT else [view]
@@ -77,7 +68,7 @@ def _with_leads(ctx, view: IntegrationView, partners: list[IntegrationView]) -> 
 
 
 def _create_form(ctx, actor: Actor, view: IntegrationView) -> None:
-    partners = _partners(ctx, actor, view)
+    partners = ctx.syncs.partners(actor, view)
     other = "CRM" if view.provider == CHATWOOT else "Chatwoot integration"
     if not partners:
         st.caption(f"To create a sync, add a {other} for {esc(view.owner)} first.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +49,7 @@ from core.ratelimit import RateLimiter
 MAX_NAME_LENGTH = 200
 DEFAULT_STALE_AFTER = timedelta(hours=24)
 MAX_PAGE_SIZE = 200
+CHOICES_SHOWN = 500  # the most integrations a form's choice box offers (owned_by)
 log = logging.getLogger(__name__)
 
 
@@ -177,6 +178,28 @@ class IntegrationService(IntegrationChecks, IntegrationBulk):
         with self._factory() as session:
             rows = session.execute(listing.order_by(Integration.name_key, Integration.id))
             return [self._view(row, owner) for row, owner in rows]
+
+    def owned_by(
+        self,
+        actor: Actor,
+        owner: str,
+        providers: Collection[str],
+        *,
+        leave_out: int | None = None,
+        active_only: bool = False,
+        limit: int = CHOICES_SHOWN,
+    ) -> list[IntegrationView]:
+        """One owner's integrations of these providers that the actor can see, by name, at most `limit`:
+        the choices of a form (a sync's partner, a template's CRM), read in SQL at any table size."""
+        conditions = [User.username == owner, Integration.provider.in_(list(providers))]
+        if leave_out is not None:
+            conditions.append(Integration.id != leave_out)
+        if active_only:
+            conditions.append(Integration.is_active.is_(True))
+        listing = self._visible(actor).where(*conditions).order_by(Integration.name_key, Integration.id)
+        with self._factory() as session:
+            rows = session.execute(listing.limit(max(1, min(limit, CHOICES_SHOWN))))
+            return [self._view(row, name) for row, name in rows]
 
     def page(self, actor: Actor, query: ListQuery) -> ListPage:
         """One page of the integrations the actor can see, filtered and counted in SQL (any table size)."""

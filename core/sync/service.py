@@ -176,15 +176,17 @@ class SyncService:
 
     def crm_choices(self, actor: Actor) -> list[IntegrationView]:
         """The person's own active CRM integrations whose contacts the console can sync."""
-        catalog = self._integrations.catalog
-        return [
-            view
-            for view in self._integrations.list_integrations(actor)
-            if view.owner == actor.username
-            and view.is_active
-            and view.provider in catalog
-            and catalog.get(view.provider).contacts is not None
-        ]
+        return self._integrations.owned_by(actor, actor.username, self.contact_providers(), active_only=True)
+
+    def partners(self, actor: Actor, view: IntegrationView) -> list[IntegrationView]:
+        """The same owner's integrations a sync could pair this one with: a Chatwoot integration's CRMs
+        whose contacts sync, a CRM's Chatwoot integrations."""
+        providers = self.contact_providers() if view.provider == "CHATWOOT" else ("CHATWOOT",)
+        return self._integrations.owned_by(actor, view.owner, providers, leave_out=view.id)
+
+    def contact_providers(self) -> list[str]:
+        """The CRMs whose contacts the console can sync (their provider offers a contacts side)."""
+        return [p.key for p in self._integrations.catalog if p.contacts is not None]
 
     def crm_objects(self, provider_key: str) -> tuple[str, ...]:
         """The CRM records a sync with this provider may use: contacts, and leads where the CRM has them."""

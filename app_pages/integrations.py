@@ -167,16 +167,32 @@ def list_query() -> ListQuery:
     return replace(query, offset=st.session_state.get("list_offset", 0))
 
 
+def go_to(offset: int) -> None:
+    st.session_state["list_offset"] = max(0, offset)
+
+
 def pager(page) -> None:
+    """Previous and Next set the offset in a callback, before the run the click starts: one run draws the
+    new page (setting it in the run, then st.rerun, would draw the list twice)."""
     first, last = page.offset + 1, page.offset + len(page.views)
     left, middle, right = st.columns([1, 4, 1])
     middle.caption(f"Showing {first}–{last} of {page.total}")
-    if left.button("Previous", key="list_prev", disabled=page.offset == 0, icon=":material/chevron_left:"):
-        st.session_state["list_offset"] = max(0, page.offset - page.limit)
-        st.rerun()
-    if right.button("Next", key="list_next", disabled=last >= page.total, icon=":material/chevron_right:"):
-        st.session_state["list_offset"] = page.offset + page.limit
-        st.rerun()
+    left.button(
+        "Previous",
+        key="list_prev",
+        disabled=page.offset == 0,
+        icon=":material/chevron_left:",
+        on_click=go_to,
+        args=(page.offset - page.limit,),
+    )
+    right.button(
+        "Next",
+        key="list_next",
+        disabled=last >= page.total,
+        icon=":material/chevron_right:",
+        on_click=go_to,
+        args=(page.offset + page.limit,),
+    )
 
 
 def export_buttons(query: ListQuery) -> None:

@@ -115,7 +115,7 @@ def test_stale_integrations_are_marked(app_env, owner, hosts):
     assert {m.label: m.value for m in at.metric}["Stale"] == "1"
 
 
-def test_the_list_is_paged_and_searchable(app_env, owner, hosts):
+def test_the_list_is_paged_and_searchable(app_env, owner, hosts, monkeypatch):
     with app_env.factory.begin() as session:  # 60 rows without 60 encryptions
         session.add_all(
             Integration(owner_id=owner.id, name=f"CRM {n:02d}", type="CRM", provider="CUSTOM", configuration={})
@@ -123,9 +123,16 @@ def test_the_list_is_paged_and_searchable(app_env, owner, hosts):
         )
     at = integrations_page()
     assert len(at.dataframe[0].value) == 50 and "Showing 1–50 of 60" in texts(at)
+    reads = []
+    real_page = type(app_env.integrations).page
+    monkeypatch.setattr(type(app_env.integrations), "page", lambda self, *a: reads.append(a) or real_page(self, *a))
     button(at, "Next").click()
     at.run()
     assert list(at.dataframe[0].value["Name"])[:2] == ["CRM 50", "CRM 51"] and "Showing 51–60 of 60" in texts(at)
+    assert len(reads) == 1  # one run draws the next page: the click does not draw the list twice
+    button(at, "Previous").click()
+    at.run()
+    assert list(at.dataframe[0].value["Name"])[:1] == ["CRM 00"] and "Showing 1–50 of 60" in texts(at)
     at.text_input(key="list_search").input("CRM 0")
     at.run()
     assert len(at.dataframe[0].value) == 10 and "Showing 1–10 of 10" in texts(at)  # a new search starts at 1

@@ -6,7 +6,9 @@ they don't share the checker's interpreter. A worker process creates 1,000 Custo
 engine (consumer threads in the worker process, as `manage.py integrations check-all` runs them) with
 the default caps. The ideal is the number of rounds the caps allow times 50 ms:
 max(ceil(1000 / concurrency), ceil(20 / per_host)) x 50 ms. The hosts count the requests each served
-at once, which must never exceed the per-host cap.
+at once, which must never exceed the per-host cap. A missed target's line gives the process's CPU per
+check against the wall time per check the ideal allows, then one more run under cProfile in every
+consumer thread (bench/profile.py): the costliest functions and SQL per check.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 import urllib.request
 
 from bench.common import ROOT, BenchError, Figure, Options, Target, failed, run_worker, worker_main
+from bench.profile import profiled
 
 HOSTS = 50
 PER_HOST = 20
@@ -26,6 +29,8 @@ DELAY = 0.05
 NAME = "Health check of 1,000 integrations, 50 hosts"
 USER = "bench_health"
 LIMIT = 1.25
+# A job's own frames and the consumer's loop hold all of a check's time: they explain nothing.
+JOB_WRAPPERS = ("_database", "<lambda>", "_check_scheduled", "run", "_run", "execute", "process_task", "worker")
 
 
 def figures(target: Target, options: Options) -> list[Figure]:
@@ -33,7 +38,7 @@ def figures(target: Target, options: Options) -> list[Figure]:
         with FakeHosts(HOSTS, DELAY) as urls:
             answer = run_worker(
                 "bench.check_all",
-                {"urls": urls, "repeats": max(4, options.repeats // 2)},
+                {"urls": urls, "repeats": max(4, options.repeats // 2), "profile": True},
                 options.timeout,
                 {**target.env, "OUTBOUND_ALLOW": "127.0.0.0/8", "HTTP_MAX_RETRIES": "0"},
             )
@@ -54,11 +59,31 @@ def _figure(database: str, answer: dict, stats: dict) -> Figure:
         f"most at once on one host {busiest}"
     )
     figure = Figure(NAME, database, measured, wall / ideal, LIMIT, details={**answer, "busiest": busiest})
+    if figure.status == "MISSED":
+        figure.note = cpu_note(answer, wall / (HOSTS * PER_HOST), ideal / (HOSTS * PER_HOST))
     if busiest > cap:
         figure.status, figure.note = "MISSED", f"the per-host cap {cap} was exceeded ({busiest})"
-    if served != HOSTS * PER_HOST * (len(answer["seconds"]) + 1) or answer["failing"]:  # + the warm-up
+    if served != HOSTS * PER_HOST * answer["runs"] or answer["failing"]:
         figure.status, figure.note = "ERROR", f"{served} requests served, {answer['failing']} checks failed"
     return figure
+
+
+def cpu_note(answer: dict, wall_per_check: float, ideal_per_check: float) -> str:
+    """Where a check's time goes: the process's CPU per check against the wall time per check the caps
+    allow (the checker is one interpreter: its threads share one core's worth of Python), then the profile."""
+    parts = [
+        f"CPU {answer['cpu_ms_per_check']:.1f} ms per check in one process, wall {wall_per_check * 1000:.1f} ms "
+        f"per check (the ideal's {ideal_per_check * 1000:.2f} ms)"
+    ]
+    profile = answer.get("profile") or {}
+    if profile.get("functions"):
+        shown = ", ".join(profile["functions"])
+        parts.append(f"profile (wall time in the checking threads per check, waits included): {shown}")
+    if "statements_per_check" in profile:
+        parts.append(f"{profile['statements_per_check']:.1f} SQL statements per check")
+    if profile.get("sql"):
+        parts.append(f"costliest SQL per check: {profile['sql']}")
+    return "; ".join(parts)
 
 
 class FakeHosts:
@@ -104,7 +129,9 @@ def measure(payload: dict) -> dict:
     settings = context.settings
     tasks = context.tasks
     tasks.runs = CheckRuns(context.factory, context.integrations, None)  # repeated runs: no per-person limit
-    consumer = start_embedded(tasks.huey, settings.check_concurrency, settings.engine_tick_seconds, periodic=False)
+
+    def consumer():
+        return start_embedded(tasks.huey, settings.check_concurrency, settings.engine_tick_seconds, periodic=False)
 
     def run_once():
         run_id = tasks.start_check_all(actor, CheckAllScope())
@@ -116,23 +143,53 @@ def measure(payload: dict) -> dict:
         return progress
 
     try:
-        run_once()  # warm-up: connections, imports, the database's caches
-        seconds, failing = [], 0
-        for _ in range(payload["repeats"] - 1):
-            started = time.perf_counter()
-            progress = run_once()
-            seconds.append(time.perf_counter() - started)
-            failing += progress.failed
+        running = consumer()
+        try:
+            run_once()  # warm-up: connections, imports, the database's caches
+            seconds, failing, cpu = [], 0, 0.0
+            for _ in range(payload["repeats"] - 1):
+                started, cpu_started = time.perf_counter(), time.process_time()
+                progress = run_once()
+                seconds.append(time.perf_counter() - started)
+                cpu += time.process_time() - cpu_started
+                failing += progress.failed
+        finally:
+            stop_embedded(running)
+        profile = _profiled_run(consumer, run_once) if payload.get("profile") else {}
     finally:
-        stop_embedded(consumer)
         _remove_user(context, actor)  # the shared dataset stays as generated for the other figures
     return {
         "seconds": seconds,
         "failing": failing,
+        "cpu_ms_per_check": cpu * 1000 / max(1, progress.done * len(seconds)),
         "concurrency": settings.check_concurrency,
         "per_host": settings.check_per_host,
         "checked": progress.done,
+        "runs": len(seconds) + 1 + bool(profile),  # the timed ones, the warm-up and the profiled one
+        "profile": profile,
     }
+
+
+def _profiled_run(consumer, run_once) -> dict:
+    """One more run with every consumer thread under cProfile: per check, the project's costliest
+    functions (thread time, so they add up across threads), the SQL statements and the costliest one."""
+    from core.engine.consumer import stop_embedded
+
+    with profiled(every_thread=True) as profile:
+        running = consumer()
+        try:
+            checked = run_once().done
+        finally:
+            stop_embedded(running)  # its threads end, so their profilers stop recording
+    per_check = max(1, checked)
+    top = profile.top_functions(3, skip=JOB_WRAPPERS)
+    answer = {
+        "functions": [f"{where} {seconds * 1000 / per_check:.1f} ms" for where, seconds, _ in top],
+        "statements_per_check": profile.statement_count() / per_check,
+    }
+    if sql := profile.top_statement():
+        answer["sql"] = f"{sql[1] * 1000 / per_check:.2f} ms in {sql[2] / per_check:.1f} run(s): {sql[0]}"
+    return answer
 
 
 def _fresh_user(context, urls: list[str]):

@@ -8,10 +8,15 @@ holds whatever the page is made of, so the figure does not depend on how the pag
 Every element is found by its visible text or role, all of them in SELECTORS below; one that is missing
 is reported (SKIPPED, naming it) and the other interactions are still measured. One warm-up of each,
 then --repeats rounds (at most 7) alternating the app and the minimal app; the ratio is of the medians.
+
+A missed target's line tells the server's part from the browser's: the same interaction replayed in
+Streamlit's AppTest in a worker process (the script runs it causes, timed, then once under the profiler:
+bench/profile.py), so "server run 400 ms of 900 ms" says how much the page's script costs and what in it.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.common import DATA_DIR, BenchError, Figure, Options, Target, failed, median, skipped
+from bench.common import DATA_DIR, BenchError, Figure, Options, Target, failed, median, run_worker, skipped, worker_main
 from bench.generate import ADMIN
 from bench.startup import START_TIMEOUT, free_port, streamlit_process, wait_for_port
 from tests.browser.helpers import tick_row
@@ -81,7 +86,32 @@ def figures(target: Target, options: Options) -> list[Figure]:
         ours, theirs = median(timings), median(minimal)
         measured = f"median {ours * 1000:.0f} ms vs {theirs * 1000:.0f} ms in a minimal app ({len(timings)} clicks)"
         result.append(Figure(name, target.database, measured, ours / theirs, LIMIT, details={"app_s": timings}))
+    if any(f.status == "MISSED" for f in result):
+        explain(result, target, options)
     return result
+
+
+def explain(result: list[Figure], target: Target, options: Options) -> None:
+    """Each missed figure's note: the server's share of the click and its profile (an AppTest replay)."""
+    from bench.pages import profile_note
+
+    try:
+        replayed = run_worker("bench.interaction", {"repeats": 3}, options.timeout, target.env)
+    except Exception as exc:
+        replayed = {key: {"error": f"{type(exc).__name__}: {exc}"} for key, _ in CASES}
+    for (key, _), figure in zip(CASES, result, strict=True):
+        if figure.status != "MISSED":
+            continue
+        answer = replayed.get(key, {})
+        if "error" in answer:
+            figure.note = f"no replay ({answer['error']})"
+            continue
+        clicked_ms = median(figure.details["app_s"]) * 1000
+        profile = answer["profile"]
+        figure.note = (
+            f"server run {answer['median_ms']:.0f} ms of the click's {clicked_ms:.0f} ms "
+            f"(AppTest replay, {profile.get('statements', 0)} SQL statements); {profile_note(profile)}"
+        )
 
 
 def measure(target: Target, rounds: int) -> tuple[list[float], dict[str, list[float] | str]]:
@@ -232,3 +262,67 @@ def served(browser, script: Path, env: dict, cookie: tuple[str, str] | None):
             yield page, f"http://127.0.0.1:{port}"
     finally:
         context.close()
+
+
+# ----- the worker process: the interactions replayed in AppTest ----------------------------------------
+
+LIST_PAGE = "app_pages/integrations.py"
+
+
+def replay(payload: dict) -> dict:
+    """Per interaction, the median of `repeats` timed replays (the script runs the click causes, a
+    st.rerun included) and one more under the profiler."""
+    import app_context
+    from bench.apptest import checked, compiled_once, signed_in_app, start_session
+    from bench.profile import profiled
+    from core.integrations.service import ListQuery
+    from core.settings import load_settings
+
+    ctx = app_context.build(load_settings(), migrate=False)
+    token = start_session(ctx, ADMIN)
+    admin = ctx.users.get_by_username(ADMIN).actor()
+    first = ctx.integrations.page(admin, ListQuery(limit=1)).views[0].id
+    choices = itertools.cycle(("Error", "All statuses"))  # a filter changed each time
+
+    def next_page(at):
+        at.button(key="list_next").click()
+        return at
+
+    def change_filter(at):
+        at.selectbox(key="list_status").select(next(choices))
+        return at
+
+    def open_integration(at):
+        """The list first (untimed), then the link's page in the same session, as the browser's click."""
+        checked(at.switch_page(LIST_PAGE).run(), "the list before opening")
+        at.query_params["id"] = str(first)
+        return at.switch_page("app_pages/integration.py")
+
+    steps = {"next": next_page, "filter": change_filter, "open": open_integration}
+    answer: dict = {}
+    try:
+        with compiled_once():
+            at = signed_in_app(ADMIN, token, LIST_PAGE)
+            for key, step in steps.items():
+                try:
+                    times = []
+                    for attempt in range(payload["repeats"] + 1):  # the first warms up
+                        prepared = step(at)
+                        started = time.perf_counter()
+                        checked(prepared.run(), f"the {key} replay")
+                        if attempt:
+                            times.append(time.perf_counter() - started)
+                    prepared = step(at)
+                    with profiled() as profile:
+                        checked(prepared.run(), f"the {key} replay")
+                    answer[key] = {"median_ms": median(times) * 1000, "profile": profile.summary()}
+                except Exception as exc:
+                    answer[key] = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        ctx.sessions.revoke(token)
+        ctx.engine.dispose()
+    return answer
+
+
+if __name__ == "__main__":
+    worker_main(replay)

@@ -5,22 +5,19 @@ libraries' apart, for the line that explains a missed worker target."""
 
 from __future__ import annotations
 
-import cProfile
 import json
-import pstats
 import sys
-import threading
 from pathlib import Path
 
-from bench.profile import project_path
+from bench.profile import profiled, project_path
 
 SHOWN = 8
 
 
-def top_functions(stats: pstats.Stats) -> dict[str, list[tuple[str, float, int]]]:
+def top_functions(stats: dict) -> dict[str, list[tuple[str, float, int]]]:
     """(where, cumulative seconds, calls) of the costliest functions, in the project and outside it."""
     project, libraries = [], []
-    for (filename, line, function), (_cc, calls, _tt, cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, function), (_cc, calls, _tt, cumulative, _callers) in stats.items():
         where = project_path(filename)
         if where is not None and not where.startswith((".venv/", "bench/")):
             project.append((f"{where}:{line} {function}", cumulative, calls))
@@ -34,29 +31,13 @@ def top_functions(stats: pstats.Stats) -> dict[str, list[tuple[str, float, int]]
 
 def main() -> int:
     out = Path(sys.argv[1])
-    profiles: list[cProfile.Profile] = []
-    lock = threading.Lock()
-
-    def start_in_thread(*_args):
-        sys.setprofile(None)
-        profile = cProfile.Profile()
-        with lock:
-            profiles.append(profile)
-        profile.enable()
-
-    threading.setprofile(start_in_thread)
     import manage
 
     try:
-        return manage.main(["worker", *sys.argv[2:]])
-    finally:
-        threading.setprofile(None)  # type: ignore[arg-type]
-        with lock:
-            recorded = [p for p in profiles if p.getstats()]
-        if recorded:
-            stats = pstats.Stats(recorded[0])
-            for profile in recorded[1:]:
-                stats.add(profile)
+        with profiled(every_thread=True) as profile:
+            return manage.main(["worker", *sys.argv[2:]])
+    finally:  # a worker stopped by a signal still writes what it recorded
+        if stats := profile.stats():
             out.write_text(json.dumps(top_functions(stats)))
 
 

@@ -174,15 +174,23 @@ class CheckRuns:
         self.finish_if_complete(run_id)
 
     def finish_if_complete(self, run_id: int) -> bool:
-        """Mark the run finished once every item is done or skipped; the one process that does audits it."""
+        """Mark the run finished once every item is done or skipped; the one process that does audits it.
+
+        Every check of a run calls this and all but the last find it unfinished: they only read, so they
+        take no write lock (on SQLite one writer at a time: a write here per check was a quarter of a
+        check's write transactions). The guarded update decides, should two last checks race."""
+        complete = (
+            CheckRun.id == run_id,
+            CheckRun.finished_at.is_(None),
+            CheckRun.done + CheckRun.skipped >= CheckRun.total,
+        )
+        with self._factory() as session:
+            if session.scalar(select(CheckRun.id).where(*complete)) is None:
+                return False
         with self._factory.begin() as session:
             finished = session.execute(
                 update(CheckRun)
-                .where(
-                    CheckRun.id == run_id,
-                    CheckRun.finished_at.is_(None),
-                    CheckRun.done + CheckRun.skipped >= CheckRun.total,
-                )
+                .where(*complete)
                 .values(finished_at=utcnow())
                 .execution_options(synchronize_session=False)
             )

@@ -229,9 +229,10 @@ class IntegrationChecks:
                     return "busy"
                 # Read again under the lease: a check that recorded between the look above and the claim
                 # moved the schedule on, and this one is not due any more (the claim is rolled back).
-                due_now = session.scalar(select(Integration.next_check_at).where(Integration.id == integration_id))
-                if due_by is not None and due_now is not None and due_now > due_by:
-                    raise _NotDue
+                if due_by is not None:
+                    due_now = session.scalar(select(Integration.next_check_at).where(Integration.id == integration_id))
+                    if due_now is not None and due_now > due_by:
+                        raise _NotDue
         except _NotDue:
             return "gone"
         with self._factory() as session:

@@ -287,3 +287,25 @@ def test_outcomes_of_other_holders_are_ignored(ctx, owner, hosts):
     )
     assert recorded.changes == []
     assert ctx.integrations.get(owner, view.id).status == "unknown"
+
+
+def test_a_check_that_leaves_its_run_unfinished_writes_nothing_to_finish_it(ctx, owner, hosts):
+    """Every check asks whether its run is complete; all but the last only read (no write lock)."""
+    from sqlalchemy import event
+
+    for n in range(2):
+        add(ctx, owner, hosts.urls[n], f"one of two {n}")
+    run_id = ctx.tasks.runs.start(owner, CheckAllScope())
+    written: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if not statement.lstrip().upper().startswith(("SELECT", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT")):
+            written.append(statement)
+
+    event.listen(ctx.engine, "before_cursor_execute", record)
+    try:
+        assert ctx.tasks.runs.finish_if_complete(run_id) is False
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", record)
+    assert written == []
+    assert not ctx.tasks.progress(owner, run_id).finished

@@ -271,7 +271,7 @@ def render(ctx, actor: Actor, raw_id: object) -> None:
     chart(detail)
     checks_table(detail)
     chatwoot_bot.render(ctx, actor, detail.view)
-    if syncs.applies(detail.view):
+    if syncs.applies(ctx, detail.view):
         syncs.section(ctx, actor, detail.view)
     activity(detail)
     configuration(detail)

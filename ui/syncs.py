@@ -16,20 +16,14 @@ from core.errors import ConsoleError
 from core.integrations.service import IntegrationView
 from core.sync.service import CRM_OBJECTS, DIRECTIONS, SyncView, sync_switch_on
 from core.words import count
-from providers import CATALOG
 from ui import confirm
 from ui.text import esc
 
 CHATWOOT = "CHATWOOT"
 
 
-def syncs_contacts(provider_key: str) -> bool:
-    """A CRM whose contacts the console can sync (its provider offers a contacts side)."""
-    return provider_key in CATALOG and CATALOG.get(provider_key).contacts is not None
-
-
-def applies(view: IntegrationView) -> bool:
-    return view.provider == CHATWOOT or syncs_contacts(view.provider)
+def applies(ctx, view: IntegrationView) -> bool:
+    return view.provider == CHATWOOT or view.provider in ctx.syncs.contact_providers()
 
 
 def _counts(sync: SyncView) -> str:
@@ -149,7 +143,7 @@ def _actions(ctx, actor: Actor, view: IntegrationView, syncs: list[SyncView]) ->
 
 
 def section(ctx, actor: Actor, view: IntegrationView) -> None:
-    """The section, for an integration it applies to (applies(view))."""
+    """The section, for an integration it applies to (applies(ctx, view))."""
     st.subheader("Contact sync")
     switched_off = view.provider == CHATWOOT and not sync_switch_on(view.configuration)
     if switched_off:

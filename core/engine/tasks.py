@@ -13,6 +13,7 @@ every write it makes is conditional on the state it found.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -36,7 +37,7 @@ from core.engine.runs import CheckRuns, RunProgress, run_holder_prefix
 from core.engine.scheduler import Heartbeat, Planner, SchedulerLease, claim_marker
 from core.errors import ConsoleError, StorageError
 from core.integrations import leases, ledgers
-from core.integrations.checks import CheckAllScope, EngineClaim, Recorded
+from core.integrations.checks import CheckAllScope, CheckOutcome, EngineClaim, Recorded
 from core.integrations.refresh import TokenRefresher
 from core.integrations.service import IntegrationService
 from core.models import EngineLease, utcnow
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 FULL_RETRY = (0.5, 2.0)  # seconds to wait, at random, when the caps have no room
 DATABASE_RETRY = (2.0, 10.0)  # and when the database does not answer (the consumer backs off)
+RECORD_ATTEMPTS = 3  # a check that has run tries this often to store its outcome before checking again
+RECORD_RETRY = (0.2, 1.0)  # seconds between those tries, at random
 MAINTENANCE = "maintenance"
 REFRESH_AHEAD = timedelta(minutes=15)  # an access token is refreshed this long before it expires
 REFRESH_BATCH = 500  # refreshes handed out per tick at most
@@ -285,7 +288,33 @@ class TaskEngine:
         except BaseException:
             self._database(lambda: self.integrations.release_checks([claim.integration_id], claim.holder))
             raise
-        return self._database(lambda: self.integrations.record_checks(None, claim.holder, [outcome], audit_each=False))
+        return self._record(claim, outcome)
+
+    def _record(self, claim: EngineClaim, outcome: CheckOutcome) -> Recorded:
+        """Store the outcome of a check that has run. A busy database (SQLite's one writer, its busy timeout
+        passed) is waited out here a few times: the job retried later could not resume the check, its lease
+        held by this attempt's holder reads as a check under way, so the item would wait for the lease to
+        run out. If the database still does not answer, the lease is freed and the retried job checks again.
+        """
+
+        def record() -> Recorded:
+            return self.integrations.record_checks(None, claim.holder, [outcome], audit_each=False)
+
+        for _ in range(RECORD_ATTEMPTS - 1):
+            try:
+                return record()
+            except (OperationalError, StorageError):
+                time.sleep(random.uniform(*RECORD_RETRY))
+        return self._database(lambda: self._record_or_free(claim, record))
+
+    def _record_or_free(self, claim: EngineClaim, record: Callable[[], Recorded]) -> Recorded:
+        try:
+            return record()
+        except (OperationalError, StorageError):
+            # If this fails too, the lease runs out and the scheduler's sweep hands the check out again.
+            with contextlib.suppress(OperationalError, StorageError):
+                self.integrations.release_checks([claim.integration_id], claim.holder)
+            raise
 
     def _plan_next(self, integration_id: int) -> None:
         window = timedelta(seconds=self.limits.tick_seconds)

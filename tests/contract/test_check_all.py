@@ -309,3 +309,56 @@ def test_a_check_that_leaves_its_run_unfinished_writes_nothing_to_finish_it(ctx,
         event.remove(ctx.engine, "before_cursor_execute", record)
     assert written == []
     assert not ctx.tasks.progress(owner, run_id).finished
+
+
+def _busy_for(ctx, monkeypatch, times: int) -> list[int]:
+    """record_checks refuses with DatabaseBusyError `times` times (SQLite's busy timeout passed), then works."""
+    from core.engine import tasks
+    from core.errors import DatabaseBusyError
+
+    monkeypatch.setattr(tasks, "RECORD_RETRY", (0.0, 0.0))
+    record_checks = ctx.integrations.record_checks
+    refused: list[int] = []
+
+    def busy_then_fine(*args, **kwargs):
+        if len(refused) < times:
+            refused.append(1)
+            raise DatabaseBusyError()
+        return record_checks(*args, **kwargs)
+
+    monkeypatch.setattr(ctx.integrations, "record_checks", busy_then_fine)
+    return refused
+
+
+def test_a_busy_database_when_a_check_records_is_waited_out_not_lost(ctx, owner, hosts, monkeypatch):
+    view = add(ctx, owner, hosts.urls[0], "recorded late")
+    run_id = ctx.tasks.runs.start(owner, CheckAllScope())
+    refused = _busy_for(ctx, monkeypatch, times=2)
+
+    ctx.tasks._check_run_item(run_id, view.id)
+
+    assert len(refused) == 2
+    progress = ctx.tasks.progress(owner, run_id)
+    assert (progress.finished, progress.done, progress.connected) == (True, 1, 1)
+    assert hosts.stats()["127.0.0.1"]["served"] == 1  # stored, not checked again
+
+
+def test_a_check_whose_record_keeps_failing_frees_its_lease_so_the_retry_checks_again(ctx, owner, hosts, monkeypatch):
+    from huey.exceptions import RetryTask
+
+    from core.engine.tasks import RECORD_ATTEMPTS
+
+    view = add(ctx, owner, hosts.urls[0], "retried")
+    run_id = ctx.tasks.runs.start(owner, CheckAllScope())
+    _busy_for(ctx, monkeypatch, times=RECORD_ATTEMPTS)
+
+    with pytest.raises(RetryTask):
+        ctx.tasks._check_run_item(run_id, view.id)
+    with ctx.factory() as session:
+        assert session.scalar(select(Integration.check_lease_holder).where(Integration.id == view.id)) is None
+
+    ctx.tasks._check_run_item(run_id, view.id)  # the job's retry: it must not read its own lease as busy
+
+    progress = ctx.tasks.progress(owner, run_id)
+    assert (progress.finished, progress.done, progress.skipped) == (True, 1, 0)
+    assert hosts.stats()["127.0.0.1"]["served"] == 2

@@ -85,7 +85,8 @@ def build(settings: Settings | None = None, migrate: bool = True) -> AppContext:
     set_phone_region(settings.sync_phone_region)  # how the contact sync reads national phone numbers
     if migrate:
         db.upgrade(settings.database_url)
-    engine = db.make_engine(settings.database_url)
+    # The consumer's check threads, the tick's and a page's or the CLI's own.
+    engine = db.make_engine(settings.database_url, connections=settings.check_concurrency + 4)
     factory = db.make_session_factory(engine)
     cipher = FieldCipher(list(settings.encryption_keys))  # newest first
     verify_key(factory, cipher)

@@ -16,6 +16,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Seconds a SQLite statement waits for another connection's write lock before giving up with
 # DatabaseBusyError: a page, a sign-in or a test answers within this, never after minutes.
 SQLITE_BUSY_TIMEOUT = 5.0
+POOL_SIZE = 5  # connections kept open; more are opened up to `connections` and closed when returned
 
 
 def normalise_url(url: str) -> str:
@@ -25,17 +26,21 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, connections: int = 10) -> Engine:
+    """connections: how many the process may hold at once. A task consumer's threads each hold one while
+    they record a check, so it asks for its thread count and a margin: a pool smaller than that made
+    threads wait 30 s for a connection and fail their job (sqlalchemy's TimeoutError)."""
     url = normalise_url(url)
+    pool = {"pool_size": POOL_SIZE, "max_overflow": max(0, connections - POOL_SIZE)}
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "handle_error", _busy_as_storage_error)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -593,14 +593,19 @@ def postgres_schema(url: str) -> str:
 
 
 def finish_postgresql(engine: Engine) -> None:
-    """Sequences past the explicit ids, and statistics as autovacuum would have them."""
+    """Sequences past the explicit ids, and statistics of every table as autovacuum would have them."""
     tables = ("users", "integrations", "audit_events", "check_history")
     with engine.begin() as conn:
         for table in tables:
             highest = f"(SELECT COALESCE(MAX(id), 1) FROM {table})"
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {highest})"))
+    # Every table of the dataset's schema, the statistics ledgers among them: a server with autovacuum
+    # off (as on some machines here) would otherwise plan their reads without statistics.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"VACUUM ANALYZE {', '.join(tables)}"))
+        every = conn.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
+        ).all()
+        conn.execute(text(f"VACUUM ANALYZE {', '.join(every)}"))
 
 
 def generate(

@@ -8,7 +8,6 @@ import threading
 from sqlalchemy import text
 
 
-
 def test_every_check_thread_can_hold_a_connection_at_once(ctx):
     threads = ctx.settings.check_concurrency + 2  # the consumer's threads, its tick and the page
     all_in = threading.Barrier(threads, timeout=20)
@@ -19,7 +18,7 @@ def test_every_check_thread_can_hold_a_connection_at_once(ctx):
             with ctx.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
                 all_in.wait()  # every thread holds its connection here at the same time
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     workers = [threading.Thread(target=hold) for _ in range(threads)]

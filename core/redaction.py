@@ -89,21 +89,45 @@ def _usable(secrets: Iterable[str | None]) -> list[str]:
     return sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET}, key=len, reverse=True)
 
 
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """text with every secret, in every form above and every cut piece of one, replaced by [redacted]."""
-    values = _usable(secrets)
-    if not values or not text:
-        return text
-    spans: list[tuple[int, int]] = []
-    for secret in values:
-        for form in _text_forms(secret):
-            spans += _spans(text, form)
-        cores = _base64_cores(secret)
-        for word in _BASE64_WORD.finditer(text):
-            if any(_spans(word.group(), core) for core in cores):
-                spans.append(word.span())
-    if not spans:
-        return text
+class Redactor:
+    """The forms of a set of secrets, worked out once for every text of one result or one detail tree.
+
+    Every span _spans finds begins with a form's first MIN_FRAGMENT characters or ends with its last, so a
+    text holding none of those anchors holds nothing to replace, and only the forms whose anchors it holds
+    are searched: most texts (a "Connected" message, a status code) cost a few substring tests.
+    """
+
+    def __init__(self, secrets: Iterable[str | None]):
+        self.values = _usable(secrets)
+        self._text_forms = [_with_anchors(form) for secret in self.values for form in _text_forms(secret)]
+        self._base64_cores = [[_with_anchors(core) for core in _base64_cores(secret)] for secret in self.values]
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def __call__(self, text: str) -> str:
+        """text with every secret, in every form above and every cut piece of one, replaced by [redacted]."""
+        if not self.values or not text:
+            return text
+        spans: list[tuple[int, int]] = []
+        for form, head, tail in self._text_forms:
+            if head in text or tail in text:
+                spans += _spans(text, form)
+        for cores in self._base64_cores:
+            present = [core for core, head, tail in cores if head in text or tail in text]
+            if present:
+                for word in _BASE64_WORD.finditer(text):
+                    if any(_spans(word.group(), core) for core in present):
+                        spans.append(word.span())
+        return _replaced(text, spans) if spans else text
+
+
+def _with_anchors(form: str) -> tuple[str, str, str]:
+    anchor = min(len(form), MIN_FRAGMENT)
+    return form, form[:anchor], form[-anchor:]
+
+
+def _replaced(text: str, spans: list[tuple[int, int]]) -> str:
     pieces, last = [], 0
     for start, end in sorted(spans):
         if start < last:  # overlaps the span just replaced: extend it
@@ -115,20 +139,25 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return "".join(pieces)
 
 
+def redact(text: str, secrets: Iterable[str | None] | Redactor) -> str:
+    """text with every secret, in every form above and every cut piece of one, replaced by [redacted]."""
+    return (secrets if isinstance(secrets, Redactor) else Redactor(secrets))(text)
+
+
 @overload
-def redact_data(value: dict[str, Any], secrets: Iterable[str | None]) -> dict[str, Any]: ...
+def redact_data(value: dict[str, Any], secrets: Iterable[str | None] | Redactor) -> dict[str, Any]: ...
 @overload
-def redact_data(value: object, secrets: Iterable[str | None]) -> object: ...
-def redact_data(value: object, secrets: Iterable[str | None]) -> object:
+def redact_data(value: object, secrets: Iterable[str | None] | Redactor) -> object: ...
+def redact_data(value: object, secrets: Iterable[str | None] | Redactor) -> object:
     """A copy of nested details (dicts, lists, scalars) with every string redacted; other objects become
     redacted strings, as they would be when written as JSON."""
-    values = _usable(secrets)
-    if not values:
+    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
+    if not redactor:
         return value
     if isinstance(value, dict):
-        return {redact(str(k), values): redact_data(v, values) for k, v in value.items()}
+        return {redactor(str(k)): redact_data(v, redactor) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_data(v, values) for v in value]
+        return [redact_data(v, redactor) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
-    return redact(value if isinstance(value, str) else str(value), values)
+    return redactor(value if isinstance(value, str) else str(value))

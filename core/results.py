@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from core.redaction import redact, redact_data
+from core.redaction import Redactor, redact_data
 
 
 @dataclass
@@ -44,14 +44,14 @@ def without_secrets(result: TestResult, secrets: Iterable[str | None]) -> TestRe
     A provider applies it to its own result, because a server's error text can echo what it was sent;
     the integration service redacts again, but a provider does not rely on that.
     """
-    values = [s for s in secrets if isinstance(s, str) and s]
-    if not values:
+    redactor = Redactor(secrets)
+    if not redactor:
         return result
 
     def scrub(text):
-        return redact(text, values) if isinstance(text, str) else text
+        return redactor(text) if isinstance(text, str) else text
 
-    details = redact_data(result.details, values)
+    details = redact_data(result.details, redactor)
     return TestResult(result.success, scrub(result.message), details, scrub(result.error))
 
 
@@ -75,8 +75,8 @@ class RefreshResult:
 
     def redacted(self, secrets: Iterable[str | None]) -> RefreshResult:
         """This result with every secret (in every form core.redaction knows) replaced in message and error."""
-        values = [s for s in secrets if isinstance(s, str) and s]
-        if not values:
+        redactor = Redactor(secrets)
+        if not redactor:
             return self
-        error = redact(self.error, values) if self.error else self.error
-        return replace(self, message=redact(self.message, values), error=error)
+        error = redactor(self.error) if self.error else self.error
+        return replace(self, message=redactor(self.message), error=error)

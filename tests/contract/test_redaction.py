@@ -11,11 +11,22 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 from urllib.parse import quote, quote_plus
 
 import pytest
 
-from core.redaction import MIN_FRAGMENT, redact
+from core.redaction import (
+    _BASE64_WORD,
+    MIN_FRAGMENT,
+    Redactor,
+    _base64_cores,
+    _replaced,
+    _spans,
+    _text_forms,
+    _usable,
+    redact,
+)
 
 USERNAME = "api-robot"
 PASSWORD = "pw-54-characters/long+with=odd~chars-0123456789abcdefgh"  # 55 characters
@@ -110,3 +121,38 @@ def test_redact_removes_each_form_and_each_cut_of_it(name):
 def test_redact_leaves_ordinary_text_alone():
     text = "Connected: the GraphQL endpoint at http://127.0.0.1:8080/api answered with Query in 12 ms."
     assert redact(text, [PASSWORD, "short"]) == text
+
+
+def every_form_searched(text: str, secrets: list[str]) -> str:
+    """The redaction without Redactor's anchor test: every form and every base64 core searched in text."""
+    spans = []
+    for secret in _usable(secrets):
+        for form in _text_forms(secret):
+            spans += _spans(text, form)
+        cores = _base64_cores(secret)
+        spans += [w.span() for w in _BASE64_WORD.finditer(text) if any(_spans(w.group(), c) for c in cores)]
+    return _replaced(text, spans) if spans else text
+
+
+def test_the_anchor_test_skips_only_texts_that_hold_nothing_to_replace():
+    """Random texts of cut forms, base64 of texts that hold a secret, look-alike words and noise: Redactor
+    (which searches only the forms whose first or last characters a text holds) redacts them exactly as
+    searching every form does."""
+    rng = random.Random(1601)
+    secrets = [PASSWORD, "token-Äbc/12345678", "sk_live_9f8e7d6c"]
+    redactor = Redactor(secrets)
+    material = [*FORMS.values(), *forms(secrets[1]).values(), *forms(secrets[2], "me").values()]
+    noise = ["Connected", "HTTP 401", " ", ": ", "pw-54-char", "sk_live_", "0123456789", "=", "\\u00c4", "x" * 9]
+    for _ in range(600):
+        parts = []
+        for _ in range(rng.randint(1, 5)):
+            if rng.random() < 0.5:
+                form = rng.choice(material)
+                start, end = sorted(rng.sample(range(len(form) + 1), 2))
+                parts.append(form[start:end])
+            elif rng.random() < 0.3:
+                parts.append(base64.b64encode(f"{rng.choice(noise)}{rng.choice(secrets)}".encode()).decode())
+            else:
+                parts.append(rng.choice(noise))
+        text = "".join(parts)
+        assert redactor(text) == every_form_searched(text, secrets), text

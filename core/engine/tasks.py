@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from huey import Huey, crontab
+from huey.api import Task
 from huey.exceptions import RetryTask
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -66,6 +67,14 @@ class EngineLimits:
     tick_seconds: int = 60
 
 
+def job_holder(prefix: str, task: Task | None) -> str:
+    """The lease holder of a check job: its Huey task's id, which a retry keeps (Huey requeues the same
+    task). A retried job so takes over a lease its failed attempt could not free (the database refused the
+    step after the claim, or the release), where any other job, a second copy of a run's item too, reads
+    it as a check under way. Without a task (called directly), a new holder."""
+    return prefix + (task.id if task is not None else leases.new_holder())
+
+
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -91,8 +100,9 @@ class TaskEngine:
         self._ledgers_folded_at = float("-inf")
         self.planner = Planner(self.factory, self.interval_override)
         huey = self.huey
-        self.check_scheduled = huey.task(name="check_scheduled")(self._check_scheduled)
-        self.check_run_item = huey.task(name="check_run_item")(self._check_run_item)
+        # context=True: the job gets its Huey task, whose id its retries keep (job_holder).
+        self.check_scheduled = huey.task(name="check_scheduled", context=True)(self._check_scheduled)
+        self.check_run_item = huey.task(name="check_run_item", context=True)(self._check_run_item)
         self.dispatch_run = huey.task(name="dispatch_run")(self._dispatch_run)
         self.refresh_token = huey.task(name="refresh_token")(self._refresh_token)
         self.plan_alerts = huey.task(name="plan_alerts")(self._plan_alerts)
@@ -136,20 +146,20 @@ class TaskEngine:
 
     # ----- the jobs ------------------------------------------------------------------------------
 
-    def _check_scheduled(self, integration_id: int, due: datetime) -> None:
+    def _check_scheduled(self, integration_id: int, due: datetime, task: Task | None = None) -> None:
         if utcnow() - due > self.lease_time:
             return  # waited longer than its plan lasts: the scheduler plans it again
-        claim = self._claim(integration_id, due_by=due + timedelta(seconds=1))
+        claim = self._claim(integration_id, job_holder("", task), due_by=due + timedelta(seconds=1))
         if not isinstance(claim, EngineClaim):
             return
         recorded = self._check(claim, "schedule", None)
         self._plan_next(integration_id)
         self._health_changed(recorded)
 
-    def _check_run_item(self, run_id: int, integration_id: int) -> None:
+    def _check_run_item(self, run_id: int, integration_id: int, task: Task | None = None) -> None:
         if not self._database(lambda: self.runs.item_open(run_id, integration_id)):
             return
-        claim = self._claim(integration_id, holder_prefix=run_holder_prefix(run_id))
+        claim = self._claim(integration_id, job_holder(run_holder_prefix(run_id), task))
         if claim in ("gone", "busy"):
             if claim == "busy" and self._held_by_run(run_id, integration_id):
                 return  # this run's own check of it is under way (handed out twice after a sweep)
@@ -270,10 +280,10 @@ class TaskEngine:
 
     # ----- steps ---------------------------------------------------------------------------------
 
-    def _claim(self, integration_id: int, due_by: datetime | None = None, holder_prefix: str = "") -> EngineClaim | str:
+    def _claim(self, integration_id: int, holder: str, due_by: datetime | None = None) -> EngineClaim | str:
         claim = self._database(
             lambda: self.integrations.claim_for_engine(
-                integration_id, self.limits.max_running, self.limits.per_host, due_by, holder_prefix
+                integration_id, self.limits.max_running, self.limits.per_host, due_by, holder
             )
         )
         if claim == "full":

@@ -202,9 +202,12 @@ class IntegrationChecks:
         max_running: int,
         max_per_host: int,
         due_by: datetime | None = None,
-        holder_prefix: str = "",
+        holder: str | None = None,
     ) -> EngineClaim | str:
         """Lease one integration for a check on the engine, within the caps counted over every worker.
+
+        holder: the lease's holder (a new one when not given). A lease this holder still has is taken
+        over: the engine gives each job a holder its retry keeps (core.engine.tasks.job_holder).
 
         Returns the claim, or why not: "gone" (deleted, inactive, or no longer due by due_by), "busy" (its
         lease is held elsewhere) or "full" (the caps have no room now: try again shortly).
@@ -222,7 +225,7 @@ class IntegrationChecks:
             return "gone"  # checked meanwhile (a person, or a check-all): the schedule moved on
         provider = self._catalog.get(row.provider)
         host = (target_host(provider, row.configuration or {}) or f"#{integration_id}").lower()
-        holder = holder_prefix + leases.new_holder()
+        holder = holder or leases.new_holder()
         try:
             with self._factory.begin() as session:
                 if not leases.claim(session, [integration_id], holder, self.lease_time(), host=host):

@@ -41,6 +41,9 @@ def claim(
 ) -> list[tuple[int, str, dict]]:
     """Lease the free ones among ids to holder; returns (id, provider, configuration) of those leased.
 
+    A lease holder already has is renewed: a holder is new for each check, except an engine job's,
+    which its retry keeps so that it takes over what its failed attempt could not free.
+
     host, when given, is the customer host the check calls: running() counts leases per host, so the
     per-host cap holds across every worker. Commit the session to make the leases visible to others.
     """
@@ -52,7 +55,11 @@ def claim(
             update(Integration)
             .where(
                 Integration.id.in_(chunk),
-                or_(Integration.check_lease_until.is_(None), Integration.check_lease_until < now),
+                or_(
+                    Integration.check_lease_until.is_(None),
+                    Integration.check_lease_until < now,
+                    Integration.check_lease_holder == holder,
+                ),
             )
             .values(check_lease_until=now + lease, check_lease_holder=holder, check_lease_host=host)
             .execution_options(synchronize_session=False)

@@ -199,7 +199,7 @@ def test_a_check_started_before_the_cancel_finishes_and_counts(ctx, owner, hosts
 def test_a_cancelled_run_whose_worker_died_mid_check_still_finishes(ctx, owner, hosts):
     view = add(ctx, owner, hosts.urls[0], "lost with its worker")
     run_id = ctx.tasks.start_check_all(owner, CheckAllScope())
-    claim = ctx.integrations.claim_for_engine(view.id, 10, 10, None, run_holder_prefix(run_id))
+    claim = ctx.integrations.claim_for_engine(view.id, 10, 10, None, run_holder_prefix(run_id) + leases.new_holder())
     assert ctx.tasks.runs.start_item(run_id, view.id)
     ctx.tasks.cancel(owner, run_id)
     ctx.tasks.runs.settle_cancelled(timedelta(0))
@@ -362,3 +362,60 @@ def test_a_check_whose_record_keeps_failing_frees_its_lease_so_the_retry_checks_
     progress = ctx.tasks.progress(owner, run_id)
     assert (progress.finished, progress.done, progress.skipped) == (True, 1, 0)
     assert hosts.stats()["127.0.0.1"]["served"] == 2
+
+
+class _Job:
+    """What a job sees of its Huey task: its id, which Huey's requeue of a retried job keeps."""
+
+    id = "5e1f0c3a-9b7d-4e2a-8c61-2f4d0a9b3e71"
+
+
+@pytest.mark.parametrize("refusing", ["start_item", "release_checks"])
+def test_a_retried_check_takes_over_the_lease_its_failed_attempt_could_not_free(
+    ctx, owner, hosts, monkeypatch, refusing
+):
+    """The database refuses the step right after the claim (marking the item started; freeing the lease
+    when the caps are full): the job backs off with its lease still held. Its retry, the same Huey task,
+    must check the item, not read that lease as a check under way and leave the item pending for ever."""
+    from huey.exceptions import RetryTask
+
+    from core.errors import DatabaseBusyError
+
+    view = add(ctx, owner, hosts.urls[0], "claimed, then refused")
+    run_id = ctx.tasks.runs.start(owner, CheckAllScope())
+    target = ctx.tasks.runs if refusing == "start_item" else ctx.integrations
+    if refusing == "release_checks":
+        caps(ctx, running=0, per_host=0)  # full: the claim frees its lease and the job retries later
+    original = getattr(target, refusing)
+
+    def busy(*_args, **_kwargs):
+        raise DatabaseBusyError()
+
+    monkeypatch.setattr(target, refusing, busy)
+    with pytest.raises(RetryTask):
+        ctx.tasks._check_run_item(run_id, view.id, task=_Job())
+    with ctx.factory() as session:
+        assert session.scalar(select(Integration.check_lease_holder).where(Integration.id == view.id))
+    monkeypatch.setattr(target, refusing, original)
+    caps(ctx, running=4, per_host=2)
+
+    ctx.tasks._check_run_item(run_id, view.id, task=_Job())  # the retry
+
+    progress = ctx.tasks.progress(owner, run_id)
+    assert (progress.finished, progress.done, progress.connected, progress.skipped) == (True, 1, 1, 0)
+    assert hosts.stats()["127.0.0.1"]["served"] == 1
+
+
+def test_another_job_reads_a_held_lease_as_a_check_under_way(ctx, owner, hosts):
+    """A second copy of a run's item (handed out again by a sweep) is another task: it leaves the lease alone."""
+    view = add(ctx, owner, hosts.urls[0], "checked by its first copy")
+    run_id = ctx.tasks.runs.start(owner, CheckAllScope())
+    first = ctx.integrations.claim_for_engine(view.id, 4, 2, None, run_holder_prefix(run_id) + _Job.id)
+    assert ctx.tasks.runs.start_item(run_id, view.id)
+
+    ctx.tasks._check_run_item(run_id, view.id)  # no task: a holder of its own
+
+    with ctx.factory() as session:
+        assert session.scalar(select(Integration.check_lease_holder).where(Integration.id == view.id)) == first.holder
+    assert hosts.stats() == {} or hosts.stats()["127.0.0.1"]["served"] == 0
+    assert not ctx.tasks.progress(owner, run_id).finished

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import CursorResult, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit
@@ -141,12 +141,8 @@ class CheckRuns:
     def item_open(self, run_id: int, integration_id: int) -> bool:
         """Whether the item still waits for its check: pending, and its run not cancelled."""
         with self._factory() as session:
-            state = session.scalar(
-                select(CheckRunItem.state).where(
-                    CheckRunItem.run_id == run_id, CheckRunItem.integration_id == integration_id
-                )
-            )
-            return state in OPEN_STATES and not _cancelled(session, run_id)
+            state = session.scalar(_ITEM_STATE, {"the_run": run_id, "the_integration": integration_id})
+            return state in OPEN_STATES
 
     def start_item(self, run_id: int, integration_id: int) -> bool:
         """Mark the item's check under way, unless a cancel skipped it first: the caller holds its lease.
@@ -155,9 +151,7 @@ class CheckRuns:
         on every database: a check that starts counts, one that lost to the cancel must not run.
         """
         with self._factory.begin() as session:
-            if _cancelled(session, run_id):
-                return False
-            started = session.execute(_move_open_item(run_id, integration_id, "running"))
+            started = session.execute(_START_ITEM, {"the_run": run_id, "the_integration": integration_id})
             return cast(CursorResult, started).rowcount == 1
 
     def skip(self, run_id: int, integration_id: int) -> None:
@@ -378,6 +372,25 @@ def _leased_by(run_id: int) -> tuple:
         Integration.check_lease_holder.like(run_holder_prefix(run_id) + "%"),
         Integration.check_lease_until >= utcnow(),
     )
+
+
+# Built once with bound parameters (every check of a run reads its item and starts it). The run's id
+# while it is neither cancelled nor finished, as a subquery: one statement with the item's.
+_LIVE_RUN = select(CheckRun.id).where(
+    CheckRun.id == bindparam("the_run"), CheckRun.cancelled_at.is_(None), CheckRun.finished_at.is_(None)
+)
+_THE_ITEM = (
+    CheckRunItem.run_id == bindparam("the_run"),
+    CheckRunItem.integration_id == bindparam("the_integration"),
+    CheckRunItem.run_id.in_(_LIVE_RUN),
+)
+_ITEM_STATE = select(CheckRunItem.state).where(*_THE_ITEM)
+_START_ITEM = (
+    update(CheckRunItem)
+    .where(*_THE_ITEM, CheckRunItem.state.in_(OPEN_STATES))
+    .values(state="running")
+    .execution_options(synchronize_session=False)
+)
 
 
 def _cancelled(session: Session, run_id: int) -> bool:

@@ -214,11 +214,7 @@ class IntegrationChecks:
         """
         now = utcnow()
         with self._factory() as session:
-            row = session.execute(
-                select(
-                    Integration.provider, Integration.configuration, Integration.is_active, Integration.next_check_at
-                ).where(Integration.id == integration_id)
-            ).one_or_none()
+            row = session.execute(_TO_CLAIM, {"id": integration_id}).one_or_none()
         if row is None or not row.is_active or row.provider not in self._catalog:
             return "gone"
         if due_by is not None and row.next_check_at is not None and row.next_check_at > due_by:
@@ -233,7 +229,7 @@ class IntegrationChecks:
                 # Read again under the lease: a check that recorded between the look above and the claim
                 # moved the schedule on, and this one is not due any more (the claim is rolled back).
                 if due_by is not None:
-                    due_now = session.scalar(select(Integration.next_check_at).where(Integration.id == integration_id))
+                    due_now = session.scalar(_NEXT_CHECK_AT, {"id": integration_id})
                     if due_now is not None and due_now > due_by:
                         raise _NotDue
         except _NotDue:
@@ -260,22 +256,7 @@ class IntegrationChecks:
         now = utcnow()
         ids = [o.integration_id for o in outcomes]
         with self._factory.begin() as session:
-            current = {
-                row.id: row
-                for row in session.execute(
-                    select(
-                        Integration.id,
-                        Integration.name,
-                        Integration.health,
-                        Integration.failures_in_row,
-                        Integration.successes_in_row,
-                        Integration.failing_since,
-                        User.tier,
-                    )
-                    .join(User, Integration.owner_id == User.id)
-                    .where(Integration.id.in_(ids), Integration.check_lease_holder == holder)
-                )
-            }
+            current = {row.id: row for row in session.execute(_TO_RECORD, {"ids": ids, "holder": holder})}
             rows, history, changes, moved = [], [], [], []
             for o in outcomes:
                 row = current.get(o.integration_id)
@@ -314,10 +295,17 @@ class IntegrationChecks:
                             "message": o.result.message,
                         }
                     )
+            stored = 0
             if rows:
-                session.connection().execute(_RECORD_STATEMENT(holder, now), rows)
+                for row in rows:
+                    row |= {"holder": holder, "now": now}
+                stored = cast(CursorResult, session.connection().execute(_RECORD_STATEMENT, rows)).rowcount
                 session.execute(insert(CheckRecord), history)
-            leases.release(session, ids, holder)  # those whose health a person changed meanwhile
+            # The UPDATE above freed the leases of those it stored. Those whose health a person changed
+            # meanwhile keep theirs: free them. (An executemany's rowcount is not reliable on every
+            # driver, so only one outcome stored, the engine's case, skips this.)
+            if not (len(ids) == 1 and stored == 1):
+                leases.release(session, ids, holder)
             if audit_each:
                 events = [_test_event(o.provider_key, o.result, o.integration_id) for o in outcomes]
                 audit.record_many(session, actor, events)
@@ -533,22 +521,23 @@ class IntegrationChecks:
         audit.record(session, actor, *_test_event(provider_key, result, integration_id))
 
 
-def _RECORD_STATEMENT(holder: str, now: datetime):
+def _record_statement():
     """One UPDATE per outcome (executemany): status, health and schedule, only while holder holds the lease
-    and nobody changed the health meanwhile (a person pausing it wins over a check that was under way)."""
+    and nobody changed the health meanwhile (a person pausing it wins over a check that was under way).
+    Built once: every check runs it."""
     # SQLAlchemy types __table__ as any FromClause; a declarative class with a __tablename__ has a Table.
     table = cast(Table, Integration.__table__)
     return (
         table.update()
         .where(
             table.c.id == bindparam("target_id"),
-            table.c.check_lease_holder == holder,
+            table.c.check_lease_holder == bindparam("holder"),
             table.c.health == bindparam("old_health"),
         )
         .values(
             status=bindparam("new_status"),
             status_message=bindparam("new_message"),
-            last_checked_at=now,
+            last_checked_at=bindparam("now"),
             health=bindparam("new_health"),
             health_changed_at=sql_func.coalesce(bindparam("changed_at"), table.c.health_changed_at),
             failures_in_row=bindparam("failures"),
@@ -563,6 +552,9 @@ def _RECORD_STATEMENT(holder: str, now: datetime):
             check_lease_host=None,
         )
     )
+
+
+_RECORD_STATEMENT = _record_statement()
 
 
 def _history_row(o: CheckOutcome, now: datetime) -> dict:
@@ -583,30 +575,52 @@ def _history_row(o: CheckOutcome, now: datetime) -> dict:
 def _count_run_results(session: Session, outcomes: list[CheckOutcome], now: datetime) -> None:
     """Mark check-all items done and count them on their run (an item counts once, however often it ran)."""
     for o in outcomes:
-        done = session.execute(
-            update(CheckRunItem)
-            .where(
-                CheckRunItem.run_id == o.run_id,
-                CheckRunItem.integration_id == o.integration_id,
-                CheckRunItem.state.in_(("pending", "running")),
-            )
-            .values(state="done")
-            .execution_options(synchronize_session=False)
-        )
-        if cast(CursorResult, done).rowcount != 1:
-            continue
-        ok = o.result.success
-        session.execute(
-            update(CheckRun)
-            .where(CheckRun.id == o.run_id)
-            .values(
-                done=CheckRun.done + 1,
-                connected=CheckRun.connected + int(ok),
-                failed=CheckRun.failed + int(not ok),
-                progress_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        done = session.execute(_ITEM_DONE, {"the_run": o.run_id, "the_integration": o.integration_id})
+        if cast(CursorResult, done).rowcount == 1:
+            ok = o.result.success
+            session.execute(_RUN_COUNTED, {"the_run": o.run_id, "ok": int(ok), "not_ok": int(not ok), "now": now})
+
+
+# Built once with bound parameters: every engine check runs these, and building a statement costs
+# SQLAlchemy more than running it.
+_TO_CLAIM = select(
+    Integration.provider, Integration.configuration, Integration.is_active, Integration.next_check_at
+).where(Integration.id == bindparam("id"))
+_NEXT_CHECK_AT = select(Integration.next_check_at).where(Integration.id == bindparam("id"))
+_TO_RECORD = (
+    select(
+        Integration.id,
+        Integration.name,
+        Integration.health,
+        Integration.failures_in_row,
+        Integration.successes_in_row,
+        Integration.failing_since,
+        User.tier,
+    )
+    .join(User, Integration.owner_id == User.id)
+    .where(Integration.id.in_(bindparam("ids", expanding=True)), Integration.check_lease_holder == bindparam("holder"))
+)
+_ITEM_DONE = (
+    update(CheckRunItem)
+    .where(
+        CheckRunItem.run_id == bindparam("the_run"),
+        CheckRunItem.integration_id == bindparam("the_integration"),
+        CheckRunItem.state.in_(("pending", "running")),
+    )
+    .values(state="done")
+    .execution_options(synchronize_session=False)
+)
+_RUN_COUNTED = (
+    update(CheckRun)
+    .where(CheckRun.id == bindparam("the_run"))
+    .values(
+        done=CheckRun.done + 1,
+        connected=CheckRun.connected + bindparam("ok"),
+        failed=CheckRun.failed + bindparam("not_ok"),
+        progress_at=bindparam("now"),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 def _test_event(provider_key: str, result: TestResult, integration_id: int | None) -> tuple[str, str, int | None, dict]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.http import HttpPolicy
@@ -31,6 +31,39 @@ def lease_time(policy: HttpPolicy) -> timedelta:
 
 CLAIM_CHUNK = 500  # ids per UPDATE, well under every database's parameter limit
 
+# Built once with bound parameters: every engine check runs these, and building a statement costs
+# SQLAlchemy more than running it.
+_CLAIM = (
+    update(Integration)
+    .where(
+        Integration.id.in_(bindparam("ids", expanding=True)),
+        or_(
+            Integration.check_lease_until.is_(None),
+            Integration.check_lease_until < bindparam("now"),
+            Integration.check_lease_holder == bindparam("holder"),
+        ),
+    )
+    .values(
+        check_lease_until=bindparam("until"), check_lease_holder=bindparam("holder"), check_lease_host=bindparam("host")
+    )
+    .returning(Integration.id, Integration.provider, Integration.configuration)
+    .execution_options(synchronize_session=False)
+)
+_RUNNING = (
+    select(
+        func.count(),
+        func.coalesce(func.sum(case((Integration.check_lease_host == bindparam("host"), 1), else_=0)), 0),
+    )
+    .select_from(Integration)
+    .where(Integration.check_lease_until >= bindparam("now"))
+)
+_RELEASE = (
+    update(Integration)
+    .where(Integration.id.in_(bindparam("ids", expanding=True)), Integration.check_lease_holder == bindparam("holder"))
+    .values(check_lease_until=None, check_lease_holder=None, check_lease_host=None)
+    .execution_options(synchronize_session=False)
+)
+
 
 def new_holder() -> str:
     return secrets.token_hex(16)
@@ -49,46 +82,19 @@ def claim(
     """
     ids = list(ids)
     now = utcnow()
+    leased = []
     for start in range(0, len(ids), CLAIM_CHUNK):
         chunk = ids[start : start + CLAIM_CHUNK]
-        session.execute(
-            update(Integration)
-            .where(
-                Integration.id.in_(chunk),
-                or_(
-                    Integration.check_lease_until.is_(None),
-                    Integration.check_lease_until < now,
-                    Integration.check_lease_holder == holder,
-                ),
-            )
-            .values(check_lease_until=now + lease, check_lease_holder=holder, check_lease_host=host)
-            .execution_options(synchronize_session=False)
-        )
-    return _held(session, ids, holder)
+        taken = {"ids": chunk, "now": now, "until": now + lease, "holder": holder, "host": host}
+        leased += session.execute(_CLAIM, taken).all()
+    return [(row.id, row.provider, row.configuration) for row in leased]
 
 
 def running(session: Session, host: str, now: datetime) -> tuple[int, int]:
     """Live leases in all, and on host: the checks under way on every worker (read after claiming one's own,
     so two workers racing for the last slot both see both leases and neither goes over the cap)."""
-    live = Integration.check_lease_until >= now
-    total = session.scalar(select(func.count()).select_from(Integration).where(live)) or 0
-    on_host = (
-        session.scalar(select(func.count()).select_from(Integration).where(Integration.check_lease_host == host, live))
-        or 0
-    )
-    return total, on_host
-
-
-def _held(session: Session, ids: list[int], holder: str) -> list[tuple[int, str, dict]]:
-    found = []
-    for start in range(0, len(ids), CLAIM_CHUNK):
-        chunk = ids[start : start + CLAIM_CHUNK]
-        found += session.execute(
-            select(Integration.id, Integration.provider, Integration.configuration).where(
-                Integration.id.in_(chunk), Integration.check_lease_holder == holder
-            )
-        ).all()
-    return [tuple(row) for row in found]
+    counted = session.execute(_RUNNING, {"host": host, "now": now}).one()
+    return counted[0], counted[1]
 
 
 def renew(session: Session, integration_id: int, holder: str, lease: timedelta = LEASE_TIME) -> bool:
@@ -119,12 +125,7 @@ def release(session: Session, ids: Iterable[int], holder: str) -> None:
     """Free the leases holder still has among ids (an expired lease someone else took is left alone)."""
     ids = list(ids)
     for start in range(0, len(ids), CLAIM_CHUNK):
-        session.execute(
-            update(Integration)
-            .where(Integration.id.in_(ids[start : start + CLAIM_CHUNK]), Integration.check_lease_holder == holder)
-            .values(check_lease_until=None, check_lease_holder=None, check_lease_host=None)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_RELEASE, {"ids": ids[start : start + CLAIM_CHUNK], "holder": holder})
 
 
 def holder_of(session: Session, integration_id: int) -> str | None:

@@ -269,6 +269,8 @@ class IntegrationChecks:
                 rows.append(
                     {
                         "target_id": o.integration_id,
+                        "holder": holder,
+                        "now": now,
                         "old_health": row.health,
                         "new_status": "connected" if o.result.success else "error",
                         "new_message": message,
@@ -297,8 +299,6 @@ class IntegrationChecks:
                     )
             stored = 0
             if rows:
-                for row in rows:
-                    row |= {"holder": holder, "now": now}
                 stored = cast(CursorResult, session.connection().execute(_RECORD_STATEMENT, rows)).rowcount
                 session.execute(insert(CheckRecord), history)
             # The UPDATE above freed the leases of those it stored. Those whose health a person changed

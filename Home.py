@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+import start_gate
 from core.errors import KeyMismatchError, NotFoundError
 from core.settings import SettingsError
 from core.tiers import Tier
@@ -68,7 +69,10 @@ if not sign_in.restore(ctx):
     gate = [st.Page(page, title=title, icon=":material/login:", default=True)]
     gate += [st.Page(page, title=title, url_path=path) for path in PAGE_PATHS]
     state.show_flash()
-    st.navigation(gate, position="hidden").run()
+    try:
+        st.navigation(gate, position="hidden").run()
+    finally:
+        start_gate.page_shown()  # the task engine starts once a first page is drawn (app.py)
     sign_in.write_pending_cookie(ctx)
     if sign_in.signed_in_now():
         st.rerun()
@@ -120,4 +124,7 @@ with st.sidebar:
 
 state.show_flash()
 connect_links.show_completions(ctx, user.actor())
-navigation.run()
+try:
+    navigation.run()
+finally:
+    start_gate.page_shown()

@@ -4,12 +4,15 @@ on the embedded default, the task engine's consumer threads for as long as the s
 The routes set and clear the HttpOnly sign-in cookie; `streamlit run Home.py` would serve the pages
 without them, and nobody could stay signed in across a reload.
 
-The engine starts beside the server: while it imports and builds the services (app_context.py), the
-server already answers and the browser loads the page's files. A page's session and a request to one of
-the console's routes wait until that start is over (start_gate.py).
+A new server spends the time the browser takes to load the page's files importing what the first page
+needs (FIRST_PAGE: the sign-in form, Overview, Integrations), and starts the engine once a first page has
+been drawn (or a few seconds after the server's start when nobody opens one), so the engine's machinery
+is loaded while the browser shows that page, not before it. While either import runs, a new page session
+and a request to one of the console's routes wait for it to end (start_gate.py).
 """
 
 import asyncio
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,10 +22,26 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
 from routes import ROUTES
-from start_gate import AfterEngineStart
+from start_gate import ImportGate, first_page_shown
 
 log = logging.getLogger("console.engine")
-engine_started = asyncio.Event()  # set once the engine's start is over, however it ended
+# The modules of Home.py, the sign-in form, Overview and Integrations, beyond Streamlit's own.
+FIRST_PAGE = (
+    "ui.auth",
+    "ui.connect_links",
+    "ui.state",
+    "ui.check_all",
+    "ui.connect",
+    "ui.failing",
+    "ui.health",
+    "ui.integration_dialogs",
+    "ui.integration_list",
+    "ui.text",
+    "core.integrations.exports",
+    "pandas",
+    "pyarrow",  # what Streamlit turns a table into
+)
+settled = asyncio.Event()  # clear while the server imports (the first page's modules, then the engine's)
 
 
 @asynccontextmanager
@@ -40,12 +59,27 @@ async def lifespan(_app) -> AsyncIterator[None]:
 
 async def _start_engine():
     try:
+        await run_in_threadpool(_import_first_page)
+    finally:
+        settled.set()
+    await first_page_shown()
+    settled.clear()
+    try:
         return await run_in_threadpool(_start_consumer)
     except Exception:  # the server runs on: the pages meet the same problem and say what to fix
         log.exception("task engine not started")
         return None
     finally:
-        engine_started.set()
+        settled.set()
+
+
+def _import_first_page() -> None:
+    for module in FIRST_PAGE:
+        try:
+            importlib.import_module(module)
+        except Exception:  # the page meets the same problem and says what to fix
+            log.exception("could not load %s ahead of the first page", module)
+            return
 
 
 def _start_consumer():
@@ -69,6 +103,6 @@ def _start_consumer():
 app = st.App(
     "Home.py",
     routes=ROUTES,
-    middleware=[Middleware(AfterEngineStart, started=engine_started, routes=ROUTES)],
+    middleware=[Middleware(ImportGate, settled=settled, routes=ROUTES)],
     lifespan=lifespan,
 )

@@ -56,12 +56,12 @@ def start_selected(ctx: AppContext, actor: Actor, ids: list[int]) -> str | None:
 
 def current_run(ctx: AppContext, actor: Actor, known: int | None) -> int | None:
     """The run this page shows: the one it started, or the person's unfinished one (after a reload)."""
-    return known if known is not None else ctx.tasks.runs.unfinished(actor)
+    return known if known is not None else ctx.runs.unfinished(actor)
 
 
 def read(ctx: AppContext, actor: Actor, run_id: int) -> RunProgress | None:
     try:
-        return ctx.tasks.progress(actor, run_id)
+        return ctx.runs.progress(actor, run_id)
     except NotFoundError:
         return None
 
@@ -76,7 +76,7 @@ def progress_text(progress: RunProgress, cancelling: bool) -> str:
 
 def engine_warning(ctx: AppContext) -> str | None:
     """A sentence when no worker runs the scheduler (so nothing runs checks), else None."""
-    beat = ctx.tasks.heartbeat()
+    beat = ctx.scheduler.heartbeat()
     if not beat.stale(utcnow(), ctx.settings.engine_tick_seconds):
         return None
     if beat.at is None:
@@ -91,11 +91,11 @@ def engine_warning(ctx: AppContext) -> str | None:
 
 
 def failures(ctx: AppContext, actor: Actor, run_id: int) -> list[tuple[int, str, str]]:
-    return ctx.tasks.runs.failures(actor, run_id)
+    return ctx.runs.failures(actor, run_id)
 
 
 def failing_checks(ctx: AppContext, actor: Actor, run_id: int) -> list[tuple[int, str, str, str]]:
-    return ctx.tasks.runs.failing_checks(actor, run_id, FAILING_LIMIT)
+    return ctx.runs.failing_checks(actor, run_id, FAILING_LIMIT)
 
 
 def by_cause(failing: list[tuple[int, str, str, str]]) -> list[tuple[CheckClass | None, list[tuple[int, str, str]]]]:

@@ -62,7 +62,7 @@ def engine_status(ctx: AppContext) -> None:
     if warning := check_all.engine_warning(ctx):
         st.warning(warning)
         return
-    beat = ctx.tasks.heartbeat()
+    beat = ctx.scheduler.heartbeat()
     if beat.at is not None:
         seconds = max(0, round((utcnow() - beat.at).total_seconds()))
         st.caption(

@@ -1,10 +1,13 @@
 """The app's start (`streamlit run app.py`): app.py is imported before the server answers, so declaring
-the server's routes loads none of the console's machinery; the engine then starts beside the server, and
-a page's session and the console's routes wait for that start (start_gate.py) while the page's files do not.
+the server's routes loads none of the console's machinery. The server then imports what the first page
+needs while the browser loads the page's files, and the task engine's machinery once a first page has been
+drawn; a page's session and the console's routes wait while either import runs (start_gate.py), the page's
+files do not. The services are built on first use (app_context.py), so the first page loads no engine.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import subprocess
@@ -14,7 +17,8 @@ from pathlib import Path
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from start_gate import AfterEngineStart
+import start_gate
+from start_gate import ImportGate
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the services need and declaring the routes does not; each costs a noticeable part of a start.
@@ -36,7 +40,7 @@ def _scope(kind: str, path: str, method: str = "GET") -> dict:
     return scope | ({"method": method} if kind == "http" else {})
 
 
-def test_a_page_session_and_a_console_route_wait_for_the_engine_start_and_the_page_files_do_not():
+def test_a_page_session_and_a_console_route_wait_while_the_server_imports_and_the_page_files_do_not():
     async def scenario() -> tuple[list[str], list[str]]:
         started, served = asyncio.Event(), []
 
@@ -44,7 +48,7 @@ def test_a_page_session_and_a_console_route_wait_for_the_engine_start_and_the_pa
             served.append(f"{scope['type']} {scope['path']}")
 
         console_route = Route("/auth/session", lambda request: PlainTextResponse(""), methods=["POST"])
-        gate = AfterEngineStart(server, started, [console_route])
+        gate = ImportGate(server, started, [console_route])
         scopes = [
             _scope("websocket", "/_stcore/stream"),
             _scope("http", "/auth/session", "POST"),
@@ -63,3 +67,74 @@ def test_a_page_session_and_a_console_route_wait_for_the_engine_start_and_the_pa
     before, after = asyncio.run(scenario())
     assert before == ["http /static/js/index.js", "http /_stcore/health", "http /integrations"]
     assert after[3:] == ["websocket /_stcore/stream", "http /auth/session"]
+
+
+def test_the_engine_waits_for_a_first_page_and_starts_anyway_when_nobody_opens_one(monkeypatch):
+    monkeypatch.setattr(start_gate, "_first_page", start_gate.threading.Event())
+
+    async def waited(timeout: float) -> bool:  # True when first_page_shown returned before `timeout`
+        try:
+            await asyncio.wait_for(start_gate.first_page_shown(timeout=timeout), timeout=timeout + 5)
+        except TimeoutError:
+            return False
+        return True
+
+    async def scenario() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        assert await waited(0.2)  # nobody opened a page: it returns after its wait
+        alone = loop.time() - began
+        loop.call_later(0.1, start_gate.page_shown)
+        began = loop.time()
+        assert await waited(30)
+        return alone, loop.time() - began
+
+    alone, after_page = asyncio.run(scenario())
+    assert 0.15 <= alone < 5
+    assert after_page < 5  # the page, not the 30 s, ended the wait
+
+
+def _ui_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "ui":
+            names |= {f"ui.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ui."):
+            names.add(node.module)
+    return names
+
+
+def test_what_the_server_imports_ahead_covers_the_first_pages_own_imports():
+    import app
+
+    first = {"Home.py", "app_pages/overview.py", "app_pages/integrations.py"}
+    wanted = set().union(*(_ui_imports(ROOT / name) for name in first))
+    assert wanted and wanted <= set(app.FIRST_PAGE), sorted(wanted - set(app.FIRST_PAGE))
+
+
+ENGINE_MODULES = ("huey", "redis", "core.engine.tasks", "core.alerts.channels", "core.templates.service")
+
+
+def test_the_first_pages_services_load_no_engine_and_the_engine_registers_every_job(tmp_path):
+    """What Home.py and the Integrations page ask of the context, then the engine a consumer starts."""
+    code = f"""
+import sys
+import app_context
+from tests.conftest import make_settings
+ctx = app_context.build(make_settings("sqlite:///{tmp_path / "start.db"}"), migrate=True)
+ctx.users.count(), ctx.sessions, ctx.limiter, ctx.integrations, ctx.runs, ctx.scheduler.heartbeat(), ctx.links
+print(" ".join(m for m in {ENGINE_MODULES!r} if m in sys.modules))
+print("---")
+print(" ".join(sorted(name.rsplit(".", 1)[-1] for name in ctx.tasks.huey._registry._registry)))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ENGINE_QUEUE_PATH": str(tmp_path / "queue.db")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded, registered = done.stdout.split("---")
+    assert loaded.split() == [], f"the first page's services loaded {loaded.split()}"
+    jobs = set(registered.split())
+    assert {"check_scheduled", "check_run_item", "sync_run", "engine_tick", "template_run"} <= jobs, jobs
+    from core.chatwoot.bot_events import TASK_NAME as BOT_TASK
+
+    assert BOT_TASK in jobs

@@ -4,8 +4,10 @@ The app (app.py: Home.py and its routes, against the target database, signed in 
 session cookie set in the browser beforehand) is timed from process spawn until its Integrations page
 shows the title and the table of integrations; a hello-world app (st.write("Hello")) is started the same
 way (same flags, same working directory and .streamlit/config.toml, a free loopback port) and timed
-until "Hello" shows.
-The two alternate, after one warm-up start each (not counted); the ratio is of the medians. When the
+until "Hello" shows. A third app, a title and a 50-row table (st.dataframe) and nothing else, is timed
+until its table shows: the floor of any page with a table (pandas, pyarrow and the browser's table
+component), printed beside the figure, not part of its ratio.
+The three alternate, after one warm-up start each (not counted); the ratio is of the medians. When the
 target is missed, the line gives `python -X importtime`'s costliest imports of what the first page
 imports (app.py, Home.py and the Integrations page), beyond what Streamlit itself imports.
 """
@@ -34,6 +36,11 @@ LIMIT = 1.5
 FIRST_PAGE = ("app.py", "Home.py", "app_pages/integrations.py")  # what is imported before it shows
 IMPORTS_SHOWN = 5
 HELLO_SCRIPT = 'import streamlit as st\n\nst.write("Hello")\n'
+TABLE_SCRIPT = """import streamlit as st
+
+st.title("Integrations")
+st.dataframe([{"id": n, "name": f"Integration {n}", "status": "connected"} for n in range(50)])
+"""
 START_TIMEOUT = 120  # seconds one start may take
 POLL = 0.01  # seconds between attempts to connect to the new server
 
@@ -42,11 +49,12 @@ def figures(target: Target, options: Options) -> list[Figure]:
     if not Path(CHROMIUM).exists():
         return [skipped(NAME, target.database, LIMIT, f"{CHROMIUM} is not installed (apt-get install -y chromium)")]
     try:
-        hello, app = measure(target, options)
+        hello, table, app = measure(target, options)
     except Exception as exc:
         return [failed(NAME, target.database, LIMIT, f"{type(exc).__name__}: {exc}")]
     measured = f"median {median(app):.2f} s vs hello {median(hello):.2f} s ({len(app)} starts each)"
-    details = {"app_s": app, "hello_s": hello}
+    measured += f"; a minimal app with one table: {median(table):.2f} s ({median(table) / median(hello):.2f}x hello)"
+    details = {"app_s": app, "hello_s": hello, "table_s": table}
     figure = Figure(NAME, target.database, measured, median(app) / median(hello), LIMIT, details=details)
     if figure.status == "MISSED":
         try:
@@ -96,30 +104,39 @@ def import_profile(target: Target) -> str:
     return f"{what}: {shown}; {total / 1000:.0f} ms in all"
 
 
-def measure(target: Target, options: Options) -> tuple[list[float], list[float]]:
+def measure(target: Target, options: Options) -> tuple[list[float], list[float], list[float]]:
     from playwright.sync_api import sync_playwright
 
     hello_script = write_hello_script()
+    table_script = write_script("table_app", "table.py", TABLE_SCRIPT)
     env = {**os.environ, **target.env}
     with member_session(target) as cookie, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            hello = partial(time_start, browser, hello_script, env, None, "", hello_rendered)
-            app = partial(time_start, browser, ROOT / "app.py", env, cookie, "integrations", app_rendered)
-            hello(), app()  # warm-up: the file system cache, Chromium's first page
-            timings: dict[str, list[float]] = {"hello": [], "app": []}
+            starts = {
+                "hello": partial(time_start, browser, hello_script, env, None, "", hello_rendered),
+                "table": partial(time_start, browser, table_script, env, None, "", table_rendered),
+                "app": partial(time_start, browser, ROOT / "app.py", env, cookie, "integrations", app_rendered),
+            }
+            for start in starts.values():  # warm-up: the file system cache, Chromium's first page
+                start()
+            timings: dict[str, list[float]] = {name: [] for name in starts}
             for _ in range(options.starts):
-                timings["hello"].append(hello())
-                timings["app"].append(app())
+                for name, start in starts.items():
+                    timings[name].append(start())
         finally:
             browser.close()
-    return timings["hello"], timings["app"]
+    return timings["hello"], timings["table"], timings["app"]
 
 
 def write_hello_script() -> Path:
-    path = DATA_DIR / "hello_app" / "hello.py"
+    return write_script("hello_app", "hello.py", HELLO_SCRIPT)
+
+
+def write_script(folder: str, name: str, text: str) -> Path:
+    path = DATA_DIR / folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HELLO_SCRIPT)
+    path.write_text(text)
     return path
 
 
@@ -140,6 +157,10 @@ def member_session(target: Target, username: str = MEMBER):
 
 def hello_rendered(page) -> None:
     page.get_by_text("Hello", exact=True).wait_for(state="visible", timeout=START_TIMEOUT * 1000)
+
+
+def table_rendered(page) -> None:
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=START_TIMEOUT * 1000)
 
 
 def app_rendered(page) -> None:

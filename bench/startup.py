@@ -165,7 +165,7 @@ def table_rendered(page) -> None:
 
 def app_rendered(page) -> None:
     page.get_by_role("heading", name="Integrations", exact=True).wait_for(timeout=START_TIMEOUT * 1000)
-    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=START_TIMEOUT * 1000)
+    table_rendered(page)
     if page.get_by_text("User name", exact=True).count():
         raise BenchError("the app shows the sign-in form: the session cookie was not accepted")
 

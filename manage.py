@@ -40,7 +40,7 @@ from core.models import utcnow
 from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, RotationReport
 from core.settings import Settings, load_settings
 from core.tiers import Tier
-from core.users import ROLES, random_password
+from core.users import ROLES, first_admin_notice, random_password
 from core.words import count
 from providers import CATALOG
 
@@ -161,16 +161,20 @@ def _read_configuration(source: str) -> dict:
 
 
 def _actor(context: app_context.AppContext, username: str | None) -> Actor:
-    """The named user, or the first administrator when no --as was given."""
+    """The named user, or the first administrator when no --as was given.
+
+    Built here, not by UserView.actor: whoever runs the CLI is on the server with its keys, so a one-time
+    password still to be replaced (a sign-in's rule, e.g. the first administrator's) does not stop it."""
     if username:
         user = context.users.get_by_username(username)
         if not user.active:
             raise PermissionDeniedError(f"The account {user.username!r} is deactivated.")
-        return user.actor()
-    admins = [u for u in context.users.list() if u.role == "admin" and u.active]
-    if not admins:
-        raise NotFoundError("There is no active administrator. Run `python manage.py db upgrade`, or pass --as.")
-    return min(admins, key=lambda u: u.id).actor()
+    else:
+        admins = [u for u in context.users.list() if u.role == "admin" and u.active]
+        if not admins:
+            raise NotFoundError("There is no active administrator. Run `python manage.py db upgrade`, or pass --as.")
+        user = min(admins, key=lambda u: u.id)
+    return Actor(user.id, user.username, user.role, user.tier)
 
 
 def _flatten(config: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -190,7 +194,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     context.engine.dispose()
     print(f"The database is up to date: {_safe_url(settings.database_url)}")
     if password:
-        print(f"Created the first administrator: user name admin, password {password} (change it after signing in)")
+        print(first_admin_notice(password))
     return EXIT_OK
 
 

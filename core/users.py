@@ -119,6 +119,14 @@ def _new_password_errors(new: str, again: str | None) -> dict[str, str]:
     return errors
 
 
+def first_admin_notice(password: str) -> str:
+    """The one line that hands the first administrator's password to whoever started the console."""
+    return (
+        f"Created the first administrator: user name admin, password {password} "
+        "(one-time: you choose your own at the first sign-in)"
+    )
+
+
 class UserService:
     def __init__(self, factory: sessionmaker):
         self._factory = factory
@@ -128,12 +136,15 @@ class UserService:
             return session.scalar(select(func.count(User.id))) or 0
 
     def ensure_first_admin(self) -> str | None:
-        """On an empty database create `admin` with a random password, returned to print once."""
+        """On an empty database create `admin` with a random one-time password, returned to print once
+        (first_admin_notice): it stays in a console log, so it opens only "Choose a new password"."""
         if self.count():
             return None
         password = random_password()
         try:
-            self.create(None, "admin", "Administrator", "admin@example.com", password, "admin", "ENTERPRISE")
+            self.create(
+                None, "admin", "Administrator", "admin@example.com", password, "admin", "ENTERPRISE", one_time=True
+            )
         except ValidationError:
             if self.count():  # another process created it between the count and the insert
                 return None

@@ -151,8 +151,9 @@ def choose_password_form(ctx: AppContext, username: str) -> None:
     """All a person signed in with a one-time password sees until they have chosen their own."""
     st.title("Choose a new password")
     st.markdown(
-        f"You signed in as **{esc(username)}** with a one-time password an administrator gave you. "
-        "Choose your own password to continue; the one-time password stops working then."
+        f"You signed in as **{esc(username)}** with a one-time password (one an administrator gave you, or "
+        "the first administrator's, printed when the console first started). Choose your own password to "
+        "continue; the one-time password stops working then."
     )
     errors = st.session_state.get(CHOOSE_ERRORS, {})
     field_error(errors, "form")

@@ -26,7 +26,9 @@ def _context_for(database_url: str, key_fingerprint: str) -> app_context.AppCont
     ctx, password = app_context.prepare(load_settings())
     if password:
         # Printed once, on the console of whoever started the app; never shown on a page.
-        print(f"Created the first administrator: user name admin, password {password} (change it after signing in)")
+        from core.users import first_admin_notice  # loaded by prepare() already
+
+        print(first_admin_notice(password))
     return ctx
 
 

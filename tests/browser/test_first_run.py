@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from core.crypto import is_encrypted
-from tests.browser.helpers import COOKIE, first_admin_password, open_add_menu, sign_in_as_admin
+from tests.browser.helpers import CHOSEN, COOKIE, first_admin_password, open_add_menu, sign_in_as_admin
 from tests.chromium import wait_for_cookie
 from tests.fakes.chatwoot import FakeChatwoot, add_acme_with_ada
 
@@ -83,3 +83,12 @@ def test_sign_in_survives_a_reload_and_sign_out_ends_it(browser, app_server):
     page.get_by_role("button", name="Sign in").wait_for()
     page.wait_for_timeout(1000)
     assert page.get_by_role("heading", name="Overview").count() == 0
+
+    # The printed password was one-time (the first sign-in chose another): it stays in a log, so it no
+    # longer signs anyone in.
+    assert CHOSEN[password] != password
+    page.get_by_label("User name").fill("admin")
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("do not match an active account").wait_for()
+    sign_in_as_admin(page, password)  # with the one chosen in its place

@@ -36,7 +36,7 @@ CANARY = "canary-SECRET-token-123"
 KEY = "0f" * 32
 COOKIE_KEY = "cli-test-cookie-key-" + "k" * 32
 OUR_SETTINGS = ("DATABASE_URL", "INTEGRATION_", "COOKIE_", "CONSOLE_", "HTTP_", "OUTBOUND_")
-FIRST_ADMIN = re.compile(r"^Created the first administrator: user name admin, password (\S+) \(change it after")
+FIRST_ADMIN = re.compile(r"^Created the first administrator: user name admin, password (\S+) \(one-time: you choose")
 
 
 class Cli:

@@ -301,15 +301,31 @@ def test_errors_exit_2_with_a_plain_message(cli):
         assert len(proc.stderr.strip().splitlines()) <= 4, f"{case}: {proc.stderr}"
 
 
+def listed(proc) -> list[dict]:
+    return json.loads(proc.stdout)["integrations"]
+
+
 def test_integrations_from_file_and_stdin_show_only_the_mask(cli, integrations):
-    everything = json.loads(cli("integrations", "list", "--json").stdout)
+    listed = json.loads(cli("integrations", "list", "--json").stdout)
+    assert (listed["total"], listed["offset"], listed["limit"]) == (2, 0, 200)
+    everything = listed["integrations"]
     assert {i["id"]: i["owner"] for i in everything} == {integrations["admin"]: "admin", integrations["alice"]: "alice"}
     assert all(i["configuration"]["apiKey"] == MASK for i in everything)
     assert all(i["configuration"]["accountId"] == "7" for i in everything)
     assert isinstance(everything[0]["created_at"], str)
 
-    hers = json.loads(cli("integrations", "list", "--as", "alice", "--json").stdout)
+    hers = json.loads(cli("integrations", "list", "--as", "alice", "--json").stdout)["integrations"]
     assert [i["id"] for i in hers] == [integrations["alice"]]
+
+    # A page at a time, counted in SQL: the table on standard output, where the rest is on standard error.
+    first = cli("integrations", "list", "--limit", "1")
+    assert len(first.stdout.splitlines()) == 2  # the header and one row
+    assert first.stderr.strip() == "Showing 1–1 of 2. Next: --offset 1."
+    second = cli("integrations", "list", "--limit", "1", "--offset", "1", "--json")
+    assert [i["id"] for i in json.loads(second.stdout)["integrations"]] != [everything[0]["id"]]
+    searched = json.loads(cli("integrations", "list", "--search", "alice", "--json").stdout)
+    assert [i["id"] for i in searched["integrations"]] == [integrations["alice"]]
+    assert cli("integrations", "list", "--limit", "0").returncode == 2
     assert cli("integrations", "show", str(integrations["admin"]), "--as", "alice").returncode == 2
 
     shown = cli("integrations", "show", str(integrations["alice"]), "--json")
@@ -473,8 +489,8 @@ def test_add_refuses_a_deeply_nested_an_oversized_or_a_non_utf8_configuration_wi
 
 def test_check_all_prints_a_summary_and_exits_1_when_something_fails(cli, integrations):
     """Every integration here points at a closed port, so every check fails."""
-    alices = [v for v in json.loads(cli("integrations", "list", "--as", "alice", "--json").stdout) if v["is_active"]]
-    everyone = [v for v in json.loads(cli("integrations", "list", "--json").stdout) if v["is_active"]]
+    alices = [v for v in listed(cli("integrations", "list", "--as", "alice", "--json")) if v["is_active"]]
+    everyone = [v for v in listed(cli("integrations", "list", "--json")) if v["is_active"]]
     n = len(alices)
     own = cli("integrations", "check-all", "--as", "alice")
     assert own.returncode == 1, own.stderr

@@ -30,6 +30,7 @@ from ui.integration_dialogs import open_dialog, show_dialogs
 ctx, actor = state.context(), state.actor()
 service = ctx.integrations
 tier = Tier.parse(actor.tier)
+ADD_MENU = "add_menu_nonce"  # how often a type was chosen: part of the Add menu's key
 ADD_LABELS = {"CRM": "Add CRM integration", "DATABASE": "Add database", "API": "Add API", "WEBHOOK": "Add webhook"}
 # Types that open a page of their own: type key -> (page, link label, icon).
 TYPE_PAGES = {
@@ -53,15 +54,23 @@ def add_choice(kind, full: bool) -> None:
     elif kind.key in TYPE_PAGES:
         page, label, icon = TYPE_PAGES[kind.key]
         st.page_link(page, label=label, icon=icon, help=kind.description)
-    elif st.button(
-        ADD_LABELS.get(kind.key, f"Add {kind.name}"),
-        key=f"add-{kind.key}",
-        help=kind.description,
-        width="stretch",
-        disabled=full,
-    ):
-        open_dialog("add", category=kind.key)
-        st.rerun()
+    else:
+        st.button(
+            ADD_LABELS.get(kind.key, f"Add {kind.name}"),
+            key=f"add-{kind.key}",
+            help=kind.description,
+            width="stretch",
+            disabled=full,
+            on_click=open_add_dialog,
+            args=(kind.key,),
+        )
+
+
+def open_add_dialog(category: str) -> None:
+    """Open the add dialog, and the Add menu anew (closed): left open, it sat over the dialog. A new key
+    closes it however soon the choice follows the opening, where setting its state could be undone."""
+    st.session_state[ADD_MENU] = st.session_state.get(ADD_MENU, 0) + 1
+    open_dialog("add", category=category)
 
 
 def usage_line(used: int, allowed: int) -> tuple[str, bool]:
@@ -83,6 +92,7 @@ def add_menu() -> None:
     title.title("Integrations")
     with menu.popover(
         "Add integration",
+        key=f"add_menu_{st.session_state.get(ADD_MENU, 0)}",
         icon=":material/add:",
         type="primary",
         width="stretch",

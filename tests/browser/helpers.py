@@ -99,6 +99,8 @@ def add_chatwoot(page, base_url: str, token: str, platform_token: str | None = N
     open_add_menu(page)
     page.locator(".st-key-add-CRM").get_by_role("button").click()  # the Add menu's CRM button
     dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    page.locator(".st-key-add-CRM").wait_for(state="hidden")  # the menu closed; open, it sat over the dialog
     dialog.get_by_role("textbox", name="Integration name").fill("Acme helpdesk")
     dialog.get_by_role("textbox", name="Chatwoot Base URL").fill(base_url)
     dialog.get_by_role("textbox", name="Account ID").fill("1")

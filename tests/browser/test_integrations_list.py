@@ -27,8 +27,12 @@ def add_integrations(app_server, monkeypatch, names) -> None:
 
     for name in ("DATABASE_URL", "CONSOLE_SECRETS_DIR", "OUTBOUND_ALLOW"):
         monkeypatch.setenv(name, app_server["env"][name])
+    from core.audit import Actor
+
     ctx = app_context.build(load_settings(), migrate=False)
-    admin = ctx.users.get_by_username("admin").actor()
+    # Behind the app, as the CLI does: the administrator's one-time password is not chosen yet.
+    user = ctx.users.get_by_username("admin")
+    admin = Actor(user.id, user.username, user.role, user.tier)
     for name in names:
         config = {"baseUrl": "http://127.0.0.1:9", "accountId": "1", "apiKey": "cw-browser-list-token-0123"}
         ctx.integrations.create(admin, name, "CHATWOOT", config)

@@ -2,12 +2,12 @@
 
 from datetime import UTC, datetime, time, timedelta
 
-import pandas as pd
 import streamlit as st
 
 from core import activity, audit
 from core.words import count
 from ui import state
+from ui.tables import rows_table
 
 ctx, actor = state.context(), state.actor()
 st.title("Activity")
@@ -62,7 +62,7 @@ names = ctx.integrations.names(actor, sorted({e.integration_id for e in events i
 providers = {p.key: p.name for p in ctx.integrations.catalog}
 OUTCOMES = {"success": "Done", "failure": "Failed", "denied": "Refused"}
 
-frame = pd.DataFrame(
+frame = rows_table(
     [
         {
             # The sentence first: on a phone it is the column that shows without scrolling sideways.

@@ -5,7 +5,6 @@ first sign-in (core/users.py). The add form submits through a callback, so the t
 after it already hold the new person, and a wrong field keeps what was typed in every field.
 """
 
-import pandas as pd
 import streamlit as st
 
 from core.audit import Actor
@@ -13,6 +12,7 @@ from core.errors import ConflictError, ConsoleError, NotFoundError, ValidationEr
 from core.tiers import Tier
 from core.users import ROLES, random_password, role_label
 from ui import auth, state
+from ui.tables import rows_table
 from ui.text import esc
 
 ctx, actor = state.context(), state.actor()
@@ -65,7 +65,7 @@ def one_time_password(who: str, password: str, what: str) -> None:
 st.title("Staff accounts")
 users = ctx.users.list()
 st.dataframe(
-    pd.DataFrame(
+    rows_table(
         [
             {
                 "User": u.username,

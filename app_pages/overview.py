@@ -1,11 +1,11 @@
 """Overview: the counts (each opening the Integrations list filtered by it), health, integrations by
 provider and status, and the failing ones grouped by cause, each linking to its page."""
 
-import pandas as pd
 import streamlit as st
 
 from core.words import count, verb
 from ui import failing, health, state
+from ui.tables import rows_table
 
 LIST_PAGE = "app_pages/integrations.py"
 ctx, actor = state.context(), state.actor()
@@ -62,19 +62,22 @@ keys = {p.name: p.key for p in ctx.integrations.catalog}  # the rows name provid
 for provider, status, n in rows:
     per_status = counts.setdefault(provider, dict.fromkeys(COLORS, 0))
     per_status[LABELS.get(status, "Not tested")] += n
-table = pd.DataFrame.from_dict(counts, orient="index", columns=list(COLORS))
-table.index.name = "Provider"
-table["Total"] = table.sum(axis=1)
+totals = {provider: sum(per_status.values()) for provider, per_status in counts.items()}
 
 left, right = st.columns([2, 3])
 with left:
     st.subheader("By provider and status")
-    st.dataframe(table, width="stretch")
+    st.dataframe(
+        rows_table([{"Provider": p, **per_status, "Total": totals[p]} for p, per_status in counts.items()]),
+        hide_index=True,
+        width="stretch",
+        column_config={"Provider": st.column_config.TextColumn(pinned=True)},
+    )
     st.caption("Open one provider's integrations:")
     for provider in counts:
         st.page_link(
             LIST_PAGE,
-            label=f"{provider}: {count(int(table.loc[provider, 'Total']), 'integration')}",
+            label=f"{provider}: {count(totals[provider], 'integration')}",
             icon=":material/filter_list:",
             query_params={"provider": keys.get(provider, provider)},
         )
@@ -84,7 +87,7 @@ with right:
     # than the rest of this page together.
     long = [{"Provider": p, "Status": k, "Count": n} for p, per in counts.items() for k, n in per.items() if n]
     st.vega_lite_chart(
-        pd.DataFrame(long),
+        rows_table(long, ("Provider", "Status", "Count")),
         {
             "mark": {"type": "bar", "tooltip": True},
             "encoding": {

@@ -14,6 +14,7 @@ from core.integrations.statistics import STATUS_LABELS, STATUSES, Filters, Stati
 from core.tiers import Tier, tier_label
 from core.words import count
 from ui import failing, health, state
+from ui.tables import rows_table
 
 ctx, actor = state.context(), state.actor()
 if not actor.is_admin:
@@ -110,12 +111,12 @@ def breakdown(dimension: str, with_statuses: bool = True) -> None:
         | ({STATUS_LABELS[s]: getattr(b, s) for s in STATUSES} if with_statuses else {})
         for b in counts.by(dimension)
     ]
-    table = pd.DataFrame(rows)
+    table = rows_table(rows)
     st.dataframe(
         table,
         hide_index=True,
         width="stretch",
-        column_config={name: st.column_config.TextColumn(pinned=True)} | dict.fromkeys(table.columns[1:], NUMBER),
+        column_config={name: st.column_config.TextColumn(pinned=True)} | dict.fromkeys(table.column_names[1:], NUMBER),
     )
 
 
@@ -138,7 +139,7 @@ st.subheader("Integrations in error, by cause")
 if errors.rows:
     failing.grouped(errors.rows, errors.total)
     st.dataframe(
-        pd.DataFrame(
+        rows_table(
             [
                 {
                     "Name": r.name,

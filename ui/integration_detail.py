@@ -24,6 +24,7 @@ from providers import CATALOG
 from ui import chatwoot_bot, connect, reads, state, syncs
 from ui import health as health_ui
 from ui.integration_dialogs import open_delete, open_dialog, show_dialogs
+from ui.tables import rows_table
 from ui.text import details_markdown, esc
 
 LIST_PAGE = "app_pages/integrations.py"
@@ -193,7 +194,7 @@ def checks_table(detail: IntegrationDetail) -> None:
         st.caption("No check is stored yet.")
         return
     st.dataframe(
-        pd.DataFrame(
+        rows_table(
             [
                 {
                     "When": c.at,
@@ -226,7 +227,7 @@ def activity(detail: IntegrationDetail) -> None:
         st.caption("Nothing recorded yet.")
         return
     st.dataframe(
-        pd.DataFrame(
+        rows_table(
             [
                 {"When": a.at, "Who": a.actor, "What": a.label, "Outcome": a.outcome, "Details": a.summary}
                 for a in detail.activity

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pandas as pd
 import streamlit as st
 
 from core.audit import Actor
@@ -27,6 +26,7 @@ from ui.integration_dialogs import (
     report_bulk,
     show_result,
 )
+from ui.tables import rows_table
 from ui.text import esc
 
 ROWS_KEY = "list_row_ids"  # the ids of the rows the table showed, in order: a selection's indices refer to them
@@ -108,7 +108,7 @@ def table(views: list[IntegrationView], is_admin: bool) -> list[IntegrationView]
     shown_before = st.session_state.get(ROWS_KEY)
     if shown_before is not None and shown_before != ids:
         clear_selection()  # other rows now: a kept selection would point at different integrations
-    frame = pd.DataFrame(
+    frame = rows_table(
         [
             {
                 "Name": v.name,

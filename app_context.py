@@ -262,6 +262,8 @@ class AppContext:
         bot_receiver = BotReceiver(factory, self.cipher, self.http_session)
         bot_receiver.bind(tasks.huey)  # the greeting bot's replies run as engine tasks
         tasks.daily_jobs.append(lambda now: bot_receiver.prune(now))
+        engine = self.engine
+        tasks.daily_jobs.append(lambda _now: db.refresh_planner_statistics(engine))
         services = Services(
             self.helpdesk, self.inboxes, self.bots, self.presets, self.widget, self.alerts.subscriptions, syncs
         )

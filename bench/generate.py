@@ -647,6 +647,7 @@ def generate(
             log(f"  {n_checks:,} checks of history written ({time.perf_counter() - started:.1f} s)")
         if engine.dialect.name == "postgresql":
             finish_postgresql(engine)
+        db.refresh_planner_statistics(engine)  # on SQLite, as the engine does daily: the rows came after 0023
         with engine.begin() as conn:  # last: a dataset without its marker is never reused
             conn.execute(insert(AppMeta.__table__), [{"key": MARKER, "value": spec.marker(cipher.current_key_id)}])
     finally:

@@ -127,6 +127,10 @@ class Integration(Base):
             "status",
         ),
         Index("ix_integrations_name_key", "name_key", "id"),
+        # A list filtered by one of these reads its page in name order (migration 0023).
+        Index("ix_integrations_status_name", "status", "name_key", "id"),
+        Index("ix_integrations_provider_name", "provider", "name_key", "id"),
+        Index("ix_integrations_health_name", "health", "name_key", "id"),
     )
 
     @validates("name")

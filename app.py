@@ -36,10 +36,11 @@ FIRST_PAGE = (
     "ui.health",
     "ui.integration_dialogs",
     "ui.integration_list",
+    "ui.tables",
     "ui.text",
     "core.integrations.exports",
     "pandas",
-    "pyarrow",  # what Streamlit turns a table into
+    "pyarrow",  # the tables (ui.tables), what Streamlit sends a table as
 )
 settled = asyncio.Event()  # clear while the server imports (the first page's modules, then the engine's)
 

@@ -219,9 +219,12 @@ def _fresh_user(context, urls: list[str]):
 
 
 def _remove_user(context, actor) -> None:
-    """Its integrations, their audit events (a Core delete: the app itself never deletes audit rows) and it."""
+    """Its integrations, their audit events (a Core delete: the app itself never deletes audit rows) and it;
+    then the statistics ledgers folded, as the engine's scheduler does (none runs here): each of its writes
+    appended ledger rows, which the next run's pages would read (Statistics at 1m grew 1.44x to 1.69x)."""
     from sqlalchemy import delete, or_, select
 
+    from core.integrations import ledgers
     from core.models import AuditEvent, CheckRun, CheckRunItem, Integration, User
 
     with context.factory.begin() as session:
@@ -233,6 +236,8 @@ def _remove_user(context, actor) -> None:
         session.execute(delete(CheckRun).where(CheckRun.actor_id == actor.id))
         session.execute(delete(Integration).where(Integration.owner_id == actor.id))
         session.execute(delete(User).where(User.id == actor.id))
+    with context.engine.begin() as connection:
+        ledgers.compact(connection)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from core.errors import ConsoleError, NotFoundError, PermissionDeniedError, Vali
 from core.fields import MAX_JSON_DEPTH, json_too_deep
 from core.integrations import exports
 from core.integrations.checks import CheckAllScope
-from core.integrations.service import MAX_PAGE_SIZE, ListQuery
+from core.integrations.service import LIST_STATUSES, MAX_PAGE_SIZE, ListQuery
 from core.models import utcnow
 from core.rotation import DEFAULT_BATCH_SIZE, KeyRotation, RotationInterrupted, RotationReport
 from core.settings import Settings, load_settings
@@ -567,7 +567,6 @@ _batch_size = _whole_number(1, 10_000, "a batch size")
 _check_limit = _whole_number(1, 1000, "a number of checks")
 _list_offset = _whole_number(0, 10**12, "an offset")
 _list_limit = _whole_number(1, MAX_PAGE_SIZE, "a page size")
-LIST_STATUSES = ("connected", "error", "unknown", "stale", "active", "inactive")  # ListQuery.status
 
 
 # ----- the parser -----------------------------------------------------------------------------------

@@ -83,11 +83,14 @@ class ListQuery:
     """A page of the integrations list: a search over name (and owner, for admins, or #id), filters."""
 
     search: str = ""
-    status: str | None = None  # connected | error | unknown | stale | active | inactive
+    status: str | None = None  # one of LIST_STATUSES
     provider: str | None = None
     health: str | None = None  # one of core.integrations.health.Health
     offset: int = 0
     limit: int = 50
+
+
+LIST_STATUSES = ("connected", "error", "unknown", "stale", "active", "inactive")  # what a list filters by
 
 
 @dataclass(frozen=True)
